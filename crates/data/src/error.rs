@@ -1,0 +1,144 @@
+//! The error type of trrg-data.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong while reading a dataset, a vocabulary, a tokenizer or an image.
+///
+/// Every variant names what was being read and where, so that the message alone tells a user
+/// which file, study or field to fix.
+#[derive(thiserror::Error, Debug)]
+#[non_exhaustive]
+pub enum Error {
+    /// A file could not be opened or read.
+    #[error("cannot read {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The underlying I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A file could not be written.
+    #[error("cannot write {path}: {source}")]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// The underlying I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A JSON file is malformed or does not have the expected structure.
+    #[error("malformed JSON in {path} at `{json_path}`: {source}")]
+    Json {
+        /// The file.
+        path: PathBuf,
+        /// Where in the document the problem is, e.g. `train[3].image_path`.
+        json_path: String,
+        /// The underlying parse error (with line and column).
+        #[source]
+        source: serde_json::Error,
+    },
+    /// An image path in the annotation points outside the images root.
+    #[error(
+        "study `{id}`: image path `{image_path}` escapes the images root {root}; \
+         paths must be relative and stay inside it"
+    )]
+    PathEscapesRoot {
+        /// Study id.
+        id: String,
+        /// The path as written in the annotation.
+        image_path: String,
+        /// The images root.
+        root: PathBuf,
+    },
+    /// An image listed in the annotation does not exist.
+    #[error("study `{id}`: image {path} does not exist (check the images root)")]
+    MissingImage {
+        /// Study id.
+        id: String,
+        /// The resolved path.
+        path: PathBuf,
+    },
+    /// An image exists but cannot be decoded.
+    #[error("study `{id}`: cannot decode image {path}: {source}")]
+    ImageDecode {
+        /// Study id (or the file name when no study is involved).
+        id: String,
+        /// The image file.
+        path: PathBuf,
+        /// The decoder's error.
+        #[source]
+        source: image::ImageError,
+    },
+    /// A study has the wrong number of image paths for the dataset kind.
+    #[error("study `{id}` has {found} image path(s); {kind} needs at least {needed}")]
+    WrongViewCount {
+        /// Study id.
+        id: String,
+        /// Number of paths in the annotation.
+        found: usize,
+        /// Number of views the dataset kind reads.
+        needed: usize,
+        /// Dataset kind name.
+        kind: &'static str,
+    },
+    /// A study's report is empty after cleaning.
+    #[error(
+        "study `{id}` in split `{split}` has an empty report; remove it from the annotation or \
+         set `empty_reports = skip` to drop such studies with a counted warning"
+    )]
+    EmptyReport {
+        /// Study id.
+        id: String,
+        /// Split name.
+        split: String,
+    },
+    /// The same study id appears twice in one split.
+    #[error("study id `{id}` appears more than once in split `{split}` of {path}")]
+    DuplicateId {
+        /// Study id.
+        id: String,
+        /// Split name.
+        split: String,
+        /// The annotation file.
+        path: PathBuf,
+    },
+    /// A HF `tokenizer.json` could not be loaded or used.
+    #[error("tokenizer {path}: {source}")]
+    Tokenizer {
+        /// The tokenizer file.
+        path: PathBuf,
+        /// The tokenizers crate's error.
+        #[source]
+        source: tokenizers::Error,
+    },
+    /// A special token named in the configuration is not in the tokenizer's vocabulary.
+    #[error("tokenizer {path}: special token `{token}` is not in its vocabulary")]
+    UnknownSpecialToken {
+        /// The tokenizer file.
+        path: PathBuf,
+        /// The token.
+        token: String,
+    },
+    /// A configuration value is impossible.
+    #[error("invalid configuration `{field}`: {reason}")]
+    InvalidConfig {
+        /// The field name.
+        field: &'static str,
+        /// What is wrong and what would be valid.
+        reason: String,
+    },
+    /// A label file names an observation that the label set does not have, or holds a bad value.
+    #[error("labels {path}: study `{id}`: {reason}")]
+    BadLabel {
+        /// The labels file.
+        path: PathBuf,
+        /// Study id.
+        id: String,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// `Result` with this crate's [`Error`].
+pub type Result<T> = std::result::Result<T, Error>;

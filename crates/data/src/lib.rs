@@ -1,0 +1,67 @@
+//! # trrg-data: R2Gen-compatible radiology report datasets
+//!
+//! Everything between files on disk and tensors in a batch:
+//!
+//! ```text
+//! annotation.json ──Annotation──> Study {id, report (cleaned), image_paths}  (Cleaner: R2Gen / R2GenGPT, exact)
+//!        │                                   │
+//!        │                      ReportTokenizer (WordVocab | HfReportTokenizer) -> token ids
+//!        ▼                                   ▼
+//! ReportDataset (burn Dataset<StudyItem>) ──ReportBatcher──> ReportBatch {
+//!     images:         [batch, n_views, channels, height, width]
+//!     token_ids:      [batch, seq_len]   ([bos] report [eos], right-padded)
+//!     attention_mask: [batch, seq_len]
+//!     label_mask:     [batch, seq_len]   (targets: real tokens after BOS)
+//!     labels:         [batch, n_clues]   (1/0/-1, with a known-mask for blanks)
+//! }
+//! ```
+//!
+//! Layout followed: cuhksz-nlp/R2Gen (`annotation.json` with `train`/`val`/`test`, images under
+//! `images/`; IU-Xray reads two views, MIMIC-CXR one), its report cleaners and word vocabulary,
+//! and R2GenGPT's MIMIC cleaner. See `docs/data.md` for how to lay out IU-Xray and MIMIC-CXR.
+//!
+//! ```no_run
+//! use std::path::Path;
+//! use trrg_data::*;
+//! # fn main() -> Result<()> {
+//! let dir = Path::new("data/iu_xray");
+//! let annotation = Annotation::from_path(dir.join("annotation.json"))?;
+//! let config = ReportDatasetConfig::default();
+//! let train = annotation.studies(Split::Train, config.kind, config.cleaner(), &dir.join("images"), config.empty_reports)?;
+//! let vocab = WordVocab::build(train.studies.iter().map(|s| s.report.as_str()), 3);
+//! let dataset = ReportDataset::from_r2gen_dir(dir, Split::Train, &vocab, None, &config)?;
+//! # Ok(()) }
+//! ```
+#![warn(missing_docs)]
+
+mod annotation;
+mod batch;
+mod clean;
+mod dataset;
+mod error;
+mod files;
+mod image;
+mod labels;
+mod openi;
+mod paths;
+mod sentences;
+mod tokenizer;
+mod vocab;
+
+pub use annotation::{
+    Annotation, AnnotationEntry, DatasetKind, EmptyReportPolicy, Split, Study, StudySet,
+};
+pub use batch::{DiseaseLabels, ReportBatch, ReportBatcher};
+pub use clean::{py_split_whitespace, Cleaner};
+pub use dataset::{ReportDataset, ReportDatasetConfig, StudyItem};
+pub use error::{Error, Result};
+pub use files::{parse_json, read_json, write_atomic};
+pub use image::{
+    load_gray, GrayImage, ImageTransformConfig, ResizeMode, IMAGENET_MEAN, IMAGENET_STD,
+};
+pub use labels::{LabelRow, LabelTable, CHEXPERT_OBSERVATIONS};
+pub use openi::{iu_xray_annotation, read_openi_reports, OpenIReport, R2GenIuSplit};
+pub use paths::resolve_under;
+pub use sentences::split_sentences;
+pub use tokenizer::{HfReportTokenizer, ReportTokenizer, SpecialTokens};
+pub use vocab::{WordVocab, UNK};

