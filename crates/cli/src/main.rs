@@ -1,0 +1,30 @@
+//! `trrg`: the command-line tool.
+
+mod synth;
+
+use clap::{Parser, Subcommand};
+
+/// TRRG: truthful radiology report generation on Burn.
+#[derive(Parser, Debug)]
+#[command(name = "trrg", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Generate a synthetic two-view chest X-ray dataset (R2Gen layout) with truthful reports.
+    Synth(synth::SynthArgs),
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Synth(args) => synth::run(args),
+    };
+    if let Err(e) = result {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}

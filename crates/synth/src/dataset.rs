@@ -1,0 +1,298 @@
+//! Generating studies and writing them as an R2Gen-format dataset.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::report::{aggregate_labels, report_text, statements, StudyLabels};
+use crate::{render_study, Error, Findings, Result};
+
+/// A dataset split, named as in R2Gen's `annotation.json`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Split {
+    /// `train`.
+    Train,
+    /// `val`.
+    Val,
+    /// `test`.
+    Test,
+}
+
+impl Split {
+    /// The key in `annotation.json`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Split::Train => "train",
+            Split::Val => "val",
+            Split::Test => "test",
+        }
+    }
+}
+
+/// One `annotation.json` entry (R2Gen format).
+#[derive(Serialize)]
+struct Entry {
+    id: String,
+    report: String,
+    image_path: [String; 2],
+    split: &'static str,
+}
+
+/// Synthetic dataset settings.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SynthConfig {
+    /// Number of studies. Default 1,200.
+    pub studies: usize,
+    /// Seed; the same seed gives the same bytes. Default 7.
+    pub seed: u64,
+    /// Image side in pixels. Default 256.
+    pub size: usize,
+    /// Train / val / test fractions. Default 0.7 / 0.1 / 0.2.
+    pub split: [f64; 3],
+    /// Fraction of studies with no finding at all. Default 0.45 (IU-Xray has about 40 % normal).
+    pub normal_fraction: f64,
+}
+
+impl Default for SynthConfig {
+    fn default() -> Self {
+        Self {
+            studies: 1200,
+            seed: 7,
+            size: 256,
+            split: [0.7, 0.1, 0.2],
+            normal_fraction: 0.45,
+        }
+    }
+}
+
+impl SynthConfig {
+    /// Checks the settings.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |field, reason: String| Err(Error::InvalidConfig { field, reason });
+        if self.studies == 0 {
+            return bad("studies", "must be at least 1".into());
+        }
+        if !(64..=2048).contains(&self.size) {
+            return bad("size", format!("{} px is outside 64..=2048", self.size));
+        }
+        if self.split.iter().any(|f| !(0.0..=1.0).contains(f))
+            || (self.split.iter().sum::<f64>() - 1.0).abs() > 1e-6
+        {
+            return bad(
+                "split",
+                format!("{:?} must be three fractions summing to 1", self.split),
+            );
+        }
+        if !(0.0..=1.0).contains(&self.normal_fraction) {
+            return bad(
+                "normal_fraction",
+                format!("{} is not a fraction", self.normal_fraction),
+            );
+        }
+        Ok(())
+    }
+
+    /// The split of study `index`: the first `split[0]` of the indices train, then val, then test.
+    pub fn split_of(&self, index: usize) -> Split {
+        let f = index as f64 / self.studies as f64;
+        if f < self.split[0] {
+            Split::Train
+        } else if f < self.split[0] + self.split[1] {
+            Split::Val
+        } else {
+            Split::Test
+        }
+    }
+}
+
+/// One generated study.
+#[derive(Clone, Debug)]
+pub struct SynthStudy {
+    /// Study id (`synth_00000`).
+    pub id: String,
+    /// Split.
+    pub split: Split,
+    /// What the images show.
+    pub findings: Findings,
+    /// The findings text.
+    pub report: String,
+    /// Ground-truth labels of what the report states (and the images show).
+    pub labels: StudyLabels,
+    /// Frontal (PA) view.
+    pub frontal: image::GrayImage,
+    /// Lateral view.
+    pub lateral: image::GrayImage,
+}
+
+/// A seed for study `index` of a dataset with seed `seed`.
+pub fn study_seed(seed: u64, index: usize) -> u64 {
+    let mut z = seed ^ (index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// Generates study `index` (independent of every other index, so generation parallelizes).
+pub fn generate_study(config: &SynthConfig, index: usize) -> SynthStudy {
+    let seed = study_seed(config.seed, index);
+    let mut rng = StdRng::seed_from_u64(seed);
+    let findings = Findings::sample(&mut rng, config.normal_fraction);
+    let said = statements(&findings, &mut rng);
+    let (frontal, lateral) = render_study(&findings, seed ^ 0x5EED, config.size);
+    SynthStudy {
+        id: format!("synth_{index:05}"),
+        split: config.split_of(index),
+        labels: aggregate_labels(&said, &findings),
+        report: report_text(&said),
+        findings,
+        frontal,
+        lateral,
+    }
+}
+
+/// What [`write_dataset`] wrote.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct SynthManifest {
+    /// Always true: marks the directory as synthetic for every tool that reads it.
+    pub synthetic: bool,
+    /// Generator name and version.
+    pub generator: String,
+    /// The settings used.
+    pub config: SynthConfig,
+    /// Studies per split.
+    pub counts: BTreeMap<String, usize>,
+}
+
+/// The manifest file name inside a synthetic dataset directory.
+pub const MANIFEST: &str = "synthetic.json";
+
+/// Writes a synthetic dataset in R2Gen layout: `annotation.json`, `images/<id>/0.png` (frontal),
+/// `images/<id>/1.png` (lateral), `labels.json` (`{id: {observation: 1|0|-1}}`, blanks omitted),
+/// `findings.json` (the rendered attributes) and `synthetic.json` (the manifest).
+///
+/// The dataset is built in a temporary sibling directory and renamed into place, so `out` is
+/// either absent, the old dataset, or the whole new one. If `out` already holds a synthetic
+/// dataset with the same settings it is reused; any other existing directory is an error.
+pub fn write_dataset(out: &Path, config: &SynthConfig) -> Result<SynthManifest> {
+    config.validate()?;
+    if out.exists() {
+        let existing = std::fs::read_to_string(out.join(MANIFEST))
+            .ok()
+            .and_then(|t| serde_json::from_str::<SynthManifest>(&t).ok())
+            .ok_or_else(|| Error::NotSynthetic {
+                path: out.to_path_buf(),
+            })?;
+        if existing.config == *config {
+            log::info!("reusing synthetic dataset at {}", out.display());
+            return Ok(existing);
+        }
+    }
+    let write = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| Error::Write { path, source }
+    };
+    let parent = out
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(parent).map_err(write(parent))?;
+    let name = out
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "synth".into());
+    let tmp = parent.join(format!(".{name}.{}.partial", std::process::id()));
+    if tmp.exists() {
+        std::fs::remove_dir_all(&tmp).map_err(write(&tmp))?;
+    }
+    let result = write_into(&tmp, config);
+    let manifest = match result {
+        Ok(m) => m,
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&tmp);
+            return Err(e);
+        }
+    };
+    if out.exists() {
+        std::fs::remove_dir_all(out).map_err(write(out))?;
+    }
+    std::fs::rename(&tmp, out).map_err(write(out))?;
+    Ok(manifest)
+}
+
+fn write_into(dir: &Path, config: &SynthConfig) -> Result<SynthManifest> {
+    let images = dir.join("images");
+    let rows = (0..config.studies)
+        .into_par_iter()
+        .map(|i| {
+            let study = generate_study(config, i);
+            let study_dir = images.join(&study.id);
+            std::fs::create_dir_all(&study_dir).map_err(|source| Error::Write {
+                path: study_dir.clone(),
+                source,
+            })?;
+            for (view, image) in [(0, &study.frontal), (1, &study.lateral)] {
+                let path = study_dir.join(format!("{view}.png"));
+                image
+                    .save(&path)
+                    .map_err(|source| Error::Encode { path, source })?;
+            }
+            Ok((
+                study.id,
+                study.split,
+                study.report,
+                study.labels,
+                study.findings,
+            ))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let mut annotation: BTreeMap<&str, Vec<Entry>> =
+        ["train", "val", "test"].map(|k| (k, Vec::new())).into();
+    let mut labels = BTreeMap::new();
+    let mut findings = BTreeMap::new();
+    let mut counts = BTreeMap::new();
+    for (id, split, report, study_labels, study_findings) in rows {
+        let entry = Entry {
+            image_path: [format!("{id}/0.png"), format!("{id}/1.png")],
+            id: id.clone(),
+            report,
+            split: split.as_str(),
+        };
+        annotation.entry(split.as_str()).or_default().push(entry);
+        *counts.entry(split.as_str().to_string()).or_insert(0) += 1;
+        labels.insert(id.clone(), study_labels);
+        findings.insert(id, study_findings);
+    }
+    let manifest = SynthManifest {
+        synthetic: true,
+        generator: format!("trrg-synth {}", env!("CARGO_PKG_VERSION")),
+        config: config.clone(),
+        counts,
+    };
+    write_json(&dir.join("annotation.json"), &annotation)?;
+    write_json(&dir.join("labels.json"), &labels)?;
+    write_json(&dir.join("findings.json"), &findings)?;
+    write_json(&dir.join(MANIFEST), &manifest)?;
+    Ok(manifest)
+}
+
+fn write_json(path: &Path, value: &impl Serialize) -> Result<()> {
+    let bytes = serde_json::to_vec_pretty(value).expect("maps of strings and numbers serialize");
+    std::fs::write(path, bytes).map_err(|source| Error::Write {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// Where [`write_dataset`] would put a dataset by default: `<dir>/synth-iu-<size>px-<n>-seed<seed>`.
+pub fn default_dir(root: &Path, config: &SynthConfig) -> PathBuf {
+    root.join(format!(
+        "synth-iu-{}px-{}-seed{}",
+        config.size, config.studies, config.seed
+    ))
+}
