@@ -1,5 +1,6 @@
 //! `trrg`: the command-line tool.
 
+mod label;
 mod synth;
 
 use clap::{Parser, Subcommand};
@@ -16,12 +17,15 @@ struct Cli {
 enum Command {
     /// Generate a synthetic two-view chest X-ray dataset (R2Gen layout) with truthful reports.
     Synth(synth::SynthArgs),
+    /// Label reports with the 14 CheXpert observations ("CheXpert-style rules (trrg)").
+    Label(label::LabelArgs),
 }
 
 fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Synth(args) => synth::run(args),
+        Command::Label(args) => label::run(args),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

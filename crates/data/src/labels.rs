@@ -9,23 +9,7 @@ use std::path::{Path, PathBuf};
 
 use crate::{read_json, Error, Result};
 
-/// The 14 CheXpert observations in CheXbert's order.
-pub const CHEXPERT_OBSERVATIONS: [&str; 14] = [
-    "Enlarged Cardiomediastinum",
-    "Cardiomegaly",
-    "Lung Opacity",
-    "Lung Lesion",
-    "Edema",
-    "Consolidation",
-    "Pneumonia",
-    "Atelectasis",
-    "Pneumothorax",
-    "Pleural Effusion",
-    "Pleural Other",
-    "Fracture",
-    "Support Devices",
-    "No Finding",
-];
+pub use trrg_labeler::CHEXPERT_OBSERVATIONS;
 
 /// One study's labels: `Some(1)` positive, `Some(0)` negative, `Some(-1)` uncertain, `None` blank.
 pub type LabelRow = Vec<Option<i8>>;

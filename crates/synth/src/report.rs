@@ -250,6 +250,25 @@ pub fn statements(f: &Findings, rng: &mut impl Rng) -> Vec<Statement> {
         };
         lungs.push(say(text, &[("Lung Lesion", 1)]));
     }
+    if f.lesion.is_none() && rng.random_bool(0.1) {
+        lungs.push(say(
+            pick(
+                rng,
+                &[
+                    "no suspicious pulmonary nodules",
+                    "no pulmonary nodules or masses",
+                ],
+            )
+            .into(),
+            &[("Lung Lesion", 0)],
+        ));
+    }
+    if f.pneumonia.is_none() && f.opacity.is_none() && rng.random_bool(0.08) {
+        lungs.push(say(
+            pick(rng, &["no evidence of pneumonia", "no focal pneumonia"]).into(),
+            &[("Pneumonia", 0)],
+        ));
+    }
     if let Some(lobe) = f.granuloma {
         let text = match rng.random_range(0..2) {
             0 => format!("calcified granuloma in the {}", lobe.words()),
