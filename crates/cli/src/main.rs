@@ -1,5 +1,6 @@
 //! `trrg`: the command-line tool.
 
+mod eval;
 mod label;
 mod synth;
 
@@ -17,6 +18,9 @@ struct Cli {
 enum Command {
     /// Generate a synthetic two-view chest X-ray dataset (R2Gen layout) with truthful reports.
     Synth(synth::SynthArgs),
+    /// Score generated reports against references: BLEU-1..4, ROUGE-L, CIDEr (pycocoevalcap-equal)
+    /// and clinical efficacy.
+    Eval(eval::EvalArgs),
     /// Label reports with the 14 CheXpert observations ("CheXpert-style rules (trrg)").
     Label(label::LabelArgs),
 }
@@ -26,6 +30,7 @@ fn main() {
     let result = match cli.command {
         Command::Synth(args) => synth::run(args),
         Command::Label(args) => label::run(args),
+        Command::Eval(args) => eval::run(args),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

@@ -1,6 +1,6 @@
 //! The labeler: sentences -> mentions -> labels -> one label per observation per report.
 
-use regex::Regex;
+use regex::{Regex, RegexSet};
 use serde::{Deserialize, Serialize};
 
 use crate::observations::{observation_index, CHEXPERT_OBSERVATIONS, OTHER_FINDINGS, PHRASES};
@@ -28,6 +28,8 @@ pub type ReportLabels = [Option<i8>; 14];
 
 struct Observation {
     name: &'static str,
+    /// All mention patterns at once: one scan tells whether any pattern matches a sentence.
+    any_mention: RegexSet,
     mentions: Vec<Regex>,
     unmentions: Vec<Regex>,
 }
@@ -59,6 +61,8 @@ impl Labeler {
                 .iter()
                 .map(|(name, m, u)| Observation {
                     name,
+                    any_mention: RegexSet::new(*m)
+                        .expect("the labeler's built-in patterns are valid"),
                     mentions: compile(m),
                     unmentions: compile(u),
                 })
@@ -104,6 +108,9 @@ impl Labeler {
         let mut out = Vec::new();
         for sentence in self.sentences(report) {
             for obs in &self.observations {
+                if !obs.any_mention.is_match(&sentence) {
+                    continue;
+                }
                 let blocked: Vec<(usize, usize)> = obs
                     .unmentions
                     .iter()

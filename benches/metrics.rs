@@ -1,0 +1,76 @@
+//! Evaluation speed on a MIMIC-test-size corpus: 3,858 (reference, hypothesis) pairs resampled
+//! from the real IU-Xray reports (pair i: reference = report (7 i) mod 2955, hypothesis = report
+//! (13 i + 5) mod 2955, R2Gen IU cleaner) — BLEU-1..4, ROUGE-L, CIDEr-D and r2gen CE with labeling
+//! of both sides. `crates/metrics/scripts/time_pycocoevalcap.py` times pycocoevalcap on the same
+//! pairs. Needs `scripts/fetch-assets.sh`.
+//!
+//! `cargo bench --bench metrics`
+
+use std::path::PathBuf;
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use trrg_data::{iu_xray_annotation, read_openi_reports, Cleaner, R2GenIuSplit};
+use trrg_labeler::{Labeler, LABELER_NAME};
+use trrg_metrics::{clinical_efficacy, CeConvention, NlgEvaluator};
+
+fn pairs() -> Vec<(String, String)> {
+    let dir = std::env::var_os("TRRG_ASSETS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(".assets"));
+    let tgz = dir.join("NLMCXR_reports.tgz");
+    let reports = read_openi_reports(&tgz).unwrap_or_else(|e| {
+        panic!("this bench needs the IU-Xray reports ({e}); run scripts/fetch-assets.sh")
+    });
+    let a = iu_xray_annotation(&reports, &R2GenIuSplit::embedded())
+        .expect("the embedded split matches the reports");
+    let all: Vec<String> = a
+        .train
+        .iter()
+        .chain(&a.val)
+        .chain(&a.test)
+        .map(|e| Cleaner::IuXray.clean(&e.report))
+        .collect();
+    (0..3858)
+        .map(|i| {
+            (
+                all[(7 * i) % all.len()].clone(),
+                all[(13 * i + 5) % all.len()].clone(),
+            )
+        })
+        .collect()
+}
+
+fn bench(c: &mut Criterion) {
+    let pairs = pairs();
+    let labeler = Labeler::new();
+    let mut group = c.benchmark_group("evaluate_3858_pairs");
+    group.sample_size(10);
+    group.bench_function("bleu_rouge_cider", |b| {
+        b.iter(|| {
+            let mut eval = NlgEvaluator::new();
+            for (i, (r, h)) in pairs.iter().enumerate() {
+                eval.update(&i.to_string(), &[r], h)
+                    .expect("non-empty references");
+            }
+            eval.finalize().expect("non-empty corpus").cider
+        })
+    });
+    group.bench_function("bleu_rouge_cider_and_ce_r2gen", |b| {
+        b.iter(|| {
+            let mut eval = NlgEvaluator::new();
+            let (mut rl, mut hl) = (Vec::new(), Vec::new());
+            for (i, (r, h)) in pairs.iter().enumerate() {
+                eval.update(&i.to_string(), &[r], h)
+                    .expect("non-empty references");
+                rl.push(labeler.label(r));
+                hl.push(labeler.label(h));
+            }
+            let ce = clinical_efficacy(&rl, &hl, CeConvention::R2gen, LABELER_NAME);
+            (eval.finalize().expect("non-empty corpus").cider, ce.f1)
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -1,0 +1,127 @@
+//! The streaming NLG evaluator: `update(id, refs, hyp)` per example, then `finalize()`.
+
+use std::collections::HashSet;
+
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::bleu::{bleu_stats, corpus_bleu, example_bleu, BleuStats};
+use crate::cider::cider_scores;
+use crate::ngrams::{count_ngrams, Interner, NGram};
+use crate::rouge::example_rouge_l;
+use crate::{Error, Result};
+
+/// Corpus scores, pycocoevalcap's numbers (R2Gen convention: no PTB tokenizer).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NlgScores {
+    /// BLEU-1..4 (cumulative, corpus level).
+    pub bleu: [f64; 4],
+    /// ROUGE-L (mean of example F-scores, beta 1.2).
+    pub rouge_l: f64,
+    /// CIDEr-D (mean of example scores, df from this set's references).
+    pub cider: f64,
+    /// Per-example scores, in update order.
+    pub per_example: Vec<ExampleScores>,
+}
+
+/// One example's scores.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ExampleScores {
+    /// Example id.
+    pub id: String,
+    /// BLEU-1..4 of this example alone.
+    pub bleu: [f64; 4],
+    /// ROUGE-L.
+    pub rouge_l: f64,
+    /// CIDEr-D (relative to the whole set's document frequencies).
+    pub cider: f64,
+}
+
+/// Accumulates examples; scores them all at [`NlgEvaluator::finalize`].
+///
+/// ```
+/// let mut eval = trrg_metrics::NlgEvaluator::new();
+/// eval.update("1", &["heart size is normal ."], "heart size is normal .").unwrap();
+/// eval.update("2", &["no pleural effusion ."], "small pleural effusion .").unwrap();
+/// let scores = eval.finalize().unwrap();
+/// assert!(scores.bleu[0] > 0.7 && scores.rouge_l > 0.7);
+/// ```
+#[derive(Default)]
+pub struct NlgEvaluator {
+    interner: Interner,
+    ids: Vec<String>,
+    seen: HashSet<String>,
+    hyps: Vec<String>,
+    refs: Vec<Vec<String>>,
+    bleu: Vec<BleuStats>,
+    hyp_counts: Vec<Vec<(NGram, u32)>>,
+    ref_counts: Vec<Vec<Vec<(NGram, u32)>>>,
+}
+
+impl NlgEvaluator {
+    /// An empty evaluator.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds one example: its references (at least one non-empty) and its hypothesis (may be
+    /// empty: a model can generate nothing, and that scores 0).
+    pub fn update(&mut self, id: &str, refs: &[impl AsRef<str>], hyp: &str) -> Result<()> {
+        let refs: Vec<String> = refs.iter().map(|r| r.as_ref().to_string()).collect();
+        if refs.is_empty() || refs.iter().all(|r| r.trim().is_empty()) {
+            return Err(Error::NoReference { id: id.to_string() });
+        }
+        if !self.seen.insert(id.to_string()) {
+            return Err(Error::DuplicateId { id: id.to_string() });
+        }
+        let hyp_tokens = self.interner.tokens(hyp);
+        let ref_tokens: Vec<Vec<u32>> = refs.iter().map(|r| self.interner.tokens(r)).collect();
+        self.bleu.push(bleu_stats(&hyp_tokens, &ref_tokens));
+        self.hyp_counts.push(count_ngrams(&hyp_tokens, 4));
+        self.ref_counts
+            .push(ref_tokens.iter().map(|r| count_ngrams(r, 4)).collect());
+        self.ids.push(id.to_string());
+        self.hyps.push(hyp.to_string());
+        self.refs.push(refs);
+        Ok(())
+    }
+
+    /// Number of examples so far.
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    /// Whether no example was added.
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+
+    /// Scores everything added.
+    pub fn finalize(&self) -> Result<NlgScores> {
+        if self.ids.is_empty() {
+            return Err(Error::Empty);
+        }
+        let rouge: Vec<f64> = self
+            .hyps
+            .par_iter()
+            .zip(&self.refs)
+            .map(|(h, r)| example_rouge_l(h, r))
+            .collect();
+        let cider = cider_scores(&self.hyp_counts, &self.ref_counts);
+        let n = self.ids.len() as f64;
+        let per_example = (0..self.ids.len())
+            .map(|i| ExampleScores {
+                id: self.ids[i].clone(),
+                bleu: example_bleu(&self.bleu[i]),
+                rouge_l: rouge[i],
+                cider: cider[i],
+            })
+            .collect();
+        Ok(NlgScores {
+            bleu: corpus_bleu(&self.bleu),
+            rouge_l: rouge.iter().sum::<f64>() / n,
+            cider: cider.iter().sum::<f64>() / n,
+            per_example,
+        })
+    }
+}
