@@ -1,0 +1,157 @@
+//! The `trrg` binary end to end: outputs on good input, one clear error line on bad input.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn trrg(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_trrg"))
+        .args(args)
+        .output()
+        .expect("the trrg binary runs")
+}
+
+fn temp_file(name: &str, contents: &str) -> PathBuf {
+    let path = std::env::temp_dir().join(format!("trrg-cli-{}-{name}", std::process::id()));
+    std::fs::write(&path, contents).unwrap();
+    path
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn eval_prints_pycocoevalcap_keys_and_names_the_ce_convention() {
+    let sample = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../metrics/tests/fixtures/golden_scores.json"
+    );
+    let golden: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(sample).unwrap()).unwrap();
+    let pairs = temp_file("pairs.json", &golden["sets"]["sample"]["pairs"].to_string());
+    let out = trrg(&[
+        "eval",
+        "--pairs",
+        pairs.to_str().unwrap(),
+        "--ce",
+        "f1chexbert",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let scores: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    for key in [
+        "BLEU_1",
+        "BLEU_2",
+        "BLEU_3",
+        "BLEU_4",
+        "METEOR",
+        "ROUGE_L",
+        "CIDEr",
+        "METEOR_modules",
+        "CE",
+    ] {
+        assert!(scores.get(key).is_some(), "missing {key}");
+    }
+    let expected = &golden["sets"]["sample"]["scores"];
+    assert!(
+        (scores["BLEU_4"].as_f64().unwrap() - expected["BLEU_4"].as_f64().unwrap()).abs() < 1e-9
+    );
+    assert!((scores["CIDEr"].as_f64().unwrap() - expected["CIDEr"].as_f64().unwrap()).abs() < 1e-9);
+    assert_eq!(scores["CE"]["convention"], "f1chexbert");
+    assert_eq!(scores["CE"]["labeler"], "CheXpert-style rules (trrg)");
+    std::fs::remove_file(pairs).unwrap();
+}
+
+#[test]
+fn eval_and_label_reject_bad_input_with_one_clear_line() {
+    let cases = [
+        (
+            r#"{"refs": {"a": ["x ."]}, "hyps": {"b": ["y ."]}}"#,
+            "hypothesis `b` has no reference",
+        ),
+        (r#"{"refs": {"a": ["x ."]}}"#, "missing object \"hyps\""),
+        (
+            r#"{"refs": {"a": [""]}, "hyps": {"a": ["y ."]}}"#,
+            "empty reference",
+        ),
+        (
+            r#"{"refs": {"a": ["x ."]}, "hyps": {"a": ["y .", "z ."]}}"#,
+            "exactly one text",
+        ),
+        ("{not json", "not valid JSON"),
+    ];
+    for (i, (json, message)) in cases.iter().enumerate() {
+        let path = temp_file(&format!("bad{i}.json"), json);
+        let out = trrg(&["eval", "--pairs", path.to_str().unwrap()]);
+        assert!(!out.status.success());
+        let err = stderr(&out);
+        assert!(
+            err.contains(message) && err.lines().count() == 1,
+            "{json}: {err}"
+        );
+        std::fs::remove_file(path).unwrap();
+    }
+    let invalid = std::env::temp_dir().join(format!("trrg-cli-{}-latin1.json", std::process::id()));
+    std::fs::write(&invalid, b"{\"a\": \"caf\xe9\"}").unwrap();
+    let out = trrg(&["label", "--reports", invalid.to_str().unwrap()]);
+    assert!(
+        !out.status.success() && stderr(&out).contains("not valid UTF-8"),
+        "{}",
+        stderr(&out)
+    );
+    let out = trrg(&["label", "--reports", "/nonexistent/reports.json"]);
+    assert!(!out.status.success() && stderr(&out).contains("/nonexistent/reports.json"));
+    std::fs::remove_file(invalid).unwrap();
+}
+
+#[test]
+fn label_prints_all_14_observations() {
+    let path = temp_file(
+        "reports.json",
+        r#"{"s1": "Mild cardiomegaly. No pleural effusion."}"#,
+    );
+    let out = trrg(&["label", "--reports", path.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let labels: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(labels["s1"].as_object().unwrap().len(), 14);
+    assert_eq!(labels["s1"]["Cardiomegaly"], 1);
+    assert_eq!(labels["s1"]["Pleural Effusion"], 0);
+    assert!(labels["s1"]["Edema"].is_null());
+    std::fs::remove_file(path).unwrap();
+}
+
+#[test]
+fn synth_writes_a_synthetic_dataset_and_refuses_foreign_directories() {
+    let out_dir = std::env::temp_dir().join(format!("trrg-cli-{}-synth", std::process::id()));
+    let out = trrg(&[
+        "synth",
+        "--out",
+        out_dir.to_str().unwrap(),
+        "--studies",
+        "5",
+        "--size",
+        "64",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("SYNTHETIC"));
+    assert!(
+        out_dir.join("annotation.json").is_file()
+            && out_dir.join("images/synth_00004/1.png").is_file()
+    );
+    let out = trrg(&[
+        "synth",
+        "--out",
+        env!("CARGO_MANIFEST_DIR"),
+        "--studies",
+        "5",
+    ]);
+    assert!(!out.status.success() && stderr(&out).contains("not a trrg synthetic dataset"));
+    let out = trrg(&[
+        "synth",
+        "--out",
+        out_dir.to_str().unwrap(),
+        "--studies",
+        "0",
+    ]);
+    assert!(!out.status.success() && stderr(&out).contains("studies"));
+    std::fs::remove_dir_all(out_dir).unwrap();
+}
