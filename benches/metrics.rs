@@ -6,18 +6,13 @@
 //!
 //! `cargo bench --bench metrics`
 
-use std::path::PathBuf;
-
 use criterion::{criterion_group, criterion_main, Criterion};
-use trrg_data::{iu_xray_annotation, read_openi_reports, Cleaner, R2GenIuSplit};
+use trrg_data::{assets_dir, iu_xray_annotation, read_openi_reports, Cleaner, R2GenIuSplit};
 use trrg_labeler::{Labeler, LABELER_NAME};
 use trrg_metrics::{clinical_efficacy, CeConvention, NlgEvaluator};
 
 fn pairs() -> Vec<(String, String)> {
-    let dir = std::env::var_os("TRRG_ASSETS_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(".assets"));
-    let tgz = dir.join("NLMCXR_reports.tgz");
+    let tgz = assets_dir().join("NLMCXR_reports.tgz");
     let reports = read_openi_reports(&tgz).unwrap_or_else(|e| {
         panic!("this bench needs the IU-Xray reports ({e}); run scripts/fetch-assets.sh")
     });

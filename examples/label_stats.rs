@@ -8,8 +8,6 @@
 //! (the reports come from `scripts/fetch-assets.sh`; without them that column is skipped with a
 //! note).
 
-use std::path::PathBuf;
-
 use anyhow::{Context, Result};
 use rayon::prelude::*;
 use trrg_data::{iu_xray_annotation, read_openi_reports, R2GenIuSplit};
@@ -36,10 +34,13 @@ fn tally(rows: &[ReportLabels]) -> (Vec<(usize, usize, usize)>, usize) {
 
 fn main() -> Result<()> {
     let mut args = std::env::args().skip(1);
-    let mut assets = PathBuf::from(".assets");
+    let mut assets = trrg_data::assets_dir();
     while let Some(arg) = args.next() {
         match arg.as_str() {
-            "--assets" => assets = args.next().context("--assets needs a directory")?.into(),
+            "--assets" => {
+                assets =
+                    std::path::PathBuf::from(args.next().context("--assets needs a directory")?)
+            }
             other => anyhow::bail!("unknown argument `{other}`"),
         }
     }

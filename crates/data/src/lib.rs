@@ -35,6 +35,7 @@
 #![warn(missing_docs)]
 
 mod annotation;
+mod assets;
 mod batch;
 mod clean;
 mod dataset;
@@ -51,6 +52,7 @@ mod vocab;
 pub use annotation::{
     Annotation, AnnotationEntry, DatasetKind, EmptyReportPolicy, Split, Study, StudySet,
 };
+pub use assets::{asset_for_test, assets_dir};
 pub use batch::{DiseaseLabels, ReportBatch, ReportBatcher};
 pub use clean::{py_split_whitespace, Cleaner};
 pub use dataset::{ReportDataset, ReportDatasetConfig, StudyItem};

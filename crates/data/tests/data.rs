@@ -249,30 +249,9 @@ fn jpeg_and_sixteen_bit_inputs_decode_to_unit_range() {
     );
 }
 
-/// Where `scripts/fetch-assets.sh` puts the real assets (`TRRG_ASSETS_DIR` overrides).
-fn asset(name: &str) -> Option<PathBuf> {
-    let dir = std::env::var_os("TRRG_ASSETS_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.assets"));
-    let path = dir.join(name);
-    if path.is_file() {
-        return Some(path);
-    }
-    let msg = format!(
-        "real asset {} is absent: run `scripts/fetch-assets.sh` (pip download of torchxrayvision==1.5.7)",
-        path.display()
-    );
-    assert!(
-        std::env::var("CI").as_deref() != Ok("true"),
-        "{msg} (CI=true: absent assets fail)"
-    );
-    eprintln!("NOT RUN: {msg}");
-    None
-}
-
 #[test]
 fn real_iu_xray_reports_clean_and_build_the_vocabulary() {
-    let Some(tgz) = asset("NLMCXR_reports.tgz") else {
+    let Some(tgz) = asset_for_test("NLMCXR_reports.tgz") else {
         return;
     };
     let reports = read_openi_reports(&tgz).unwrap();

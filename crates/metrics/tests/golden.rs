@@ -1,10 +1,9 @@
 //! trrg-metrics against pycocoevalcap 1.2 (fixtures: `scripts/make_golden.py`). Tolerance 1e-6.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 
 use serde_json::Value;
-use trrg_data::{iu_xray_annotation, read_openi_reports, Cleaner, R2GenIuSplit};
+use trrg_data::{asset_for_test, iu_xray_annotation, read_openi_reports, Cleaner, R2GenIuSplit};
 use trrg_metrics::{NlgEvaluator, NlgScores};
 
 const TOLERANCE: f64 = 1e-6;
@@ -99,29 +98,9 @@ fn sample_and_edge_cases_equal_pycocoevalcap() {
     }
 }
 
-fn asset(name: &str) -> Option<PathBuf> {
-    let dir = std::env::var_os("TRRG_ASSETS_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.assets"));
-    let path = dir.join(name);
-    if path.is_file() {
-        return Some(path);
-    }
-    let msg = format!(
-        "real asset {} is absent: run `scripts/fetch-assets.sh`",
-        path.display()
-    );
-    assert!(
-        std::env::var("CI").as_deref() != Ok("true"),
-        "{msg} (CI=true: absent assets fail)"
-    );
-    eprintln!("NOT RUN: {msg}");
-    None
-}
-
 #[test]
 fn real_iu_xray_590_test_pairs_equal_pycocoevalcap() {
-    let Some(tgz) = asset("NLMCXR_reports.tgz") else {
+    let Some(tgz) = asset_for_test("NLMCXR_reports.tgz") else {
         return;
     };
     let annotation = iu_xray_annotation(
