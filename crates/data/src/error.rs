@@ -120,6 +120,16 @@ pub enum Error {
         /// The token.
         token: String,
     },
+    /// An entry of a report archive (Open-i `NLMCXR_reports.tgz`) cannot be parsed.
+    #[error("{path}: entry {entry}: {reason}")]
+    BadArchiveEntry {
+        /// The archive.
+        path: PathBuf,
+        /// The entry's name inside it.
+        entry: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// A configuration value is impossible.
     #[error("invalid configuration `{field}`: {reason}")]
     InvalidConfig {

@@ -83,9 +83,10 @@ pub fn read_openi_reports(tgz: &Path) -> Result<Vec<OpenIReport>> {
         }
         let mut xml = String::new();
         entry.read_to_string(&mut xml).map_err(io)?;
-        reports.push(parse_report(&xml).map_err(|reason| Error::InvalidConfig {
-            field: "NLMCXR_reports.tgz",
-            reason: format!("{}: {name}: {reason}", tgz.display()),
+        reports.push(parse_report(&xml).map_err(|reason| Error::BadArchiveEntry {
+            path: tgz.to_path_buf(),
+            entry: name,
+            reason,
         })?);
     }
     Ok(reports)
