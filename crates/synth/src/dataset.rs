@@ -178,7 +178,8 @@ pub const MANIFEST: &str = "synthetic.json";
 ///
 /// The dataset is built in a temporary sibling directory and renamed into place, so `out` is
 /// either absent, the old dataset, or the whole new one. If `out` already holds a synthetic
-/// dataset with the same settings it is reused; any other existing directory is an error.
+/// dataset with the same settings from the same generator version it is reused; any other
+/// existing directory is an error.
 pub fn write_dataset(out: &Path, config: &SynthConfig) -> Result<SynthManifest> {
     config.validate()?;
     if out.exists() {
@@ -188,7 +189,7 @@ pub fn write_dataset(out: &Path, config: &SynthConfig) -> Result<SynthManifest> 
             .ok_or_else(|| Error::NotSynthetic {
                 path: out.to_path_buf(),
             })?;
-        if existing.config == *config {
+        if existing.config == *config && existing.generator == generator_name() {
             log::info!("reusing synthetic dataset at {}", out.display());
             return Ok(existing);
         }
@@ -270,7 +271,7 @@ fn write_into(dir: &Path, config: &SynthConfig) -> Result<SynthManifest> {
     }
     let manifest = SynthManifest {
         synthetic: true,
-        generator: format!("trrg-synth {}", env!("CARGO_PKG_VERSION")),
+        generator: generator_name(),
         config: config.clone(),
         counts,
     };
@@ -279,6 +280,12 @@ fn write_into(dir: &Path, config: &SynthConfig) -> Result<SynthManifest> {
     write_json(&dir.join("findings.json"), &findings)?;
     write_json(&dir.join(MANIFEST), &manifest)?;
     Ok(manifest)
+}
+
+/// Name and version of this generator, recorded in the manifest: a dataset made by another version
+/// is regenerated rather than reused.
+fn generator_name() -> String {
+    format!("trrg-synth {}", env!("CARGO_PKG_VERSION"))
 }
 
 fn write_json(path: &Path, value: &impl Serialize) -> Result<()> {
