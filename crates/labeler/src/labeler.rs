@@ -105,21 +105,25 @@ impl Labeler {
 
     /// Every mention in a report with its label.
     pub fn mentions(&self, report: &str) -> Vec<Mention> {
+        self.mentions_in(&self.sentences(report))
+    }
+
+    fn mentions_in(&self, sentences: &[String]) -> Vec<Mention> {
         let mut out = Vec::new();
-        for sentence in self.sentences(report) {
+        for sentence in sentences {
             for obs in &self.observations {
-                if !obs.any_mention.is_match(&sentence) {
+                if !obs.any_mention.is_match(sentence) {
                     continue;
                 }
                 let blocked: Vec<(usize, usize)> = obs
                     .unmentions
                     .iter()
-                    .flat_map(|u| u.find_iter(&sentence).map(|m| (m.start(), m.end())))
+                    .flat_map(|u| u.find_iter(sentence).map(|m| (m.start(), m.end())))
                     .collect();
                 let mut spans: Vec<(usize, usize)> = obs
                     .mentions
                     .iter()
-                    .flat_map(|m| m.find_iter(&sentence).map(|m| (m.start(), m.end())))
+                    .flat_map(|m| m.find_iter(sentence).map(|m| (m.start(), m.end())))
                     .filter(|&(s, e)| !blocked.iter().any(|&(bs, be)| s < be && bs < e))
                     .collect();
                 spans.sort_unstable();
@@ -135,7 +139,7 @@ impl Labeler {
                     out.push(Mention {
                         observation: obs.name.to_string(),
                         text: sentence[s..e].to_string(),
-                        label: self.rules.classify(&sentence, s, e, obs.name),
+                        label: self.rules.classify(sentence, s, e, obs.name),
                         sentence: sentence.clone(),
                     });
                 }
@@ -165,7 +169,9 @@ impl Labeler {
                 *slot = Some(label);
             }
         };
-        let mentions = self.mentions(report);
+        // Split once: the mentions and the No Finding check read the same sentences.
+        let sentences = self.sentences(report);
+        let mentions = self.mentions_in(&sentences);
         let cardiomegaly = observation_index("Cardiomegaly").expect("known observation");
         for m in &mentions {
             let index = observation_index(&m.observation).expect("phrase lists use known names");
@@ -179,15 +185,15 @@ impl Labeler {
             .iter()
             .enumerate()
             .any(|(i, l)| i != support && matches!(l, Some(Label::Positive | Label::Uncertain)));
-        let other = !abnormal && self.other_abnormality(report);
+        let other = !abnormal && self.other_abnormality(&sentences);
         let no_finding = observation_index("No Finding").expect("known observation");
         labels[no_finding] = (!abnormal && !other).then_some(Label::Positive);
         labels.map(|l| l.map(Label::code))
     }
 
     /// Whether a report has a positive or uncertain mention of an abnormality without a column.
-    fn other_abnormality(&self, report: &str) -> bool {
-        self.sentences(report).iter().any(|sentence| {
+    fn other_abnormality(&self, sentences: &[String]) -> bool {
+        sentences.iter().any(|sentence| {
             self.other.iter().any(|pattern| {
                 pattern.find_iter(sentence).any(|m| {
                     self.rules.classify(sentence, m.start(), m.end(), "other") != Label::Negative
