@@ -49,8 +49,7 @@ fn texts(value: &Value, what: &str, id: &str, file: &str) -> Result<Vec<String>>
 /// Runs `trrg eval`: prints one JSON object of scores.
 pub fn run(args: EvalArgs) -> Result<()> {
     let file = args.pairs.display().to_string();
-    let bytes = std::fs::read(&args.pairs).with_context(|| format!("cannot read {file}"))?;
-    let text = String::from_utf8(bytes).with_context(|| format!("{file} is not valid UTF-8"))?;
+    let text = crate::read_utf8(&args.pairs)?;
     let doc: Value =
         serde_json::from_str(&text).with_context(|| format!("{file} is not valid JSON"))?;
     let refs = doc

@@ -18,10 +18,7 @@ pub struct LabelArgs {
 
 /// Runs `trrg label`: prints `{id: {observation: 1|0|-1|null}}` on stdout.
 pub fn run(args: LabelArgs) -> Result<()> {
-    let bytes = std::fs::read(&args.reports)
-        .with_context(|| format!("cannot read {}", args.reports.display()))?;
-    let text = String::from_utf8(bytes)
-        .with_context(|| format!("{} is not valid UTF-8", args.reports.display()))?;
+    let text = crate::read_utf8(&args.reports)?;
     let reports: BTreeMap<String, Value> = serde_json::from_str(&text).with_context(|| {
         format!(
             "{} is not a JSON object {{id: report text}}",

@@ -25,6 +25,13 @@ enum Command {
     Label(label::LabelArgs),
 }
 
+/// Reads a JSON input file as UTF-8 text, with errors that name the file.
+fn read_utf8(path: &std::path::Path) -> anyhow::Result<String> {
+    use anyhow::Context;
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    String::from_utf8(bytes).with_context(|| format!("{} is not valid UTF-8", path.display()))
+}
+
 fn main() {
     let cli = Cli::parse();
     let result = match cli.command {

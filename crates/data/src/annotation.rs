@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::{clean::Cleaner, resolve_under, Error, Result};
+use crate::{clean::Cleaner, parse_json, resolve_under, Error, Result};
 
 /// One entry of `annotation.json`, as written there.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -172,13 +172,7 @@ impl Annotation {
 
     /// Parses annotation JSON; `origin` is only used in error messages.
     pub fn from_json_str(text: &str, origin: &Path) -> Result<Self> {
-        let de = &mut serde_json::Deserializer::from_str(text);
-        let annotation: Annotation =
-            serde_path_to_error::deserialize(de).map_err(|e| Error::Json {
-                path: origin.to_path_buf(),
-                json_path: e.path().to_string(),
-                source: e.into_inner(),
-            })?;
+        let annotation: Annotation = parse_json(text, origin)?;
         for split in Split::ALL {
             let mut seen = HashSet::new();
             for entry in annotation.entries(split) {
