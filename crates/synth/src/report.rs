@@ -139,23 +139,21 @@ pub fn statements(f: &Findings, rng: &mut impl Rng) -> Vec<Statement> {
         && f.atelectasis.is_none()
         && f.lesion.is_none();
     if parenchyma_clear {
-        lungs.push(say(
-            pick(
-                rng,
-                &[
-                    "the lungs are clear",
-                    "lungs are clear bilaterally",
-                    "the lungs are clear without focal airspace disease",
-                ],
-            )
-            .into(),
-            &[],
-        ));
-        if let Some(last) = lungs.last_mut() {
-            if last.text.contains("airspace disease") {
-                last.labels.push(("Lung Opacity", 0));
-            }
-        }
+        let text = pick(
+            rng,
+            &[
+                "the lungs are clear",
+                "lungs are clear bilaterally",
+                "the lungs are clear without focal airspace disease",
+            ],
+        );
+        // Only the last phrasing mentions (and negates) an observation.
+        let labels: &[(&str, i8)] = if text.contains("airspace disease") {
+            &[("Lung Opacity", 0)]
+        } else {
+            &[]
+        };
+        lungs.push(say(text.into(), labels));
         if rng.random_bool(0.35) {
             lungs.push(say(
                 pick(
