@@ -1,0 +1,26 @@
+//! The error type of trrg-llm.
+
+/// What can go wrong when configuring or running the decoder.
+#[derive(thiserror::Error, Debug)]
+#[non_exhaustive]
+pub enum Error {
+    /// A configuration value is impossible.
+    #[error("invalid {field}: {reason}")]
+    InvalidConfig {
+        /// The field, as named in the config.
+        field: &'static str,
+        /// Why it is invalid.
+        reason: String,
+    },
+    /// Inputs have inconsistent shapes.
+    #[error("shape mismatch in {what}: {reason}")]
+    Shape {
+        /// The input concerned.
+        what: &'static str,
+        /// What did not match.
+        reason: String,
+    },
+}
+
+/// Result with [`Error`].
+pub type Result<T> = std::result::Result<T, Error>;

@@ -1,0 +1,431 @@
+//! `LlamaForCausalLM`: embeddings, decoder layers, final RMSNorm and LM head (HF names).
+
+use burn::nn::{Embedding, EmbeddingConfig, Linear, LinearConfig, RmsNorm, RmsNormConfig};
+use burn::prelude::*;
+use burn::tensor::activation::{log_softmax, silu};
+use burn::tensor::TensorData;
+
+use crate::attention::LlamaAttention;
+use crate::cache::KvCache;
+use crate::rope::Rope;
+use crate::{Error, LlamaConfig, Result};
+
+/// HF `LlamaMLP`: `down_proj(silu(gate_proj(x)) * up_proj(x))`.
+#[derive(Module, Debug)]
+pub struct LlamaMlp<B: Backend> {
+    /// `[hidden_size, intermediate_size]`
+    pub gate_proj: Linear<B>,
+    /// `[hidden_size, intermediate_size]`
+    pub up_proj: Linear<B>,
+    /// `[intermediate_size, hidden_size]`
+    pub down_proj: Linear<B>,
+}
+
+impl<B: Backend> LlamaMlp<B> {
+    /// # Shapes
+    /// - x: `[batch, seq_len, d_model]` -> `[batch, seq_len, d_model]`
+    pub fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
+        self.down_proj
+            .forward(silu(self.gate_proj.forward(x.clone())) * self.up_proj.forward(x))
+    }
+}
+
+/// One pre-norm decoder layer.
+#[derive(Module, Debug)]
+pub struct LlamaDecoderLayer<B: Backend> {
+    /// RMSNorm before attention.
+    pub input_layernorm: RmsNorm<B>,
+    /// Self-attention.
+    pub self_attn: LlamaAttention<B>,
+    /// RMSNorm before the MLP.
+    pub post_attention_layernorm: RmsNorm<B>,
+    /// SwiGLU MLP.
+    pub mlp: LlamaMlp<B>,
+}
+
+/// HF `LlamaModel`.
+#[derive(Module, Debug)]
+pub struct LlamaModel<B: Backend> {
+    /// `[vocab, d_model]`
+    pub embed_tokens: Embedding<B>,
+    /// Decoder layers.
+    pub layers: Vec<LlamaDecoderLayer<B>>,
+    /// Final RMSNorm.
+    pub norm: RmsNorm<B>,
+}
+
+/// HF `LlamaForCausalLM`; `lm_head` is `None` when tied to `embed_tokens`.
+#[derive(Module, Debug)]
+pub struct LlamaForCausalLM<B: Backend> {
+    /// The decoder.
+    pub model: LlamaModel<B>,
+    /// Output projection `[d_model, vocab]`, absent when tied.
+    pub lm_head: Option<Linear<B>>,
+    rope: Rope<B>,
+}
+
+impl<B: Backend> LlamaForCausalLM<B> {
+    pub(crate) fn new(config: &LlamaConfig, device: &B::Device) -> Self {
+        let d = config.hidden_size;
+        let norm = || {
+            RmsNormConfig::new(d)
+                .with_epsilon(config.rms_norm_eps)
+                .init(device)
+        };
+        let linear = |i, o| LinearConfig::new(i, o).with_bias(false).init(device);
+        let layers = (0..config.num_hidden_layers)
+            .map(|_| LlamaDecoderLayer {
+                input_layernorm: norm(),
+                self_attn: LlamaAttention::new(config, device),
+                post_attention_layernorm: norm(),
+                mlp: LlamaMlp {
+                    gate_proj: linear(d, config.intermediate_size),
+                    up_proj: linear(d, config.intermediate_size),
+                    down_proj: linear(config.intermediate_size, d),
+                },
+            })
+            .collect();
+        Self {
+            model: LlamaModel {
+                embed_tokens: EmbeddingConfig::new(config.vocab_size, d).init(device),
+                layers,
+                norm: norm(),
+            },
+            lm_head: (!config.tie_word_embeddings).then(|| linear(d, config.vocab_size)),
+            rope: Rope::new(config, device),
+        }
+    }
+
+    /// Model width.
+    pub fn d_model(&self) -> usize {
+        self.model.embed_tokens.weight.dims()[1]
+    }
+
+    /// Vocabulary size.
+    pub fn vocab_size(&self) -> usize {
+        self.model.embed_tokens.weight.dims()[0]
+    }
+
+    /// Number of decoder layers.
+    pub fn n_layers(&self) -> usize {
+        self.model.layers.len()
+    }
+
+    /// Token embeddings.
+    ///
+    /// # Shapes
+    /// - token_ids: `[batch, seq_len]` -> `[batch, seq_len, d_model]`
+    pub fn embed(&self, token_ids: Tensor<B, 2, Int>) -> Tensor<B, 3> {
+        self.model.embed_tokens.forward(token_ids)
+    }
+
+    /// Logits of hidden states.
+    ///
+    /// # Shapes
+    /// - hidden: `[batch, seq_len, d_model]` -> `[batch, seq_len, vocab]`
+    pub fn lm_head(&self, hidden: Tensor<B, 3>) -> Tensor<B, 3> {
+        match &self.lm_head {
+            Some(head) => head.forward(hidden),
+            None => {
+                let [batch, seq_len, d] = hidden.dims();
+                let w = self.model.embed_tokens.weight.val(); // [vocab, d_model]
+                hidden
+                    .reshape([batch * seq_len, d])
+                    .matmul(w.transpose())
+                    .reshape([batch, seq_len, self.vocab_size()]) // [batch, seq_len, vocab]
+            }
+        }
+    }
+
+    /// Runs the decoder on input embeddings (soft tokens and/or token embeddings), after what the
+    /// cache holds, and returns the final hidden states.
+    ///
+    /// `attention_mask` marks real positions (false = padding, left or right). Position ids
+    /// count real tokens only, as HF does for left padding.
+    ///
+    /// # Shapes
+    /// - inputs_embeds: `[batch, seq_len, d_model]`
+    /// - attention_mask: `[batch, seq_len]`
+    /// - output: `[batch, seq_len, d_model]`
+    pub fn forward_hidden(
+        &self,
+        inputs_embeds: Tensor<B, 3>,
+        attention_mask: Tensor<B, 2, Bool>,
+        cache: Option<&mut KvCache<B>>,
+    ) -> Result<Tensor<B, 3>> {
+        let [batch, seq_len, d] = inputs_embeds.dims();
+        if d != self.d_model() || attention_mask.dims() != [batch, seq_len] {
+            return Err(Error::Shape {
+                what: "inputs_embeds/attention_mask",
+                reason: format!(
+                    "embeds {:?} (d_model {}), mask {:?}",
+                    [batch, seq_len, d],
+                    self.d_model(),
+                    attention_mask.dims()
+                ),
+            });
+        }
+        let device = inputs_embeds.device();
+        let new_mask: Vec<bool> =
+            attention_mask
+                .into_data()
+                .into_vec::<bool>()
+                .map_err(|e| Error::Shape {
+                    what: "attention_mask",
+                    reason: format!("{e:?}"),
+                })?;
+        let mut own_cache;
+        let cache = match cache {
+            Some(c) => {
+                if c.batch() != batch {
+                    return Err(Error::Shape {
+                        what: "cache",
+                        reason: format!("cache has {} rows, input {batch}", c.batch()),
+                    });
+                }
+                c
+            }
+            None => {
+                own_cache = None;
+                own_cache.insert(KvCache::new(0, batch))
+            }
+        };
+        let past = cache.len();
+        let total = past + seq_len;
+        if total > self.rope.max_positions() {
+            return Err(Error::Shape {
+                what: "sequence",
+                reason: format!(
+                    "{total} positions exceed max_position_embeddings {}",
+                    self.rope.max_positions()
+                ),
+            });
+        }
+        // Positions and the combined mask, computed on the host once for every layer.
+        let mut positions = Vec::with_capacity(batch * seq_len);
+        let mut full_mask = Vec::with_capacity(batch * total);
+        for b in 0..batch {
+            let row = &new_mask[b * seq_len..(b + 1) * seq_len];
+            full_mask.extend_from_slice(&cache.mask[b * past..(b + 1) * past]);
+            full_mask.extend_from_slice(row);
+            for &real in row {
+                positions.push(if real { cache.next_position[b] } else { 1 });
+                if real {
+                    cache.next_position[b] += 1;
+                }
+            }
+        }
+        let mut blocked = Vec::with_capacity(batch * seq_len * total);
+        for b in 0..batch {
+            for i in 0..seq_len {
+                for j in 0..total {
+                    blocked.push(!(full_mask[b * total + j] && j <= past + i));
+                }
+            }
+        }
+        let mask = Tensor::<B, 4, Bool>::from_data(
+            TensorData::new(blocked, [batch, 1, seq_len, total]),
+            &device,
+        );
+        let positions =
+            Tensor::<B, 2, Int>::from_data(TensorData::new(positions, [batch, seq_len]), &device);
+        let (cos, sin) = self.rope.tables(positions);
+
+        let use_cache = !cache.layers.is_empty();
+        let mut x = inputs_embeds;
+        for (i, layer) in self.model.layers.iter().enumerate() {
+            let slot = use_cache.then(|| &mut cache.layers[i]);
+            let h = layer.self_attn.forward(
+                layer.input_layernorm.forward(x.clone()),
+                &cos,
+                &sin,
+                mask.clone(),
+                slot,
+            );
+            x = x + h;
+            x = x.clone() + layer.mlp.forward(layer.post_attention_layernorm.forward(x));
+        }
+        cache.mask = full_mask;
+        Ok(self.model.norm.forward(x))
+    }
+
+    /// Logits for input embeddings (see [`LlamaForCausalLM::forward_hidden`]).
+    ///
+    /// # Shapes
+    /// - inputs_embeds: `[batch, seq_len, d_model]`
+    /// - attention_mask: `[batch, seq_len]`
+    /// - output: `[batch, seq_len, vocab]`
+    pub fn forward_embeds(
+        &self,
+        inputs_embeds: Tensor<B, 3>,
+        attention_mask: Tensor<B, 2, Bool>,
+        cache: Option<&mut KvCache<B>>,
+    ) -> Result<Tensor<B, 3>> {
+        Ok(self.lm_head(self.forward_hidden(inputs_embeds, attention_mask, cache)?))
+    }
+
+    /// A cache sized for this model.
+    pub fn new_cache(&self, batch: usize) -> KvCache<B> {
+        KvCache::new(self.n_layers(), batch)
+    }
+}
+
+/// A mask that marks every position as real.
+///
+/// # Shapes
+/// - output: `[batch, seq_len]`
+pub fn real_mask<B: Backend>(
+    batch: usize,
+    seq_len: usize,
+    device: &B::Device,
+) -> Tensor<B, 2, Bool> {
+    Tensor::<B, 2, Int>::ones([batch, seq_len], device).bool()
+}
+
+/// Mean token cross-entropy over positions where `loss_mask` is true.
+///
+/// `targets[b, t]` is the token to predict from position `t` (already shifted).
+///
+/// # Shapes
+/// - logits: `[batch, seq_len, vocab]`
+/// - targets: `[batch, seq_len]`
+/// - loss_mask: `[batch, seq_len]`
+/// - output: `[1]`
+pub fn masked_cross_entropy<B: Backend>(
+    logits: Tensor<B, 3>,
+    targets: Tensor<B, 2, Int>,
+    loss_mask: Tensor<B, 2, Bool>,
+) -> Tensor<B, 1> {
+    let [batch, seq_len, _] = logits.dims();
+    let log_probs = log_softmax(logits, 2);
+    let picked = log_probs
+        .gather(2, targets.reshape([batch, seq_len, 1]))
+        .reshape([batch, seq_len]); // [batch, seq_len]
+    let weight = loss_mask.float();
+    let count = weight.clone().sum().clamp_min(1.0);
+    (picked * weight).sum().neg() / count
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::backend::Flex;
+    use burn::tensor::Distribution;
+
+    type B = Flex;
+
+    fn tiny(tied: bool) -> LlamaForCausalLM<B> {
+        LlamaConfig::new(99, 32, 64, 2, 4)
+            .with_num_key_value_heads(Some(2))
+            .with_tie_word_embeddings(tied)
+            .with_max_position_embeddings(64)
+            .init(&Default::default())
+            .unwrap()
+    }
+
+    fn max_diff(a: Tensor<B, 3>, b: Tensor<B, 3>) -> f32 {
+        (a - b).abs().max().into_scalar()
+    }
+
+    #[test]
+    fn cache_equals_full_recomputation_with_soft_prefix() {
+        let device = Default::default();
+        for tied in [false, true] {
+            let model = tiny(tied);
+            let soft = Tensor::<B, 3>::random([2, 5, 32], Distribution::Normal(0.0, 1.0), &device);
+            let ids = Tensor::<B, 2, Int>::from_data([[3, 4, 5, 6], [7, 8, 9, 10]], &device);
+            let embeds = Tensor::cat(vec![soft.clone(), model.embed(ids.clone())], 1);
+            let full = model
+                .forward_embeds(embeds, real_mask(2, 9, &device), None)
+                .unwrap();
+            let mut cache = model.new_cache(2);
+            let mut parts = vec![model
+                .forward_embeds(soft, real_mask(2, 5, &device), Some(&mut cache))
+                .unwrap()];
+            for t in 0..4 {
+                let one = model.embed(ids.clone().narrow(1, t, 1));
+                parts.push(
+                    model
+                        .forward_embeds(one, real_mask(2, 1, &device), Some(&mut cache))
+                        .unwrap(),
+                );
+            }
+            let d = max_diff(full, Tensor::cat(parts, 1));
+            assert!(d < 1e-5, "tied={tied}: cached logits differ by {d}");
+        }
+    }
+
+    #[test]
+    fn left_padding_does_not_change_a_row() {
+        let device = Default::default();
+        let model = tiny(false);
+        let ids = Tensor::<B, 2, Int>::from_data([[5, 6, 7]], &device);
+        let alone = model
+            .forward_embeds(model.embed(ids), real_mask(1, 3, &device), None)
+            .unwrap();
+        let padded_ids = Tensor::<B, 2, Int>::from_data([[0, 0, 5, 6, 7]], &device);
+        let mask = Tensor::<B, 2, Bool>::from_data([[false, false, true, true, true]], &device);
+        let padded = model
+            .forward_embeds(model.embed(padded_ids), mask, None)
+            .unwrap()
+            .narrow(1, 2, 3);
+        let d = max_diff(alone, padded);
+        assert!(d < 1e-5, "left padding changed logits by {d}");
+    }
+
+    #[test]
+    fn wrong_width_is_an_error() {
+        let device = Default::default();
+        let model = tiny(false);
+        let bad = Tensor::<B, 3>::zeros([1, 2, 31], &device);
+        let err = model
+            .forward_embeds(bad, real_mask(1, 2, &device), None)
+            .unwrap_err();
+        assert!(err.to_string().contains("d_model 32"), "{err}");
+    }
+
+    #[test]
+    fn every_parameter_gets_a_gradient() {
+        use burn::backend::Autodiff;
+        use burn::module::{ModuleVisitor, Param};
+        type A = Autodiff<Flex>;
+        let device = Default::default();
+        let model: LlamaForCausalLM<A> = LlamaConfig::new(99, 32, 64, 2, 4)
+            .with_num_key_value_heads(Some(2))
+            .init(&device)
+            .unwrap();
+        let ids = Tensor::<A, 2, Int>::from_data([[1, 2, 3, 4]], &device);
+        let logits = model
+            .forward_embeds(model.embed(ids.clone()), real_mask(1, 4, &device), None)
+            .unwrap();
+        let loss = masked_cross_entropy(logits, ids, real_mask(1, 4, &device));
+        let grads = loss.backward();
+        struct Check<'a> {
+            grads: &'a <A as burn::tensor::backend::AutodiffBackend>::Gradients,
+            missing: usize,
+            total: usize,
+        }
+        impl ModuleVisitor<A> for Check<'_> {
+            fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<A, D>>) {
+                if param.is_require_grad() {
+                    self.total += 1;
+                    if param.val().grad(self.grads).is_none() {
+                        self.missing += 1;
+                    }
+                }
+            }
+        }
+        let mut check = Check {
+            grads: &grads,
+            missing: 0,
+            total: 0,
+        };
+        model.visit(&mut check);
+        assert!(check.total > 10);
+        assert_eq!(
+            check.missing, 0,
+            "{} of {} parameters lack a gradient",
+            check.missing, check.total
+        );
+    }
+}
