@@ -1,0 +1,74 @@
+//! The clue embedder: perception probabilities and prompt embeddings to clue tokens.
+
+use burn::module::Param;
+use burn::nn::{Initializer, LayerNorm, LayerNormConfig, Linear, LinearConfig};
+use burn::prelude::*;
+
+use crate::PromptEmbeddings;
+
+/// Clue embedder settings.
+#[derive(Config, Debug)]
+pub struct ClueEmbedderConfig {
+    /// Width of the prompt (text) embeddings.
+    pub d_text: usize,
+    /// Width of the clue tokens.
+    pub d_model: usize,
+}
+
+impl ClueEmbedderConfig {
+    /// Builds the embedder.
+    pub fn init<B: Backend>(&self, device: &B::Device) -> ClueEmbedder<B> {
+        ClueEmbedder {
+            prompt_proj: LinearConfig::new(self.d_text, self.d_model).init(device),
+            identity_proj: LinearConfig::new(self.d_text, self.d_model).init(device),
+            state: Initializer::Normal { mean: 0.0, std: 0.02 }.init([2, self.d_model], device),
+            norm: LayerNormConfig::new(self.d_model).init(device),
+        }
+    }
+}
+
+/// Turns per-disease probabilities into clue tokens.
+///
+/// For disease `d` with probability `p_d`:
+/// `clue_d = LN(W_p (p_d pos_d + (1 - p_d) neg_d) + W_i (pos_d + neg_d) / 2 + p_d s_present + (1 - p_d) s_absent)`:
+/// the probability-weighted prompt says what is believed, the mean prompt says which disease
+/// this is (so any number of diseases works without per-disease parameters), and two learned
+/// state vectors carry the belief itself.
+#[derive(Module, Debug)]
+pub struct ClueEmbedder<B: Backend> {
+    /// `W_p`, `[d_text, d_model]`
+    pub prompt_proj: Linear<B>,
+    /// `W_i`, `[d_text, d_model]`
+    pub identity_proj: Linear<B>,
+    /// `[s_present; s_absent]`, `[2, d_model]`
+    pub state: Param<Tensor<B, 2>>,
+    /// Output LayerNorm.
+    pub norm: LayerNorm<B>,
+}
+
+impl<B: Backend> ClueEmbedder<B> {
+    /// Clue tokens.
+    ///
+    /// # Shapes
+    /// - probabilities: `[batch, n_clues]`
+    /// - output: `[batch, n_clues, d_model]`
+    pub fn forward(
+        &self,
+        probabilities: Tensor<B, 2>,
+        prompts: &PromptEmbeddings<B>,
+    ) -> Tensor<B, 3> {
+        let [batch, n_clues] = probabilities.dims();
+        let d_model = self.state.dims()[1];
+        let p = probabilities.reshape([batch, n_clues, 1]); // [batch, n_clues, 1]
+        let q = p.clone().neg() + 1.0;
+        let pos = prompts.positive.clone().unsqueeze::<3>(); // [1, n_clues, d_text]
+        let neg = prompts.negative.clone().unsqueeze::<3>();
+        let mix = p.clone() * pos.clone() + q.clone() * neg.clone(); // [batch, n_clues, d_text]
+        let identity = self.identity_proj.forward((pos + neg) / 2.0); // [1, n_clues, d_model]
+        let state = self.state.val();
+        let present = state.clone().narrow(0, 0, 1).reshape([1, 1, d_model]);
+        let absent = state.narrow(0, 1, 1).reshape([1, 1, d_model]);
+        let x = self.prompt_proj.forward(mix) + identity + p * present + q * absent;
+        self.norm.forward(x)
+    }
+}

@@ -1,0 +1,28 @@
+//! Visual encoders for trrg, generic over Burn's backend.
+//!
+//! Every encoder maps images `[batch, channels, height, width]` to patch tokens
+//! `[batch, n_patches, d_vision]` and a global token `[batch, d_vision]` ([`VisionOutput`]), the
+//! two granularities TRRG's clue interaction attends to. [`VisionEncoder`] wraps the available
+//! architectures so models can hold any of them.
+//!
+//! ```
+//! use burn::backend::Flex;
+//! use burn::prelude::*;
+//! use trrg_vision::VitConfig;
+//!
+//! let device = Default::default();
+//! let vit = VitConfig::tiny().init::<Flex>(&device)?;
+//! let out = vit.forward_features(Tensor::zeros([2, 1, 128, 128], &device))?;
+//! assert_eq!(out.patch_tokens.dims(), [2, 64, 128]);
+//! assert_eq!(out.global.dims(), [2, 128]);
+//! # Ok::<(), trrg_vision::Error>(())
+//! ```
+#![warn(missing_docs)]
+
+mod encoder;
+mod error;
+mod vit;
+
+pub use encoder::{VisionEncoder, VisionEncoderConfig, VisionOutput};
+pub use error::{Error, Result};
+pub use vit::{Vit, VitConfig};

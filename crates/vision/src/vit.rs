@@ -1,0 +1,212 @@
+//! Vision Transformer (HF `ViTModel`): patch embedding, CLS token, learned positions
+//! (interpolated for other image sizes), pre-LN encoder blocks with GELU, final LayerNorm.
+
+use burn::module::Param;
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::transformer::{TransformerEncoder, TransformerEncoderConfig, TransformerEncoderInput};
+use burn::nn::{Initializer, LayerNorm, LayerNormConfig};
+use burn::prelude::*;
+use burn::tensor::module::interpolate;
+use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
+
+use crate::{Error, VisionOutput};
+
+/// ViT configuration, with HF `ViTConfig` field names.
+#[derive(Config, Debug)]
+pub struct VitConfig {
+    /// Input side in pixels the position table is made for. Default 224.
+    #[config(default = 224)]
+    pub image_size: usize,
+    /// Patch side in pixels. Default 16.
+    #[config(default = 16)]
+    pub patch_size: usize,
+    /// Channels the patch embedding expects. Default 3.
+    #[config(default = 3)]
+    pub num_channels: usize,
+    /// Token width `d_vision`. Default 768.
+    #[config(default = 768)]
+    pub hidden_size: usize,
+    /// Encoder blocks. Default 12.
+    #[config(default = 12)]
+    pub num_hidden_layers: usize,
+    /// Attention heads. Default 12.
+    #[config(default = 12)]
+    pub num_attention_heads: usize,
+    /// MLP inner width. Default 3072.
+    #[config(default = 3072)]
+    pub intermediate_size: usize,
+    /// LayerNorm epsilon. Default 1e-12.
+    #[config(default = 1e-12)]
+    pub layer_norm_eps: f64,
+    /// Dropout inside the blocks. Default 0.
+    #[config(default = 0.0)]
+    pub hidden_dropout_prob: f64,
+}
+
+impl VitConfig {
+    /// A small ViT for CPU training from scratch: 128 px, 16 px patches (64 patch tokens),
+    /// width 128, 4 blocks of 4 heads, one input channel (radiographs are gray).
+    pub fn tiny() -> Self {
+        Self::new()
+            .with_image_size(128)
+            .with_num_channels(1)
+            .with_hidden_size(128)
+            .with_num_hidden_layers(4)
+            .with_num_attention_heads(4)
+            .with_intermediate_size(256)
+            .with_layer_norm_eps(1e-6)
+    }
+
+    /// ViT-B/16 at 224 px (`google/vit-base-patch16-224-in21k`).
+    pub fn base_patch16_224() -> Self {
+        Self::new()
+    }
+
+    /// Checks that the shapes fit together.
+    pub fn validate(&self) -> crate::Result<()> {
+        let bad = |field, reason: String| Err(Error::InvalidConfig { field, reason });
+        if self.patch_size == 0 || self.image_size % self.patch_size != 0 {
+            return bad(
+                "patch_size",
+                format!("{} must divide image_size {}", self.patch_size, self.image_size),
+            );
+        }
+        if self.num_attention_heads == 0 || self.hidden_size % self.num_attention_heads != 0 {
+            return bad(
+                "num_attention_heads",
+                format!("{} must divide hidden_size {}", self.num_attention_heads, self.hidden_size),
+            );
+        }
+        if !matches!(self.num_channels, 1 | 3) {
+            return bad("num_channels", format!("{} must be 1 or 3", self.num_channels));
+        }
+        Ok(())
+    }
+
+    /// Builds the encoder with random weights.
+    pub fn init<B: Backend>(&self, device: &B::Device) -> crate::Result<Vit<B>> {
+        self.validate()?;
+        let grid = self.image_size / self.patch_size;
+        let d = self.hidden_size;
+        let normal = Initializer::Normal { mean: 0.0, std: 0.02 };
+        Ok(Vit {
+            patch_embedding: Conv2dConfig::new(
+                [self.num_channels, d],
+                [self.patch_size, self.patch_size],
+            )
+            .with_stride([self.patch_size, self.patch_size])
+            .init(device),
+            cls_token: normal.init([1, 1, d], device),
+            position_embeddings: normal.init([1, grid * grid + 1, d], device),
+            encoder: TransformerEncoderConfig::new(
+                d,
+                self.intermediate_size,
+                self.num_attention_heads,
+                self.num_hidden_layers,
+            )
+            .with_norm_first(true)
+            .with_dropout(self.hidden_dropout_prob)
+            .with_layer_norm_eps(self.layer_norm_eps)
+            .init(device),
+            layernorm: LayerNormConfig::new(d)
+                .with_epsilon(self.layer_norm_eps)
+                .init(device),
+            patch_size: self.patch_size,
+            num_channels: self.num_channels,
+        })
+    }
+}
+
+/// The ViT encoder.
+#[derive(Module, Debug)]
+pub struct Vit<B: Backend> {
+    /// Patch projection, `[d_vision, channels, patch, patch]` with stride = patch.
+    pub patch_embedding: Conv2d<B>,
+    /// `[1, 1, d_vision]`
+    pub cls_token: Param<Tensor<B, 3>>,
+    /// `[1, 1 + n_patches, d_vision]` for the configured image size.
+    pub position_embeddings: Param<Tensor<B, 3>>,
+    /// Pre-LN transformer blocks.
+    pub encoder: TransformerEncoder<B>,
+    /// Final LayerNorm.
+    pub layernorm: LayerNorm<B>,
+    patch_size: usize,
+    num_channels: usize,
+}
+
+impl<B: Backend> Vit<B> {
+    /// Token width.
+    pub fn d_vision(&self) -> usize {
+        self.cls_token.dims()[2]
+    }
+
+    /// Position table for a `grid_h x grid_w` patch grid: the stored one, or its bicubic
+    /// interpolation (as HF's `interpolate_pos_encoding`).
+    fn positions(&self, grid_h: usize, grid_w: usize) -> Tensor<B, 3> {
+        let table = self.position_embeddings.val();
+        let [_, n, d] = table.dims();
+        if n == grid_h * grid_w + 1 {
+            return table;
+        }
+        let side = ((n - 1) as f64).sqrt().round() as usize;
+        let cls = table.clone().narrow(1, 0, 1);
+        let grid = table
+            .narrow(1, 1, n - 1)
+            .reshape([1, side, side, d])
+            .permute([0, 3, 1, 2]); // [1, d_vision, side, side]
+        let grid = interpolate(
+            grid,
+            [grid_h, grid_w],
+            InterpolateOptions::new(InterpolateMode::Bicubic),
+        )
+        .permute([0, 2, 3, 1])
+        .reshape([1, grid_h * grid_w, d]); // [1, n_patches, d_vision]
+        Tensor::cat(vec![cls, grid], 1)
+    }
+
+    /// Patch tokens and the global (CLS) token, both after the final LayerNorm.
+    ///
+    /// One-channel images feed a three-channel patch embedding by repeating the gray value
+    /// (the same as summing the weights over input channels).
+    ///
+    /// # Shapes
+    /// - images: `[batch, channels, height, width]`, height and width multiples of the patch
+    /// - output.patch_tokens: `[batch, n_patches, d_vision]`
+    /// - output.global: `[batch, d_vision]`
+    pub fn forward_features(&self, images: Tensor<B, 4>) -> crate::Result<VisionOutput<B>> {
+        let [batch, channels, height, width] = images.dims();
+        let p = self.patch_size;
+        if height % p != 0 || width % p != 0 || height == 0 || width == 0 {
+            return Err(Error::Shape {
+                what: "images",
+                reason: format!("{height}x{width} is not a multiple of the {p} px patch"),
+            });
+        }
+        let images = match (channels, self.num_channels) {
+            (c, e) if c == e => images,
+            (1, 3) => images.repeat_dim(1, 3),
+            (c, e) => {
+                return Err(Error::Shape {
+                    what: "images",
+                    reason: format!("{c} channels, the encoder takes {e} (or 1 for 3)"),
+                })
+            }
+        };
+        let (gh, gw) = (height / p, width / p);
+        let d = self.d_vision();
+        let patches = self
+            .patch_embedding
+            .forward(images) // [batch, d_vision, gh, gw]
+            .reshape([batch, d, gh * gw])
+            .swap_dims(1, 2); // [batch, n_patches, d_vision]
+        let cls = self.cls_token.val().expand([batch, 1, d]);
+        let tokens = Tensor::cat(vec![cls, patches], 1) + self.positions(gh, gw);
+        let hidden = self
+            .layernorm
+            .forward(self.encoder.forward(TransformerEncoderInput::new(tokens))); // [batch, 1 + n_patches, d_vision]
+        Ok(VisionOutput {
+            global: hidden.clone().narrow(1, 0, 1).reshape([batch, d]),
+            patch_tokens: hidden.narrow(1, 1, gh * gw),
+        })
+    }
+}
