@@ -71,7 +71,9 @@ mod tests {
         let labels = Tensor::<Flex, 2>::from_floats([[1.0, 0.0, -1.0, 0.0]], &device);
         let known = Tensor::<Flex, 2, Bool>::from_data([[true, true, true, false]], &device);
         let got = consistency_loss(logits, labels, known, &ConsistencyConfig::new()).into_scalar();
-        let bce = |x: f32, y: f32| -(y * (1.0 / (1.0 + (-x).exp())).ln() + (1.0 - y) * (1.0 / (1.0 + x.exp())).ln());
+        let bce = |x: f32, y: f32| {
+            -(y * (1.0 / (1.0 + (-x).exp())).ln() + (1.0 - y) * (1.0 / (1.0 + x.exp())).ln())
+        };
         let want = (bce(2.0, 1.0) + bce(-1.0, 0.0)) / 2.0;
         assert!((got - want).abs() < 1e-6, "{got} vs {want}");
     }

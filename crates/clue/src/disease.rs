@@ -146,7 +146,10 @@ mod tests {
         assert!(err.contains("`a` needs non-empty"), "{err}");
         std::fs::write(&path, r#"{"name": "x", "diseases": [{"nam": "a"}]}"#).unwrap();
         let err = DiseaseSet::from_path(&path).unwrap_err().to_string();
-        assert!(err.contains("malformed") && err.contains("set.json"), "{err}");
+        assert!(
+            err.contains("malformed") && err.contains("set.json"),
+            "{err}"
+        );
         std::fs::remove_dir_all(dir).unwrap();
     }
 }

@@ -21,7 +21,11 @@ impl ClueEmbedderConfig {
         ClueEmbedder {
             prompt_proj: LinearConfig::new(self.d_text, self.d_model).init(device),
             identity_proj: LinearConfig::new(self.d_text, self.d_model).init(device),
-            state: Initializer::Normal { mean: 0.0, std: 0.02 }.init([2, self.d_model], device),
+            state: Initializer::Normal {
+                mean: 0.0,
+                std: 0.02,
+            }
+            .init([2, self.d_model], device),
             norm: LayerNormConfig::new(self.d_model).init(device),
         }
     }

@@ -33,10 +33,7 @@ impl<B: Backend> PromptEmbeddings<B> {
         let mut row = 0;
         for disease in &set.diseases {
             let take = |k: usize, row: usize| {
-                pooled
-                    .clone()
-                    .narrow(0, row, k)
-                    .mean_dim(0) // [1, d_text]
+                pooled.clone().narrow(0, row, k).mean_dim(0) // [1, d_text]
             };
             pos.push(take(disease.positive.len(), row));
             row += disease.positive.len();

@@ -1,7 +1,9 @@
 //! BERT encoder (HF `BertModel`): word + position + token-type embeddings, LayerNorm, post-LN
 //! transformer blocks with GELU.
 
-use burn::nn::transformer::{TransformerEncoder, TransformerEncoderConfig, TransformerEncoderInput};
+use burn::nn::transformer::{
+    TransformerEncoder, TransformerEncoderConfig, TransformerEncoderInput,
+};
 use burn::nn::{Embedding, EmbeddingConfig, Initializer, LayerNorm, LayerNormConfig};
 use burn::prelude::*;
 
@@ -69,7 +71,10 @@ impl BertConfig {
             });
         }
         let d = self.hidden_size;
-        let normal = Initializer::Normal { mean: 0.0, std: 0.02 };
+        let normal = Initializer::Normal {
+            mean: 0.0,
+            std: 0.02,
+        };
         let embedding = |n| {
             EmbeddingConfig::new(n, d)
                 .with_initializer(normal.clone())

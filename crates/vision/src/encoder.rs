@@ -70,4 +70,3 @@ impl<B: Backend> VisionEncoder<B> {
         }
     }
 }
-

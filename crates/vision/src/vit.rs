@@ -3,7 +3,9 @@
 
 use burn::module::Param;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
-use burn::nn::transformer::{TransformerEncoder, TransformerEncoderConfig, TransformerEncoderInput};
+use burn::nn::transformer::{
+    TransformerEncoder, TransformerEncoderConfig, TransformerEncoderInput,
+};
 use burn::nn::{Initializer, LayerNorm, LayerNormConfig};
 use burn::prelude::*;
 use burn::tensor::module::interpolate;
@@ -68,17 +70,26 @@ impl VitConfig {
         if self.patch_size == 0 || self.image_size % self.patch_size != 0 {
             return bad(
                 "patch_size",
-                format!("{} must divide image_size {}", self.patch_size, self.image_size),
+                format!(
+                    "{} must divide image_size {}",
+                    self.patch_size, self.image_size
+                ),
             );
         }
         if self.num_attention_heads == 0 || self.hidden_size % self.num_attention_heads != 0 {
             return bad(
                 "num_attention_heads",
-                format!("{} must divide hidden_size {}", self.num_attention_heads, self.hidden_size),
+                format!(
+                    "{} must divide hidden_size {}",
+                    self.num_attention_heads, self.hidden_size
+                ),
             );
         }
         if !matches!(self.num_channels, 1 | 3) {
-            return bad("num_channels", format!("{} must be 1 or 3", self.num_channels));
+            return bad(
+                "num_channels",
+                format!("{} must be 1 or 3", self.num_channels),
+            );
         }
         Ok(())
     }
@@ -88,7 +99,10 @@ impl VitConfig {
         self.validate()?;
         let grid = self.image_size / self.patch_size;
         let d = self.hidden_size;
-        let normal = Initializer::Normal { mean: 0.0, std: 0.02 };
+        let normal = Initializer::Normal {
+            mean: 0.0,
+            std: 0.02,
+        };
         Ok(Vit {
             patch_embedding: Conv2dConfig::new(
                 [self.num_channels, d],

@@ -1,0 +1,142 @@
+//! One interaction block.
+
+use burn::nn::attention::{MhaInput, MultiHeadAttention, MultiHeadAttentionConfig};
+use burn::nn::{Dropout, DropoutConfig, LayerNorm, LayerNormConfig, Linear, LinearConfig};
+use burn::prelude::*;
+use burn::tensor::activation::gelu;
+
+use crate::InteractionConfig;
+
+/// Pre-LN two-layer GELU MLP with a residual.
+#[derive(Module, Debug)]
+pub struct FeedForward<B: Backend> {
+    norm: LayerNorm<B>,
+    inner: Linear<B>,
+    outer: Linear<B>,
+    dropout: Dropout,
+}
+
+impl<B: Backend> FeedForward<B> {
+    fn new(config: &InteractionConfig, device: &B::Device) -> Self {
+        Self {
+            norm: LayerNormConfig::new(config.d_model).init(device),
+            inner: LinearConfig::new(config.d_model, config.d_ff()).init(device),
+            outer: LinearConfig::new(config.d_ff(), config.d_model).init(device),
+            dropout: DropoutConfig::new(config.dropout).init(),
+        }
+    }
+
+    /// `x + MLP(LN(x))`.
+    ///
+    /// # Shapes
+    /// - x: `[batch, n, d_model]` -> `[batch, n, d_model]`
+    pub fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
+        let h = self
+            .outer
+            .forward(gelu(self.inner.forward(self.norm.forward(x.clone()))));
+        x + self.dropout.forward(h)
+    }
+}
+
+/// Pre-LN cross-attention with a residual: `q + Attn(LN(q), LN(kv))`.
+#[derive(Module, Debug)]
+pub struct CrossAttentionBlock<B: Backend> {
+    norm_q: LayerNorm<B>,
+    norm_kv: LayerNorm<B>,
+    attention: MultiHeadAttention<B>,
+    dropout: Dropout,
+}
+
+impl<B: Backend> CrossAttentionBlock<B> {
+    fn new(config: &InteractionConfig, device: &B::Device) -> Self {
+        Self {
+            norm_q: LayerNormConfig::new(config.d_model).init(device),
+            norm_kv: LayerNormConfig::new(config.d_model).init(device),
+            attention: MultiHeadAttentionConfig::new(config.d_model, config.n_heads)
+                .with_dropout(config.dropout)
+                .with_min_float(-1.0e9)
+                .init(device),
+            dropout: DropoutConfig::new(config.dropout).init(),
+        }
+    }
+
+    /// # Shapes
+    /// - query: `[batch, n_q, d_model]`
+    /// - kv: `[batch, n_kv, d_model]`
+    /// - kv_padding: `[batch, n_kv]`, true where a key is padding
+    /// - output: `[batch, n_q, d_model]`
+    fn forward(
+        &self,
+        query: Tensor<B, 3>,
+        kv: Tensor<B, 3>,
+        kv_padding: Option<Tensor<B, 2, Bool>>,
+    ) -> Tensor<B, 3> {
+        let q = self.norm_q.forward(query.clone());
+        let kv = self.norm_kv.forward(kv);
+        let mut input = MhaInput::new(q, kv.clone(), kv);
+        if let Some(mask) = kv_padding {
+            input = input.mask_pad(mask);
+        }
+        query + self.dropout.forward(self.attention.forward(input).context)
+    }
+}
+
+/// Clue tokens read the global tokens, then the patch tokens; visual tokens (global and patch)
+/// read the clues; then each side goes through its MLP.
+#[derive(Module, Debug)]
+pub struct InteractionBlock<B: Backend> {
+    /// Clues attend to the global (per-view) tokens.
+    pub clue_from_global: CrossAttentionBlock<B>,
+    /// Clues attend to the patch tokens.
+    pub clue_from_patches: CrossAttentionBlock<B>,
+    /// Visual tokens attend to the clues.
+    pub visual_from_clues: CrossAttentionBlock<B>,
+    /// MLP of the clue tokens.
+    pub clue_ffn: FeedForward<B>,
+    /// MLP of the visual tokens.
+    pub visual_ffn: FeedForward<B>,
+}
+
+impl<B: Backend> InteractionBlock<B> {
+    pub(crate) fn new(config: &InteractionConfig, device: &B::Device) -> Self {
+        Self {
+            clue_from_global: CrossAttentionBlock::new(config, device),
+            clue_from_patches: CrossAttentionBlock::new(config, device),
+            visual_from_clues: CrossAttentionBlock::new(config, device),
+            clue_ffn: FeedForward::new(config, device),
+            visual_ffn: FeedForward::new(config, device),
+        }
+    }
+
+    /// # Shapes
+    /// - global: `[batch, n_global, d_model]`, patches: `[batch, n_patches, d_model]`
+    /// - clues: `[batch, n_clues, d_model]` (n_clues > 0), clue_padding: `[batch, n_clues]`
+    /// - clue_present: `[batch, 1, 1]`, 0 for rows whose clues are all padding
+    /// - output: (global, patches, clues) with the input shapes
+    pub(crate) fn forward(
+        &self,
+        global: Tensor<B, 3>,
+        patches: Tensor<B, 3>,
+        clues: Tensor<B, 3>,
+        clue_padding: Tensor<B, 2, Bool>,
+        clue_present: Tensor<B, 3>,
+    ) -> (Tensor<B, 3>, Tensor<B, 3>, Tensor<B, 3>) {
+        let n_global = global.dims()[1];
+        let clues = self.clue_from_global.forward(clues, global.clone(), None);
+        let clues = self.clue_from_patches.forward(clues, patches.clone(), None);
+        let visual = Tensor::cat(vec![global, patches], 1); // [batch, n_global + n_patches, d_model]
+        let updated =
+            self.visual_from_clues
+                .forward(visual.clone(), clues.clone(), Some(clue_padding));
+        // A row without any real clue has nothing to read: keep its visual tokens.
+        let visual = visual.clone() + (updated - visual) * clue_present;
+        let visual = self.visual_ffn.forward(visual);
+        let clues = self.clue_ffn.forward(clues);
+        let n_patches = visual.dims()[1] - n_global;
+        (
+            visual.clone().narrow(1, 0, n_global),
+            visual.narrow(1, n_global, n_patches),
+            clues,
+        )
+    }
+}
