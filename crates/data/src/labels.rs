@@ -61,6 +61,20 @@ impl LabelTable {
         })
     }
 
+    /// A table from rows already in `observations` order (e.g. from the rule labeler);
+    /// `origin` names where they came from in error messages.
+    pub fn from_rows(
+        observations: &[&str],
+        rows: HashMap<String, LabelRow>,
+        origin: impl Into<PathBuf>,
+    ) -> Self {
+        Self {
+            observations: observations.iter().map(|s| s.to_string()).collect(),
+            rows,
+            path: origin.into(),
+        }
+    }
+
     /// The observation names, in column order.
     pub fn observations(&self) -> &[String] {
         &self.observations

@@ -1,0 +1,138 @@
+//! `TrrgConfig`: every part of the model, the presets and the ablation switches.
+
+use burn::config::Config;
+use burn::prelude::*;
+use serde::{Deserialize, Serialize};
+use trrg_clue::ConsistencyConfig;
+use trrg_interact::InteractionConfig;
+use trrg_llm::LlamaConfig;
+use trrg_text::BertConfig;
+use trrg_vision::{VisionEncoderConfig, VitConfig};
+
+use crate::{Error, Trrg};
+
+/// How disease clues enter the model (the paper's ablation).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClueMode {
+    /// No clues: visual tokens -> LLM (the R2GenGPT-style baseline).
+    Off,
+    /// Clue tokens go to the LLM beside the visual tokens, without the interaction module.
+    NoInteraction,
+    /// Clues and visual tokens interact, then both go to the LLM (TRRG).
+    #[default]
+    Full,
+}
+
+impl std::fmt::Display for ClueMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Off => "off",
+            Self::NoInteraction => "no_interaction",
+            Self::Full => "full",
+        })
+    }
+}
+
+/// How the views of a study are combined.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ViewFusion {
+    /// Tokens of every view, each with a learned view embedding, concatenated (default).
+    #[default]
+    Concat,
+    /// Tokens averaged over views (R2GenGPT).
+    Average,
+}
+
+/// The whole model's configuration.
+#[derive(Config, Debug)]
+pub struct TrrgConfig {
+    /// Visual encoder.
+    pub vision: VisionEncoderConfig,
+    /// Text encoder (stage 1 and prompt embeddings).
+    pub text: BertConfig,
+    /// The LLM.
+    pub llm: LlamaConfig,
+    /// Clue interaction; its `d_model` is the width visual and clue tokens are projected to.
+    pub interaction: InteractionConfig,
+    /// Shared image-text embedding width. Default 256.
+    #[config(default = 256)]
+    pub d_embed: usize,
+    /// Initial contrastive temperature. Default 0.07.
+    #[config(default = 0.07)]
+    pub temperature_init: f64,
+    /// Clue ablation switch. Default full.
+    #[config(default = "ClueMode::Full")]
+    pub clues: ClueMode,
+    /// Add the disease-aware consistency loss in stage 2. Default true.
+    #[config(default = true)]
+    pub consistency_loss: bool,
+    /// Its weight lambda. Default 1.
+    #[config(default = 1.0)]
+    pub consistency_weight: f64,
+    /// Consistency loss details.
+    #[config(default = "ConsistencyConfig::new()")]
+    pub consistency: ConsistencyConfig,
+    /// Multi-view fusion. Default concat.
+    #[config(default = "ViewFusion::Concat")]
+    pub view_fusion: ViewFusion,
+    /// Most views per study (size of the view-embedding table). Default 2.
+    #[config(default = 2)]
+    pub max_views: usize,
+    /// Patch tokens per view given to the LLM, as a `k x k` average-pooled grid; 0 = all
+    /// patches. The interaction always sees every patch. Default 0.
+    #[config(default = 0)]
+    pub llm_patch_grid: usize,
+}
+
+impl TrrgConfig {
+    /// The CPU preset: a ViT of width 128 (4 blocks) on 128 px gray images, a 2-block BERT of
+    /// width 128, interaction width 128 (2 blocks), a 3-layer LLaMA of width 192 (GQA 4/2),
+    /// patch tokens pooled to 2x2 per view for the LLM. `vocab_size` is the report tokenizer's.
+    pub fn tiny(vocab_size: usize) -> Self {
+        Self::new(
+            VisionEncoderConfig::Vit(VitConfig::tiny()),
+            BertConfig::tiny(vocab_size),
+            LlamaConfig::new(vocab_size, 192, 512, 3, 4)
+                .with_num_key_value_heads(Some(2))
+                .with_max_position_embeddings(256)
+                .with_dropout(0.1),
+            InteractionConfig::new(128).with_n_layers(2).with_d_ff_override(Some(256)),
+        )
+        .with_d_embed(128)
+        .with_llm_patch_grid(2)
+    }
+
+    /// Checks the parts fit together.
+    pub fn validate(&self) -> crate::Result<()> {
+        let bad = |field, reason: String| Err(Error::InvalidConfig { field, reason });
+        if self.text.vocab_size == 0 || self.llm.vocab_size == 0 {
+            return bad("vocab_size", "must be positive".into());
+        }
+        if self.max_views == 0 {
+            return bad("max_views", "must be at least 1".into());
+        }
+        if self.consistency_weight < 0.0 || !self.consistency_weight.is_finite() {
+            return bad("consistency_weight", format!("{} must be >= 0", self.consistency_weight));
+        }
+        let d = self.interaction.d_model;
+        if self.interaction.n_heads == 0 || d % self.interaction.n_heads != 0 {
+            return bad(
+                "interaction.n_heads",
+                format!("{} must divide d_model {d}", self.interaction.n_heads),
+            );
+        }
+        if self.d_embed == 0 || !(self.temperature_init > 0.0) {
+            return bad("d_embed/temperature_init", "must be positive".into());
+        }
+        self.llm.validate()?;
+        Ok(())
+    }
+
+    /// Builds the model with random weights.
+    pub fn init<B: Backend>(&self, device: &B::Device) -> crate::Result<Trrg<B>> {
+        self.validate()?;
+        Trrg::new(self, device)
+    }
+}

@@ -1,0 +1,504 @@
+//! `Trrg<B>`: the assembled model.
+
+use burn::module::Param;
+use burn::nn::{Initializer, Linear, LinearConfig};
+use burn::prelude::*;
+use burn::tensor::activation::sigmoid;
+use burn::tensor::module::adaptive_avg_pool2d;
+use burn::tensor::TensorData;
+use trrg_clue::{
+    consistency_loss, info_nce, zero_shot_logits, AlignmentConfig, AlignmentHead, ClueEmbedder,
+    ClueEmbedderConfig, ConsistencyConfig, DiseaseSet, PromptEmbeddings,
+};
+use trrg_data::{DiseaseLabels, ReportTokenizer};
+use trrg_interact::ClueInteraction;
+use trrg_llm::{masked_cross_entropy, real_mask, GenerationConfig, LlamaForCausalLM};
+use trrg_text::{mean_pool, Bert, SentenceBatch};
+use trrg_vision::VisionEncoder;
+
+use crate::{ClueMode, Error, TrrgConfig, ViewFusion};
+
+/// Settings the forward pass reads (from [`TrrgConfig`]).
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// Clue ablation switch.
+    pub clues: ClueMode,
+    /// Whether stage 2 adds the consistency loss.
+    pub consistency_loss: bool,
+    /// Its weight.
+    pub consistency_weight: f64,
+    /// Its details.
+    pub consistency: ConsistencyConfig,
+    /// Multi-view fusion.
+    pub view_fusion: ViewFusion,
+    /// Pooled patch grid for the LLM (0 = all patches).
+    pub llm_patch_grid: usize,
+}
+
+/// The TRRG model: visual encoder -> projector -> clue interaction -> soft prompt -> LLM, plus
+/// the text encoder and alignment head of stage 1 and zero-shot perception.
+#[derive(Module, Debug)]
+pub struct Trrg<B: Backend> {
+    /// Visual encoder.
+    pub vision: VisionEncoder<B>,
+    /// Text encoder.
+    pub text: Bert<B>,
+    /// Image-text alignment head (projections + temperature).
+    pub align: AlignmentHead<B>,
+    /// Visual tokens to the interaction width, `[d_vision, d_interact]`.
+    pub visual_proj: Linear<B>,
+    /// Learned view embeddings, `[max_views, d_interact]`.
+    pub view_embed: Param<Tensor<B, 2>>,
+    /// Clue injector.
+    pub clue_embedder: ClueEmbedder<B>,
+    /// Cross-modal clue interaction.
+    pub interaction: ClueInteraction<B>,
+    /// Visual tokens to the LLM width.
+    pub visual_to_llm: Linear<B>,
+    /// Clue tokens to the LLM width.
+    pub clue_to_llm: Linear<B>,
+    /// Learned `<img>`, `</img>`, `<clue>`, `</clue>` embeddings, `[4, d_llm]`.
+    pub markers: Param<Tensor<B, 2>>,
+    /// The LLM.
+    pub llm: LlamaForCausalLM<B>,
+    #[module(skip)]
+    settings: Settings,
+}
+
+/// A disease set ready for the model: prompt embeddings (computed once) and label columns.
+#[derive(Clone, Debug)]
+pub struct ClueBank<B: Backend> {
+    /// Disease names, in clue order.
+    pub names: Vec<String>,
+    /// Prompt embeddings from the text encoder, averaged over templates.
+    pub prompts: PromptEmbeddings<B>,
+    /// Column of each disease in a CheXpert label row, if it is one of the 14.
+    pub label_columns: Vec<Option<usize>>,
+}
+
+/// The soft prompt of a batch.
+#[derive(Clone, Debug)]
+pub struct Prefix<B: Backend> {
+    /// `[batch, prefix_len, d_llm]`
+    pub embeds: Tensor<B, 3>,
+    /// Zero-shot clue logits, `[batch, n_clues]` (None when clues are off).
+    pub clue_logits: Option<Tensor<B, 2>>,
+}
+
+/// Stage-2 losses.
+#[derive(Clone, Debug)]
+pub struct TrrgOutput<B: Backend> {
+    /// `lm + lambda * consistency`, `[1]`
+    pub loss: Tensor<B, 1>,
+    /// Report-token cross-entropy, `[1]`
+    pub lm_loss: Tensor<B, 1>,
+    /// Disease-aware consistency loss, `[1]` (None when off or without labels).
+    pub consistency_loss: Option<Tensor<B, 1>>,
+    /// Clue logits, `[batch, n_clues]`.
+    pub clue_logits: Option<Tensor<B, 2>>,
+}
+
+/// Stage-1 outputs.
+#[derive(Clone, Debug)]
+pub struct ContrastiveOutput<B: Backend> {
+    /// Sentence-level InfoNCE, `[1]`
+    pub loss: Tensor<B, 1>,
+    /// Scaled similarities, `[batch, n_sentences]`
+    pub logits: Tensor<B, 2>,
+}
+
+/// One generated report.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Generation {
+    /// Generated token ids (no BOS/EOS).
+    pub ids: Vec<u32>,
+    /// Clue probability per disease (empty when clues are off).
+    pub clue_probabilities: Vec<f32>,
+}
+
+impl<B: Backend> Trrg<B> {
+    pub(crate) fn new(config: &TrrgConfig, device: &B::Device) -> crate::Result<Self> {
+        let d_vision = config.vision.d_vision();
+        let d_text = config.text.hidden_size;
+        let d = config.interaction.d_model;
+        let d_llm = config.llm.hidden_size;
+        let normal = Initializer::Normal {
+            mean: 0.0,
+            std: 0.02,
+        };
+        Ok(Self {
+            vision: config.vision.init(device)?,
+            text: config.text.init(device)?,
+            align: AlignmentConfig::new(d_vision, d_text)
+                .with_d_embed(config.d_embed)
+                .with_temperature_init(config.temperature_init)
+                .init(device),
+            visual_proj: LinearConfig::new(d_vision, d).init(device),
+            view_embed: normal.init([config.max_views, d], device),
+            clue_embedder: ClueEmbedderConfig::new(d_text, d).init(device),
+            interaction: config.interaction.init(device),
+            visual_to_llm: LinearConfig::new(d, d_llm).init(device),
+            clue_to_llm: LinearConfig::new(d, d_llm).init(device),
+            markers: normal.init([4, d_llm], device),
+            llm: config.llm.init(device)?,
+            settings: Settings {
+                clues: config.clues,
+                consistency_loss: config.consistency_loss,
+                consistency_weight: config.consistency_weight,
+                consistency: config.consistency.clone(),
+                view_fusion: config.view_fusion,
+                llm_patch_grid: config.llm_patch_grid,
+            },
+        })
+    }
+
+    /// The forward-pass settings.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// Per-view encoder outputs.
+    ///
+    /// # Shapes
+    /// - images: `[batch, n_views, channels, height, width]`
+    /// - output: patch tokens `[batch * n_views, n_patches, d_vision]`, global `[batch * n_views, d_vision]`
+    fn encode_views(&self, images: Tensor<B, 5>) -> crate::Result<trrg_vision::VisionOutput<B>> {
+        let [batch, n_views, channels, height, width] = images.dims();
+        let max_views = self.view_embed.dims()[0];
+        if n_views == 0 || n_views > max_views {
+            return Err(Error::Shape {
+                what: "images",
+                reason: format!("{n_views} views; the model takes 1..={max_views}"),
+            });
+        }
+        Ok(self.vision.forward_features(images.reshape([
+            batch * n_views,
+            channels,
+            height,
+            width,
+        ]))?)
+    }
+
+    /// Unit-norm study embeddings in the shared space (global tokens averaged over views).
+    ///
+    /// # Shapes
+    /// - images: `[batch, n_views, channels, height, width]` -> `[batch, d_embed]`
+    pub fn image_embeddings(&self, images: Tensor<B, 5>) -> crate::Result<Tensor<B, 2>> {
+        let [batch, n_views, ..] = images.dims();
+        let global = self.encode_views(images)?.global;
+        Ok(self.study_embedding(global, batch, n_views))
+    }
+
+    fn study_embedding(&self, global: Tensor<B, 2>, batch: usize, n_views: usize) -> Tensor<B, 2> {
+        let d = global.dims()[1];
+        let pooled = global
+            .reshape([batch, n_views, d])
+            .mean_dim(1)
+            .reshape([batch, d]); // [batch, d_vision]
+        self.align.embed_images(pooled)
+    }
+
+    /// Mean-pooled text-encoder outputs.
+    ///
+    /// # Shapes
+    /// - sentences: `[n, seq_len]` ids and mask -> `[n, d_text]`
+    pub fn pooled_text(&self, sentences: &SentenceBatch<B>) -> crate::Result<Tensor<B, 2>> {
+        let hidden = self
+            .text
+            .forward(sentences.token_ids.clone(), sentences.attention_mask.clone())?;
+        Ok(mean_pool(hidden, sentences.attention_mask.clone(), false))
+    }
+
+    /// Stage 1: sentence-level InfoNCE between studies and (deduplicated) report sentences.
+    ///
+    /// # Shapes
+    /// - images: `[batch, n_views, channels, height, width]`
+    /// - sentences: `[n_sentences, seq_len]`
+    /// - positive: `[batch, n_sentences]`, true where the sentence is in the study's report
+    pub fn contrastive(
+        &self,
+        images: Tensor<B, 5>,
+        sentences: &SentenceBatch<B>,
+        positive: Tensor<B, 2, Bool>,
+    ) -> crate::Result<ContrastiveOutput<B>> {
+        let studies = self.image_embeddings(images)?;
+        let texts = self.align.embed_texts(self.pooled_text(sentences)?);
+        let logits = self.align.similarity(studies, texts);
+        Ok(ContrastiveOutput {
+            loss: info_nce(logits.clone(), positive),
+            logits,
+        })
+    }
+
+    /// Encodes a disease set's prompts with the text encoder (no gradient).
+    pub fn clue_bank(
+        &self,
+        set: &DiseaseSet,
+        tokenizer: &dyn ReportTokenizer,
+        max_len: usize,
+    ) -> crate::Result<ClueBank<B>> {
+        let device = self.markers.device();
+        let d_text = self.text.d_model();
+        let pooled = if set.is_empty() {
+            Tensor::zeros([0, d_text], &device)
+        } else {
+            let prompts: Vec<&str> = set.prompts().into_iter().map(|p| p.2).collect();
+            let batch = SentenceBatch::encode(tokenizer, &prompts, max_len, &device)?;
+            self.pooled_text(&batch)?.detach()
+        };
+        Ok(ClueBank {
+            names: set.names().into_iter().map(String::from).collect(),
+            prompts: PromptEmbeddings::from_pooled(set, pooled)?,
+            label_columns: set.chexpert_columns(),
+        })
+    }
+
+    /// Zero-shot clue logits; `sigmoid` gives p_d.
+    ///
+    /// # Shapes
+    /// - images: `[batch, n_views, channels, height, width]` -> `[batch, n_clues]`
+    pub fn zero_shot(&self, images: Tensor<B, 5>, bank: &ClueBank<B>) -> crate::Result<Tensor<B, 2>> {
+        let studies = self.image_embeddings(images)?;
+        Ok(zero_shot_logits(&self.align, studies, &bank.prompts))
+    }
+
+    /// The soft prompt: `<img> visual tokens </img> <clue> clue tokens </clue>`.
+    ///
+    /// # Shapes
+    /// - images: `[batch, n_views, channels, height, width]`
+    /// - output: see [`Prefix`]
+    pub fn prefix(&self, images: Tensor<B, 5>, bank: Option<&ClueBank<B>>) -> crate::Result<Prefix<B>> {
+        let [batch, n_views, ..] = images.dims();
+        let out = self.encode_views(images)?;
+        let [_, n_patches, _] = out.patch_tokens.dims();
+        let d = self.view_embed.dims()[1];
+        let patches = self
+            .visual_proj
+            .forward(out.patch_tokens)
+            .reshape([batch, n_views, n_patches, d]); // [batch, n_views, n_patches, d_interact]
+        let global = self
+            .visual_proj
+            .forward(out.global.clone())
+            .reshape([batch, n_views, d]); // [batch, n_views, d_interact]
+        let (patches, global, fused_views) = match self.settings.view_fusion {
+            ViewFusion::Concat => {
+                let views = self.view_embed.val().narrow(0, 0, n_views);
+                let patches = (patches + views.clone().reshape([1, n_views, 1, d]))
+                    .reshape([batch, n_views * n_patches, d]);
+                (patches, global + views.unsqueeze::<3>(), n_views)
+            }
+            ViewFusion::Average => (
+                patches.mean_dim(1).reshape([batch, n_patches, d]),
+                global.mean_dim(1),
+                1,
+            ),
+        };
+
+        let mut clue_logits = None;
+        let (global, patches, clues) = match (self.settings.clues, bank) {
+            (ClueMode::Off, _) => (global, patches, None),
+            (_, None) => {
+                return Err(Error::Shape {
+                    what: "clues",
+                    reason: "the model uses clues but no disease set was given".into(),
+                })
+            }
+            (mode, Some(bank)) => {
+                let logits = zero_shot_logits(
+                    &self.align,
+                    self.study_embedding(out.global, batch, n_views),
+                    &bank.prompts,
+                );
+                let clues = self
+                    .clue_embedder
+                    .forward(sigmoid(logits.clone()), &bank.prompts);
+                clue_logits = Some(logits);
+                if mode == ClueMode::Full {
+                    let fused = self.interaction.forward(global, patches, clues, None);
+                    (fused.global, fused.patches, Some(fused.clues))
+                } else {
+                    (global, patches, Some(clues))
+                }
+            }
+        };
+
+        let patches = match self.settings.llm_patch_grid {
+            0 => patches,
+            k => {
+                let side = (n_patches as f64).sqrt().round() as usize;
+                if side * side != n_patches {
+                    return Err(Error::Shape {
+                        what: "llm_patch_grid",
+                        reason: format!("{n_patches} patches per view are not a square grid"),
+                    });
+                }
+                let grid = patches
+                    .reshape([batch * fused_views, side, side, d])
+                    .permute([0, 3, 1, 2]); // [batch * views, d_interact, side, side]
+                adaptive_avg_pool2d(grid, [k, k])
+                    .reshape([batch * fused_views, d, k * k])
+                    .swap_dims(1, 2)
+                    .reshape([batch, fused_views * k * k, d]) // [batch, views * k * k, d_interact]
+            }
+        };
+        let visual = self
+            .visual_to_llm
+            .forward(Tensor::cat(vec![global, patches], 1)); // [batch, n_visual, d_llm]
+        let d_llm = visual.dims()[2];
+        let marker = |i: usize| {
+            self.markers
+                .val()
+                .narrow(0, i, 1)
+                .reshape([1, 1, d_llm])
+                .expand([batch, 1, d_llm])
+        };
+        let mut parts = vec![marker(0), visual, marker(1)];
+        if let Some(clues) = clues {
+            parts.extend([marker(2), self.clue_to_llm.forward(clues), marker(3)]);
+        }
+        Ok(Prefix {
+            embeds: Tensor::cat(parts, 1),
+            clue_logits,
+        })
+    }
+
+    /// Stage 2: report cross-entropy (+ lambda * consistency loss).
+    ///
+    /// # Shapes
+    /// - images: `[batch, n_views, channels, height, width]`
+    /// - token_ids, attention_mask, label_mask: `[batch, seq_len]` (as [`trrg_data::ReportBatch`])
+    pub fn forward_train(
+        &self,
+        images: Tensor<B, 5>,
+        token_ids: Tensor<B, 2, Int>,
+        attention_mask: Tensor<B, 2, Bool>,
+        label_mask: Tensor<B, 2, Bool>,
+        labels: Option<&DiseaseLabels<B>>,
+        bank: Option<&ClueBank<B>>,
+    ) -> crate::Result<TrrgOutput<B>> {
+        let [batch, seq_len] = token_ids.dims();
+        let prefix = self.prefix(images, bank)?;
+        let prefix_len = prefix.embeds.dims()[1];
+        let device = token_ids.device();
+        let embeds = Tensor::cat(vec![prefix.embeds, self.llm.embed(token_ids.clone())], 1);
+        let mask = Tensor::cat(vec![real_mask(batch, prefix_len, &device), attention_mask], 1);
+        let hidden = self.llm.forward_hidden(embeds, mask, None)?;
+        // Position prefix_len - 1 + t predicts report token t.
+        let logits = self.llm.lm_head(hidden.narrow(1, prefix_len - 1, seq_len));
+        let lm_loss = masked_cross_entropy(logits, token_ids, label_mask);
+        let consistency = match (&prefix.clue_logits, labels, bank) {
+            (Some(logits), Some(labels), Some(bank)) if self.settings.consistency_loss => {
+                let (values, known) = select_labels(labels, &bank.label_columns)?;
+                Some(consistency_loss(
+                    logits.clone(),
+                    values,
+                    known,
+                    &self.settings.consistency,
+                ))
+            }
+            _ => None,
+        };
+        let loss = match &consistency {
+            Some(c) => lm_loss.clone() + c.clone() * self.settings.consistency_weight,
+            None => lm_loss.clone(),
+        };
+        Ok(TrrgOutput {
+            loss,
+            lm_loss,
+            consistency_loss: consistency,
+            clue_logits: prefix.clue_logits,
+        })
+    }
+
+    /// Generates reports (token ids) and clue probabilities.
+    ///
+    /// # Shapes
+    /// - images: `[batch, n_views, channels, height, width]`
+    pub fn generate(
+        &self,
+        images: Tensor<B, 5>,
+        bank: Option<&ClueBank<B>>,
+        config: &GenerationConfig,
+        bos_id: u32,
+    ) -> crate::Result<Vec<Generation>> {
+        let batch = images.dims()[0];
+        let device = images.device();
+        let prefix = self.prefix(images, bank)?;
+        let bos = Tensor::<B, 2, Int>::from_data(
+            TensorData::new(vec![bos_id as i64; batch], [batch, 1]),
+            &device,
+        );
+        let embeds = Tensor::cat(vec![prefix.embeds, self.llm.embed(bos)], 1);
+        let len = embeds.dims()[1];
+        let ids = trrg_llm::generate(&self.llm, embeds, real_mask(batch, len, &device), config)?;
+        let probabilities = match prefix.clue_logits {
+            Some(logits) => {
+                let n = logits.dims()[1];
+                let flat = sigmoid(logits)
+                    .into_data()
+                    .convert::<f32>()
+                    .into_vec::<f32>()
+                    .unwrap_or_default();
+                flat.chunks(n.max(1)).map(<[f32]>::to_vec).collect()
+            }
+            None => vec![Vec::new(); batch],
+        };
+        Ok(ids
+            .into_iter()
+            .zip(probabilities)
+            .map(|(ids, clue_probabilities)| Generation {
+                ids,
+                clue_probabilities,
+            })
+            .collect())
+    }
+}
+
+/// The label columns of a disease set, with unknown for diseases outside the label set.
+fn select_labels<B: Backend>(
+    labels: &DiseaseLabels<B>,
+    columns: &[Option<usize>],
+) -> crate::Result<(Tensor<B, 2>, Tensor<B, 2, Bool>)> {
+    let [batch, n_labels] = labels.values.dims();
+    if let Some(c) = columns.iter().flatten().find(|&&c| c >= n_labels) {
+        return Err(Error::Shape {
+            what: "labels",
+            reason: format!("disease column {c} but label rows have {n_labels} values"),
+        });
+    }
+    let device = labels.values.device();
+    let values = labels
+        .values
+        .clone()
+        .into_data()
+        .convert::<f32>()
+        .into_vec::<f32>()
+        .unwrap_or_default();
+    let known = labels
+        .known
+        .clone()
+        .into_data()
+        .into_vec::<bool>()
+        .unwrap_or_default();
+    let n = columns.len();
+    let mut v = Vec::with_capacity(batch * n);
+    let mut k = Vec::with_capacity(batch * n);
+    for b in 0..batch {
+        for c in columns {
+            match c {
+                Some(c) => {
+                    v.push(values[b * n_labels + c]);
+                    k.push(known[b * n_labels + c]);
+                }
+                None => {
+                    v.push(0.0);
+                    k.push(false);
+                }
+            }
+        }
+    }
+    Ok((
+        Tensor::from_data(TensorData::new(v, [batch, n]), &device),
+        Tensor::from_data(TensorData::new(k, [batch, n]), &device),
+    ))
+}

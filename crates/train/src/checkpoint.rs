@@ -1,0 +1,193 @@
+//! Atomic checkpoints: model and optimizer records (MessagePack) plus a `state.json` that names
+//! them, written last, so an interrupted run always resumes from a complete checkpoint.
+
+use std::path::{Path, PathBuf};
+
+use burn::module::{Module, ModuleVisitor, ParamId};
+use burn::prelude::*;
+use burn::record::{FullPrecisionSettings, NamedMpkBytesRecorder, Record, Recorder};
+use serde::{Deserialize, Serialize};
+use trrg_data::write_atomic;
+
+use crate::Error;
+
+const FORMAT: &str = "trrg-run-state-v1";
+
+/// The best checkpoint so far.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Best {
+    /// Stage-2 epoch (1-based) it was taken after.
+    pub epoch: usize,
+    /// Its selection score.
+    pub score: f64,
+    /// Model file.
+    pub model_file: String,
+}
+
+/// Where a run stands; the file that makes a checkpoint count.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunState {
+    /// File format tag.
+    pub format: String,
+    /// Stage in progress or finished last: 1 or 2.
+    pub stage: u8,
+    /// Epochs finished in that stage.
+    pub epochs_done: usize,
+    /// Optimizer steps taken in that stage.
+    pub step: usize,
+    /// Model record of the latest checkpoint.
+    pub model_file: String,
+    /// Optimizer record of the latest checkpoint.
+    pub optim_file: String,
+    /// Best stage-2 checkpoint.
+    pub best: Option<Best>,
+    /// Whether the whole run (test evaluation included) finished.
+    pub finished: bool,
+}
+
+impl RunState {
+    /// A state at the start of a stage.
+    pub fn new(stage: u8) -> Self {
+        Self {
+            format: FORMAT.into(),
+            stage,
+            epochs_done: 0,
+            step: 0,
+            model_file: String::new(),
+            optim_file: String::new(),
+            best: None,
+            finished: false,
+        }
+    }
+}
+
+/// The `checkpoints/` folder of a run.
+#[derive(Clone, Debug)]
+pub struct Checkpoints {
+    dir: PathBuf,
+}
+
+type Rec = NamedMpkBytesRecorder<FullPrecisionSettings>;
+
+fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> Error {
+    let path = path.to_path_buf();
+    move |source| Error::Io {
+        action,
+        path,
+        source,
+    }
+}
+
+impl Checkpoints {
+    /// Opens (and creates) `run_dir/checkpoints`.
+    pub fn new(run_dir: &Path) -> crate::Result<Self> {
+        let dir = run_dir.join("checkpoints");
+        std::fs::create_dir_all(&dir).map_err(io("cannot create", &dir))?;
+        Ok(Self { dir })
+    }
+
+    /// Path of a file in the folder.
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+
+    /// Writes any record (model or optimizer) atomically.
+    pub fn save_record<B: Backend, R: Record<B>>(&self, name: &str, record: R) -> crate::Result<()> {
+        let path = self.path(name);
+        let bytes = Recorder::<B>::record(&Rec::default(), record, ()).map_err(|e| Error::Checkpoint {
+            path: path.clone(),
+            reason: e.to_string(),
+        })?;
+        write_atomic(&path, &bytes)?;
+        Ok(())
+    }
+
+    /// Reads a record written by [`Checkpoints::save_record`].
+    pub fn load_record<B: Backend, R: Record<B>>(&self, name: &str, device: &B::Device) -> crate::Result<R> {
+        let path = self.path(name);
+        let bytes = std::fs::read(&path).map_err(io("cannot read", &path))?;
+        Recorder::<B>::load(&Rec::default(), bytes, device).map_err(|e| Error::Checkpoint {
+            path,
+            reason: format!("unreadable or not a trrg checkpoint ({e})"),
+        })
+    }
+
+    /// Loads model weights into `module`, checking every parameter's shape by name.
+    pub fn load_module<B: Backend, M: Module<B>>(&self, name: &str, module: M, device: &B::Device) -> crate::Result<M> {
+        let expected = param_shapes(&module);
+        let record = self.load_record::<B, M::Record>(name, device)?;
+        let loaded = module.load_record(record);
+        let got = param_shapes(&loaded);
+        if got != expected {
+            let diff = expected
+                .iter()
+                .zip(&got)
+                .find(|(a, b)| a != b)
+                .map(|(a, b)| format!("`{}` should be {:?}, the file has {:?}", a.0, a.1, b.1))
+                .unwrap_or_else(|| format!("{} parameters expected, {} found", expected.len(), got.len()));
+            return Err(Error::Checkpoint {
+                path: self.path(name),
+                reason: format!("does not fit this model: {diff}"),
+            });
+        }
+        Ok(loaded)
+    }
+
+    /// Writes `state.json` atomically.
+    pub fn write_state(&self, state: &RunState) -> crate::Result<()> {
+        let path = self.path("state.json");
+        let text = serde_json::to_string_pretty(state).unwrap_or_default();
+        write_atomic(&path, text.as_bytes())?;
+        Ok(())
+    }
+
+    /// Reads `state.json`, if any.
+    pub fn read_state(&self) -> crate::Result<Option<RunState>> {
+        let path = self.path("state.json");
+        if !path.is_file() {
+            return Ok(None);
+        }
+        let text = std::fs::read_to_string(&path).map_err(io("cannot read", &path))?;
+        let state: RunState = serde_json::from_str(&text).map_err(|e| Error::Checkpoint {
+            path: path.clone(),
+            reason: format!("malformed run state ({e})"),
+        })?;
+        if state.format != FORMAT {
+            return Err(Error::Checkpoint {
+                path,
+                reason: format!("format `{}` is not {FORMAT}", state.format),
+            });
+        }
+        Ok(Some(state))
+    }
+
+    /// Deletes record files that `state.json` no longer names (keeping `keep` more).
+    pub fn prune(&self, state: &RunState, keep: &[String]) {
+        let Ok(entries) = std::fs::read_dir(&self.dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let named = name == state.model_file
+                || name == state.optim_file
+                || state.best.as_ref().is_some_and(|b| b.model_file == name)
+                || keep.contains(&name);
+            if name.ends_with(".mpk") && !named {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+    }
+}
+
+/// Every float parameter's dotted path and shape, in visiting order.
+pub fn param_shapes<B: Backend, M: Module<B>>(module: &M) -> Vec<(String, Vec<usize>)> {
+    struct Shapes(Vec<(String, Vec<usize>)>);
+    impl<B: Backend> ModuleVisitor<B> for Shapes {
+        fn visit_float_with_path<const D: usize>(&mut self, path: &[String], _id: ParamId, tensor: &Tensor<B, D>) {
+            self.0.push((path.join("."), tensor.dims().to_vec()));
+        }
+    }
+    let mut shapes = Shapes(Vec::new());
+    module.visit(&mut shapes);
+    shapes.0
+}

@@ -1,0 +1,294 @@
+//! Training settings: one JSON-serializable struct, unknown fields rejected.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use trrg_data::{DatasetKind, ImageTransformConfig, ResizeMode};
+use trrg_model::{ClueMode, TrrgConfig, VisionEncoderConfig};
+
+use crate::Error;
+
+/// Learning-rate decay after warm-up.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Decay {
+    /// Cosine to zero (default).
+    #[default]
+    Cosine,
+    /// Linear to zero (R2GenGPT).
+    Linear,
+    /// Constant after warm-up.
+    Constant,
+}
+
+/// Whether a part of the model is trained in stage 2.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Freeze {
+    /// Trained (default).
+    #[default]
+    Trainable,
+    /// Frozen.
+    Frozen,
+}
+
+/// Optimizer and schedule of one stage (AdamW, warm-up, decay, clipping, accumulation).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StageConfig {
+    /// Passes over the training split.
+    pub epochs: usize,
+    /// Peak learning rate.
+    pub lr: f64,
+    /// Learning-rate factor of the visual encoder (a second parameter group).
+    pub vision_lr_scale: f64,
+    /// AdamW weight decay.
+    pub weight_decay: f64,
+    /// Fraction of the steps spent warming up linearly from 0.
+    pub warmup_ratio: f64,
+    /// Decay after warm-up.
+    pub decay: Decay,
+    /// Gradient-norm clipping; 0 = off.
+    pub grad_clip: f64,
+    /// Batches whose gradients are summed before one optimizer step.
+    pub accumulation: usize,
+}
+
+impl Default for StageConfig {
+    fn default() -> Self {
+        Self {
+            epochs: 10,
+            lr: 5e-4,
+            vision_lr_scale: 1.0,
+            weight_decay: 0.01,
+            warmup_ratio: 0.05,
+            decay: Decay::Cosine,
+            grad_clip: 1.0,
+            accumulation: 1,
+        }
+    }
+}
+
+/// How the best checkpoint is chosen on the validation split.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Selection {
+    /// 0.5 * BLEU_4 + 0.5 * CIDEr (R2GenGPT, default).
+    #[default]
+    Bleu4Cider,
+    /// CE F1 in the r2gen convention (PromptMRG).
+    CeF1,
+}
+
+/// Validation and test decoding.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EvalConfig {
+    /// Validate every this many stage-2 epochs (and always after the last).
+    pub every_epochs: usize,
+    /// Beam width (R2GenGPT: 3).
+    pub num_beams: usize,
+    /// Most generated tokens (R2GenGPT IU-Xray: 100).
+    pub max_new_tokens: usize,
+    /// Fewest generated tokens before EOS may end a report.
+    pub min_new_tokens: usize,
+    /// Repetition penalty (R2GenGPT: 2.0; 1 = off).
+    pub repetition_penalty: f64,
+    /// Length penalty of beam search (R2GenGPT: 2.0).
+    pub length_penalty: f64,
+    /// Forbid repeating n-grams of this size (0 = off).
+    pub no_repeat_ngram_size: usize,
+    /// Score that picks the best checkpoint.
+    pub selection: Selection,
+    /// Evaluate only the first N validation studies (None = all).
+    pub val_limit: Option<usize>,
+}
+
+impl Default for EvalConfig {
+    fn default() -> Self {
+        Self {
+            every_epochs: 1,
+            num_beams: 3,
+            max_new_tokens: 100,
+            min_new_tokens: 0,
+            repetition_penalty: 1.0,
+            length_penalty: 1.0,
+            no_repeat_ngram_size: 0,
+            selection: Selection::Bleu4Cider,
+            val_limit: None,
+        }
+    }
+}
+
+/// Model size presets.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Preset {
+    /// CPU-sized model trained from scratch ([`TrrgConfig::tiny`]).
+    #[default]
+    Tiny,
+}
+
+/// Everything a training run needs besides the data directory.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrainConfig {
+    /// IU-Xray (two views) or MIMIC-CXR (one view) layout and cleaning.
+    pub dataset: DatasetKind,
+    /// Model preset.
+    pub preset: Preset,
+    /// Clue ablation switch.
+    pub clues: ClueMode,
+    /// Stage-2 consistency loss on/off.
+    pub consistency_loss: bool,
+    /// Its weight lambda.
+    pub consistency_weight: f64,
+    /// Disease set JSON (None = the 14 CheXpert observations).
+    pub diseases: Option<std::path::PathBuf>,
+    /// Seed of initialization, data order, augmentation and dropout.
+    pub seed: u64,
+    /// Studies per batch.
+    pub batch_size: usize,
+    /// Image preprocessing.
+    pub image: ImageTransformConfig,
+    /// Word-vocabulary threshold (None = the dataset's R2Gen default).
+    pub vocab_threshold: Option<usize>,
+    /// Longest report in tokens with BOS/EOS (None = the dataset's R2Gen default).
+    pub max_seq_length: Option<usize>,
+    /// Longest sentence or prompt for the text encoder.
+    pub max_sentence_length: usize,
+    /// Stage 1 (contrastive pre-training); 0 epochs skips it.
+    pub stage1: StageConfig,
+    /// Stage 2 (clue-enhanced fine-tuning).
+    pub stage2: StageConfig,
+    /// Visual encoder in stage 2.
+    pub stage2_vision: Freeze,
+    /// Validation and test decoding.
+    pub eval: EvalConfig,
+    /// Checkpoints kept besides the best.
+    pub keep_last: usize,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self {
+            dataset: DatasetKind::IuXray,
+            preset: Preset::Tiny,
+            clues: ClueMode::Full,
+            consistency_loss: true,
+            consistency_weight: 1.0,
+            diseases: None,
+            seed: 42,
+            batch_size: 16,
+            image: ImageTransformConfig {
+                resize: 144,
+                resize_mode: ResizeMode::Square,
+                crop: 128,
+                hflip_prob: 0.0,
+                channels: 1,
+                mean: vec![0.5],
+                std: vec![0.25],
+            },
+            vocab_threshold: None,
+            max_seq_length: None,
+            max_sentence_length: 32,
+            stage1: StageConfig {
+                epochs: 8,
+                lr: 5e-4,
+                weight_decay: 0.05,
+                ..StageConfig::default()
+            },
+            stage2: StageConfig {
+                epochs: 12,
+                lr: 5e-4,
+                ..StageConfig::default()
+            },
+            stage2_vision: Freeze::Trainable,
+            eval: EvalConfig::default(),
+            keep_last: 1,
+        }
+    }
+}
+
+impl TrainConfig {
+    /// Reads a config file; unknown fields and wrong types are errors naming the JSON path.
+    pub fn from_path(path: &Path) -> crate::Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
+            action: "cannot read",
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let de = &mut serde_json::Deserializer::from_str(&text);
+        let config: Self = serde_path_to_error::deserialize(de).map_err(|e| Error::ConfigFile {
+            path: path.to_path_buf(),
+            at: e.path().to_string(),
+            source: e.into_inner(),
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks every value.
+    pub fn validate(&self) -> crate::Result<()> {
+        let bad = |field: &str, reason: String| {
+            Err(Error::InvalidConfig {
+                field: field.into(),
+                reason,
+            })
+        };
+        if self.batch_size == 0 {
+            return bad("batch_size", "must be at least 1".into());
+        }
+        if self.max_sentence_length < 3 {
+            return bad("max_sentence_length", "must be at least 3".into());
+        }
+        if self.consistency_weight < 0.0 || !self.consistency_weight.is_finite() {
+            return bad("consistency_weight", format!("{} must be >= 0", self.consistency_weight));
+        }
+        if let Err(e) = self.image.validate() {
+            return bad("image", e.to_string());
+        }
+        for (name, stage) in [("stage1", &self.stage1), ("stage2", &self.stage2)] {
+            if !(stage.lr > 0.0 && stage.lr.is_finite()) {
+                return bad(&format!("{name}.lr"), format!("{} must be > 0", stage.lr));
+            }
+            if !(stage.vision_lr_scale >= 0.0) {
+                return bad(&format!("{name}.vision_lr_scale"), "must be >= 0".into());
+            }
+            if !(0.0..1.0).contains(&stage.warmup_ratio) {
+                return bad(&format!("{name}.warmup_ratio"), format!("{} is not in [0, 1)", stage.warmup_ratio));
+            }
+            if stage.accumulation == 0 {
+                return bad(&format!("{name}.accumulation"), "must be at least 1".into());
+            }
+            if stage.weight_decay < 0.0 || stage.grad_clip < 0.0 {
+                return bad(&format!("{name}.weight_decay/grad_clip"), "must be >= 0".into());
+            }
+        }
+        if self.stage2.epochs == 0 {
+            return bad("stage2.epochs", "must be at least 1".into());
+        }
+        if self.eval.num_beams == 0 || self.eval.max_new_tokens == 0 || self.eval.every_epochs == 0 {
+            return bad("eval", "num_beams, max_new_tokens and every_epochs must be at least 1".into());
+        }
+        Ok(())
+    }
+
+    /// The model configuration for a vocabulary size.
+    pub fn model_config(&self, vocab_size: usize) -> TrrgConfig {
+        let config = match self.preset {
+            Preset::Tiny => TrrgConfig::tiny(vocab_size),
+        };
+        let mut config = config
+            .with_clues(self.clues)
+            .with_consistency_loss(self.consistency_loss)
+            .with_consistency_weight(self.consistency_weight)
+            .with_max_views(self.dataset.n_views());
+        #[allow(irrefutable_let_patterns)] // more encoders will follow
+        if let VisionEncoderConfig::Vit(vit) = &mut config.vision {
+            vit.num_channels = self.image.channels;
+            vit.image_size = self.image.crop;
+        }
+        config
+    }
+}

@@ -1,0 +1,187 @@
+//! The data of a run: splits, vocabulary, labels, batching order and stage-1 sentence sets.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use burn::data::dataset::Dataset;
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use trrg_data::{
+    split_sentences, Annotation, LabelTable, ReportDataset, ReportDatasetConfig, Split, StudyItem,
+    WordVocab, CHEXPERT_OBSERVATIONS,
+};
+use trrg_labeler::Labeler;
+
+use crate::{Error, TrainConfig};
+
+/// Where the labels of a dataset come from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LabelSource {
+    /// `labels.json` in the data directory (the synthetic dataset's ground truth).
+    File,
+    /// trrg's rule labeler run on the reference reports.
+    Labeler,
+}
+
+/// Loaded splits of one dataset.
+pub struct RunData {
+    /// The data directory.
+    pub dir: PathBuf,
+    /// Whether `synthetic.json` marks the directory as trrg-synth output.
+    pub synthetic: bool,
+    /// Report vocabulary (R2Gen word level), built on the training split.
+    pub vocab: WordVocab,
+    /// Training split.
+    pub train: ReportDataset,
+    /// Validation split.
+    pub val: ReportDataset,
+    /// Test split.
+    pub test: ReportDataset,
+    /// Where the labels came from.
+    pub label_source: LabelSource,
+    /// Labels of every study (ground truth for synthetic data).
+    pub labels: LabelTable,
+}
+
+impl RunData {
+    /// Loads `dir` (R2Gen layout: `annotation.json` + `images/`); `vocab` reuses a saved
+    /// vocabulary (on resume) instead of building one.
+    pub fn load(dir: &Path, config: &TrainConfig, vocab: Option<WordVocab>) -> crate::Result<Self> {
+        if !dir.is_dir() {
+            return Err(Error::Io {
+                action: "cannot open data directory",
+                path: dir.to_path_buf(),
+                source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such directory"),
+            });
+        }
+        let annotation = Annotation::from_path(dir.join("annotation.json"))?;
+        let images = dir.join("images");
+        let kind = config.dataset;
+        let cleaner = kind.default_cleaner();
+        let studies = |split| annotation.studies(split, kind, cleaner, &images, trrg_data::EmptyReportPolicy::Skip);
+        let vocab = match vocab {
+            Some(v) => v,
+            None => {
+                let train = studies(Split::Train)?;
+                WordVocab::build(
+                    train.studies.iter().map(|s| s.report.as_str()),
+                    config.vocab_threshold.unwrap_or(kind.default_threshold()),
+                )
+            }
+        };
+        let labels_path = dir.join("labels.json");
+        let (labels, label_source) = if labels_path.is_file() {
+            (LabelTable::from_path(&labels_path, &CHEXPERT_OBSERVATIONS)?, LabelSource::File)
+        } else {
+            let labeler = Labeler::new();
+            let mut rows = HashMap::new();
+            for split in Split::ALL {
+                for study in studies(split)?.studies {
+                    rows.insert(study.id.clone(), labeler.label(&study.report).to_vec());
+                }
+            }
+            (
+                LabelTable::from_rows(&CHEXPERT_OBSERVATIONS, rows, dir.join("annotation.json")),
+                LabelSource::Labeler,
+            )
+        };
+        let ds_config = ReportDatasetConfig {
+            kind,
+            cleaner: None,
+            max_seq_length: config.max_seq_length,
+            empty_reports: trrg_data::EmptyReportPolicy::Skip,
+            seed: config.seed,
+        };
+        let split = |s| ReportDataset::from_annotation(&annotation, &images, s, &vocab, Some(&labels), &ds_config);
+        let (train, val, test) = (split(Split::Train)?, split(Split::Val)?, split(Split::Test)?);
+        if train.len() == 0 {
+            return Err(Error::InvalidConfig {
+                field: "data_dir".into(),
+                reason: format!("{} has no training studies", dir.display()),
+            });
+        }
+        Ok(Self {
+            synthetic: dir.join("synthetic.json").is_file(),
+            dir: dir.to_path_buf(),
+            vocab,
+            train,
+            val,
+            test,
+            label_source,
+            labels,
+        })
+    }
+}
+
+/// Batches of indices for one epoch: shuffled by `(seed, epoch)` when `shuffle`.
+pub fn epoch_batches(len: usize, batch_size: usize, seed: u64, epoch: u64, shuffle: bool) -> Vec<Vec<usize>> {
+    let mut order: Vec<usize> = (0..len).collect();
+    if shuffle {
+        order.shuffle(&mut StdRng::seed_from_u64(seed ^ epoch.wrapping_mul(0x9E37_79B9_7F4A_7C15)));
+    }
+    order.chunks(batch_size).map(<[usize]>::to_vec).collect()
+}
+
+/// The studies of a batch of indices.
+pub fn items(dataset: &ReportDataset, indices: &[usize]) -> Vec<StudyItem> {
+    indices.iter().filter_map(|&i| dataset.get(i)).collect()
+}
+
+/// Deduplicated report sentences of a batch and which study each belongs to
+/// (`positive[b * n + j]`).
+pub fn sentence_set(items: &[StudyItem]) -> (Vec<String>, Vec<bool>) {
+    let mut index: HashMap<&str, usize> = HashMap::new();
+    let mut sentences: Vec<String> = Vec::new();
+    let mut owners: Vec<Vec<usize>> = Vec::new();
+    for (b, item) in items.iter().enumerate() {
+        for s in split_sentences(&item.report) {
+            let j = *index.entry(s).or_insert_with(|| {
+                sentences.push(s.to_string());
+                owners.push(Vec::new());
+                sentences.len() - 1
+            });
+            if owners[j].last() != Some(&b) {
+                owners[j].push(b);
+            }
+        }
+    }
+    let n = sentences.len();
+    let mut positive = vec![false; items.len() * n];
+    for (j, owner) in owners.iter().enumerate() {
+        for &b in owner {
+            positive[b * n + j] = true;
+        }
+    }
+    (sentences, positive)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shared_sentences_are_one_column_positive_for_each_owner() {
+        let item = |id: &str, report: &str| StudyItem {
+            id: id.into(),
+            report: report.into(),
+            token_ids: vec![],
+            image_paths: vec![],
+            labels: None,
+            augment_seed: 0,
+        };
+        let (s, p) = sentence_set(&[item("a", "no effusion . heart normal ."), item("b", "heart normal . big heart .")]);
+        assert_eq!(s, ["no effusion", "heart normal", "big heart"]);
+        assert_eq!(p, [true, true, false, false, true, true]);
+    }
+
+    #[test]
+    fn batches_cover_every_index_once_and_depend_on_the_epoch() {
+        let a = epoch_batches(10, 3, 1, 0, true);
+        let mut all: Vec<usize> = a.concat();
+        all.sort();
+        assert_eq!(all, (0..10).collect::<Vec<_>>());
+        assert_ne!(a, epoch_batches(10, 3, 1, 1, true));
+        assert_eq!(a, epoch_batches(10, 3, 1, 0, true));
+    }
+}

@@ -1,0 +1,78 @@
+//! The error type of trrg-train.
+
+use std::path::PathBuf;
+
+/// What can go wrong while training, evaluating or checkpointing.
+#[derive(thiserror::Error, Debug)]
+#[non_exhaustive]
+pub enum Error {
+    /// A training setting is impossible.
+    #[error("invalid training config `{field}`: {reason}")]
+    InvalidConfig {
+        /// The field (dotted path).
+        field: String,
+        /// Why.
+        reason: String,
+    },
+    /// A config file could not be parsed.
+    #[error("malformed config {path} at `{at}`: {source}")]
+    ConfigFile {
+        /// The file.
+        path: PathBuf,
+        /// JSON path of the problem.
+        at: String,
+        /// The parse error.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A file could not be read or written.
+    #[error("{action} {path}: {source}")]
+    Io {
+        /// "cannot read", "cannot write", ...
+        action: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The run directory holds another run's results and would be overwritten.
+    #[error("{path} already holds a run; pass --resume to continue it or choose another --out")]
+    RunExists {
+        /// The run directory.
+        path: PathBuf,
+    },
+    /// A checkpoint is missing, unreadable or does not fit the model.
+    #[error("checkpoint {path}: {reason}")]
+    Checkpoint {
+        /// The checkpoint file.
+        path: PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
+    /// The dataset failed to load.
+    #[error(transparent)]
+    Data(#[from] trrg_data::Error),
+    /// The model failed.
+    #[error(transparent)]
+    Model(#[from] trrg_model::Error),
+    /// The disease set failed to load.
+    #[error(transparent)]
+    Clue(#[from] trrg_clue::Error),
+    /// The metrics failed.
+    #[error(transparent)]
+    Metrics(#[from] trrg_metrics::Error),
+    /// The training produced a non-finite loss.
+    #[error("the {stage} loss became {value} at step {step}; lower the learning rate")]
+    Diverged {
+        /// Stage name.
+        stage: &'static str,
+        /// Global step.
+        step: usize,
+        /// The loss value.
+        value: f32,
+    },
+}
+
+/// Result with [`Error`].
+pub type Result<T> = std::result::Result<T, Error>;

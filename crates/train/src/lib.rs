@@ -1,0 +1,32 @@
+//! TRRG training, generic over Burn's autodiff backend.
+//!
+//! [`train`] runs a whole experiment in a run directory:
+//! stage 1 (sentence-level contrastive pre-training of the visual and text encoders, with
+//! validation loss and zero-shot AUC per disease), stage 2 (clue-enhanced fine-tuning with the
+//! LM loss plus lambda times the disease-aware consistency loss, AdamW with warm-up and decay,
+//! two learning-rate groups, accumulation, clipping, validation by generation every N epochs and
+//! best-checkpoint selection), then test evaluation of the best checkpoint. It writes
+//! `config.json`, `vocab.json`, `checkpoints/` (atomic; `--resume` continues from the last),
+//! `log.jsonl`, `metrics.json`, `samples.jsonl` and `plots/*.png`. Runs are deterministic under
+//! a seed on the CPU backend: the backend RNG is reseeded per epoch and the data order depends
+//! only on the seed and the epoch, so a resumed run equals an uninterrupted one.
+#![warn(missing_docs)]
+
+mod checkpoint;
+mod config;
+mod data;
+mod error;
+mod evaluate;
+mod log;
+mod optim;
+mod plot;
+mod run;
+mod schedule;
+
+pub use checkpoint::{param_shapes, Best, Checkpoints, RunState};
+pub use config::{Decay, EvalConfig, Freeze, Preset, Selection, StageConfig, TrainConfig};
+pub use data::{epoch_batches, sentence_set, LabelSource, RunData};
+pub use error::{Error, Result};
+pub use evaluate::{auc, evaluate, zero_shot_auc, Evaluation, Sample};
+pub use run::{freeze_for_stage2, train, RunOptions, RunSummary};
+pub use schedule::learning_rate;

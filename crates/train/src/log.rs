@@ -1,0 +1,87 @@
+//! Run logs: a JSONL line per logged step or evaluation, and progress bars.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::Value;
+
+use crate::Error;
+
+/// Appends JSON lines to `log.jsonl`.
+#[derive(Debug)]
+pub struct JsonlLog {
+    path: PathBuf,
+}
+
+impl JsonlLog {
+    /// Opens (creating) the log in `run_dir`.
+    pub fn new(run_dir: &Path) -> Self {
+        Self {
+            path: run_dir.join("log.jsonl"),
+        }
+    }
+
+    /// Appends one record.
+    pub fn write(&self, record: Value) -> crate::Result<()> {
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.path)
+            .map_err(|source| Error::Io {
+                action: "cannot write",
+                path: self.path.clone(),
+                source,
+            })?;
+        writeln!(file, "{record}").map_err(|source| Error::Io {
+            action: "cannot write",
+            path: self.path.clone(),
+            source,
+        })
+    }
+
+    /// Every record so far (for plots), skipping lines that do not parse (a killed run may
+    /// leave half a line).
+    pub fn read(&self) -> Vec<Value> {
+        std::fs::read_to_string(&self.path)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
+
+    /// Drops records written after a checkpoint (on resume), by stage and step.
+    pub fn truncate_after(&self, stage: u8, step: usize) -> crate::Result<()> {
+        let kept: Vec<String> = self
+            .read()
+            .into_iter()
+            .filter(|r| {
+                let s = r["stage"].as_u64().unwrap_or(0) as u8;
+                let t = r["step"].as_u64().unwrap_or(0) as usize;
+                s < stage || (s == stage && t <= step)
+            })
+            .map(|r| r.to_string())
+            .collect();
+        let mut text = kept.join("\n");
+        if !text.is_empty() {
+            text.push('\n');
+        }
+        trrg_data::write_atomic(&self.path, text.as_bytes())?;
+        Ok(())
+    }
+}
+
+/// A progress bar with loss, throughput and ETA; hidden when `quiet`.
+pub fn progress(len: usize, label: &str, quiet: bool) -> ProgressBar {
+    if quiet {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(len as u64);
+    bar.set_style(
+        ProgressStyle::with_template("{prefix:>16} [{bar:30}] {pos}/{len} {per_sec} ETA {eta} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    bar.set_prefix(label.to_string());
+    bar
+}

@@ -1,0 +1,493 @@
+//! A training run end to end: stage 1, stage 2 with validation, test evaluation, outputs.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use burn::data::dataset::Dataset;
+use burn::module::{AutodiffModule, Module};
+use burn::prelude::*;
+use burn::tensor::backend::AutodiffBackend;
+use burn::tensor::TensorData;
+use serde_json::{json, Value};
+use trrg_clue::DiseaseSet;
+use trrg_data::{ReportBatcher, ReportTokenizer, WordVocab};
+use trrg_llm::GenerationConfig;
+use trrg_model::{ClueBank, ClueMode, Trrg};
+use trrg_text::SentenceBatch;
+
+use crate::checkpoint::{Best, Checkpoints, RunState};
+use crate::data::{epoch_batches, items, sentence_set, LabelSource, RunData};
+use crate::evaluate::{evaluate, zero_shot_auc, Evaluation};
+use crate::log::{progress, JsonlLog};
+use crate::optim::Optimizers;
+use crate::schedule::learning_rate;
+use crate::{Error, Freeze, Selection, TrainConfig};
+
+/// Where and how to run.
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    /// R2Gen-layout data directory.
+    pub data_dir: PathBuf,
+    /// Run directory (config, vocabulary, checkpoints, logs, results).
+    pub out_dir: PathBuf,
+    /// Continue the run in `out_dir` from its last checkpoint.
+    pub resume: bool,
+    /// Hide progress bars.
+    pub quiet: bool,
+}
+
+/// What a finished run produced.
+#[derive(Clone, Debug)]
+pub struct RunSummary {
+    /// The content of `metrics.json`.
+    pub metrics: Value,
+    /// The run directory.
+    pub out_dir: PathBuf,
+}
+
+fn mix(seed: u64, stage: u64, epoch: u64) -> u64 {
+    let mut z = seed ^ stage.wrapping_mul(0xA24B_AED4_963E_E407) ^ epoch.wrapping_mul(0x9FB2_1C65_1E98_DF25);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z ^ (z >> 31)
+}
+
+fn write_json(path: &Path, value: &Value) -> crate::Result<()> {
+    let text = serde_json::to_string_pretty(value).unwrap_or_default() + "\n";
+    trrg_data::write_atomic(path, text.as_bytes())?;
+    Ok(())
+}
+
+/// Trains TRRG as `config` says on `options.data_dir`, writing everything to `options.out_dir`.
+pub fn train<B: AutodiffBackend>(
+    config: &TrainConfig,
+    options: &RunOptions,
+    device: &B::Device,
+) -> crate::Result<RunSummary> {
+    config.validate()?;
+    let out = &options.out_dir;
+    let checkpoints_state = out.join("checkpoints").join("state.json");
+    let config_path = out.join("config.json");
+    if options.resume {
+        if !checkpoints_state.is_file() {
+            return Err(Error::Checkpoint {
+                path: checkpoints_state,
+                reason: "nothing to resume: the run has no checkpoint yet".into(),
+            });
+        }
+        let saved = TrainConfig::from_path(&config_path)?;
+        if saved != *config {
+            return Err(Error::InvalidConfig {
+                field: "config".into(),
+                reason: format!(
+                    "differs from the run's {}; resume with the same settings",
+                    config_path.display()
+                ),
+            });
+        }
+    } else if config_path.exists() || checkpoints_state.exists() {
+        return Err(Error::RunExists { path: out.clone() });
+    }
+
+    let vocab_path = out.join("vocab.json");
+    let saved_vocab = if options.resume {
+        Some(WordVocab::load(&vocab_path)?)
+    } else {
+        None
+    };
+    let data = RunData::load(&options.data_dir, config, saved_vocab)?;
+    std::fs::create_dir_all(out).map_err(|source| Error::Io {
+        action: "cannot create",
+        path: out.clone(),
+        source,
+    })?;
+    if !options.resume {
+        write_json(&config_path, &serde_json::to_value(config).unwrap_or_default())?;
+        data.vocab.save(&vocab_path)?;
+        let _ = std::fs::remove_file(out.join("log.jsonl"));
+    }
+    let checkpoints = Checkpoints::new(out)?;
+    let log = JsonlLog::new(out);
+    let mut state = checkpoints.read_state()?.unwrap_or_else(|| RunState::new(1));
+    if options.resume {
+        log.truncate_after(state.stage, state.step)?;
+    }
+
+    let diseases = match &config.diseases {
+        Some(path) => DiseaseSet::from_path(path)?,
+        None => DiseaseSet::chexpert(),
+    };
+    let model_config = config.model_config(data.vocab.vocab_size());
+    B::seed(device, config.seed);
+    let mut model: Trrg<B> = model_config.init(device)?;
+    if !state.model_file.is_empty() {
+        model = checkpoints.load_module(&state.model_file, model, device)?;
+    }
+    let train_batcher = ReportBatcher::new(config.image.clone(), true, data.vocab.pad_id())?;
+    let eval_batcher = ReportBatcher::new(config.image.clone(), false, data.vocab.pad_id())?;
+    let kind = if data.synthetic { "SYNTHETIC" } else { "real" };
+    log::info!(
+        "training on {} ({kind}): {} train / {} val / {} test studies, vocabulary {}",
+        data.dir.display(),
+        data.train.len(),
+        data.val.len(),
+        data.test.len(),
+        data.vocab.vocab_size()
+    );
+
+    let mut zero_shot = Value::Null;
+    if state.stage == 1 && state.epochs_done < config.stage1.epochs {
+        model = stage1(&mut state, model, config, &data, &train_batcher, &eval_batcher, &diseases, &checkpoints, &log, options, device, &mut zero_shot)?;
+    }
+    if state.stage == 1 {
+        state = RunState {
+            best: None,
+            ..RunState::new(2)
+        };
+    }
+
+    // Stage 2: the text encoder is frozen, so the prompt embeddings are computed once.
+    model = freeze_for_stage2(model, config);
+    let bank = (config.clues != ClueMode::Off)
+        .then(|| model.clue_bank(&diseases, &data.vocab, config.max_sentence_length))
+        .transpose()?;
+    let generation = generation_config(config, &data.vocab);
+    if !state.finished && state.epochs_done < config.stage2.epochs {
+        model = stage2(&mut state, model, config, &data, &train_batcher, &eval_batcher, bank.as_ref(), &generation, &checkpoints, &log, options, device)?;
+    }
+
+    // Test evaluation of the best checkpoint.
+    let best = state.best.clone();
+    let best_model = match &best {
+        Some(b) => checkpoints.load_module(&b.model_file, model.clone(), device)?,
+        None => model,
+    };
+    let inner = best_model.valid();
+    let inner_bank = bank.as_ref().map(|b| valid_bank::<B>(b));
+    let bar = progress(data.test.len(), "test", options.quiet);
+    let test = evaluate(&inner, &data.test, None, &eval_batcher, config.batch_size, inner_bank.as_ref(), &data.vocab, &generation, data.label_source == LabelSource::File, device, &bar)?;
+    bar.finish_and_clear();
+    if zero_shot.is_null() {
+        if let Some(b) = &inner_bank {
+            zero_shot = json!(zero_shot_auc(&inner, &data.val, &eval_batcher, config.batch_size, b, device)?);
+        }
+    }
+    let metrics = json!({
+        "dataset": format!("{} ({})", config.dataset.name(), if data.synthetic { "synthetic" } else { "real" }),
+        "synthetic": data.synthetic,
+        "data_dir": data.dir.display().to_string(),
+        "preset": "tiny",
+        "clues": config.clues.to_string(),
+        "consistency_loss": config.consistency_loss,
+        "seed": config.seed,
+        "best_epoch": best.as_ref().map(|b| b.epoch),
+        "val_zero_shot_auc": zero_shot,
+        "test": test.scores,
+    });
+    write_json(&out.join("metrics.json"), &metrics)?;
+    write_samples(&out.join("samples.jsonl"), &test)?;
+    plots(out, &log)?;
+    state.finished = true;
+    checkpoints.write_state(&state)?;
+    Ok(RunSummary {
+        metrics,
+        out_dir: out.clone(),
+    })
+}
+
+fn valid_bank<B: AutodiffBackend>(bank: &ClueBank<B>) -> ClueBank<B::InnerBackend> {
+    ClueBank {
+        names: bank.names.clone(),
+        prompts: trrg_clue::PromptEmbeddings {
+            positive: bank.prompts.positive.clone().inner(),
+            negative: bank.prompts.negative.clone().inner(),
+        },
+        label_columns: bank.label_columns.clone(),
+    }
+}
+
+fn generation_config(config: &TrainConfig, vocab: &WordVocab) -> GenerationConfig {
+    GenerationConfig::new()
+        .with_num_beams(config.eval.num_beams)
+        .with_max_new_tokens(config.eval.max_new_tokens)
+        .with_min_new_tokens(config.eval.min_new_tokens)
+        .with_repetition_penalty(config.eval.repetition_penalty)
+        .with_length_penalty(config.eval.length_penalty)
+        .with_no_repeat_ngram_size(config.eval.no_repeat_ngram_size)
+        .with_eos_token_ids(vec![vocab.eos_id()])
+}
+
+/// Stage 2 trains everything the ablation setting uses except the text encoder (and the
+/// visual encoder when frozen).
+pub fn freeze_for_stage2<B: AutodiffBackend>(mut model: Trrg<B>, config: &TrainConfig) -> Trrg<B> {
+    model.text = model.text.no_grad();
+    if config.stage2_vision == Freeze::Frozen {
+        model.vision = model.vision.no_grad();
+    }
+    match config.clues {
+        ClueMode::Off => {
+            model.align = model.align.no_grad();
+            model.clue_embedder = model.clue_embedder.no_grad();
+            model.interaction = model.interaction.no_grad();
+            model.clue_to_llm = model.clue_to_llm.no_grad();
+        }
+        ClueMode::NoInteraction => model.interaction = model.interaction.no_grad(),
+        ClueMode::Full => {}
+    }
+    model
+}
+
+fn check_finite(stage: &'static str, step: usize, value: f32) -> crate::Result<()> {
+    if value.is_finite() {
+        Ok(())
+    } else {
+        Err(Error::Diverged { stage, step, value })
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn stage1<B: AutodiffBackend>(
+    state: &mut RunState,
+    mut model: Trrg<B>,
+    config: &TrainConfig,
+    data: &RunData,
+    train_batcher: &ReportBatcher,
+    eval_batcher: &ReportBatcher,
+    diseases: &DiseaseSet,
+    checkpoints: &Checkpoints,
+    log: &JsonlLog,
+    options: &RunOptions,
+    device: &B::Device,
+    zero_shot: &mut Value,
+) -> crate::Result<Trrg<B>> {
+    let stage = &config.stage1;
+    let per_epoch = data.train.len().div_ceil(config.batch_size);
+    let total_steps = (per_epoch * stage.epochs).div_ceil(stage.accumulation);
+    let mut optim = Optimizers::<B>::new(stage);
+    if !state.optim_file.is_empty() {
+        optim = optim.load(checkpoints, &state.optim_file, device)?;
+    }
+    let contrastive = |model: &Trrg<B>, batcher: &ReportBatcher, items: &[trrg_data::StudyItem]| -> crate::Result<Tensor<B, 1>> {
+        let batch = batcher.try_batch::<B>(items, device)?;
+        let (sentences, positive) = sentence_set(items);
+        let refs: Vec<&str> = sentences.iter().map(String::as_str).collect();
+        let sentences = SentenceBatch::encode(&data.vocab, &refs, config.max_sentence_length, device)
+            .map_err(trrg_model::Error::from)?;
+        let positive = Tensor::<B, 2, Bool>::from_data(TensorData::new(positive, [items.len(), refs.len()]), device);
+        Ok(model.contrastive(batch.images, &sentences, positive)?.loss)
+    };
+    for epoch in state.epochs_done..stage.epochs {
+        B::seed(device, mix(config.seed, 1, epoch as u64));
+        data.train.set_epoch(epoch as u64);
+        let bar = progress(per_epoch, &format!("stage 1 {}/{}", epoch + 1, stage.epochs), options.quiet);
+        let started = Instant::now();
+        let mut sum = 0.0;
+        for (i, indices) in epoch_batches(data.train.len(), config.batch_size, config.seed, epoch as u64, true).iter().enumerate() {
+            let loss = contrastive(&model, train_batcher, &items(&data.train, indices))?;
+            let value = loss.clone().into_scalar().elem::<f32>();
+            check_finite("stage 1", state.step, value)?;
+            optim.backward(loss, &model);
+            if optim.pending() == stage.accumulation || i + 1 == per_epoch {
+                let lr = learning_rate(stage, state.step, total_steps);
+                model = optim.step(model, lr, stage.vision_lr_scale);
+                state.step += 1;
+                log.write(json!({"stage": 1, "epoch": epoch + 1, "step": state.step, "loss": value, "lr": lr}))?;
+            }
+            sum += value as f64;
+            bar.inc(1);
+            bar.set_message(format!("loss {:.3}", sum / (i + 1) as f64));
+        }
+        bar.finish_and_clear();
+        // Validation: contrastive loss and zero-shot AUC per disease.
+        let inner = model.valid();
+        let mut val_sum = 0.0;
+        let val_batches = epoch_batches(data.val.len(), config.batch_size, 0, 0, false);
+        for indices in &val_batches {
+            let items = items(&data.val, indices);
+            let batch = eval_batcher.try_batch::<B::InnerBackend>(&items, device)?;
+            let (sentences, positive) = sentence_set(&items);
+            let refs: Vec<&str> = sentences.iter().map(String::as_str).collect();
+            let sentences = SentenceBatch::encode(&data.vocab, &refs, config.max_sentence_length, device)
+                .map_err(trrg_model::Error::from)?;
+            let positive = Tensor::from_data(TensorData::new(positive, [items.len(), refs.len()]), device);
+            val_sum += inner.contrastive(batch.images, &sentences, positive)?.loss.into_scalar().elem::<f64>();
+        }
+        let bank = inner.clue_bank(diseases, &data.vocab, config.max_sentence_length)?;
+        let aucs = zero_shot_auc(&inner, &data.val, eval_batcher, config.batch_size, &bank, device)?;
+        let known: Vec<f64> = aucs.values().flatten().copied().collect();
+        let mean_auc = known.iter().sum::<f64>() / known.len().max(1) as f64;
+        *zero_shot = json!(aucs);
+        let val_loss = val_sum / val_batches.len().max(1) as f64;
+        log.write(json!({"stage": 1, "epoch": epoch + 1, "step": state.step, "split": "val", "loss": val_loss, "zero_shot_auc_mean": mean_auc, "zero_shot_auc": aucs}))?;
+        if !options.quiet {
+            eprintln!(
+                "stage 1 epoch {}/{}: train loss {:.4}, val loss {:.4}, zero-shot AUC (mean of {}) {:.3}, {:.0} s",
+                epoch + 1,
+                stage.epochs,
+                sum / per_epoch as f64,
+                val_loss,
+                known.len(),
+                mean_auc,
+                started.elapsed().as_secs_f64()
+            );
+        }
+        state.epochs_done = epoch + 1;
+        save(state, &model, &optim, checkpoints, config.keep_last)?;
+    }
+    Ok(model)
+}
+
+fn save<B: AutodiffBackend>(
+    state: &mut RunState,
+    model: &Trrg<B>,
+    optim: &Optimizers<B>,
+    checkpoints: &Checkpoints,
+    keep_last: usize,
+) -> crate::Result<()> {
+    let stem = format!("stage{}-epoch{:03}", state.stage, state.epochs_done);
+    let (model_file, optim_file) = (format!("{stem}.model.mpk"), format!("{stem}.optim.mpk"));
+    checkpoints.save_record::<B, _>(&model_file, model.clone().into_record())?;
+    optim.save(checkpoints, &optim_file)?;
+    let previous = std::mem::replace(&mut state.model_file, model_file);
+    state.optim_file = optim_file;
+    checkpoints.write_state(state)?;
+    // Keep the last `keep_last` model files (the newest is always kept).
+    let keep: Vec<String> = (1..keep_last)
+        .filter_map(|k| state.epochs_done.checked_sub(k))
+        .map(|e| format!("stage{}-epoch{e:03}.model.mpk", state.stage))
+        .chain((keep_last > 1).then_some(previous))
+        .collect();
+    checkpoints.prune(state, &keep);
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn stage2<B: AutodiffBackend>(
+    state: &mut RunState,
+    mut model: Trrg<B>,
+    config: &TrainConfig,
+    data: &RunData,
+    train_batcher: &ReportBatcher,
+    eval_batcher: &ReportBatcher,
+    bank: Option<&ClueBank<B>>,
+    generation: &GenerationConfig,
+    checkpoints: &Checkpoints,
+    log: &JsonlLog,
+    options: &RunOptions,
+    device: &B::Device,
+) -> crate::Result<Trrg<B>> {
+    let stage = &config.stage2;
+    let per_epoch = data.train.len().div_ceil(config.batch_size);
+    let total_steps = (per_epoch * stage.epochs).div_ceil(stage.accumulation);
+    let mut optim = Optimizers::<B>::new(stage);
+    if state.stage == 2 && !state.optim_file.is_empty() {
+        optim = optim.load(checkpoints, &state.optim_file, device)?;
+    }
+    let inner_bank = bank.map(valid_bank::<B>);
+    for epoch in state.epochs_done..stage.epochs {
+        B::seed(device, mix(config.seed, 2, epoch as u64));
+        data.train.set_epoch(1000 + epoch as u64);
+        let bar = progress(per_epoch, &format!("stage 2 {}/{}", epoch + 1, stage.epochs), options.quiet);
+        let started = Instant::now();
+        let (mut sum, mut sum_cons) = (0.0, 0.0);
+        for (i, indices) in epoch_batches(data.train.len(), config.batch_size, config.seed ^ 2, epoch as u64, true).iter().enumerate() {
+            let batch = train_batcher.try_batch::<B>(&items(&data.train, indices), device)?;
+            let out = model.forward_train(batch.images, batch.token_ids, batch.attention_mask, batch.label_mask, batch.labels.as_ref(), bank)?;
+            let value = out.loss.clone().into_scalar().elem::<f32>();
+            check_finite("stage 2", state.step, value)?;
+            let lm = out.lm_loss.into_scalar().elem::<f32>();
+            let cons = out.consistency_loss.map(|c| c.into_scalar().elem::<f32>());
+            optim.backward(out.loss, &model);
+            if optim.pending() == stage.accumulation || i + 1 == per_epoch {
+                let lr = learning_rate(stage, state.step, total_steps);
+                model = optim.step(model, lr, stage.vision_lr_scale);
+                state.step += 1;
+                log.write(json!({"stage": 2, "epoch": epoch + 1, "step": state.step, "loss": value, "lm_loss": lm, "consistency_loss": cons, "lr": lr}))?;
+            }
+            sum += lm as f64;
+            sum_cons += cons.unwrap_or(0.0) as f64;
+            bar.inc(1);
+            bar.set_message(format!("lm {:.3} cons {:.3}", sum / (i + 1) as f64, sum_cons / (i + 1) as f64));
+        }
+        bar.finish_and_clear();
+        state.epochs_done = epoch + 1;
+        let last = epoch + 1 == stage.epochs;
+        let mut line = format!(
+            "stage 2 epoch {}/{}: lm loss {:.4}, consistency {:.4}, {:.0} s",
+            epoch + 1,
+            stage.epochs,
+            sum / per_epoch as f64,
+            sum_cons / per_epoch as f64,
+            started.elapsed().as_secs_f64()
+        );
+        if (epoch + 1) % config.eval.every_epochs == 0 || last {
+            let inner = model.valid();
+            let bar = progress(data.val.len(), "validation", options.quiet);
+            let val = evaluate(&inner, &data.val, config.eval.val_limit, eval_batcher, config.batch_size, inner_bank.as_ref(), &data.vocab, generation, data.label_source == LabelSource::File, device, &bar)?;
+            bar.finish_and_clear();
+            let score = match config.eval.selection {
+                Selection::Bleu4Cider => 0.5 * val.bleu4 + 0.5 * val.cider,
+                Selection::CeF1 => val.ce_f1,
+            };
+            log.write(json!({"stage": 2, "epoch": epoch + 1, "step": state.step, "split": "val", "score": score, "scores": val.scores}))?;
+            line += &format!(", val BLEU_4 {:.3} CIDEr {:.3} CE F1 {:.3}", val.bleu4, val.cider, val.ce_f1);
+            if state.best.as_ref().is_none_or(|b| score > b.score) {
+                let file = format!("stage2-best-epoch{:03}.model.mpk", epoch + 1);
+                checkpoints.save_record::<B, _>(&file, model.clone().into_record())?;
+                state.best = Some(Best {
+                    epoch: epoch + 1,
+                    score,
+                    model_file: file,
+                });
+                line += " (best)";
+            }
+        }
+        if !options.quiet {
+            eprintln!("{line}");
+        }
+        save(state, &model, &optim, checkpoints, config.keep_last)?;
+    }
+    Ok(model)
+}
+
+fn write_samples(path: &Path, eval: &Evaluation) -> crate::Result<()> {
+    let mut text = String::new();
+    for s in &eval.samples {
+        text += &serde_json::to_string(s).unwrap_or_default();
+        text.push('\n');
+    }
+    trrg_data::write_atomic(path, text.as_bytes())?;
+    Ok(())
+}
+
+fn plots(out: &Path, log: &JsonlLog) -> crate::Result<()> {
+    let records = log.read();
+    let dir = out.join("plots");
+    std::fs::create_dir_all(&dir).map_err(|source| Error::Io {
+        action: "cannot create",
+        path: dir.clone(),
+        source,
+    })?;
+    let series = |stage: u64, split: Option<&str>, key: &dyn Fn(&Value) -> Option<f64>| -> Vec<(f64, f64)> {
+        records
+            .iter()
+            .filter(|r| r["stage"].as_u64() == Some(stage) && r["split"].as_str() == split)
+            .filter_map(|r| Some((r["step"].as_f64()?, key(r)?)))
+            .collect()
+    };
+    let loss = |r: &Value| r["loss"].as_f64();
+    crate::plot::plot(&dir.join("stage1_train_loss.png"), &[series(1, None, &loss)])?;
+    crate::plot::plot(&dir.join("stage1_val_loss.png"), &[series(1, Some("val"), &loss)])?;
+    crate::plot::plot(
+        &dir.join("stage2_train_lm_and_consistency_loss.png"),
+        &[series(2, None, &|r| r["lm_loss"].as_f64()), series(2, None, &|r| r["consistency_loss"].as_f64())],
+    )?;
+    crate::plot::plot(
+        &dir.join("stage2_val_bleu4_cider_ce_f1.png"),
+        &[
+            series(2, Some("val"), &|r| r["scores"]["BLEU_4"].as_f64()),
+            series(2, Some("val"), &|r| r["scores"]["CIDEr"].as_f64()),
+            series(2, Some("val"), &|r| r["scores"]["CE"]["f1"].as_f64()),
+        ],
+    )?;
+    Ok(())
+}
