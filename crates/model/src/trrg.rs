@@ -152,6 +152,28 @@ impl<B: Backend> Trrg<B> {
         })
     }
 
+    /// Freezes what stage 2 does not train: the text encoder (its prompt embeddings are
+    /// computed once), the visual encoder when `freeze_vision`, and whatever the clue ablation
+    /// setting leaves unused (all clue parts when clues are off, the interaction module without
+    /// interaction).
+    pub fn freeze_for_stage2(mut self, freeze_vision: bool) -> Self {
+        self.text = self.text.no_grad();
+        if freeze_vision {
+            self.vision = self.vision.no_grad();
+        }
+        match self.settings.clues {
+            ClueMode::Off => {
+                self.align = self.align.no_grad();
+                self.clue_embedder = self.clue_embedder.no_grad();
+                self.interaction = self.interaction.no_grad();
+                self.clue_to_llm = self.clue_to_llm.no_grad();
+            }
+            ClueMode::NoInteraction => self.interaction = self.interaction.no_grad(),
+            ClueMode::Full => {}
+        }
+        self
+    }
+
     /// The forward-pass settings.
     pub fn settings(&self) -> &Settings {
         &self.settings
@@ -304,14 +326,21 @@ impl<B: Backend> Trrg<B> {
                 })
             }
             (mode, Some(bank)) => {
-                let logits = zero_shot_logits(
-                    &self.align,
-                    self.study_embedding(out.global, batch, n_views),
-                    &bank.prompts,
-                );
-                let clues = self
-                    .clue_embedder
-                    .forward(sigmoid(logits.clone()), &bank.prompts);
+                let device = global.device();
+                // An empty disease set gives no clues (burn's linear layers reject zero rows).
+                let (logits, clues) = if bank.prompts.n_clues() == 0 {
+                    (Tensor::zeros([batch, 0], &device), Tensor::zeros([batch, 0, d], &device))
+                } else {
+                    let logits = zero_shot_logits(
+                        &self.align,
+                        self.study_embedding(out.global, batch, n_views),
+                        &bank.prompts,
+                    );
+                    let clues = self
+                        .clue_embedder
+                        .forward(sigmoid(logits.clone()), &bank.prompts);
+                    (logits, clues)
+                };
                 clue_logits = Some(logits);
                 if mode == ClueMode::Full {
                     let fused = self.interaction.forward(global, patches, clues, None);

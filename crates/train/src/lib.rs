@@ -28,5 +28,5 @@ pub use config::{Decay, EvalConfig, Freeze, Preset, Selection, StageConfig, Trai
 pub use data::{epoch_batches, sentence_set, LabelSource, RunData};
 pub use error::{Error, Result};
 pub use evaluate::{auc, evaluate, zero_shot_auc, Evaluation, Sample};
-pub use run::{freeze_for_stage2, train, RunOptions, RunSummary};
+pub use run::{train, RunOptions, RunSummary};
 pub use schedule::learning_rate;

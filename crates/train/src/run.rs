@@ -146,7 +146,7 @@ pub fn train<B: AutodiffBackend>(
     }
 
     // Stage 2: the text encoder is frozen, so the prompt embeddings are computed once.
-    model = freeze_for_stage2(model, config);
+    model = model.freeze_for_stage2(config.stage2_vision == Freeze::Frozen);
     let bank = (config.clues != ClueMode::Off)
         .then(|| model.clue_bank(&diseases, &data.vocab, config.max_sentence_length))
         .transpose()?;
@@ -214,26 +214,6 @@ fn generation_config(config: &TrainConfig, vocab: &WordVocab) -> GenerationConfi
         .with_length_penalty(config.eval.length_penalty)
         .with_no_repeat_ngram_size(config.eval.no_repeat_ngram_size)
         .with_eos_token_ids(vec![vocab.eos_id()])
-}
-
-/// Stage 2 trains everything the ablation setting uses except the text encoder (and the
-/// visual encoder when frozen).
-pub fn freeze_for_stage2<B: AutodiffBackend>(mut model: Trrg<B>, config: &TrainConfig) -> Trrg<B> {
-    model.text = model.text.no_grad();
-    if config.stage2_vision == Freeze::Frozen {
-        model.vision = model.vision.no_grad();
-    }
-    match config.clues {
-        ClueMode::Off => {
-            model.align = model.align.no_grad();
-            model.clue_embedder = model.clue_embedder.no_grad();
-            model.interaction = model.interaction.no_grad();
-            model.clue_to_llm = model.clue_to_llm.no_grad();
-        }
-        ClueMode::NoInteraction => model.interaction = model.interaction.no_grad(),
-        ClueMode::Full => {}
-    }
-    model
 }
 
 fn check_finite(stage: &'static str, step: usize, value: f32) -> crate::Result<()> {

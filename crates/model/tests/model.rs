@@ -1,0 +1,215 @@
+//! Shape, masking, gradient and generation invariants of `Trrg` on a micro configuration.
+
+use burn::backend::{Autodiff, Flex};
+use burn::module::{Module, ModuleVisitor, Param};
+use burn::prelude::*;
+use burn::tensor::backend::AutodiffBackend;
+use burn::tensor::{Distribution, TensorData};
+use trrg_clue::{Disease, DiseaseSet};
+use trrg_data::{DiseaseLabels, WordVocab};
+use trrg_interact::InteractionConfig;
+use trrg_llm::{GenerationConfig, LlamaConfig};
+use trrg_model::{ClueMode, Trrg, TrrgConfig, VisionEncoderConfig, VitConfig};
+use trrg_text::BertConfig;
+
+type B = Flex;
+type A = Autodiff<Flex>;
+
+const VOCAB: usize = 40;
+
+fn config(clues: ClueMode) -> TrrgConfig {
+    TrrgConfig::new(
+        VisionEncoderConfig::Vit(
+            VitConfig::tiny()
+                .with_image_size(32)
+                .with_patch_size(8)
+                .with_hidden_size(32)
+                .with_num_hidden_layers(1)
+                .with_intermediate_size(64),
+        ),
+        BertConfig::tiny(VOCAB)
+            .with_hidden_size(32)
+            .with_num_hidden_layers(1)
+            .with_intermediate_size(64),
+        LlamaConfig::new(VOCAB, 32, 64, 2, 4)
+            .with_num_key_value_heads(Some(2))
+            .with_max_position_embeddings(128),
+        InteractionConfig::new(32).with_n_layers(1).with_dropout(0.0),
+    )
+    .with_d_embed(16)
+    .with_llm_patch_grid(2)
+    .with_clues(clues)
+}
+
+fn vocab() -> WordVocab {
+    WordVocab::build(["there is no effusion heart normal big lung clear nodule present"], 1)
+}
+
+fn diseases(n: usize) -> DiseaseSet {
+    DiseaseSet {
+        name: format!("{n} test diseases"),
+        diseases: (0..n)
+            .map(|i| Disease {
+                name: if i == 0 { "Cardiomegaly".into() } else { format!("d{i}") },
+                positive: vec![format!("there is {}", ["effusion", "nodule", "big heart"][i % 3])],
+                negative: vec!["no effusion".into(), "heart normal".into()],
+            })
+            .collect(),
+    }
+}
+
+fn images<BB: Backend>(batch: usize, views: usize) -> Tensor<BB, 5> {
+    Tensor::random([batch, views, 1, 32, 32], Distribution::Normal(0.0, 1.0), &Default::default())
+}
+
+fn max_diff<const D: usize>(a: Tensor<B, D>, b: Tensor<B, D>) -> f32 {
+    (a - b).abs().max().into_scalar()
+}
+
+#[test]
+fn prefix_shapes_for_any_number_of_clues_and_views() {
+    let device = Default::default();
+    let model: Trrg<B> = config(ClueMode::Full).init(&device).unwrap();
+    for views in [1, 2] {
+        for n in [0, 1, 14, 18] {
+            let bank = model.clue_bank(&diseases(n), &vocab(), 8).unwrap();
+            let prefix = model.prefix(images(3, views), Some(&bank)).unwrap();
+            // <img> + views global + views * 2x2 patches + </img> + <clue> + n + </clue>
+            assert_eq!(prefix.embeds.dims(), [3, 2 + views * 5 + 2 + n, 32], "views {views}, n {n}");
+            assert_eq!(prefix.clue_logits.unwrap().dims(), [3, n]);
+        }
+    }
+    let off: Trrg<B> = config(ClueMode::Off).init(&device).unwrap();
+    let prefix = off.prefix(images(2, 2), None).unwrap();
+    assert_eq!(prefix.embeds.dims(), [2, 12, 32]);
+    assert!(prefix.clue_logits.is_none());
+    assert!(model.prefix(images(2, 3), None).unwrap_err().to_string().contains("3 views"));
+    assert!(model.prefix(images(2, 2), None).unwrap_err().to_string().contains("no disease set"));
+}
+
+#[test]
+fn batch_of_one_equals_its_row_of_a_batch() {
+    let device = Default::default();
+    let model: Trrg<B> = config(ClueMode::Full).init(&device).unwrap();
+    let bank = model.clue_bank(&diseases(14), &vocab(), 8).unwrap();
+    let batch = images::<B>(4, 2);
+    let all = model.prefix(batch.clone(), Some(&bank)).unwrap();
+    let one = model.prefix(batch.narrow(0, 2, 1), Some(&bank)).unwrap();
+    assert!(max_diff(all.embeds.narrow(0, 2, 1), one.embeds) < 1e-5);
+    assert!(max_diff(all.clue_logits.unwrap().narrow(0, 2, 1), one.clue_logits.unwrap()) < 1e-5);
+}
+
+struct GradCheck<'a> {
+    grads: &'a <A as AutodiffBackend>::Gradients,
+    trainable: usize,
+    missing: usize,
+    frozen_with_grad: usize,
+}
+
+impl ModuleVisitor<A> for GradCheck<'_> {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<A, D>>) {
+        let has = param.val().grad(self.grads).is_some();
+        if param.is_require_grad() {
+            self.trainable += 1;
+            self.missing += usize::from(!has);
+        } else {
+            self.frozen_with_grad += usize::from(has);
+        }
+    }
+}
+
+#[test]
+fn every_trainable_parameter_gets_a_gradient_under_each_ablation() {
+    let device = Default::default();
+    let labels = DiseaseLabels::<A> {
+        values: Tensor::from_data(TensorData::new(vec![1.0f32; 2 * 14], [2, 14]), &device),
+        known: Tensor::from_data(TensorData::new(vec![true; 2 * 14], [2, 14]), &device),
+    };
+    let ids = Tensor::<A, 2, Int>::from_data([[0, 3, 4, 5, 0], [0, 6, 7, 0, 0]], &device);
+    let mask = Tensor::<A, 2, Bool>::from_data(
+        [[true, true, true, true, true], [true, true, true, true, false]],
+        &device,
+    );
+    let targets = Tensor::<A, 2, Bool>::from_data(
+        [[false, true, true, true, true], [false, true, true, true, false]],
+        &device,
+    );
+    for mode in [ClueMode::Full, ClueMode::NoInteraction, ClueMode::Off] {
+        for consistency in [true, false] {
+            for freeze_vision in [false, true] {
+                let model: Trrg<A> = config(mode)
+                    .with_consistency_loss(consistency)
+                    .init(&device)
+                    .unwrap();
+                let bank = model.clue_bank(&diseases(3), &vocab(), 8).unwrap();
+                let model = model.freeze_for_stage2(freeze_vision);
+                let out = model
+                    .forward_train(
+                        images(2, 2),
+                        ids.clone(),
+                        mask.clone(),
+                        targets.clone(),
+                        Some(&labels),
+                        (mode != ClueMode::Off).then_some(&bank),
+                    )
+                    .unwrap();
+                assert_eq!(out.consistency_loss.is_some(), consistency && mode != ClueMode::Off);
+                let grads = out.loss.backward();
+                let mut check = GradCheck {
+                    grads: &grads,
+                    trainable: 0,
+                    missing: 0,
+                    frozen_with_grad: 0,
+                };
+                model.visit(&mut check);
+                let what = format!("{mode}, consistency {consistency}, frozen vision {freeze_vision}");
+                assert!(check.trainable > 20, "{what}");
+                assert_eq!(check.missing, 0, "{what}: {} of {} trainable parameters lack a gradient", check.missing, check.trainable);
+                assert_eq!(check.frozen_with_grad, 0, "{what}");
+            }
+        }
+    }
+}
+
+#[test]
+fn stage1_trains_the_encoders_and_the_alignment_head() {
+    let device = Default::default();
+    let model: Trrg<A> = config(ClueMode::Full).init(&device).unwrap();
+    let sentences = trrg_text::SentenceBatch::encode(&vocab(), &["heart normal", "no effusion", "big heart"], 8, &device).unwrap();
+    let positive = Tensor::<A, 2, Bool>::from_data([[true, true, false], [false, true, true]], &device);
+    let out = model.contrastive(images(2, 2), &sentences, positive).unwrap();
+    let grads = out.loss.backward();
+    let has = |p: &Param<Tensor<A, 2>>| p.val().grad(&grads).is_some();
+    assert!(has(&model.align.image_proj.weight) && has(&model.align.text_proj.weight));
+    assert!(has(&model.text.word_embeddings.weight));
+    assert!(model.align.logit_scale.val().grad(&grads).is_some());
+}
+
+#[test]
+fn generation_with_the_cache_equals_full_recomputation() {
+    let device = Default::default();
+    let model: Trrg<B> = config(ClueMode::Full).init(&device).unwrap();
+    let bank = model.clue_bank(&diseases(5), &vocab(), 8).unwrap();
+    let batch = images::<B>(2, 2);
+    let config = GenerationConfig::new().with_max_new_tokens(6);
+    let got = model.generate(batch.clone(), Some(&bank), &config, 0).unwrap();
+    let prefix = model.prefix(batch, Some(&bank)).unwrap().embeds;
+    for (row, generation) in got.iter().enumerate() {
+        let mut tokens = vec![0i64];
+        for _ in 0..6 {
+            let n = tokens.len();
+            let ids = Tensor::<B, 2, Int>::from_data(TensorData::new(tokens.clone(), [1, n]), &device);
+            let embeds = Tensor::cat(vec![prefix.clone().narrow(0, row, 1), model.llm.embed(ids)], 1);
+            let len = embeds.dims()[1];
+            let logits = model
+                .llm
+                .forward_embeds(embeds, trrg_llm::real_mask(1, len, &device), None)
+                .unwrap();
+            let next = logits.narrow(1, len - 1, 1).argmax(2).into_scalar();
+            tokens.push(next as i64);
+        }
+        let want: Vec<u32> = tokens[1..].iter().map(|&t| t as u32).collect();
+        assert_eq!(generation.ids, want, "row {row}");
+        assert_eq!(generation.clue_probabilities.len(), 5);
+    }
+}
