@@ -17,11 +17,9 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
-use serde_json::Value;
 use trrg::backend::{device, TrainBackend};
 use trrg_model::ClueMode;
-use trrg_synth::{default_dir, write_dataset, SynthConfig};
-use trrg_train::{train, RunOptions, TrainConfig};
+use trrg_train::{default_synthetic_data, results_table, train, RunOptions, TrainConfig};
 
 struct Args {
     data_dir: Option<PathBuf>,
@@ -74,44 +72,6 @@ fn fresh_dir(base: PathBuf) -> PathBuf {
     dir
 }
 
-fn get(v: &Value, path: &[&str]) -> String {
-    let mut v = v;
-    for p in path {
-        v = &v[*p];
-    }
-    v.as_f64().map_or("-".into(), |x| format!("{x:.3}"))
-}
-
-fn table(rows: &[(String, Value)], synthetic: bool) -> String {
-    let mut out = String::new();
-    let title = if synthetic {
-        "TRRG tiny on the SYNTHETIC IU-Xray-like test split (trrg-synth; not real radiographs)"
-    } else {
-        "TRRG tiny on the test split"
-    };
-    out += &format!("\n{title}\n");
-    out += "| model | BLEU_1 | BLEU_2 | BLEU_3 | BLEU_4 | ROUGE_L | CIDEr | CE P | CE R | CE F1 | CE F1 vs ground truth |\n";
-    out += "|---|---|---|---|---|---|---|---|---|---|---|\n";
-    for (name, m) in rows {
-        let t = &m["test"];
-        out += &format!(
-            "| {name} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
-            get(t, &["BLEU_1"]),
-            get(t, &["BLEU_2"]),
-            get(t, &["BLEU_3"]),
-            get(t, &["BLEU_4"]),
-            get(t, &["ROUGE_L"]),
-            get(t, &["CIDEr"]),
-            get(t, &["CE", "precision"]),
-            get(t, &["CE", "recall"]),
-            get(t, &["CE", "f1"]),
-            get(t, &["CE_vs_ground_truth", "f1"]),
-        );
-    }
-    out += "CE: r2gen convention (micro over 14 observations, positive = 1), labels from \"CheXpert-style rules (trrg)\" on the generated and the reference report; \"vs ground truth\" compares with the dataset's own labels. METEOR is not implemented yet.\n";
-    out
-}
-
 fn main() -> anyhow::Result<()> {
     let args = parse()?;
     let config = match &args.config {
@@ -122,11 +82,8 @@ fn main() -> anyhow::Result<()> {
     let data_dir = match &args.data_dir {
         Some(dir) => dir.clone(),
         None => {
-            let synth = SynthConfig::default();
-            let dir = default_dir(Path::new("data"), &synth);
-            eprintln!("generating (or reusing) the SYNTHETIC dataset at {} ...", dir.display());
-            write_dataset(&dir, &synth)?;
-            dir
+            eprintln!("generating (or reusing) the default SYNTHETIC dataset under data/ ...");
+            default_synthetic_data(Path::new("data"))?
         }
     };
     let label = if args.data_dir.is_some() { "data" } else { "synthetic" };
@@ -145,7 +102,6 @@ fn main() -> anyhow::Result<()> {
     };
     let device = device();
     let mut rows = Vec::new();
-    let mut synthetic = false;
     for (name, mode) in variants {
         let run_dir = if args.ablation { out.join(&name) } else { out.clone() };
         let config = TrainConfig {
@@ -165,13 +121,9 @@ fn main() -> anyhow::Result<()> {
             &device,
         )?;
         eprintln!("run {name} finished in {:.1} min", started.elapsed().as_secs_f64() / 60.0);
-        synthetic = summary.metrics["synthetic"].as_bool().unwrap_or(false);
         rows.push((name, summary.metrics));
     }
-    let text = table(&rows, synthetic);
-    println!("{text}");
-    if let Some(dir) = rows.first().map(|_| &out) {
-        eprintln!("results, samples, logs and plots: {}", dir.display());
-    }
+    println!("\n{}", results_table(&rows));
+    eprintln!("results, samples, logs and plots: {}", out.display());
     Ok(())
 }

@@ -1,9 +1,8 @@
-//! The trrg workspace root: examples, benches, and the one place that maps cargo features to a
-//! Burn backend.
+//! The trrg workspace root: examples and benches.
 //!
 //! Library crates never choose a backend; they are generic over `B: Backend`. Examples and
-//! benches use [`backend::Backend`] (inference) and [`backend::TrainBackend`] (autodiff), chosen by
-//! the root package's cargo features: `flex` (default, CPU).
+//! benches take the backend from [`trrg_core::backend`], chosen by the root package's cargo
+//! features: `flex` (default, CPU).
 #![warn(missing_docs)]
 
-pub mod backend;
+pub use trrg_core::backend;

@@ -1,8 +1,10 @@
 //! `trrg`: the command-line tool.
 
 mod eval;
+mod generate;
 mod label;
 mod synth;
+mod train;
 
 use clap::{Parser, Subcommand};
 
@@ -23,6 +25,10 @@ enum Command {
     Eval(eval::EvalArgs),
     /// Label reports with the 14 CheXpert observations ("CheXpert-style rules (trrg)").
     Label(label::LabelArgs),
+    /// Train TRRG (stage 1 and stage 2) and evaluate the best checkpoint on the test split.
+    Train(train::TrainArgs),
+    /// Write the report of one study with a trained run, with per-disease clue probabilities.
+    Generate(generate::GenerateArgs),
 }
 
 /// Reads a JSON input file as UTF-8 text, with errors that name the file.
@@ -38,6 +44,8 @@ fn main() {
         Command::Synth(args) => synth::run(args),
         Command::Label(args) => label::run(args),
         Command::Eval(args) => eval::run(args),
+        Command::Train(args) => train::run(args),
+        Command::Generate(args) => generate::run(args),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

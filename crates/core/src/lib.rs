@@ -5,7 +5,43 @@
 //! (CheXpert-style rule labeler), [`metrics`] (pycocoevalcap-equal NLG metrics, clinical
 //! efficacy), [`vision`], [`text`], [`clue`], [`interact`], [`llm`], [`model`] (`Trrg<B>`) and
 //! [`train`].
+//!
+//! A user's `Cargo.toml`:
+//!
+//! ```toml
+//! [dependencies]
+//! trrg-core = { git = "https://github.com/trrg/trrg" }
+//! burn = { version = "=0.21.0", features = ["flex"] }
+//! ```
+//!
+//! and a program that writes the report of a study with a trained run (from
+//! `cargo run --release --example train_iu_xray`):
+//!
+//! ```no_run
+//! use burn::backend::Flex;
+//! use trrg_core::ReportGenerator;
+//!
+//! fn main() -> Result<(), trrg_core::GeneratorError> {
+//!     let device = Default::default();
+//!     let generator = ReportGenerator::<Flex>::from_dir("runs/iu_xray-synthetic-seed42", &device)?;
+//!     let views = ["frontal.png".into(), "lateral.png".into()];
+//!     let report = generator.generate(&views)?;
+//!     println!("{}", report.text);
+//!     for (disease, p) in report.clues {
+//!         println!("{disease}: {p:.2}");
+//!     }
+//!     Ok(())
+//! }
+//! ```
+//!
+//! Swap the backend by changing the type parameter (`ReportGenerator::<Wgpu>`, ...).
 #![warn(missing_docs)]
+
+#[cfg(feature = "flex")]
+pub mod backend;
+mod generator;
+
+pub use generator::{Error as GeneratorError, Report, ReportGenerator};
 
 pub use trrg_clue as clue;
 pub use trrg_data as data;

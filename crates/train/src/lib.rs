@@ -22,6 +22,7 @@ mod optim;
 mod plot;
 mod run;
 mod schedule;
+mod summary;
 
 pub use checkpoint::{param_shapes, Best, Checkpoints, RunState};
 pub use config::{Decay, EvalConfig, Freeze, Preset, Selection, StageConfig, TrainConfig};
@@ -30,3 +31,4 @@ pub use error::{Error, Result};
 pub use evaluate::{auc, evaluate, zero_shot_auc, Evaluation, Sample};
 pub use run::{train, RunOptions, RunSummary};
 pub use schedule::learning_rate;
+pub use summary::{default_synthetic_data, results_table};

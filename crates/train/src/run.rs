@@ -95,6 +95,11 @@ pub fn train<B: AutodiffBackend>(
         None
     };
     let data = RunData::load(&options.data_dir, config, saved_vocab)?;
+    let diseases = match &config.diseases {
+        Some(path) => DiseaseSet::from_path(path)?,
+        None => DiseaseSet::chexpert(),
+    };
+
     std::fs::create_dir_all(out).map_err(|source| Error::Io {
         action: "cannot create",
         path: out.clone(),
@@ -103,6 +108,7 @@ pub fn train<B: AutodiffBackend>(
     if !options.resume {
         write_json(&config_path, &serde_json::to_value(config).unwrap_or_default())?;
         data.vocab.save(&vocab_path)?;
+        write_json(&out.join("diseases.json"), &serde_json::to_value(&diseases).unwrap_or_default())?;
         let _ = std::fs::remove_file(out.join("log.jsonl"));
     }
     let checkpoints = Checkpoints::new(out)?;
@@ -112,10 +118,6 @@ pub fn train<B: AutodiffBackend>(
         log.truncate_after(state.stage, state.step)?;
     }
 
-    let diseases = match &config.diseases {
-        Some(path) => DiseaseSet::from_path(path)?,
-        None => DiseaseSet::chexpert(),
-    };
     let model_config = config.model_config(data.vocab.vocab_size());
     B::seed(device, config.seed);
     let mut model: Trrg<B> = model_config.init(device)?;

@@ -1,0 +1,127 @@
+//! `ReportGenerator`: a trained run directory in, reports and clue probabilities out.
+
+use std::path::{Path, PathBuf};
+
+use burn::prelude::*;
+use burn::tensor::TensorData;
+use trrg_clue::DiseaseSet;
+use trrg_data::{load_gray, ReportTokenizer, WordVocab};
+use trrg_llm::GenerationConfig;
+use trrg_model::{ClueBank, ClueMode, Trrg};
+use trrg_train::{Checkpoints, TrainConfig};
+
+/// Errors of [`ReportGenerator`].
+#[derive(thiserror::Error, Debug)]
+#[non_exhaustive]
+pub enum Error {
+    /// The run directory lacks a file or it is malformed.
+    #[error(transparent)]
+    Train(#[from] trrg_train::Error),
+    /// An input image or the vocabulary could not be read.
+    #[error(transparent)]
+    Data(#[from] trrg_data::Error),
+    /// The model failed.
+    #[error(transparent)]
+    Model(#[from] trrg_model::Error),
+    /// The disease set failed.
+    #[error(transparent)]
+    Clue(#[from] trrg_clue::Error),
+    /// The request itself is wrong.
+    #[error("{0}")]
+    Request(String),
+}
+
+/// A generated report.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct Report {
+    /// The report text (R2Gen-cleaned style: lower case, ` .` between sentences).
+    pub text: String,
+    /// Clue probability per disease, in disease-set order (empty when the model has no clues).
+    pub clues: Vec<(String, f32)>,
+}
+
+/// A trained model ready to write reports.
+pub struct ReportGenerator<B: Backend> {
+    model: Trrg<B>,
+    bank: Option<ClueBank<B>>,
+    vocab: WordVocab,
+    config: TrainConfig,
+    generation: GenerationConfig,
+    device: B::Device,
+}
+
+impl<B: Backend> ReportGenerator<B> {
+    /// Loads a run directory written by [`trrg_train::train`]: `config.json`, `vocab.json`,
+    /// `diseases.json` and the best (else the latest) checkpoint.
+    pub fn from_dir(run_dir: impl AsRef<Path>, device: &B::Device) -> Result<Self, Error> {
+        let dir = run_dir.as_ref();
+        let config = TrainConfig::from_path(&dir.join("config.json"))?;
+        let vocab = WordVocab::load(dir.join("vocab.json"))?;
+        let checkpoints = Checkpoints::new(dir)?;
+        let state = checkpoints.read_state()?.ok_or_else(|| {
+            Error::Request(format!("{} has no checkpoint (checkpoints/state.json)", dir.display()))
+        })?;
+        let file = state.best.map(|b| b.model_file).unwrap_or(state.model_file);
+        let model = config.model_config(vocab.vocab_size()).init::<B>(device)?;
+        let model = checkpoints.load_module(&file, model, device)?;
+        let bank = if config.clues == ClueMode::Off {
+            None
+        } else {
+            let set = DiseaseSet::from_path(dir.join("diseases.json"))?;
+            Some(model.clue_bank(&set, &vocab, config.max_sentence_length)?)
+        };
+        let generation = GenerationConfig::new()
+            .with_num_beams(config.eval.num_beams)
+            .with_max_new_tokens(config.eval.max_new_tokens)
+            .with_min_new_tokens(config.eval.min_new_tokens)
+            .with_repetition_penalty(config.eval.repetition_penalty)
+            .with_length_penalty(config.eval.length_penalty)
+            .with_no_repeat_ngram_size(config.eval.no_repeat_ngram_size)
+            .with_eos_token_ids(vec![vocab.eos_id()]);
+        Ok(Self {
+            model,
+            bank,
+            vocab,
+            config,
+            generation,
+            device: device.clone(),
+        })
+    }
+
+    /// Decoding settings (the run's evaluation settings unless changed).
+    pub fn generation_mut(&mut self) -> &mut GenerationConfig {
+        &mut self.generation
+    }
+
+    /// Writes the report of one study from its view images (PNG or JPEG; as many views as the
+    /// model was trained with).
+    pub fn generate(&self, views: &[PathBuf]) -> Result<Report, Error> {
+        let want = self.config.dataset.n_views();
+        if views.len() != want {
+            return Err(Error::Request(format!(
+                "this model takes {want} view(s) per study, {} given",
+                views.len()
+            )));
+        }
+        let transform = &self.config.image;
+        let mut pixels = Vec::with_capacity(want * transform.output_len());
+        for path in views {
+            let image = load_gray(path, &path.display().to_string())?;
+            pixels.extend(transform.apply(&image, false, 0));
+        }
+        let side = transform.crop;
+        let images = Tensor::<B, 5>::from_data(
+            TensorData::new(pixels, [1, want, transform.channels, side, side]),
+            &self.device,
+        );
+        let out = self
+            .model
+            .generate(images, self.bank.as_ref(), &self.generation, self.vocab.bos_id())?
+            .remove(0);
+        let names = self.bank.as_ref().map(|b| b.names.clone()).unwrap_or_default();
+        Ok(Report {
+            text: self.vocab.decode(&out.ids),
+            clues: names.into_iter().zip(out.clue_probabilities).collect(),
+        })
+    }
+}

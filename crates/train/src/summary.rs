@@ -1,0 +1,62 @@
+//! What the main job prints: the default synthetic data and the results table.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+use trrg_synth::{default_dir, write_dataset, SynthConfig};
+
+/// Generates (or reuses, when already there) the default **synthetic** dataset under `root`
+/// and returns its directory.
+pub fn default_synthetic_data(root: &Path) -> crate::Result<PathBuf> {
+    let config = SynthConfig::default();
+    let dir = default_dir(root, &config);
+    write_dataset(&dir, &config).map_err(|e| crate::Error::InvalidConfig {
+        field: "synthetic data".into(),
+        reason: e.to_string(),
+    })?;
+    Ok(dir)
+}
+
+fn number(v: &Value, path: &[&str]) -> String {
+    path.iter()
+        .fold(v, |v, p| &v[*p])
+        .as_f64()
+        .map_or("-".into(), |x| format!("{x:.3}"))
+}
+
+/// A Markdown table of `metrics.json` test scores, one row per named run, titled as synthetic
+/// when the data is.
+pub fn results_table(rows: &[(String, Value)]) -> String {
+    let synthetic = rows.iter().any(|(_, m)| m["synthetic"].as_bool() == Some(true));
+    let mut out = String::new();
+    out += if synthetic {
+        "TRRG on the SYNTHETIC IU-Xray-like test split (trrg-synth images and reports, not real radiographs)\n\n"
+    } else {
+        "TRRG on the test split\n\n"
+    };
+    out += "| model | BLEU_1 | BLEU_2 | BLEU_3 | BLEU_4 | ROUGE_L | CIDEr | CE P | CE R | CE F1 | CE F1 vs ground truth |\n";
+    out += "|---|---|---|---|---|---|---|---|---|---|---|\n";
+    for (name, m) in rows {
+        let t = &m["test"];
+        let cells: Vec<String> = [
+            &["BLEU_1"][..],
+            &["BLEU_2"],
+            &["BLEU_3"],
+            &["BLEU_4"],
+            &["ROUGE_L"],
+            &["CIDEr"],
+            &["CE", "precision"],
+            &["CE", "recall"],
+            &["CE", "f1"],
+            &["CE_vs_ground_truth", "f1"],
+        ]
+        .iter()
+        .map(|p| number(t, p))
+        .collect();
+        out += &format!("| {name} | {} |\n", cells.join(" | "));
+    }
+    out += "\nCE: r2gen convention (micro P/R/F1 over the 14 CheXpert observations, positive = 1), labels from \
+            \"CheXpert-style rules (trrg)\" on the generated and the reference report; \"vs ground truth\" \
+            scores the generated report's labels against the dataset's own labels. METEOR is not implemented yet.\n";
+    out
+}
