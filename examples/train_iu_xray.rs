@@ -117,6 +117,7 @@ fn main() -> anyhow::Result<()> {
                 out_dir: run_dir,
                 resume: args.resume,
                 quiet: args.quiet,
+                stop_after_stage2_epochs: None,
             },
             &device,
         )?;

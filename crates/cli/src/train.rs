@@ -46,6 +46,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
             out_dir: args.out,
             resume: args.resume,
             quiet: args.quiet,
+                stop_after_stage2_epochs: None,
         },
         &device(),
     )?;

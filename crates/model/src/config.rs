@@ -104,6 +104,30 @@ impl TrrgConfig {
         .with_llm_patch_grid(2)
     }
 
+    /// The smallest working model (width 32, one block each; 64 px images, 16 px patches) for
+    /// tests and smoke runs.
+    pub fn micro(vocab_size: usize) -> Self {
+        Self::new(
+            VisionEncoderConfig::Vit(
+                VitConfig::tiny()
+                    .with_image_size(64)
+                    .with_hidden_size(32)
+                    .with_num_hidden_layers(1)
+                    .with_intermediate_size(64),
+            ),
+            BertConfig::tiny(vocab_size)
+                .with_hidden_size(32)
+                .with_num_hidden_layers(1)
+                .with_intermediate_size(64),
+            LlamaConfig::new(vocab_size, 32, 64, 1, 4)
+                .with_num_key_value_heads(Some(2))
+                .with_max_position_embeddings(256),
+            InteractionConfig::new(32).with_n_layers(1).with_d_ff_override(Some(64)),
+        )
+        .with_d_embed(32)
+        .with_llm_patch_grid(2)
+    }
+
     /// Checks the parts fit together.
     pub fn validate(&self) -> crate::Result<()> {
         let bad = |field, reason: String| Err(Error::InvalidConfig { field, reason });

@@ -127,6 +127,8 @@ pub enum Preset {
     /// CPU-sized model trained from scratch ([`TrrgConfig::tiny`]).
     #[default]
     Tiny,
+    /// The smallest working model (width 32, one block each) for tests and smoke runs.
+    Micro,
 }
 
 /// Everything a training run needs besides the data directory.
@@ -278,6 +280,7 @@ impl TrainConfig {
     pub fn model_config(&self, vocab_size: usize) -> TrrgConfig {
         let config = match self.preset {
             Preset::Tiny => TrrgConfig::tiny(vocab_size),
+            Preset::Micro => TrrgConfig::micro(vocab_size),
         };
         let mut config = config
             .with_clues(self.clues)

@@ -7,6 +7,7 @@ use burn::data::dataset::Dataset;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
+use rayon::prelude::*;
 use trrg_data::{
     split_sentences, Annotation, LabelTable, ReportDataset, ReportDatasetConfig, Split, StudyItem,
     WordVocab, CHEXPERT_OBSERVATIONS,
@@ -101,6 +102,15 @@ impl RunData {
                 reason: format!("{} has no training studies", dir.display()),
             });
         }
+        // Decode every image once now, so a corrupt file stops the run before it starts.
+        [&train, &val, &test]
+            .par_iter()
+            .flat_map(|d| d.items().par_iter())
+            .try_for_each(|item| {
+                item.image_paths
+                    .iter()
+                    .try_for_each(|p| trrg_data::load_gray(p, &item.id).map(drop))
+            })?;
         Ok(Self {
             synthetic: dir.join("synthetic.json").is_file(),
             dir: dir.to_path_buf(),

@@ -62,6 +62,12 @@ pub enum Error {
     /// The metrics failed.
     #[error(transparent)]
     Metrics(#[from] trrg_metrics::Error),
+    /// The run stopped early on request (`RunOptions::stop_after_stage2_epochs`); resume it.
+    #[error("stopped on request after stage-2 epoch {epochs}; continue with --resume")]
+    Stopped {
+        /// Stage-2 epochs finished.
+        epochs: usize,
+    },
     /// The training produced a non-finite loss.
     #[error("the {stage} loss became {value} at step {step}; lower the learning rate")]
     Diverged {

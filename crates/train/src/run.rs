@@ -32,8 +32,11 @@ pub struct RunOptions {
     pub out_dir: PathBuf,
     /// Continue the run in `out_dir` from its last checkpoint.
     pub resume: bool,
-    /// Hide progress bars.
+    /// Hide progress bars and epoch lines.
     pub quiet: bool,
+    /// Stop after this many stage-2 epochs in this invocation, as an interruption would (the
+    /// run stays resumable; used to test `--resume`). None = run to the end.
+    pub stop_after_stage2_epochs: Option<usize>,
 }
 
 /// What a finished run produced.
@@ -358,6 +361,7 @@ fn stage2<B: AutodiffBackend>(
     device: &B::Device,
 ) -> crate::Result<Trrg<B>> {
     let stage = &config.stage2;
+    let first_epoch = state.epochs_done;
     let per_epoch = data.train.len().div_ceil(config.batch_size);
     let total_steps = (per_epoch * stage.epochs).div_ceil(stage.accumulation);
     let mut optim = Optimizers::<B>::new(stage);
@@ -427,6 +431,11 @@ fn stage2<B: AutodiffBackend>(
             eprintln!("{line}");
         }
         save(state, &model, &optim, checkpoints, config.keep_last)?;
+        if options.stop_after_stage2_epochs == Some(epoch + 1 - first_epoch) && !last {
+            return Err(Error::Stopped {
+                epochs: epoch + 1,
+            });
+        }
     }
     Ok(model)
 }
