@@ -86,10 +86,17 @@ fn main() -> anyhow::Result<()> {
             default_synthetic_data(Path::new("data"))?
         }
     };
-    let label = if args.data_dir.is_some() { "data" } else { "synthetic" };
+    let label = if args.data_dir.is_some() {
+        "data"
+    } else {
+        "synthetic"
+    };
     let out = match &args.out {
         Some(out) => out.clone(),
-        None => fresh_dir(PathBuf::from(format!("runs/iu_xray-{label}-seed{}", config.seed))),
+        None => fresh_dir(PathBuf::from(format!(
+            "runs/iu_xray-{label}-seed{}",
+            config.seed
+        ))),
     };
     let variants: Vec<(String, ClueMode)> = if args.ablation {
         vec![
@@ -103,7 +110,11 @@ fn main() -> anyhow::Result<()> {
     let device = device();
     let mut rows = Vec::new();
     for (name, mode) in variants {
-        let run_dir = if args.ablation { out.join(&name) } else { out.clone() };
+        let run_dir = if args.ablation {
+            out.join(&name)
+        } else {
+            out.clone()
+        };
         let config = TrainConfig {
             clues: mode,
             ..config.clone()
@@ -121,7 +132,10 @@ fn main() -> anyhow::Result<()> {
             },
             &device,
         )?;
-        eprintln!("run {name} finished in {:.1} min", started.elapsed().as_secs_f64() / 60.0);
+        eprintln!(
+            "run {name} finished in {:.1} min",
+            started.elapsed().as_secs_f64() / 60.0
+        );
         rows.push((name, summary.metrics));
     }
     println!("\n{}", results_table(&rows));

@@ -31,7 +31,10 @@ pub fn run(args: GenerateArgs) -> Result<()> {
             .iter()
             .map(|(d, p)| (d.clone(), serde_json::json!(p)))
             .collect();
-        println!("{}", serde_json::json!({"report": report.text, "clues": clues}));
+        println!(
+            "{}",
+            serde_json::json!({"report": report.text, "clues": clues})
+        );
     } else {
         println!("{}", report.text);
         for (disease, p) in &report.clues {

@@ -46,10 +46,13 @@ pub fn run(args: TrainArgs) -> Result<()> {
             out_dir: args.out,
             resume: args.resume,
             quiet: args.quiet,
-                stop_after_stage2_epochs: None,
+            stop_after_stage2_epochs: None,
         },
         &device(),
     )?;
-    println!("{}", results_table(&[(config.clues.to_string(), summary.metrics)]));
+    println!(
+        "{}",
+        results_table(&[(config.clues.to_string(), summary.metrics)])
+    );
     Ok(())
 }

@@ -32,7 +32,7 @@ mod error;
 mod perceive;
 
 pub use align::{info_nce, AlignmentConfig, AlignmentHead};
-pub use consistency::{consistency_loss, ConsistencyConfig, UncertainLabel};
+pub use consistency::{consistency_loss, BlankLabel, ConsistencyConfig, UncertainLabel};
 pub use disease::{Disease, DiseaseSet};
 pub use embed::{ClueEmbedder, ClueEmbedderConfig};
 pub use error::{Error, Result};

@@ -59,7 +59,10 @@ impl<B: Backend> ReportGenerator<B> {
         let vocab = WordVocab::load(dir.join("vocab.json"))?;
         let checkpoints = Checkpoints::new(dir)?;
         let state = checkpoints.read_state()?.ok_or_else(|| {
-            Error::Request(format!("{} has no checkpoint (checkpoints/state.json)", dir.display()))
+            Error::Request(format!(
+                "{} has no checkpoint (checkpoints/state.json)",
+                dir.display()
+            ))
         })?;
         let file = state.best.map(|b| b.model_file).unwrap_or(state.model_file);
         let model = config.model_config(vocab.vocab_size()).init::<B>(device)?;
@@ -116,9 +119,18 @@ impl<B: Backend> ReportGenerator<B> {
         );
         let out = self
             .model
-            .generate(images, self.bank.as_ref(), &self.generation, self.vocab.bos_id())?
+            .generate(
+                images,
+                self.bank.as_ref(),
+                &self.generation,
+                self.vocab.bos_id(),
+            )?
             .remove(0);
-        let names = self.bank.as_ref().map(|b| b.names.clone()).unwrap_or_default();
+        let names = self
+            .bank
+            .as_ref()
+            .map(|b| b.names.clone())
+            .unwrap_or_default();
         Ok(Report {
             text: self.vocab.decode(&out.ids),
             clues: names.into_iter().zip(out.clue_probabilities).collect(),

@@ -84,7 +84,9 @@ impl LlamaConfig {
     /// Checks that the shapes fit together.
     pub fn validate(&self) -> crate::Result<()> {
         let bad = |field, reason: String| Err(Error::InvalidConfig { field, reason });
-        if self.num_attention_heads == 0 || self.hidden_size % self.num_attention_heads != 0 {
+        if self.num_attention_heads == 0
+            || !self.hidden_size.is_multiple_of(self.num_attention_heads)
+        {
             return bad(
                 "num_attention_heads",
                 format!(
@@ -93,11 +95,11 @@ impl LlamaConfig {
                 ),
             );
         }
-        if self.head_dim() % 2 != 0 {
+        if !self.head_dim().is_multiple_of(2) {
             return bad("hidden_size", "RoPE needs an even head dimension".into());
         }
         let kv = self.n_kv_heads();
-        if kv == 0 || self.num_attention_heads % kv != 0 {
+        if kv == 0 || !self.num_attention_heads.is_multiple_of(kv) {
             return bad(
                 "num_key_value_heads",
                 format!(

@@ -322,8 +322,8 @@ fn beam_search<B: Backend>(
         let mut sources = Vec::with_capacity(batch * k);
         let mut next_tokens = Vec::with_capacity(batch * k);
         let mut next_scores = Vec::with_capacity(batch * k);
-        for b in 0..batch {
-            if hyps[b].done {
+        for (b, hyp) in hyps.iter_mut().enumerate() {
+            if hyp.done {
                 for j in 0..k {
                     sources.push(b * k + j);
                     next_tokens.push(filler);
@@ -350,7 +350,7 @@ fn beam_search<B: Backend>(
             for (rank, &(score, src, token)) in candidates.iter().enumerate() {
                 if config.eos_token_ids.contains(&token) {
                     if rank < k {
-                        hyps[b].add(beams[src].clone(), score, config);
+                        hyp.add(beams[src].clone(), score, config);
                     }
                     continue;
                 }
@@ -363,7 +363,7 @@ fn beam_search<B: Backend>(
                 }
             }
             let best_running = next_scores[next_scores.len() - k];
-            hyps[b].done = hyps[b].is_done(best_running, cur + 1, config);
+            hyp.done = hyp.is_done(best_running, cur + 1, config);
         }
         beams = sources
             .iter()
@@ -432,7 +432,7 @@ mod tests {
     }
 
     #[test]
-    fn beam_search_of_one_beam_is_greedy_and_batches_agree() {
+    fn batched_beam_search_equals_one_row_at_a_time() {
         let device = Default::default();
         let model = LlamaConfig::new(99, 32, 64, 2, 4)
             .init::<B>(&device)
@@ -447,14 +447,13 @@ mod tests {
             .with_repetition_penalty(2.0)
             .with_length_penalty(2.0);
         let batched = generate(&model, model.embed(ids.clone()), mask, &beams).unwrap();
-        for row in 0..2 {
+        for (row, want) in batched.iter().enumerate() {
             let one = ids.clone().narrow(0, row, 1);
             let single =
                 generate(&model, model.embed(one), real_mask(1, 3, &device), &beams).unwrap();
-            assert_eq!(single[0], batched[row], "row {row}");
+            assert_eq!(&single[0], want, "row {row}");
         }
         assert_eq!(a[0].len(), 8);
-        // A repetition penalty of 2 keeps beam outputs from repeating a token many times.
         assert!(batched.iter().all(|r| !r.is_empty()));
     }
 

@@ -74,6 +74,11 @@ pub struct TrrgConfig {
     /// Consistency loss details.
     #[config(default = "ConsistencyConfig::new()")]
     pub consistency: ConsistencyConfig,
+    /// Clue teacher forcing: during training, each clue whose label is known takes the label
+    /// (1 present, 0 absent) instead of its perceived probability with this probability, so the
+    /// LLM learns to state what the clues say while perception is still poor. 0 = off (default).
+    #[config(default = 0.0)]
+    pub clue_teacher_forcing: f64,
     /// Multi-view fusion. Default concat.
     #[config(default = "ViewFusion::Concat")]
     pub view_fusion: ViewFusion,
@@ -98,7 +103,9 @@ impl TrrgConfig {
                 .with_num_key_value_heads(Some(2))
                 .with_max_position_embeddings(256)
                 .with_dropout(0.1),
-            InteractionConfig::new(128).with_n_layers(2).with_d_ff_override(Some(256)),
+            InteractionConfig::new(128)
+                .with_n_layers(2)
+                .with_d_ff_override(Some(256)),
         )
         .with_d_embed(128)
         .with_llm_patch_grid(2)
@@ -122,7 +129,9 @@ impl TrrgConfig {
             LlamaConfig::new(vocab_size, 32, 64, 1, 4)
                 .with_num_key_value_heads(Some(2))
                 .with_max_position_embeddings(256),
-            InteractionConfig::new(32).with_n_layers(1).with_d_ff_override(Some(64)),
+            InteractionConfig::new(32)
+                .with_n_layers(1)
+                .with_d_ff_override(Some(64)),
         )
         .with_d_embed(32)
         .with_llm_patch_grid(2)
@@ -138,16 +147,25 @@ impl TrrgConfig {
             return bad("max_views", "must be at least 1".into());
         }
         if self.consistency_weight < 0.0 || !self.consistency_weight.is_finite() {
-            return bad("consistency_weight", format!("{} must be >= 0", self.consistency_weight));
+            return bad(
+                "consistency_weight",
+                format!("{} must be >= 0", self.consistency_weight),
+            );
         }
         let d = self.interaction.d_model;
-        if self.interaction.n_heads == 0 || d % self.interaction.n_heads != 0 {
+        if self.interaction.n_heads == 0 || !d.is_multiple_of(self.interaction.n_heads) {
             return bad(
                 "interaction.n_heads",
                 format!("{} must divide d_model {d}", self.interaction.n_heads),
             );
         }
-        if self.d_embed == 0 || !(self.temperature_init > 0.0) {
+        if !(0.0..=1.0).contains(&self.clue_teacher_forcing) {
+            return bad(
+                "clue_teacher_forcing",
+                format!("{} is not a probability", self.clue_teacher_forcing),
+            );
+        }
+        if self.d_embed == 0 || self.temperature_init.is_nan() || self.temperature_init <= 0.0 {
             return bad("d_embed/temperature_init", "must be positive".into());
         }
         self.llm.validate()?;

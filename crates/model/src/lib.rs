@@ -21,5 +21,5 @@ mod trrg;
 
 pub use config::{ClueMode, TrrgConfig, ViewFusion};
 pub use error::{Error, Result};
-pub use trrg_vision::{VisionEncoderConfig, VitConfig};
 pub use trrg::{ClueBank, ContrastiveOutput, Generation, Prefix, Settings, Trrg, TrrgOutput};
+pub use trrg_vision::{VisionEncoderConfig, VitConfig};

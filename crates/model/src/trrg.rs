@@ -33,6 +33,8 @@ pub struct Settings {
     pub view_fusion: ViewFusion,
     /// Pooled patch grid for the LLM (0 = all patches).
     pub llm_patch_grid: usize,
+    /// Probability that a known label replaces a clue's probability in training.
+    pub clue_teacher_forcing: f64,
 }
 
 /// The TRRG model: visual encoder -> projector -> clue interaction -> soft prompt -> LLM, plus
@@ -148,6 +150,7 @@ impl<B: Backend> Trrg<B> {
                 consistency: config.consistency.clone(),
                 view_fusion: config.view_fusion,
                 llm_patch_grid: config.llm_patch_grid,
+                clue_teacher_forcing: config.clue_teacher_forcing,
             },
         })
     }
@@ -225,9 +228,10 @@ impl<B: Backend> Trrg<B> {
     /// # Shapes
     /// - sentences: `[n, seq_len]` ids and mask -> `[n, d_text]`
     pub fn pooled_text(&self, sentences: &SentenceBatch<B>) -> crate::Result<Tensor<B, 2>> {
-        let hidden = self
-            .text
-            .forward(sentences.token_ids.clone(), sentences.attention_mask.clone())?;
+        let hidden = self.text.forward(
+            sentences.token_ids.clone(),
+            sentences.attention_mask.clone(),
+        )?;
         Ok(mean_pool(hidden, sentences.attention_mask.clone(), false))
     }
 
@@ -279,7 +283,11 @@ impl<B: Backend> Trrg<B> {
     ///
     /// # Shapes
     /// - images: `[batch, n_views, channels, height, width]` -> `[batch, n_clues]`
-    pub fn zero_shot(&self, images: Tensor<B, 5>, bank: &ClueBank<B>) -> crate::Result<Tensor<B, 2>> {
+    pub fn zero_shot(
+        &self,
+        images: Tensor<B, 5>,
+        bank: &ClueBank<B>,
+    ) -> crate::Result<Tensor<B, 2>> {
         let studies = self.image_embeddings(images)?;
         Ok(zero_shot_logits(&self.align, studies, &bank.prompts))
     }
@@ -289,7 +297,25 @@ impl<B: Backend> Trrg<B> {
     /// # Shapes
     /// - images: `[batch, n_views, channels, height, width]`
     /// - output: see [`Prefix`]
-    pub fn prefix(&self, images: Tensor<B, 5>, bank: Option<&ClueBank<B>>) -> crate::Result<Prefix<B>> {
+    pub fn prefix(
+        &self,
+        images: Tensor<B, 5>,
+        bank: Option<&ClueBank<B>>,
+    ) -> crate::Result<Prefix<B>> {
+        self.prefix_forced(images, bank, None)
+    }
+
+    /// [`Trrg::prefix`], with `forced = (values, use)` replacing the clue probabilities where
+    /// `use` is true (clue teacher forcing).
+    ///
+    /// # Shapes
+    /// - forced: two `[batch, n_clues]`
+    fn prefix_forced(
+        &self,
+        images: Tensor<B, 5>,
+        bank: Option<&ClueBank<B>>,
+        forced: Option<(Tensor<B, 2>, Tensor<B, 2, Bool>)>,
+    ) -> crate::Result<Prefix<B>> {
         let [batch, n_views, ..] = images.dims();
         let out = self.encode_views(images)?;
         let [_, n_patches, _] = out.patch_tokens.dims();
@@ -305,8 +331,11 @@ impl<B: Backend> Trrg<B> {
         let (patches, global, fused_views) = match self.settings.view_fusion {
             ViewFusion::Concat => {
                 let views = self.view_embed.val().narrow(0, 0, n_views);
-                let patches = (patches + views.clone().reshape([1, n_views, 1, d]))
-                    .reshape([batch, n_views * n_patches, d]);
+                let patches = (patches + views.clone().reshape([1, n_views, 1, d])).reshape([
+                    batch,
+                    n_views * n_patches,
+                    d,
+                ]);
                 (patches, global + views.unsqueeze::<3>(), n_views)
             }
             ViewFusion::Average => (
@@ -329,16 +358,21 @@ impl<B: Backend> Trrg<B> {
                 let device = global.device();
                 // An empty disease set gives no clues (burn's linear layers reject zero rows).
                 let (logits, clues) = if bank.prompts.n_clues() == 0 {
-                    (Tensor::zeros([batch, 0], &device), Tensor::zeros([batch, 0, d], &device))
+                    (
+                        Tensor::zeros([batch, 0], &device),
+                        Tensor::zeros([batch, 0, d], &device),
+                    )
                 } else {
                     let logits = zero_shot_logits(
                         &self.align,
                         self.study_embedding(out.global, batch, n_views),
                         &bank.prompts,
                     );
-                    let clues = self
-                        .clue_embedder
-                        .forward(sigmoid(logits.clone()), &bank.prompts);
+                    let mut p = sigmoid(logits.clone());
+                    if let Some((values, used)) = forced {
+                        p = p.mask_where(used, values);
+                    }
+                    let clues = self.clue_embedder.forward(p, &bank.prompts);
                     (logits, clues)
                 };
                 clue_logits = Some(logits);
@@ -406,25 +440,46 @@ impl<B: Backend> Trrg<B> {
         bank: Option<&ClueBank<B>>,
     ) -> crate::Result<TrrgOutput<B>> {
         let [batch, seq_len] = token_ids.dims();
-        let prefix = self.prefix(images, bank)?;
+        let resolved = match (labels, bank) {
+            (Some(labels), Some(bank)) if self.settings.clues != ClueMode::Off => {
+                let (values, known) = select_labels(labels, &bank.label_columns)?;
+                Some(self.settings.consistency.resolve_blanks(values, known))
+            }
+            _ => None,
+        };
+        let rate = self.settings.clue_teacher_forcing;
+        let forced = match &resolved {
+            Some((values, known)) if rate > 0.0 && B::ad_enabled(&token_ids.device()) => {
+                let coin = Tensor::<B, 2>::random(
+                    known.dims(),
+                    burn::tensor::Distribution::Bernoulli(rate),
+                    &token_ids.device(),
+                )
+                .bool();
+                // Uncertain labels (-1) are never forced.
+                let usable = known
+                    .clone()
+                    .bool_and(values.clone().greater_equal_elem(0.0));
+                Some((values.clone().clamp_min(0.0), coin.bool_and(usable)))
+            }
+            _ => None,
+        };
+        let prefix = self.prefix_forced(images, bank, forced)?;
         let prefix_len = prefix.embeds.dims()[1];
         let device = token_ids.device();
         let embeds = Tensor::cat(vec![prefix.embeds, self.llm.embed(token_ids.clone())], 1);
-        let mask = Tensor::cat(vec![real_mask(batch, prefix_len, &device), attention_mask], 1);
+        let mask = Tensor::cat(
+            vec![real_mask(batch, prefix_len, &device), attention_mask],
+            1,
+        );
         let hidden = self.llm.forward_hidden(embeds, mask, None)?;
         // Position prefix_len - 1 + t predicts report token t.
         let logits = self.llm.lm_head(hidden.narrow(1, prefix_len - 1, seq_len));
         let lm_loss = masked_cross_entropy(logits, token_ids, label_mask);
-        let consistency = match (&prefix.clue_logits, labels, bank) {
-            (Some(logits), Some(labels), Some(bank)) if self.settings.consistency_loss => {
-                let (values, known) = select_labels(labels, &bank.label_columns)?;
-                Some(consistency_loss(
-                    logits.clone(),
-                    values,
-                    known,
-                    &self.settings.consistency,
-                ))
-            }
+        let consistency = match (&prefix.clue_logits, resolved) {
+            (Some(logits), Some((values, known))) if self.settings.consistency_loss => Some(
+                consistency_loss(logits.clone(), values, known, &self.settings.consistency),
+            ),
             _ => None,
         };
         let loss = match &consistency {

@@ -34,7 +34,9 @@ fn config(clues: ClueMode) -> TrrgConfig {
         LlamaConfig::new(VOCAB, 32, 64, 2, 4)
             .with_num_key_value_heads(Some(2))
             .with_max_position_embeddings(128),
-        InteractionConfig::new(32).with_n_layers(1).with_dropout(0.0),
+        InteractionConfig::new(32)
+            .with_n_layers(1)
+            .with_dropout(0.0),
     )
     .with_d_embed(16)
     .with_llm_patch_grid(2)
@@ -42,7 +44,10 @@ fn config(clues: ClueMode) -> TrrgConfig {
 }
 
 fn vocab() -> WordVocab {
-    WordVocab::build(["there is no effusion heart normal big lung clear nodule present"], 1)
+    WordVocab::build(
+        ["there is no effusion heart normal big lung clear nodule present"],
+        1,
+    )
 }
 
 fn diseases(n: usize) -> DiseaseSet {
@@ -50,8 +55,15 @@ fn diseases(n: usize) -> DiseaseSet {
         name: format!("{n} test diseases"),
         diseases: (0..n)
             .map(|i| Disease {
-                name: if i == 0 { "Cardiomegaly".into() } else { format!("d{i}") },
-                positive: vec![format!("there is {}", ["effusion", "nodule", "big heart"][i % 3])],
+                name: if i == 0 {
+                    "Cardiomegaly".into()
+                } else {
+                    format!("d{i}")
+                },
+                positive: vec![format!(
+                    "there is {}",
+                    ["effusion", "nodule", "big heart"][i % 3]
+                )],
                 negative: vec!["no effusion".into(), "heart normal".into()],
             })
             .collect(),
@@ -59,7 +71,11 @@ fn diseases(n: usize) -> DiseaseSet {
 }
 
 fn images<BB: Backend>(batch: usize, views: usize) -> Tensor<BB, 5> {
-    Tensor::random([batch, views, 1, 32, 32], Distribution::Normal(0.0, 1.0), &Default::default())
+    Tensor::random(
+        [batch, views, 1, 32, 32],
+        Distribution::Normal(0.0, 1.0),
+        &Default::default(),
+    )
 }
 
 fn max_diff<const D: usize>(a: Tensor<B, D>, b: Tensor<B, D>) -> f32 {
@@ -75,7 +91,11 @@ fn prefix_shapes_for_any_number_of_clues_and_views() {
             let bank = model.clue_bank(&diseases(n), &vocab(), 8).unwrap();
             let prefix = model.prefix(images(3, views), Some(&bank)).unwrap();
             // <img> + views global + views * 2x2 patches + </img> + <clue> + n + </clue>
-            assert_eq!(prefix.embeds.dims(), [3, 2 + views * 5 + 2 + n, 32], "views {views}, n {n}");
+            assert_eq!(
+                prefix.embeds.dims(),
+                [3, 2 + views * 5 + 2 + n, 32],
+                "views {views}, n {n}"
+            );
             assert_eq!(prefix.clue_logits.unwrap().dims(), [3, n]);
         }
     }
@@ -83,8 +103,16 @@ fn prefix_shapes_for_any_number_of_clues_and_views() {
     let prefix = off.prefix(images(2, 2), None).unwrap();
     assert_eq!(prefix.embeds.dims(), [2, 12, 32]);
     assert!(prefix.clue_logits.is_none());
-    assert!(model.prefix(images(2, 3), None).unwrap_err().to_string().contains("3 views"));
-    assert!(model.prefix(images(2, 2), None).unwrap_err().to_string().contains("no disease set"));
+    assert!(model
+        .prefix(images(2, 3), None)
+        .unwrap_err()
+        .to_string()
+        .contains("3 views"));
+    assert!(model
+        .prefix(images(2, 2), None)
+        .unwrap_err()
+        .to_string()
+        .contains("no disease set"));
 }
 
 #[test]
@@ -96,7 +124,12 @@ fn batch_of_one_equals_its_row_of_a_batch() {
     let all = model.prefix(batch.clone(), Some(&bank)).unwrap();
     let one = model.prefix(batch.narrow(0, 2, 1), Some(&bank)).unwrap();
     assert!(max_diff(all.embeds.narrow(0, 2, 1), one.embeds) < 1e-5);
-    assert!(max_diff(all.clue_logits.unwrap().narrow(0, 2, 1), one.clue_logits.unwrap()) < 1e-5);
+    assert!(
+        max_diff(
+            all.clue_logits.unwrap().narrow(0, 2, 1),
+            one.clue_logits.unwrap()
+        ) < 1e-5
+    );
 }
 
 struct GradCheck<'a> {
@@ -127,11 +160,17 @@ fn every_trainable_parameter_gets_a_gradient_under_each_ablation() {
     };
     let ids = Tensor::<A, 2, Int>::from_data([[0, 3, 4, 5, 0], [0, 6, 7, 0, 0]], &device);
     let mask = Tensor::<A, 2, Bool>::from_data(
-        [[true, true, true, true, true], [true, true, true, true, false]],
+        [
+            [true, true, true, true, true],
+            [true, true, true, true, false],
+        ],
         &device,
     );
     let targets = Tensor::<A, 2, Bool>::from_data(
-        [[false, true, true, true, true], [false, true, true, true, false]],
+        [
+            [false, true, true, true, true],
+            [false, true, true, true, false],
+        ],
         &device,
     );
     for mode in [ClueMode::Full, ClueMode::NoInteraction, ClueMode::Off] {
@@ -153,7 +192,10 @@ fn every_trainable_parameter_gets_a_gradient_under_each_ablation() {
                         (mode != ClueMode::Off).then_some(&bank),
                     )
                     .unwrap();
-                assert_eq!(out.consistency_loss.is_some(), consistency && mode != ClueMode::Off);
+                assert_eq!(
+                    out.consistency_loss.is_some(),
+                    consistency && mode != ClueMode::Off
+                );
                 let grads = out.loss.backward();
                 let mut check = GradCheck {
                     grads: &grads,
@@ -162,9 +204,14 @@ fn every_trainable_parameter_gets_a_gradient_under_each_ablation() {
                     frozen_with_grad: 0,
                 };
                 model.visit(&mut check);
-                let what = format!("{mode}, consistency {consistency}, frozen vision {freeze_vision}");
+                let what =
+                    format!("{mode}, consistency {consistency}, frozen vision {freeze_vision}");
                 assert!(check.trainable > 20, "{what}");
-                assert_eq!(check.missing, 0, "{what}: {} of {} trainable parameters lack a gradient", check.missing, check.trainable);
+                assert_eq!(
+                    check.missing, 0,
+                    "{what}: {} of {} trainable parameters lack a gradient",
+                    check.missing, check.trainable
+                );
                 assert_eq!(check.frozen_with_grad, 0, "{what}");
             }
         }
@@ -175,9 +222,18 @@ fn every_trainable_parameter_gets_a_gradient_under_each_ablation() {
 fn stage1_trains_the_encoders_and_the_alignment_head() {
     let device = Default::default();
     let model: Trrg<A> = config(ClueMode::Full).init(&device).unwrap();
-    let sentences = trrg_text::SentenceBatch::encode(&vocab(), &["heart normal", "no effusion", "big heart"], 8, &device).unwrap();
-    let positive = Tensor::<A, 2, Bool>::from_data([[true, true, false], [false, true, true]], &device);
-    let out = model.contrastive(images(2, 2), &sentences, positive).unwrap();
+    let sentences = trrg_text::SentenceBatch::encode(
+        &vocab(),
+        &["heart normal", "no effusion", "big heart"],
+        8,
+        &device,
+    )
+    .unwrap();
+    let positive =
+        Tensor::<A, 2, Bool>::from_data([[true, true, false], [false, true, true]], &device);
+    let out = model
+        .contrastive(images(2, 2), &sentences, positive)
+        .unwrap();
     let grads = out.loss.backward();
     let has = |p: &Param<Tensor<A, 2>>| p.val().grad(&grads).is_some();
     assert!(has(&model.align.image_proj.weight) && has(&model.align.text_proj.weight));
@@ -192,14 +248,20 @@ fn generation_with_the_cache_equals_full_recomputation() {
     let bank = model.clue_bank(&diseases(5), &vocab(), 8).unwrap();
     let batch = images::<B>(2, 2);
     let config = GenerationConfig::new().with_max_new_tokens(6);
-    let got = model.generate(batch.clone(), Some(&bank), &config, 0).unwrap();
+    let got = model
+        .generate(batch.clone(), Some(&bank), &config, 0)
+        .unwrap();
     let prefix = model.prefix(batch, Some(&bank)).unwrap().embeds;
     for (row, generation) in got.iter().enumerate() {
         let mut tokens = vec![0i64];
         for _ in 0..6 {
             let n = tokens.len();
-            let ids = Tensor::<B, 2, Int>::from_data(TensorData::new(tokens.clone(), [1, n]), &device);
-            let embeds = Tensor::cat(vec![prefix.clone().narrow(0, row, 1), model.llm.embed(ids)], 1);
+            let ids =
+                Tensor::<B, 2, Int>::from_data(TensorData::new(tokens.clone(), [1, n]), &device);
+            let embeds = Tensor::cat(
+                vec![prefix.clone().narrow(0, row, 1), model.llm.embed(ids)],
+                1,
+            );
             let len = embeds.dims()[1];
             let logits = model
                 .llm

@@ -61,7 +61,9 @@ impl BertConfig {
 
     /// Builds the encoder with random weights.
     pub fn init<B: Backend>(&self, device: &B::Device) -> crate::Result<Bert<B>> {
-        if self.num_attention_heads == 0 || self.hidden_size % self.num_attention_heads != 0 {
+        if self.num_attention_heads == 0
+            || !self.hidden_size.is_multiple_of(self.num_attention_heads)
+        {
             return Err(Error::InvalidConfig {
                 field: "num_attention_heads",
                 reason: format!(

@@ -92,18 +92,27 @@ impl Checkpoints {
     }
 
     /// Writes any record (model or optimizer) atomically.
-    pub fn save_record<B: Backend, R: Record<B>>(&self, name: &str, record: R) -> crate::Result<()> {
+    pub fn save_record<B: Backend, R: Record<B>>(
+        &self,
+        name: &str,
+        record: R,
+    ) -> crate::Result<()> {
         let path = self.path(name);
-        let bytes = Recorder::<B>::record(&Rec::default(), record, ()).map_err(|e| Error::Checkpoint {
-            path: path.clone(),
-            reason: e.to_string(),
-        })?;
+        let bytes =
+            Recorder::<B>::record(&Rec::default(), record, ()).map_err(|e| Error::Checkpoint {
+                path: path.clone(),
+                reason: e.to_string(),
+            })?;
         write_atomic(&path, &bytes)?;
         Ok(())
     }
 
     /// Reads a record written by [`Checkpoints::save_record`].
-    pub fn load_record<B: Backend, R: Record<B>>(&self, name: &str, device: &B::Device) -> crate::Result<R> {
+    pub fn load_record<B: Backend, R: Record<B>>(
+        &self,
+        name: &str,
+        device: &B::Device,
+    ) -> crate::Result<R> {
         let path = self.path(name);
         let bytes = std::fs::read(&path).map_err(io("cannot read", &path))?;
         Recorder::<B>::load(&Rec::default(), bytes, device).map_err(|e| Error::Checkpoint {
@@ -113,7 +122,12 @@ impl Checkpoints {
     }
 
     /// Loads model weights into `module`, checking every parameter's shape by name.
-    pub fn load_module<B: Backend, M: Module<B>>(&self, name: &str, module: M, device: &B::Device) -> crate::Result<M> {
+    pub fn load_module<B: Backend, M: Module<B>>(
+        &self,
+        name: &str,
+        module: M,
+        device: &B::Device,
+    ) -> crate::Result<M> {
         let expected = param_shapes(&module);
         let record = self.load_record::<B, M::Record>(name, device)?;
         let loaded = module.load_record(record);
@@ -124,7 +138,13 @@ impl Checkpoints {
                 .zip(&got)
                 .find(|(a, b)| a != b)
                 .map(|(a, b)| format!("`{}` should be {:?}, the file has {:?}", a.0, a.1, b.1))
-                .unwrap_or_else(|| format!("{} parameters expected, {} found", expected.len(), got.len()));
+                .unwrap_or_else(|| {
+                    format!(
+                        "{} parameters expected, {} found",
+                        expected.len(),
+                        got.len()
+                    )
+                });
             return Err(Error::Checkpoint {
                 path: self.path(name),
                 reason: format!("does not fit this model: {diff}"),
@@ -183,7 +203,12 @@ impl Checkpoints {
 pub fn param_shapes<B: Backend, M: Module<B>>(module: &M) -> Vec<(String, Vec<usize>)> {
     struct Shapes(Vec<(String, Vec<usize>)>);
     impl<B: Backend> ModuleVisitor<B> for Shapes {
-        fn visit_float_with_path<const D: usize>(&mut self, path: &[String], _id: ParamId, tensor: &Tensor<B, D>) {
+        fn visit_float_with_path<const D: usize>(
+            &mut self,
+            path: &[String],
+            _id: ParamId,
+            tensor: &Tensor<B, D>,
+        ) {
             self.0.push((path.join("."), tensor.dims().to_vec()));
         }
     }

@@ -3,6 +3,7 @@
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
+use trrg_clue::{BlankLabel, ConsistencyConfig};
 use trrg_data::{DatasetKind, ImageTransformConfig, ResizeMode};
 use trrg_model::{ClueMode, TrrgConfig, VisionEncoderConfig};
 
@@ -86,8 +87,10 @@ pub enum Selection {
 pub struct EvalConfig {
     /// Validate every this many stage-2 epochs (and always after the last).
     pub every_epochs: usize,
-    /// Beam width (R2GenGPT: 3).
+    /// Beam width of the test evaluation (R2GenGPT: 3).
     pub num_beams: usize,
+    /// Beam width of validation during training (1 = greedy, much faster on the CPU).
+    pub val_num_beams: usize,
     /// Most generated tokens (R2GenGPT IU-Xray: 100).
     pub max_new_tokens: usize,
     /// Fewest generated tokens before EOS may end a report.
@@ -107,8 +110,9 @@ pub struct EvalConfig {
 impl Default for EvalConfig {
     fn default() -> Self {
         Self {
-            every_epochs: 1,
+            every_epochs: 2,
             num_beams: 3,
+            val_num_beams: 1,
             max_new_tokens: 100,
             min_new_tokens: 0,
             repetition_penalty: 1.0,
@@ -145,6 +149,10 @@ pub struct TrainConfig {
     pub consistency_loss: bool,
     /// Its weight lambda.
     pub consistency_weight: f64,
+    /// How blank (unmentioned) labels count in the consistency loss and in clue teacher forcing.
+    pub consistency_blank: BlankLabel,
+    /// Probability that a known label replaces a clue's probability in stage-2 training.
+    pub clue_teacher_forcing: f64,
     /// Disease set JSON (None = the 14 CheXpert observations).
     pub diseases: Option<std::path::PathBuf>,
     /// Seed of initialization, data order, augmentation and dropout.
@@ -179,6 +187,8 @@ impl Default for TrainConfig {
             clues: ClueMode::Full,
             consistency_loss: true,
             consistency_weight: 1.0,
+            consistency_blank: BlankLabel::Negative,
+            clue_teacher_forcing: 0.5,
             diseases: None,
             seed: 42,
             batch_size: 16,
@@ -195,13 +205,13 @@ impl Default for TrainConfig {
             max_seq_length: None,
             max_sentence_length: 32,
             stage1: StageConfig {
-                epochs: 8,
+                epochs: 5,
                 lr: 5e-4,
                 weight_decay: 0.05,
                 ..StageConfig::default()
             },
             stage2: StageConfig {
-                epochs: 12,
+                epochs: 8,
                 lr: 5e-4,
                 ..StageConfig::default()
             },
@@ -245,33 +255,55 @@ impl TrainConfig {
             return bad("max_sentence_length", "must be at least 3".into());
         }
         if self.consistency_weight < 0.0 || !self.consistency_weight.is_finite() {
-            return bad("consistency_weight", format!("{} must be >= 0", self.consistency_weight));
+            return bad(
+                "consistency_weight",
+                format!("{} must be >= 0", self.consistency_weight),
+            );
+        }
+        if !(0.0..=1.0).contains(&self.clue_teacher_forcing) {
+            return bad(
+                "clue_teacher_forcing",
+                format!("{} is not a probability", self.clue_teacher_forcing),
+            );
         }
         if let Err(e) = self.image.validate() {
             return bad("image", e.to_string());
         }
         for (name, stage) in [("stage1", &self.stage1), ("stage2", &self.stage2)] {
-            if !(stage.lr > 0.0 && stage.lr.is_finite()) {
+            if stage.lr.is_nan() || stage.lr <= 0.0 || !stage.lr.is_finite() {
                 return bad(&format!("{name}.lr"), format!("{} must be > 0", stage.lr));
             }
-            if !(stage.vision_lr_scale >= 0.0) {
+            if stage.vision_lr_scale.is_nan() || stage.vision_lr_scale < 0.0 {
                 return bad(&format!("{name}.vision_lr_scale"), "must be >= 0".into());
             }
             if !(0.0..1.0).contains(&stage.warmup_ratio) {
-                return bad(&format!("{name}.warmup_ratio"), format!("{} is not in [0, 1)", stage.warmup_ratio));
+                return bad(
+                    &format!("{name}.warmup_ratio"),
+                    format!("{} is not in [0, 1)", stage.warmup_ratio),
+                );
             }
             if stage.accumulation == 0 {
                 return bad(&format!("{name}.accumulation"), "must be at least 1".into());
             }
             if stage.weight_decay < 0.0 || stage.grad_clip < 0.0 {
-                return bad(&format!("{name}.weight_decay/grad_clip"), "must be >= 0".into());
+                return bad(
+                    &format!("{name}.weight_decay/grad_clip"),
+                    "must be >= 0".into(),
+                );
             }
         }
         if self.stage2.epochs == 0 {
             return bad("stage2.epochs", "must be at least 1".into());
         }
-        if self.eval.num_beams == 0 || self.eval.max_new_tokens == 0 || self.eval.every_epochs == 0 {
-            return bad("eval", "num_beams, max_new_tokens and every_epochs must be at least 1".into());
+        if self.eval.num_beams == 0
+            || self.eval.val_num_beams == 0
+            || self.eval.max_new_tokens == 0
+            || self.eval.every_epochs == 0
+        {
+            return bad(
+                "eval",
+                "num_beams, max_new_tokens and every_epochs must be at least 1".into(),
+            );
         }
         Ok(())
     }
@@ -286,6 +318,8 @@ impl TrainConfig {
             .with_clues(self.clues)
             .with_consistency_loss(self.consistency_loss)
             .with_consistency_weight(self.consistency_weight)
+            .with_consistency(ConsistencyConfig::new().with_blank(self.consistency_blank))
+            .with_clue_teacher_forcing(self.clue_teacher_forcing)
             .with_max_views(self.dataset.n_views());
         #[allow(irrefutable_let_patterns)] // more encoders will follow
         if let VisionEncoderConfig::Vit(vit) = &mut config.vision {

@@ -60,7 +60,15 @@ impl RunData {
         let images = dir.join("images");
         let kind = config.dataset;
         let cleaner = kind.default_cleaner();
-        let studies = |split| annotation.studies(split, kind, cleaner, &images, trrg_data::EmptyReportPolicy::Skip);
+        let studies = |split| {
+            annotation.studies(
+                split,
+                kind,
+                cleaner,
+                &images,
+                trrg_data::EmptyReportPolicy::Skip,
+            )
+        };
         let vocab = match vocab {
             Some(v) => v,
             None => {
@@ -73,7 +81,10 @@ impl RunData {
         };
         let labels_path = dir.join("labels.json");
         let (labels, label_source) = if labels_path.is_file() {
-            (LabelTable::from_path(&labels_path, &CHEXPERT_OBSERVATIONS)?, LabelSource::File)
+            (
+                LabelTable::from_path(&labels_path, &CHEXPERT_OBSERVATIONS)?,
+                LabelSource::File,
+            )
         } else {
             let labeler = Labeler::new();
             let mut rows = HashMap::new();
@@ -94,8 +105,21 @@ impl RunData {
             empty_reports: trrg_data::EmptyReportPolicy::Skip,
             seed: config.seed,
         };
-        let split = |s| ReportDataset::from_annotation(&annotation, &images, s, &vocab, Some(&labels), &ds_config);
-        let (train, val, test) = (split(Split::Train)?, split(Split::Val)?, split(Split::Test)?);
+        let split = |s| {
+            ReportDataset::from_annotation(
+                &annotation,
+                &images,
+                s,
+                &vocab,
+                Some(&labels),
+                &ds_config,
+            )
+        };
+        let (train, val, test) = (
+            split(Split::Train)?,
+            split(Split::Val)?,
+            split(Split::Test)?,
+        );
         if train.len() == 0 {
             return Err(Error::InvalidConfig {
                 field: "data_dir".into(),
@@ -125,10 +149,18 @@ impl RunData {
 }
 
 /// Batches of indices for one epoch: shuffled by `(seed, epoch)` when `shuffle`.
-pub fn epoch_batches(len: usize, batch_size: usize, seed: u64, epoch: u64, shuffle: bool) -> Vec<Vec<usize>> {
+pub fn epoch_batches(
+    len: usize,
+    batch_size: usize,
+    seed: u64,
+    epoch: u64,
+    shuffle: bool,
+) -> Vec<Vec<usize>> {
     let mut order: Vec<usize> = (0..len).collect();
     if shuffle {
-        order.shuffle(&mut StdRng::seed_from_u64(seed ^ epoch.wrapping_mul(0x9E37_79B9_7F4A_7C15)));
+        order.shuffle(&mut StdRng::seed_from_u64(
+            seed ^ epoch.wrapping_mul(0x9E37_79B9_7F4A_7C15),
+        ));
     }
     order.chunks(batch_size).map(<[usize]>::to_vec).collect()
 }
@@ -180,7 +212,10 @@ mod tests {
             labels: None,
             augment_seed: 0,
         };
-        let (s, p) = sentence_set(&[item("a", "no effusion . heart normal ."), item("b", "heart normal . big heart .")]);
+        let (s, p) = sentence_set(&[
+            item("a", "no effusion . heart normal ."),
+            item("b", "heart normal . big heart ."),
+        ]);
         assert_eq!(s, ["no effusion", "heart normal", "big heart"]);
         assert_eq!(p, [true, true, false, false, true, true]);
     }

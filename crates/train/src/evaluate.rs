@@ -99,7 +99,13 @@ pub fn evaluate<B: Backend>(
                 truth.push(row_labels(row));
             }
             let clues = bank
-                .map(|b| b.names.iter().cloned().zip(g.clue_probabilities.iter().copied()).collect())
+                .map(|b| {
+                    b.names
+                        .iter()
+                        .cloned()
+                        .zip(g.clue_probabilities.iter().copied())
+                        .collect()
+                })
                 .unwrap_or_default();
             samples.push(Sample {
                 id: item.id.clone(),
@@ -140,7 +146,11 @@ pub fn evaluate<B: Backend>(
 
 /// Area under the ROC curve (ties get half credit); None without both classes.
 pub fn auc(scores: &[f32], positive: &[bool]) -> Option<f64> {
-    let mut pairs: Vec<(f32, bool)> = scores.iter().copied().zip(positive.iter().copied()).collect();
+    let mut pairs: Vec<(f32, bool)> = scores
+        .iter()
+        .copied()
+        .zip(positive.iter().copied())
+        .collect();
     let n_pos = pairs.iter().filter(|p| p.1).count();
     let n_neg = pairs.len() - n_pos;
     if n_pos == 0 || n_neg == 0 {
@@ -188,8 +198,11 @@ pub fn zero_shot_auc<B: Backend>(
         for (b, item) in items.iter().enumerate() {
             for d in 0..n_clues {
                 probs[d].push(p[b * n_clues + d]);
-                let label = bank.label_columns[d]
-                    .and_then(|c| item.labels.as_ref().and_then(|r| r.get(c).copied().flatten()));
+                let label = bank.label_columns[d].and_then(|c| {
+                    item.labels
+                        .as_ref()
+                        .and_then(|r| r.get(c).copied().flatten())
+                });
                 truth[d].push(match label {
                     Some(1) => Some(true),
                     Some(0) => Some(false),
@@ -219,7 +232,10 @@ mod tests {
 
     #[test]
     fn auc_matches_hand_counts() {
-        assert_eq!(auc(&[0.1, 0.4, 0.35, 0.8], &[false, false, true, true]), Some(0.75));
+        assert_eq!(
+            auc(&[0.1, 0.4, 0.35, 0.8], &[false, false, true, true]),
+            Some(0.75)
+        );
         assert_eq!(auc(&[0.5, 0.5], &[false, true]), Some(0.5));
         assert_eq!(auc(&[0.5], &[true]), None);
     }

@@ -19,6 +19,7 @@ mod error;
 mod evaluate;
 mod log;
 mod optim;
+pub use optim::Optimizers;
 mod plot;
 mod run;
 mod schedule;

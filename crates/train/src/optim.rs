@@ -1,9 +1,9 @@
 //! AdamW with two parameter groups (the visual encoder, everything else), each with its own
 //! learning rate, plus gradient accumulation.
 
+use burn::grad_clipping::GradientClippingConfig;
 use burn::optim::adaptor::OptimizerAdaptor;
 use burn::optim::{AdamW, AdamWConfig, GradientsAccumulator, GradientsParams, Optimizer};
-use burn::grad_clipping::GradientClippingConfig;
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
 use trrg_model::Trrg;
@@ -30,7 +30,8 @@ impl<B: AutodiffBackend> Optimizers<B> {
                 .with_epsilon(1e-8)
                 .with_weight_decay(stage.weight_decay as f32)
                 .with_grad_clipping(
-                    (stage.grad_clip > 0.0).then_some(GradientClippingConfig::Norm(stage.grad_clip as f32)),
+                    (stage.grad_clip > 0.0)
+                        .then_some(GradientClippingConfig::Norm(stage.grad_clip as f32)),
                 )
                 .init()
         };
@@ -77,7 +78,12 @@ impl<B: AutodiffBackend> Optimizers<B> {
     }
 
     /// Loads both groups' state.
-    pub fn load(self, checkpoints: &Checkpoints, name: &str, device: &B::Device) -> crate::Result<Self> {
+    pub fn load(
+        self,
+        checkpoints: &Checkpoints,
+        name: &str,
+        device: &B::Device,
+    ) -> crate::Result<Self> {
         let (vision, rest) = checkpoints.load_record::<B, _>(name, device)?;
         Ok(Self {
             vision: self.vision.load_record(vision),

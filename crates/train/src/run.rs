@@ -49,7 +49,9 @@ pub struct RunSummary {
 }
 
 fn mix(seed: u64, stage: u64, epoch: u64) -> u64 {
-    let mut z = seed ^ stage.wrapping_mul(0xA24B_AED4_963E_E407) ^ epoch.wrapping_mul(0x9FB2_1C65_1E98_DF25);
+    let mut z = seed
+        ^ stage.wrapping_mul(0xA24B_AED4_963E_E407)
+        ^ epoch.wrapping_mul(0x9FB2_1C65_1E98_DF25);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z ^ (z >> 31)
 }
@@ -109,14 +111,22 @@ pub fn train<B: AutodiffBackend>(
         source,
     })?;
     if !options.resume {
-        write_json(&config_path, &serde_json::to_value(config).unwrap_or_default())?;
+        write_json(
+            &config_path,
+            &serde_json::to_value(config).unwrap_or_default(),
+        )?;
         data.vocab.save(&vocab_path)?;
-        write_json(&out.join("diseases.json"), &serde_json::to_value(&diseases).unwrap_or_default())?;
+        write_json(
+            &out.join("diseases.json"),
+            &serde_json::to_value(&diseases).unwrap_or_default(),
+        )?;
         let _ = std::fs::remove_file(out.join("log.jsonl"));
     }
     let checkpoints = Checkpoints::new(out)?;
     let log = JsonlLog::new(out);
-    let mut state = checkpoints.read_state()?.unwrap_or_else(|| RunState::new(1));
+    let mut state = checkpoints
+        .read_state()?
+        .unwrap_or_else(|| RunState::new(1));
     if options.resume {
         log.truncate_after(state.stage, state.step)?;
     }
@@ -141,7 +151,20 @@ pub fn train<B: AutodiffBackend>(
 
     let mut zero_shot = Value::Null;
     if state.stage == 1 && state.epochs_done < config.stage1.epochs {
-        model = stage1(&mut state, model, config, &data, &train_batcher, &eval_batcher, &diseases, &checkpoints, &log, options, device, &mut zero_shot)?;
+        model = stage1(
+            &mut state,
+            model,
+            config,
+            &data,
+            &train_batcher,
+            &eval_batcher,
+            &diseases,
+            &checkpoints,
+            &log,
+            options,
+            device,
+            &mut zero_shot,
+        )?;
     }
     if state.stage == 1 {
         state = RunState {
@@ -157,7 +180,20 @@ pub fn train<B: AutodiffBackend>(
         .transpose()?;
     let generation = generation_config(config, &data.vocab);
     if !state.finished && state.epochs_done < config.stage2.epochs {
-        model = stage2(&mut state, model, config, &data, &train_batcher, &eval_batcher, bank.as_ref(), &generation, &checkpoints, &log, options, device)?;
+        model = stage2(
+            &mut state,
+            model,
+            config,
+            &data,
+            &train_batcher,
+            &eval_batcher,
+            bank.as_ref(),
+            &generation,
+            &checkpoints,
+            &log,
+            options,
+            device,
+        )?;
     }
 
     // Test evaluation of the best checkpoint.
@@ -169,11 +205,30 @@ pub fn train<B: AutodiffBackend>(
     let inner = best_model.valid();
     let inner_bank = bank.as_ref().map(|b| valid_bank::<B>(b));
     let bar = progress(data.test.len(), "test", options.quiet);
-    let test = evaluate(&inner, &data.test, None, &eval_batcher, config.batch_size, inner_bank.as_ref(), &data.vocab, &generation, data.label_source == LabelSource::File, device, &bar)?;
+    let test = evaluate(
+        &inner,
+        &data.test,
+        None,
+        &eval_batcher,
+        config.batch_size,
+        inner_bank.as_ref(),
+        &data.vocab,
+        &generation,
+        data.label_source == LabelSource::File,
+        device,
+        &bar,
+    )?;
     bar.finish_and_clear();
     if zero_shot.is_null() {
         if let Some(b) = &inner_bank {
-            zero_shot = json!(zero_shot_auc(&inner, &data.val, &eval_batcher, config.batch_size, b, device)?);
+            zero_shot = json!(zero_shot_auc(
+                &inner,
+                &data.val,
+                &eval_batcher,
+                config.batch_size,
+                b,
+                device
+            )?);
         }
     }
     let metrics = json!({
@@ -251,22 +306,42 @@ fn stage1<B: AutodiffBackend>(
     if !state.optim_file.is_empty() {
         optim = optim.load(checkpoints, &state.optim_file, device)?;
     }
-    let contrastive = |model: &Trrg<B>, batcher: &ReportBatcher, items: &[trrg_data::StudyItem]| -> crate::Result<Tensor<B, 1>> {
+    let contrastive = |model: &Trrg<B>,
+                       batcher: &ReportBatcher,
+                       items: &[trrg_data::StudyItem]|
+     -> crate::Result<Tensor<B, 1>> {
         let batch = batcher.try_batch::<B>(items, device)?;
         let (sentences, positive) = sentence_set(items);
         let refs: Vec<&str> = sentences.iter().map(String::as_str).collect();
-        let sentences = SentenceBatch::encode(&data.vocab, &refs, config.max_sentence_length, device)
-            .map_err(trrg_model::Error::from)?;
-        let positive = Tensor::<B, 2, Bool>::from_data(TensorData::new(positive, [items.len(), refs.len()]), device);
+        let sentences =
+            SentenceBatch::encode(&data.vocab, &refs, config.max_sentence_length, device)
+                .map_err(trrg_model::Error::from)?;
+        let positive = Tensor::<B, 2, Bool>::from_data(
+            TensorData::new(positive, [items.len(), refs.len()]),
+            device,
+        );
         Ok(model.contrastive(batch.images, &sentences, positive)?.loss)
     };
     for epoch in state.epochs_done..stage.epochs {
         B::seed(device, mix(config.seed, 1, epoch as u64));
         data.train.set_epoch(epoch as u64);
-        let bar = progress(per_epoch, &format!("stage 1 {}/{}", epoch + 1, stage.epochs), options.quiet);
+        let bar = progress(
+            per_epoch,
+            &format!("stage 1 {}/{}", epoch + 1, stage.epochs),
+            options.quiet,
+        );
         let started = Instant::now();
         let mut sum = 0.0;
-        for (i, indices) in epoch_batches(data.train.len(), config.batch_size, config.seed, epoch as u64, true).iter().enumerate() {
+        for (i, indices) in epoch_batches(
+            data.train.len(),
+            config.batch_size,
+            config.seed,
+            epoch as u64,
+            true,
+        )
+        .iter()
+        .enumerate()
+        {
             let loss = contrastive(&model, train_batcher, &items(&data.train, indices))?;
             let value = loss.clone().into_scalar().elem::<f32>();
             check_finite("stage 1", state.step, value)?;
@@ -291,13 +366,26 @@ fn stage1<B: AutodiffBackend>(
             let batch = eval_batcher.try_batch::<B::InnerBackend>(&items, device)?;
             let (sentences, positive) = sentence_set(&items);
             let refs: Vec<&str> = sentences.iter().map(String::as_str).collect();
-            let sentences = SentenceBatch::encode(&data.vocab, &refs, config.max_sentence_length, device)
-                .map_err(trrg_model::Error::from)?;
-            let positive = Tensor::from_data(TensorData::new(positive, [items.len(), refs.len()]), device);
-            val_sum += inner.contrastive(batch.images, &sentences, positive)?.loss.into_scalar().elem::<f64>();
+            let sentences =
+                SentenceBatch::encode(&data.vocab, &refs, config.max_sentence_length, device)
+                    .map_err(trrg_model::Error::from)?;
+            let positive =
+                Tensor::from_data(TensorData::new(positive, [items.len(), refs.len()]), device);
+            val_sum += inner
+                .contrastive(batch.images, &sentences, positive)?
+                .loss
+                .into_scalar()
+                .elem::<f64>();
         }
         let bank = inner.clue_bank(diseases, &data.vocab, config.max_sentence_length)?;
-        let aucs = zero_shot_auc(&inner, &data.val, eval_batcher, config.batch_size, &bank, device)?;
+        let aucs = zero_shot_auc(
+            &inner,
+            &data.val,
+            eval_batcher,
+            config.batch_size,
+            &bank,
+            device,
+        )?;
         let known: Vec<f64> = aucs.values().flatten().copied().collect();
         let mean_auc = known.iter().sum::<f64>() / known.len().max(1) as f64;
         *zero_shot = json!(aucs);
@@ -372,12 +460,32 @@ fn stage2<B: AutodiffBackend>(
     for epoch in state.epochs_done..stage.epochs {
         B::seed(device, mix(config.seed, 2, epoch as u64));
         data.train.set_epoch(1000 + epoch as u64);
-        let bar = progress(per_epoch, &format!("stage 2 {}/{}", epoch + 1, stage.epochs), options.quiet);
+        let bar = progress(
+            per_epoch,
+            &format!("stage 2 {}/{}", epoch + 1, stage.epochs),
+            options.quiet,
+        );
         let started = Instant::now();
         let (mut sum, mut sum_cons) = (0.0, 0.0);
-        for (i, indices) in epoch_batches(data.train.len(), config.batch_size, config.seed ^ 2, epoch as u64, true).iter().enumerate() {
+        for (i, indices) in epoch_batches(
+            data.train.len(),
+            config.batch_size,
+            config.seed ^ 2,
+            epoch as u64,
+            true,
+        )
+        .iter()
+        .enumerate()
+        {
             let batch = train_batcher.try_batch::<B>(&items(&data.train, indices), device)?;
-            let out = model.forward_train(batch.images, batch.token_ids, batch.attention_mask, batch.label_mask, batch.labels.as_ref(), bank)?;
+            let out = model.forward_train(
+                batch.images,
+                batch.token_ids,
+                batch.attention_mask,
+                batch.label_mask,
+                batch.labels.as_ref(),
+                bank,
+            )?;
             let value = out.loss.clone().into_scalar().elem::<f32>();
             check_finite("stage 2", state.step, value)?;
             let lm = out.lm_loss.into_scalar().elem::<f32>();
@@ -392,7 +500,11 @@ fn stage2<B: AutodiffBackend>(
             sum += lm as f64;
             sum_cons += cons.unwrap_or(0.0) as f64;
             bar.inc(1);
-            bar.set_message(format!("lm {:.3} cons {:.3}", sum / (i + 1) as f64, sum_cons / (i + 1) as f64));
+            bar.set_message(format!(
+                "lm {:.3} cons {:.3}",
+                sum / (i + 1) as f64,
+                sum_cons / (i + 1) as f64
+            ));
         }
         bar.finish_and_clear();
         state.epochs_done = epoch + 1;
@@ -408,14 +520,30 @@ fn stage2<B: AutodiffBackend>(
         if (epoch + 1) % config.eval.every_epochs == 0 || last {
             let inner = model.valid();
             let bar = progress(data.val.len(), "validation", options.quiet);
-            let val = evaluate(&inner, &data.val, config.eval.val_limit, eval_batcher, config.batch_size, inner_bank.as_ref(), &data.vocab, generation, data.label_source == LabelSource::File, device, &bar)?;
+            let val_generation = generation.clone().with_num_beams(config.eval.val_num_beams);
+            let val = evaluate(
+                &inner,
+                &data.val,
+                config.eval.val_limit,
+                eval_batcher,
+                config.batch_size,
+                inner_bank.as_ref(),
+                &data.vocab,
+                &val_generation,
+                data.label_source == LabelSource::File,
+                device,
+                &bar,
+            )?;
             bar.finish_and_clear();
             let score = match config.eval.selection {
                 Selection::Bleu4Cider => 0.5 * val.bleu4 + 0.5 * val.cider,
                 Selection::CeF1 => val.ce_f1,
             };
             log.write(json!({"stage": 2, "epoch": epoch + 1, "step": state.step, "split": "val", "score": score, "scores": val.scores}))?;
-            line += &format!(", val BLEU_4 {:.3} CIDEr {:.3} CE F1 {:.3}", val.bleu4, val.cider, val.ce_f1);
+            line += &format!(
+                ", val BLEU_4 {:.3} CIDEr {:.3} CE F1 {:.3}",
+                val.bleu4, val.cider, val.ce_f1
+            );
             if state.best.as_ref().is_none_or(|b| score > b.score) {
                 let file = format!("stage2-best-epoch{:03}.model.mpk", epoch + 1);
                 checkpoints.save_record::<B, _>(&file, model.clone().into_record())?;
@@ -432,9 +560,7 @@ fn stage2<B: AutodiffBackend>(
         }
         save(state, &model, &optim, checkpoints, config.keep_last)?;
         if options.stop_after_stage2_epochs == Some(epoch + 1 - first_epoch) && !last {
-            return Err(Error::Stopped {
-                epochs: epoch + 1,
-            });
+            return Err(Error::Stopped { epochs: epoch + 1 });
         }
     }
     Ok(model)
@@ -458,19 +584,29 @@ fn plots(out: &Path, log: &JsonlLog) -> crate::Result<()> {
         path: dir.clone(),
         source,
     })?;
-    let series = |stage: u64, split: Option<&str>, key: &dyn Fn(&Value) -> Option<f64>| -> Vec<(f64, f64)> {
-        records
-            .iter()
-            .filter(|r| r["stage"].as_u64() == Some(stage) && r["split"].as_str() == split)
-            .filter_map(|r| Some((r["step"].as_f64()?, key(r)?)))
-            .collect()
-    };
+    let series =
+        |stage: u64, split: Option<&str>, key: &dyn Fn(&Value) -> Option<f64>| -> Vec<(f64, f64)> {
+            records
+                .iter()
+                .filter(|r| r["stage"].as_u64() == Some(stage) && r["split"].as_str() == split)
+                .filter_map(|r| Some((r["step"].as_f64()?, key(r)?)))
+                .collect()
+        };
     let loss = |r: &Value| r["loss"].as_f64();
-    crate::plot::plot(&dir.join("stage1_train_loss.png"), &[series(1, None, &loss)])?;
-    crate::plot::plot(&dir.join("stage1_val_loss.png"), &[series(1, Some("val"), &loss)])?;
+    crate::plot::plot(
+        &dir.join("stage1_train_loss.png"),
+        &[series(1, None, &loss)],
+    )?;
+    crate::plot::plot(
+        &dir.join("stage1_val_loss.png"),
+        &[series(1, Some("val"), &loss)],
+    )?;
     crate::plot::plot(
         &dir.join("stage2_train_lm_and_consistency_loss.png"),
-        &[series(2, None, &|r| r["lm_loss"].as_f64()), series(2, None, &|r| r["consistency_loss"].as_f64())],
+        &[
+            series(2, None, &|r| r["lm_loss"].as_f64()),
+            series(2, None, &|r| r["consistency_loss"].as_f64()),
+        ],
     )?;
     crate::plot::plot(
         &dir.join("stage2_val_bleu4_cider_ce_f1.png"),

@@ -27,7 +27,9 @@ fn number(v: &Value, path: &[&str]) -> String {
 /// A Markdown table of `metrics.json` test scores, one row per named run, titled as synthetic
 /// when the data is.
 pub fn results_table(rows: &[(String, Value)]) -> String {
-    let synthetic = rows.iter().any(|(_, m)| m["synthetic"].as_bool() == Some(true));
+    let synthetic = rows
+        .iter()
+        .any(|(_, m)| m["synthetic"].as_bool() == Some(true));
     let mut out = String::new();
     out += if synthetic {
         "TRRG on the SYNTHETIC IU-Xray-like test split (trrg-synth images and reports, not real radiographs)\n\n"

@@ -61,12 +61,24 @@ fn resumed_run_equals_uninterrupted_run() {
     let device = Default::default();
     let config = config();
 
-    let whole = train::<A>(&config, &options(&data, &root.join("a"), false, None), &device).unwrap();
+    let whole = train::<A>(
+        &config,
+        &options(&data, &root.join("a"), false, None),
+        &device,
+    )
+    .unwrap();
     assert_eq!(whole.metrics["synthetic"], Value::Bool(true));
     for key in ["BLEU_4", "ROUGE_L", "CIDEr"] {
         assert!(whole.metrics["test"][key].is_number(), "{key}");
     }
-    for file in ["metrics.json", "samples.jsonl", "log.jsonl", "vocab.json", "diseases.json", "plots/stage2_val_bleu4_cider_ce_f1.png"] {
+    for file in [
+        "metrics.json",
+        "samples.jsonl",
+        "log.jsonl",
+        "vocab.json",
+        "diseases.json",
+        "plots/stage2_val_bleu4_cider_ce_f1.png",
+    ] {
         assert!(root.join("a").join(file).is_file(), "{file}");
     }
 
@@ -99,7 +111,12 @@ fn bad_input_fails_before_anything_is_overwritten() {
     let config = config();
     let out = root.join("run");
 
-    let missing = train::<A>(&config, &options(&root.join("nope"), &out, false, None), &device).unwrap_err();
+    let missing = train::<A>(
+        &config,
+        &options(&root.join("nope"), &out, false, None),
+        &device,
+    )
+    .unwrap_err();
     assert!(missing.to_string().contains("nope"), "{missing}");
     assert!(!out.exists());
 
@@ -113,7 +130,10 @@ fn bad_input_fails_before_anything_is_overwritten() {
     let file = root.join("config.json");
     std::fs::write(&file, r#"{"stage2": {"epochs": 2, "learning_rate": 1}}"#).unwrap();
     let err = TrainConfig::from_path(&file).unwrap_err().to_string();
-    assert!(err.contains("learning_rate") && err.contains("stage2"), "{err}");
+    assert!(
+        err.contains("learning_rate") && err.contains("stage2"),
+        "{err}"
+    );
     std::fs::write(&file, r#"{"stage2": {"warmup_ratio": 1.5}}"#).unwrap();
     let err = TrainConfig::from_path(&file).unwrap_err().to_string();
     assert!(err.contains("warmup_ratio"), "{err}");
@@ -123,15 +143,32 @@ fn bad_input_fails_before_anything_is_overwritten() {
     std::fs::write(out.join("config.json"), "precious").unwrap();
     let err = train::<A>(&config, &options(&data, &out, false, None), &device).unwrap_err();
     assert!(matches!(err, Error::RunExists { .. }), "{err}");
-    assert_eq!(std::fs::read_to_string(out.join("config.json")).unwrap(), "precious");
+    assert_eq!(
+        std::fs::read_to_string(out.join("config.json")).unwrap(),
+        "precious"
+    );
 
     // A corrupt image is found before training starts and named.
     let fresh = root.join("run2");
-    let image = std::fs::read_dir(data.join("images")).unwrap().next().unwrap().unwrap().path();
-    let victim = std::fs::read_dir(&image).unwrap().next().unwrap().unwrap().path();
+    let image = std::fs::read_dir(data.join("images"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let victim = std::fs::read_dir(&image)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
     std::fs::write(&victim, b"not a png").unwrap();
     let err = train::<A>(&config, &options(&data, &fresh, false, None), &device).unwrap_err();
-    assert!(err.to_string().contains(&*victim.file_name().unwrap().to_string_lossy()), "{err}");
+    assert!(
+        err.to_string()
+            .contains(&*victim.file_name().unwrap().to_string_lossy()),
+        "{err}"
+    );
     assert!(!fresh.exists());
 
     std::fs::write(data.join("annotation.json"), "{\"train\": [").unwrap();

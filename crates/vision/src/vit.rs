@@ -67,7 +67,7 @@ impl VitConfig {
     /// Checks that the shapes fit together.
     pub fn validate(&self) -> crate::Result<()> {
         let bad = |field, reason: String| Err(Error::InvalidConfig { field, reason });
-        if self.patch_size == 0 || self.image_size % self.patch_size != 0 {
+        if self.patch_size == 0 || !self.image_size.is_multiple_of(self.patch_size) {
             return bad(
                 "patch_size",
                 format!(
@@ -76,7 +76,9 @@ impl VitConfig {
                 ),
             );
         }
-        if self.num_attention_heads == 0 || self.hidden_size % self.num_attention_heads != 0 {
+        if self.num_attention_heads == 0
+            || !self.hidden_size.is_multiple_of(self.num_attention_heads)
+        {
             return bad(
                 "num_attention_heads",
                 format!(
