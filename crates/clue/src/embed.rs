@@ -21,9 +21,10 @@ impl ClueEmbedderConfig {
         ClueEmbedder {
             prompt_proj: LinearConfig::new(self.d_text, self.d_model).init(device),
             identity_proj: LinearConfig::new(self.d_text, self.d_model).init(device),
+            // Unit scale, like the normalized part, so the belief is visible from the first step.
             state: Initializer::Normal {
                 mean: 0.0,
-                std: 0.02,
+                std: 1.0,
             }
             .init([2, self.d_model], device),
             norm: LayerNormConfig::new(self.d_model).init(device),
@@ -34,10 +35,12 @@ impl ClueEmbedderConfig {
 /// Turns per-disease probabilities into clue tokens.
 ///
 /// For disease `d` with probability `p_d`:
-/// `clue_d = LN(W_p (p_d pos_d + (1 - p_d) neg_d) + W_i (pos_d + neg_d) / 2 + p_d s_present + (1 - p_d) s_absent)`:
+/// `clue_d = LN(W_p (p_d pos_d + (1 - p_d) neg_d) + W_i (pos_d + neg_d) / 2) + p_d s_present + (1 - p_d) s_absent`:
 /// the probability-weighted prompt says what is believed, the mean prompt says which disease
 /// this is (so any number of diseases works without per-disease parameters), and two learned
-/// state vectors carry the belief itself.
+/// state vectors, added after the normalization and initialized at unit scale, carry the belief
+/// itself strongly enough for the LLM to read it from the start (positive and negative prompts
+/// differ by a word or two, so their embeddings alone separate the states only weakly).
 #[derive(Module, Debug)]
 pub struct ClueEmbedder<B: Backend> {
     /// `W_p`, `[d_text, d_model]`
@@ -72,7 +75,42 @@ impl<B: Backend> ClueEmbedder<B> {
         let state = self.state.val();
         let present = state.clone().narrow(0, 0, 1).reshape([1, 1, d_model]);
         let absent = state.narrow(0, 1, 1).reshape([1, 1, d_model]);
-        let x = self.prompt_proj.forward(mix) + identity + p * present + q * absent;
-        self.norm.forward(x)
+        let x = self.norm.forward(self.prompt_proj.forward(mix) + identity);
+        x + p * present + q * absent
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::backend::Flex;
+    use burn::tensor::Distribution;
+
+    #[test]
+    fn belief_moves_the_clue_token_by_the_state_difference() {
+        let device = Default::default();
+        let embedder = ClueEmbedderConfig::new(16, 32).init::<Flex>(&device);
+        let prompts = PromptEmbeddings {
+            positive: Tensor::random([3, 16], Distribution::Normal(0.0, 1.0), &device),
+            negative: Tensor::random([3, 16], Distribution::Normal(0.0, 1.0), &device),
+        };
+        let present = embedder.forward(Tensor::ones([1, 3], &device), &prompts);
+        let absent = embedder.forward(Tensor::zeros([1, 3], &device), &prompts);
+        assert_eq!(present.dims(), [1, 3, 32]);
+        // Per disease, the two states differ by at least the learned state difference minus the
+        // normalized part's maximal change (2 * sqrt(d_model)).
+        let state = embedder.state.val();
+        let gap = (state.clone().narrow(0, 0, 1) - state.narrow(0, 1, 1))
+            .powi_scalar(2)
+            .sum()
+            .sqrt()
+            .into_scalar();
+        let moved = (present - absent).powi_scalar(2).sum_dim(2).sqrt();
+        let min_moved = moved.min().into_scalar();
+        assert!(gap > 4.0, "unit-scale state vectors, gap {gap}");
+        assert!(
+            min_moved > 0.0,
+            "a belief change must change every clue token"
+        );
     }
 }
