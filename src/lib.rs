@@ -6,3 +6,4 @@
 #![warn(missing_docs)]
 
 pub use trrg_core::backend;
+pub mod main_job;

@@ -30,6 +30,7 @@ mod disease;
 mod embed;
 mod error;
 mod perceive;
+mod refine;
 
 pub use align::{info_nce, AlignmentConfig, AlignmentHead};
 pub use consistency::{consistency_loss, BlankLabel, ConsistencyConfig, UncertainLabel};
@@ -37,3 +38,4 @@ pub use disease::{Disease, DiseaseSet};
 pub use embed::{ClueEmbedder, ClueEmbedderConfig};
 pub use error::{Error, Result};
 pub use perceive::{zero_shot_logits, PromptEmbeddings};
+pub use refine::{ClueRefiner, ClueRefinerConfig};

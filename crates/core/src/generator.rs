@@ -96,9 +96,7 @@ impl<B: Backend> ReportGenerator<B> {
         &mut self.generation
     }
 
-    /// Writes the report of one study from its view images (PNG or JPEG; as many views as the
-    /// model was trained with).
-    pub fn generate(&self, views: &[PathBuf]) -> Result<Report, Error> {
+    fn load_views(&self, views: &[PathBuf]) -> Result<Tensor<B, 5>, Error> {
         let want = self.config.dataset.n_views();
         if views.len() != want {
             return Err(Error::Request(format!(
@@ -113,10 +111,31 @@ impl<B: Backend> ReportGenerator<B> {
             pixels.extend(transform.apply(&image, false, 0));
         }
         let side = transform.crop;
-        let images = Tensor::<B, 5>::from_data(
+        Ok(Tensor::from_data(
             TensorData::new(pixels, [1, want, transform.channels, side, side]),
             &self.device,
-        );
+        ))
+    }
+
+    /// Disease probabilities of one study: zero-shot perception (positive vs negative prompt per
+    /// disease), refined as in stage 2 when the model has a refiner.
+    pub fn perceive(&self, views: &[PathBuf]) -> Result<Vec<(String, f32)>, Error> {
+        let bank = self.bank.as_ref().ok_or_else(|| {
+            Error::Request("this run was trained without clues (clues: off)".into())
+        })?;
+        let logits = self.model.clue_logits(self.load_views(views)?, bank)?;
+        let p = burn::tensor::activation::sigmoid(logits)
+            .into_data()
+            .convert::<f32>()
+            .into_vec::<f32>()
+            .unwrap_or_default();
+        Ok(bank.names.iter().cloned().zip(p).collect())
+    }
+
+    /// Writes the report of one study from its view images (PNG or JPEG; as many views as the
+    /// model was trained with).
+    pub fn generate(&self, views: &[PathBuf]) -> Result<Report, Error> {
+        let images = self.load_views(views)?;
         let out = self
             .model
             .generate(

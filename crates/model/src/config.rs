@@ -74,6 +74,10 @@ pub struct TrrgConfig {
     /// Consistency loss details.
     #[config(default = "ConsistencyConfig::new()")]
     pub consistency: ConsistencyConfig,
+    /// Add the disease-aware bilinear refinement to the zero-shot clue logits in stage 2
+    /// (trained by the consistency loss). Default true.
+    #[config(default = true)]
+    pub clue_refinement: bool,
     /// Clue teacher forcing: during training, each clue whose label is known takes the label
     /// (1 present, 0 absent) instead of its perceived probability with this probability, so the
     /// LLM learns to state what the clues say while perception is still poor. 0 = off (default).

@@ -8,7 +8,8 @@ use burn::tensor::module::adaptive_avg_pool2d;
 use burn::tensor::TensorData;
 use trrg_clue::{
     consistency_loss, info_nce, zero_shot_logits, AlignmentConfig, AlignmentHead, ClueEmbedder,
-    ClueEmbedderConfig, ConsistencyConfig, DiseaseSet, PromptEmbeddings,
+    ClueEmbedderConfig, ClueRefiner, ClueRefinerConfig, ConsistencyConfig, DiseaseSet,
+    PromptEmbeddings,
 };
 use trrg_data::{DiseaseLabels, ReportTokenizer};
 use trrg_interact::ClueInteraction;
@@ -51,6 +52,8 @@ pub struct Trrg<B: Backend> {
     pub visual_proj: Linear<B>,
     /// Learned view embeddings, `[max_views, d_interact]`.
     pub view_embed: Param<Tensor<B, 2>>,
+    /// Disease-aware refinement of the zero-shot clue logits (None when off).
+    pub clue_refiner: Option<ClueRefiner<B>>,
     /// Clue injector.
     pub clue_embedder: ClueEmbedder<B>,
     /// Cross-modal clue interaction.
@@ -137,6 +140,9 @@ impl<B: Backend> Trrg<B> {
                 .init(device),
             visual_proj: LinearConfig::new(d_vision, d).init(device),
             view_embed: normal.init([config.max_views, d], device),
+            clue_refiner: config
+                .clue_refinement
+                .then(|| ClueRefinerConfig::new(d_vision, d_text).init(device)),
             clue_embedder: ClueEmbedderConfig::new(d_text, d).init(device),
             interaction: config.interaction.init(device),
             visual_to_llm: LinearConfig::new(d, d_llm).init(device),
@@ -167,6 +173,7 @@ impl<B: Backend> Trrg<B> {
         match self.settings.clues {
             ClueMode::Off => {
                 self.align = self.align.no_grad();
+                self.clue_refiner = self.clue_refiner.map(|r| r.no_grad());
                 self.clue_embedder = self.clue_embedder.no_grad();
                 self.interaction = self.interaction.no_grad();
                 self.clue_to_llm = self.clue_to_llm.no_grad();
@@ -215,12 +222,42 @@ impl<B: Backend> Trrg<B> {
     }
 
     fn study_embedding(&self, global: Tensor<B, 2>, batch: usize, n_views: usize) -> Tensor<B, 2> {
-        let d = global.dims()[1];
-        let pooled = global
-            .reshape([batch, n_views, d])
-            .mean_dim(1)
-            .reshape([batch, d]); // [batch, d_vision]
-        self.align.embed_images(pooled)
+        self.align
+            .embed_images(study_global(global, batch, n_views))
+    }
+
+    /// Clue logits: zero-shot, plus the refinement when the model has one.
+    fn clue_logits_of(
+        &self,
+        global: Tensor<B, 2>,
+        batch: usize,
+        n_views: usize,
+        bank: &ClueBank<B>,
+    ) -> Tensor<B, 2> {
+        let pooled = study_global(global, batch, n_views);
+        let logits = zero_shot_logits(
+            &self.align,
+            self.align.embed_images(pooled.clone()),
+            &bank.prompts,
+        );
+        match &self.clue_refiner {
+            Some(refiner) => logits + refiner.forward(pooled, &bank.prompts),
+            None => logits,
+        }
+    }
+
+    /// The clue logits stage 2 uses (zero-shot + refinement); `sigmoid` gives p_d.
+    ///
+    /// # Shapes
+    /// - images: `[batch, n_views, channels, height, width]` -> `[batch, n_clues]`
+    pub fn clue_logits(
+        &self,
+        images: Tensor<B, 5>,
+        bank: &ClueBank<B>,
+    ) -> crate::Result<Tensor<B, 2>> {
+        let [batch, n_views, ..] = images.dims();
+        let global = self.encode_views(images)?.global;
+        Ok(self.clue_logits_of(global, batch, n_views, bank))
     }
 
     /// Mean-pooled text-encoder outputs.
@@ -363,11 +400,7 @@ impl<B: Backend> Trrg<B> {
                         Tensor::zeros([batch, 0, d], &device),
                     )
                 } else {
-                    let logits = zero_shot_logits(
-                        &self.align,
-                        self.study_embedding(out.global, batch, n_views),
-                        &bank.prompts,
-                    );
+                    let logits = self.clue_logits_of(out.global, batch, n_views, bank);
                     let mut p = sigmoid(logits.clone());
                     if let Some((values, used)) = forced {
                         p = p.mask_where(used, values);
@@ -536,6 +569,18 @@ impl<B: Backend> Trrg<B> {
             })
             .collect())
     }
+}
+
+/// Global tokens averaged over views.
+///
+/// # Shapes
+/// - global: `[batch * n_views, d_vision]` -> `[batch, d_vision]`
+fn study_global<B: Backend>(global: Tensor<B, 2>, batch: usize, n_views: usize) -> Tensor<B, 2> {
+    let d = global.dims()[1];
+    global
+        .reshape([batch, n_views, d])
+        .mean_dim(1)
+        .reshape([batch, d])
 }
 
 /// The label columns of a disease set, with unknown for diseases outside the label set.

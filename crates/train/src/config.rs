@@ -212,7 +212,7 @@ impl Default for TrainConfig {
             },
             stage2: StageConfig {
                 epochs: 8,
-                lr: 5e-4,
+                lr: 1e-3,
                 ..StageConfig::default()
             },
             stage2_vision: Freeze::Trainable,

@@ -1,0 +1,60 @@
+//! Disease-aware refinement of the zero-shot clue logits.
+
+use burn::nn::{Initializer, Linear, LinearConfig};
+use burn::prelude::*;
+
+use crate::PromptEmbeddings;
+
+/// Refiner settings.
+#[derive(Config, Debug)]
+pub struct ClueRefinerConfig {
+    /// Width of the visual global token.
+    pub d_vision: usize,
+    /// Width of the prompt (text) embeddings.
+    pub d_text: usize,
+    /// Width of the bilinear space. Default 64.
+    #[config(default = 64)]
+    pub d_refine: usize,
+}
+
+impl ClueRefinerConfig {
+    /// Builds the refiner; its text side starts at zero, so the refined logits start equal to
+    /// the zero-shot ones.
+    pub fn init<B: Backend>(&self, device: &B::Device) -> ClueRefiner<B> {
+        ClueRefiner {
+            image: LinearConfig::new(self.d_vision, self.d_refine).init(device),
+            disease: LinearConfig::new(self.d_text, self.d_refine)
+                .with_initializer(Initializer::Zeros)
+                .init(device),
+        }
+    }
+}
+
+/// A bilinear correction `<A g, C (pos_d + neg_d) / 2>` between the study's global visual
+/// feature `g` and each disease's identity (the mean of its prompt embeddings).
+///
+/// Zero-shot logits are differences of cosines with prompt directions that are nearly parallel
+/// across diseases ("X" versus "no X" differ mostly by the word "no"), so one image embedding
+/// cannot move them independently. The refiner gives each disease its own direction, still
+/// without per-disease parameters (any disease set works), and the consistency loss trains it.
+#[derive(Module, Debug)]
+pub struct ClueRefiner<B: Backend> {
+    /// `A`, `[d_vision, d_refine]`
+    pub image: Linear<B>,
+    /// `C`, `[d_text, d_refine]`
+    pub disease: Linear<B>,
+}
+
+impl<B: Backend> ClueRefiner<B> {
+    /// The correction to add to the zero-shot logits.
+    ///
+    /// # Shapes
+    /// - global: `[batch, d_vision]`
+    /// - output: `[batch, n_clues]`
+    pub fn forward(&self, global: Tensor<B, 2>, prompts: &PromptEmbeddings<B>) -> Tensor<B, 2> {
+        let identity = (prompts.positive.clone() + prompts.negative.clone()) / 2.0; // [n_clues, d_text]
+        self.image
+            .forward(global)
+            .matmul(self.disease.forward(identity).transpose())
+    }
+}

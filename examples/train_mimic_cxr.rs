@@ -1,0 +1,9 @@
+//! Train TRRG on MIMIC-CXR (one view per study, MIMIC cleaning).
+//!
+//! `cargo run --release --example train_mimic_cxr -- --data-dir data/mimic_cxr` trains on
+//! MIMIC-CXR in R2Gen layout. Without `--data-dir` it reads the default **synthetic** dataset the
+//! MIMIC way (frontal view only). Options: see [`trrg::main_job`].
+
+fn main() -> anyhow::Result<()> {
+    trrg::main_job::run(trrg_data::DatasetKind::MimicCxr)
+}
