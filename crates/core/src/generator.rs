@@ -73,14 +73,7 @@ impl<B: Backend> ReportGenerator<B> {
             let set = DiseaseSet::from_path(dir.join("diseases.json"))?;
             Some(model.clue_bank(&set, &vocab, config.max_sentence_length)?)
         };
-        let generation = GenerationConfig::new()
-            .with_num_beams(config.eval.num_beams)
-            .with_max_new_tokens(config.eval.max_new_tokens)
-            .with_min_new_tokens(config.eval.min_new_tokens)
-            .with_repetition_penalty(config.eval.repetition_penalty)
-            .with_length_penalty(config.eval.length_penalty)
-            .with_no_repeat_ngram_size(config.eval.no_repeat_ngram_size)
-            .with_eos_token_ids(vec![vocab.eos_id()]);
+        let generation = config.generation(vocab.eos_id());
         Ok(Self {
             model,
             bank,

@@ -308,6 +308,18 @@ impl TrainConfig {
         Ok(())
     }
 
+    /// Test-time decoding settings (`eval`), ending reports at `eos_id`.
+    pub fn generation(&self, eos_id: u32) -> trrg_llm::GenerationConfig {
+        trrg_llm::GenerationConfig::new()
+            .with_num_beams(self.eval.num_beams)
+            .with_max_new_tokens(self.eval.max_new_tokens)
+            .with_min_new_tokens(self.eval.min_new_tokens)
+            .with_repetition_penalty(self.eval.repetition_penalty)
+            .with_length_penalty(self.eval.length_penalty)
+            .with_no_repeat_ngram_size(self.eval.no_repeat_ngram_size)
+            .with_eos_token_ids(vec![eos_id])
+    }
+
     /// The model configuration for a vocabulary size.
     pub fn model_config(&self, vocab_size: usize) -> TrrgConfig {
         let config = match self.preset {

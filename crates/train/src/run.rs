@@ -178,7 +178,7 @@ pub fn train<B: AutodiffBackend>(
     let bank = (config.clues != ClueMode::Off)
         .then(|| model.clue_bank(&diseases, &data.vocab, config.max_sentence_length))
         .transpose()?;
-    let generation = generation_config(config, &data.vocab);
+    let generation = config.generation(data.vocab.eos_id());
     if !state.finished && state.epochs_done < config.stage2.epochs {
         model = stage2(
             &mut state,
@@ -265,16 +265,6 @@ fn valid_bank<B: AutodiffBackend>(bank: &ClueBank<B>) -> ClueBank<B::InnerBacken
     }
 }
 
-fn generation_config(config: &TrainConfig, vocab: &WordVocab) -> GenerationConfig {
-    GenerationConfig::new()
-        .with_num_beams(config.eval.num_beams)
-        .with_max_new_tokens(config.eval.max_new_tokens)
-        .with_min_new_tokens(config.eval.min_new_tokens)
-        .with_repetition_penalty(config.eval.repetition_penalty)
-        .with_length_penalty(config.eval.length_penalty)
-        .with_no_repeat_ngram_size(config.eval.no_repeat_ngram_size)
-        .with_eos_token_ids(vec![vocab.eos_id()])
-}
 
 fn check_finite(stage: &'static str, step: usize, value: f32) -> crate::Result<()> {
     if value.is_finite() {
