@@ -265,7 +265,6 @@ fn valid_bank<B: AutodiffBackend>(bank: &ClueBank<B>) -> ClueBank<B::InnerBacken
     }
 }
 
-
 fn check_finite(stage: &'static str, step: usize, value: f32) -> crate::Result<()> {
     if value.is_finite() {
         Ok(())
