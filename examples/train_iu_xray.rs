@@ -7,6 +7,6 @@
 //! test split and prints a results table. Options: see [`trrg::main_job`] (`--data-dir`,
 //! `--config`, `--out`, `--resume`, `--ablation`, `--quiet`).
 
-fn main() -> anyhow::Result<()> {
-    trrg::main_job::run(trrg_data::DatasetKind::IuXray)
+fn main() {
+    trrg::main_job::main(trrg_data::DatasetKind::IuXray)
 }

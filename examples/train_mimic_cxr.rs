@@ -4,6 +4,6 @@
 //! MIMIC-CXR in R2Gen layout. Without `--data-dir` it reads the default **synthetic** dataset the
 //! MIMIC way (frontal view only). Options: see [`trrg::main_job`].
 
-fn main() -> anyhow::Result<()> {
-    trrg::main_job::run(trrg_data::DatasetKind::MimicCxr)
+fn main() {
+    trrg::main_job::main(trrg_data::DatasetKind::MimicCxr)
 }

@@ -68,6 +68,14 @@ fn fresh_dir(base: PathBuf) -> PathBuf {
     dir
 }
 
+/// Runs the main job for `kind`; on failure prints one `error: ...` line and exits with status 1.
+pub fn main(kind: DatasetKind) {
+    if let Err(e) = run(kind) {
+        eprintln!("error: {e}");
+        std::process::exit(1);
+    }
+}
+
 /// Runs the main job for `kind` with the process's command-line arguments.
 pub fn run(kind: DatasetKind) -> anyhow::Result<()> {
     let args = parse()?;

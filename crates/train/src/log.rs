@@ -50,24 +50,33 @@ impl JsonlLog {
             .collect()
     }
 
-    /// Drops records written after a checkpoint (on resume), by stage and step.
+    /// Drops records written after a checkpoint (on resume), by stage and step. Kept lines are
+    /// written back byte for byte (re-serializing would round floats differently).
     pub fn truncate_after(&self, stage: u8, step: usize) -> crate::Result<()> {
-        let kept: Vec<String> = self
-            .read()
-            .into_iter()
-            .filter(|r| {
-                let s = r["stage"].as_u64().unwrap_or(0) as u8;
-                let t = r["step"].as_u64().unwrap_or(0) as usize;
-                s < stage || (s == stage && t <= step)
-            })
-            .map(|r| r.to_string())
-            .collect();
-        let mut text = kept.join("\n");
-        if !text.is_empty() {
-            text.push('\n');
+        let text = std::fs::read_to_string(&self.path).unwrap_or_default();
+        let mut kept = String::with_capacity(text.len());
+        for line in text.lines() {
+            let Ok(r) = serde_json::from_str::<Value>(line) else {
+                continue;
+            };
+            let s = r["stage"].as_u64().unwrap_or(0) as u8;
+            let t = r["step"].as_u64().unwrap_or(0) as usize;
+            if s < stage || (s == stage && t <= step) {
+                kept.push_str(line);
+                kept.push('\n');
+            }
         }
-        trrg_data::write_atomic(&self.path, text.as_bytes())?;
+        trrg_data::write_atomic(&self.path, kept.as_bytes())?;
         Ok(())
+    }
+
+    /// The last stage-1 validation's zero-shot AUC per disease, if the log has one.
+    pub fn last_zero_shot_auc(&self) -> Option<Value> {
+        self.read()
+            .into_iter()
+            .rev()
+            .find(|r| r["stage"].as_u64() == Some(1) && r["split"].as_str() == Some("val"))
+            .map(|r| r["zero_shot_auc"].clone())
     }
 }
 

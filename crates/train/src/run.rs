@@ -149,7 +149,8 @@ pub fn train<B: AutodiffBackend>(
         data.vocab.vocab_size()
     );
 
-    let mut zero_shot = Value::Null;
+    // The stage-1 zero-shot AUC of metrics.json; a resumed run reads it back from the log.
+    let mut zero_shot = log.last_zero_shot_auc().unwrap_or(Value::Null);
     if state.stage == 1 && state.epochs_done < config.stage1.epochs {
         model = stage1(
             &mut state,
