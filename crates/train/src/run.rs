@@ -149,23 +149,20 @@ pub fn train<B: AutodiffBackend>(
         data.vocab.vocab_size()
     );
 
+    let ctx = Context::<B> {
+        config,
+        data: &data,
+        train_batcher: &train_batcher,
+        eval_batcher: &eval_batcher,
+        checkpoints: &checkpoints,
+        log: &log,
+        options,
+        device,
+    };
     // The stage-1 zero-shot AUC of metrics.json; a resumed run reads it back from the log.
     let mut zero_shot = log.last_zero_shot_auc().unwrap_or(Value::Null);
     if state.stage == 1 && state.epochs_done < config.stage1.epochs {
-        model = stage1(
-            &mut state,
-            model,
-            config,
-            &data,
-            &train_batcher,
-            &eval_batcher,
-            &diseases,
-            &checkpoints,
-            &log,
-            options,
-            device,
-            &mut zero_shot,
-        )?;
+        model = stage1(&ctx, &mut state, model, &diseases, &mut zero_shot)?;
     }
     if state.stage == 1 {
         state = RunState {
@@ -181,20 +178,7 @@ pub fn train<B: AutodiffBackend>(
         .transpose()?;
     let generation = config.generation(data.vocab.eos_id());
     if !state.finished && state.epochs_done < config.stage2.epochs {
-        model = stage2(
-            &mut state,
-            model,
-            config,
-            &data,
-            &train_batcher,
-            &eval_batcher,
-            bank.as_ref(),
-            &generation,
-            &checkpoints,
-            &log,
-            options,
-            device,
-        )?;
+        model = stage2(&ctx, &mut state, model, bank.as_ref(), &generation)?;
     }
 
     // Test evaluation of the best checkpoint.
@@ -274,21 +258,35 @@ fn check_finite(stage: &'static str, step: usize, value: f32) -> crate::Result<(
     }
 }
 
-#[allow(clippy::too_many_arguments)]
+/// What both stages read.
+struct Context<'a, B: AutodiffBackend> {
+    config: &'a TrainConfig,
+    data: &'a RunData,
+    train_batcher: &'a ReportBatcher,
+    eval_batcher: &'a ReportBatcher,
+    checkpoints: &'a Checkpoints,
+    log: &'a JsonlLog,
+    options: &'a RunOptions,
+    device: &'a B::Device,
+}
+
 fn stage1<B: AutodiffBackend>(
+    ctx: &Context<'_, B>,
     state: &mut RunState,
     mut model: Trrg<B>,
-    config: &TrainConfig,
-    data: &RunData,
-    train_batcher: &ReportBatcher,
-    eval_batcher: &ReportBatcher,
     diseases: &DiseaseSet,
-    checkpoints: &Checkpoints,
-    log: &JsonlLog,
-    options: &RunOptions,
-    device: &B::Device,
     zero_shot: &mut Value,
 ) -> crate::Result<Trrg<B>> {
+    let Context {
+        config,
+        data,
+        train_batcher,
+        eval_batcher,
+        checkpoints,
+        log,
+        options,
+        device,
+    } = *ctx;
     let stage = &config.stage1;
     let per_epoch = data.train.len().div_ceil(config.batch_size);
     let total_steps = (per_epoch * stage.epochs).div_ceil(stage.accumulation);
@@ -423,21 +421,23 @@ fn save<B: AutodiffBackend>(
     Ok(())
 }
 
-#[allow(clippy::too_many_arguments)]
 fn stage2<B: AutodiffBackend>(
+    ctx: &Context<'_, B>,
     state: &mut RunState,
     mut model: Trrg<B>,
-    config: &TrainConfig,
-    data: &RunData,
-    train_batcher: &ReportBatcher,
-    eval_batcher: &ReportBatcher,
     bank: Option<&ClueBank<B>>,
     generation: &GenerationConfig,
-    checkpoints: &Checkpoints,
-    log: &JsonlLog,
-    options: &RunOptions,
-    device: &B::Device,
 ) -> crate::Result<Trrg<B>> {
+    let Context {
+        config,
+        data,
+        train_batcher,
+        eval_batcher,
+        checkpoints,
+        log,
+        options,
+        device,
+    } = *ctx;
     let stage = &config.stage2;
     let first_epoch = state.epochs_done;
     let per_epoch = data.train.len().div_ceil(config.batch_size);
