@@ -294,22 +294,6 @@ fn stage1<B: AutodiffBackend>(
     if !state.optim_file.is_empty() {
         optim = optim.load(checkpoints, &state.optim_file, device)?;
     }
-    let contrastive = |model: &Trrg<B>,
-                       batcher: &ReportBatcher,
-                       items: &[trrg_data::StudyItem]|
-     -> crate::Result<Tensor<B, 1>> {
-        let batch = batcher.try_batch::<B>(items, device)?;
-        let (sentences, positive) = sentence_set(items);
-        let refs: Vec<&str> = sentences.iter().map(String::as_str).collect();
-        let sentences =
-            SentenceBatch::encode(&data.vocab, &refs, config.max_sentence_length, device)
-                .map_err(trrg_model::Error::from)?;
-        let positive = Tensor::<B, 2, Bool>::from_data(
-            TensorData::new(positive, [items.len(), refs.len()]),
-            device,
-        );
-        Ok(model.contrastive(batch.images, &sentences, positive)?.loss)
-    };
     for epoch in state.epochs_done..stage.epochs {
         B::seed(device, mix(config.seed, 1, epoch as u64));
         data.train.set_epoch(epoch as u64);
@@ -330,7 +314,14 @@ fn stage1<B: AutodiffBackend>(
         .iter()
         .enumerate()
         {
-            let loss = contrastive(&model, train_batcher, &items(&data.train, indices))?;
+            let loss = contrastive_loss(
+                &model,
+                train_batcher,
+                &items(&data.train, indices),
+                config,
+                &data.vocab,
+                device,
+            )?;
             let value = loss.clone().into_scalar().elem::<f32>();
             check_finite("stage 1", state.step, value)?;
             optim.backward(loss, &model);
@@ -351,17 +342,7 @@ fn stage1<B: AutodiffBackend>(
         let val_batches = epoch_batches(data.val.len(), config.batch_size, 0, 0, false);
         for indices in &val_batches {
             let items = items(&data.val, indices);
-            let batch = eval_batcher.try_batch::<B::InnerBackend>(&items, device)?;
-            let (sentences, positive) = sentence_set(&items);
-            let refs: Vec<&str> = sentences.iter().map(String::as_str).collect();
-            let sentences =
-                SentenceBatch::encode(&data.vocab, &refs, config.max_sentence_length, device)
-                    .map_err(trrg_model::Error::from)?;
-            let positive =
-                Tensor::from_data(TensorData::new(positive, [items.len(), refs.len()]), device);
-            val_sum += inner
-                .contrastive(batch.images, &sentences, positive)?
-                .loss
+            val_sum += contrastive_loss(&inner, eval_batcher, &items, config, &data.vocab, device)?
                 .into_scalar()
                 .elem::<f64>();
         }
@@ -395,6 +376,27 @@ fn stage1<B: AutodiffBackend>(
         save(state, &model, &optim, checkpoints, config.keep_last)?;
     }
     Ok(model)
+}
+
+/// Stage-1 loss of a batch: its images against its deduplicated report sentences.
+fn contrastive_loss<BB: Backend>(
+    model: &Trrg<BB>,
+    batcher: &ReportBatcher,
+    items: &[trrg_data::StudyItem],
+    config: &TrainConfig,
+    vocab: &WordVocab,
+    device: &BB::Device,
+) -> crate::Result<Tensor<BB, 1>> {
+    let batch = batcher.try_batch::<BB>(items, device)?;
+    let (sentences, positive) = sentence_set(items);
+    let refs: Vec<&str> = sentences.iter().map(String::as_str).collect();
+    let sentences = SentenceBatch::encode(vocab, &refs, config.max_sentence_length, device)
+        .map_err(trrg_model::Error::from)?;
+    let positive = Tensor::<BB, 2, Bool>::from_data(
+        TensorData::new(positive, [items.len(), refs.len()]),
+        device,
+    );
+    Ok(model.contrastive(batch.images, &sentences, positive)?.loss)
 }
 
 fn save<B: AutodiffBackend>(
