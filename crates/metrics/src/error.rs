@@ -18,6 +18,14 @@ pub enum Error {
         /// The example id.
         id: String,
     },
+    /// METEOR's language data could not be read.
+    #[error("METEOR data {path}: {message}")]
+    MeteorData {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What is wrong with it.
+        message: String,
+    },
     /// Nothing to evaluate.
     #[error("no examples to evaluate")]
     Empty,

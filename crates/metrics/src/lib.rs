@@ -17,10 +17,12 @@ mod bleu;
 mod cider;
 mod clinical;
 mod error;
+mod meteor;
 mod ngrams;
 mod nlg;
 mod rouge;
 
 pub use clinical::{clinical_efficacy, CeConvention, CeScores, ObservationScores, CE_FIVE};
 pub use error::{Error, Result};
+pub use meteor::{corpus_meteor, Meteor, MeteorStats};
 pub use nlg::{ExampleScores, NlgEvaluator, NlgScores};

@@ -1,12 +1,14 @@
 //! The streaming NLG evaluator: `update(id, refs, hyp)` per example, then `finalize()`.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::bleu::{bleu_stats, corpus_bleu, example_bleu, BleuStats};
 use crate::cider::cider_scores;
+use crate::meteor::{corpus_meteor, Meteor, MeteorStats};
 use crate::ngrams::{count_ngrams, Interner, NGram};
 use crate::rouge::example_rouge_l;
 use crate::{Error, Result};
@@ -16,6 +18,11 @@ use crate::{Error, Result};
 pub struct NlgScores {
     /// BLEU-1..4 (cumulative, corpus level).
     pub bleu: [f64; 4],
+    /// METEOR 1.5 (score of the pooled statistics, as pycocoevalcap).
+    pub meteor: f64,
+    /// The METEOR modules used, e.g. `"exact,stem,synonym,paraphrase"` (pycocoevalcap's set) or
+    /// `"exact,stem"` without the jar's data.
+    pub meteor_modules: String,
     /// ROUGE-L (mean of example F-scores, beta 1.2).
     pub rouge_l: f64,
     /// CIDEr-D (mean of example scores, df from this set's references).
@@ -31,13 +38,16 @@ pub struct ExampleScores {
     pub id: String,
     /// BLEU-1..4 of this example alone.
     pub bleu: [f64; 4],
+    /// METEOR of this example (against its best reference).
+    pub meteor: f64,
     /// ROUGE-L.
     pub rouge_l: f64,
     /// CIDEr-D (relative to the whole set's document frequencies).
     pub cider: f64,
 }
 
-/// Accumulates examples; scores them all at [`NlgEvaluator::finalize`].
+/// Accumulates examples; scores them all at [`NlgEvaluator::finalize`]. METEOR uses the exact
+/// and stem modules unless [`NlgEvaluator::with_meteor`] gives it the full data.
 ///
 /// ```
 /// let mut eval = trrg_metrics::NlgEvaluator::new();
@@ -46,8 +56,8 @@ pub struct ExampleScores {
 /// let scores = eval.finalize().unwrap();
 /// assert!(scores.bleu[0] > 0.7 && scores.rouge_l > 0.7);
 /// ```
-#[derive(Default)]
 pub struct NlgEvaluator {
+    meteor: Arc<Meteor>,
     interner: Interner,
     ids: Vec<String>,
     seen: HashSet<String>,
@@ -58,10 +68,31 @@ pub struct NlgEvaluator {
     ref_counts: Vec<Vec<Vec<(NGram, u32)>>>,
 }
 
+impl Default for NlgEvaluator {
+    fn default() -> Self {
+        Self::with_meteor(Meteor::shared_exact_stem())
+    }
+}
+
 impl NlgEvaluator {
-    /// An empty evaluator.
+    /// An empty evaluator; METEOR with the exact and stem modules.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// An empty evaluator whose METEOR uses `meteor` (e.g. [`Meteor::from_jar`]).
+    pub fn with_meteor(meteor: Arc<Meteor>) -> Self {
+        Self {
+            meteor,
+            interner: Interner::default(),
+            ids: Vec::new(),
+            seen: HashSet::new(),
+            hyps: Vec::new(),
+            refs: Vec::new(),
+            bleu: Vec::new(),
+            hyp_counts: Vec::new(),
+            ref_counts: Vec::new(),
+        }
     }
 
     /// Adds one example: its references (at least one non-empty) and its hypothesis (may be
@@ -107,18 +138,27 @@ impl NlgEvaluator {
             .zip(&self.refs)
             .map(|(h, r)| example_rouge_l(h, r))
             .collect();
+        let meteor: Vec<MeteorStats> = self
+            .hyps
+            .par_iter()
+            .zip(&self.refs)
+            .map(|(h, r)| self.meteor.stats(h, r))
+            .collect();
         let cider = cider_scores(&self.hyp_counts, &self.ref_counts);
         let n = self.ids.len() as f64;
         let per_example = (0..self.ids.len())
             .map(|i| ExampleScores {
                 id: self.ids[i].clone(),
                 bleu: example_bleu(&self.bleu[i]),
+                meteor: meteor[i].score(),
                 rouge_l: rouge[i],
                 cider: cider[i],
             })
             .collect();
         Ok(NlgScores {
             bleu: corpus_bleu(&self.bleu),
+            meteor: corpus_meteor(&meteor),
+            meteor_modules: self.meteor.modules(),
             rouge_l: rouge.iter().sum::<f64>() / n,
             cider: cider.iter().sum::<f64>() / n,
             per_example,

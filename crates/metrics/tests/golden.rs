@@ -1,12 +1,16 @@
-//! trrg-metrics against pycocoevalcap 1.2 (fixtures: `scripts/make_golden.py`). Tolerance 1e-6.
+//! trrg-metrics against pycocoevalcap 1.2 (fixtures: `scripts/make_golden.py`). Tolerance 1e-6
+//! for BLEU, ROUGE-L and CIDEr; 1e-3 for METEOR (the bound), with all four modules read
+//! from the real `meteor-1.5.jar` and `paraphrase-en.gz` (`scripts/fetch-assets.sh`).
 
 use std::collections::BTreeMap;
+use std::sync::{Arc, OnceLock};
 
 use serde_json::Value;
 use trrg_data::{asset_for_test, iu_xray_annotation, read_openi_reports, Cleaner, R2GenIuSplit};
-use trrg_metrics::{NlgEvaluator, NlgScores};
+use trrg_metrics::{Meteor, NlgEvaluator, NlgScores};
 
 const TOLERANCE: f64 = 1e-6;
+const METEOR_TOLERANCE: f64 = 1e-3;
 
 /// `(id, references, hypothesis)`.
 type Pair = (String, Vec<String>, String);
@@ -15,8 +19,31 @@ fn golden() -> Value {
     serde_json::from_str(include_str!("fixtures/golden_scores.json")).unwrap()
 }
 
+/// The full METEOR (exact, stem, synonym, paraphrase), loaded once per test binary; `None` (and
+/// a NOT RUN line, or a failure under CI=true) without the assets.
+fn full_meteor() -> Option<Arc<Meteor>> {
+    static METEOR: OnceLock<Option<Arc<Meteor>>> = OnceLock::new();
+    METEOR
+        .get_or_init(|| {
+            let jar = asset_for_test("meteor/meteor-1.5.jar")?;
+            let start = std::time::Instant::now();
+            let meteor = Meteor::from_jar(&jar).unwrap();
+            assert_eq!(meteor.modules(), "exact,stem,synonym,paraphrase");
+            println!(
+                "METEOR data loaded in {:.1} s ({} paraphrase entries)",
+                start.elapsed().as_secs_f64(),
+                meteor.paraphrase_entries()
+            );
+            Some(Arc::new(meteor))
+        })
+        .clone()
+}
+
 fn evaluate(pairs: &[Pair]) -> NlgScores {
-    let mut eval = NlgEvaluator::new();
+    evaluate_with(pairs, NlgEvaluator::new())
+}
+
+fn evaluate_with(pairs: &[Pair], mut eval: NlgEvaluator) -> NlgScores {
     for (id, refs, hyp) in pairs {
         eval.update(id, refs, hyp).unwrap();
     }
@@ -68,6 +95,33 @@ fn compare(set: &str, ours: &NlgScores, expected: &Value) -> f64 {
     worst
 }
 
+/// Compares corpus and per-example METEOR; returns the largest corpus and per-example
+/// differences.
+fn compare_meteor(set: &str, ours: &NlgScores, expected: &Value) -> (f64, f64) {
+    let want = expected["METEOR"].as_f64().unwrap();
+    let corpus = (ours.meteor - want).abs();
+    assert!(
+        corpus <= METEOR_TOLERANCE,
+        "{set} METEOR: trrg {} vs pycocoevalcap {want}",
+        ours.meteor
+    );
+    let per = expected["METEOR_per"].as_array().unwrap();
+    assert_eq!(per.len(), ours.per_example.len());
+    let mut worst = 0.0f64;
+    for (ex, want) in ours.per_example.iter().zip(per) {
+        let want = want.as_f64().unwrap();
+        let d = (ex.meteor - want).abs();
+        worst = worst.max(d);
+        assert!(
+            d <= METEOR_TOLERANCE,
+            "{set} METEOR of example {}: trrg {} vs pycocoevalcap {want}",
+            ex.id,
+            ex.meteor
+        );
+    }
+    (corpus, worst)
+}
+
 fn committed_pairs(set: &Value) -> Vec<Pair> {
     // pycocoevalcap iterates the refs' keys in file order; keep that order.
     let refs = set["pairs"]["refs"].as_object().unwrap();
@@ -96,6 +150,39 @@ fn sample_and_edge_cases_equal_pycocoevalcap() {
             pairs.len()
         );
     }
+}
+
+#[test]
+fn real_meteor_equals_pycocoevalcap_on_committed_sets() {
+    let Some(meteor) = full_meteor() else {
+        return;
+    };
+    let g = golden();
+    for set in ["sample", "edge", "meteor_text"] {
+        let pairs = committed_pairs(&g["sets"][set]);
+        let ours = evaluate_with(&pairs, NlgEvaluator::with_meteor(meteor.clone()));
+        let (corpus, per) = compare_meteor(set, &ours, &g["sets"][set]["scores"]);
+        println!(
+            "{set}: METEOR {:.6}; |trrg - pycocoevalcap| corpus {corpus:.2e}, largest per example {per:.2e}",
+            ours.meteor
+        );
+    }
+}
+
+#[test]
+fn exact_stem_meteor_is_labelled_and_never_above_the_full_one() {
+    let g = golden();
+    let pairs = committed_pairs(&g["sets"]["meteor_text"]);
+    let ours = evaluate(&pairs);
+    assert_eq!(ours.meteor_modules, "exact,stem");
+    let full = g["sets"]["meteor_text"]["scores"]["METEOR"]
+        .as_f64()
+        .unwrap();
+    assert!(
+        ours.meteor > 0.0 && ours.meteor < full,
+        "{} vs {full}",
+        ours.meteor
+    );
 }
 
 #[test]
@@ -144,12 +231,23 @@ fn real_iu_xray_590_test_pairs_equal_pycocoevalcap() {
         ),
     ]
     .into();
+    let meteor = full_meteor();
     for (name, pairs) in sets {
-        let ours = evaluate(&pairs);
+        let eval = meteor
+            .clone()
+            .map_or_else(NlgEvaluator::new, NlgEvaluator::with_meteor);
+        let ours = evaluate_with(&pairs, eval);
         let worst = compare(name, &ours, &g["sets"][name]["scores"]);
         println!(
             "{name}: BLEU-4 {:.6} ROUGE-L {:.6} CIDEr {:.6}; largest |trrg - pycocoevalcap| = {worst:.2e}",
             ours.bleu[3], ours.rouge_l, ours.cider
         );
+        if meteor.is_some() {
+            let (corpus, per) = compare_meteor(name, &ours, &g["sets"][name]["scores"]);
+            println!(
+                "{name}: METEOR {:.6}; |trrg - pycocoevalcap| corpus {corpus:.2e}, largest per example {per:.2e}",
+                ours.meteor
+            );
+        }
     }
 }

@@ -1,0 +1,326 @@
+//! METEOR 1.5 as pycocoevalcap runs it (`java -jar meteor-1.5.jar - - -stdio -l en -norm`),
+//! ported to Rust: the `-norm` tokenizer, the exact, stem (Snowball English), synonym (WordNet)
+//! and paraphrase modules, the beam-search aligner, the English ranking parameters
+//! (alpha 0.85, beta 0.2, gamma 0.6, delta 0.75; module weights 1.0, 0.6, 0.8, 0.6) and the
+//! corpus score from pooled sufficient statistics.
+//!
+//! The synonym and paraphrase data are not bundled: [`Meteor::from_jar`] reads them from the
+//! `meteor-1.5.jar` and `data/paraphrase-en.gz` that ship in the `pycocoevalcap` wheel.
+//! [`Meteor::exact_stem`] needs no files and says so in [`Meteor::modules`].
+
+mod align;
+mod normalize;
+mod resources;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, LazyLock};
+
+use rust_stemmers::{Algorithm, Stemmer};
+use rustc_hash::FxHashSet;
+
+use crate::{Error, Result};
+use align::{align, EXACT, PARAPHRASE, STEM, SYNONYM};
+use resources::{Paraphrases, Synonyms};
+
+/// English ranking-task parameters (`Constants.PARAM_RANK[LANG_EN]`).
+const ALPHA: f64 = 0.85;
+const BETA: f64 = 0.20;
+const GAMMA: f64 = 0.60;
+const DELTA: f64 = 0.75;
+/// Module weights in scoring: exact, stem, synonym, paraphrase (`Constants.WEIGHT_RANK`).
+const MODULE_WEIGHTS: [f64; 4] = [1.0, 0.6, 0.8, 0.6];
+
+/// The METEOR scorer and its language data. Cheap to share: wrap it in an [`Arc`].
+pub struct Meteor {
+    function_words: FxHashSet<String>,
+    stemmer: Stemmer,
+    synonyms: Option<Synonyms>,
+    paraphrases: Option<Paraphrases>,
+}
+
+static EXACT_STEM: LazyLock<Arc<Meteor>> = LazyLock::new(|| Arc::new(Meteor::exact_stem()));
+
+fn data_error(path: &Path, message: impl std::fmt::Display) -> Error {
+    Error::MeteorData {
+        path: path.to_path_buf(),
+        message: message.to_string(),
+    }
+}
+
+impl Meteor {
+    /// METEOR with the exact and stem modules only: no files needed. Scores are lower than
+    /// pycocoevalcap's whenever synonyms or paraphrases would have matched.
+    pub fn exact_stem() -> Self {
+        Self {
+            function_words: include_str!("../../data/meteor_function_words_en.txt")
+                .lines()
+                .map(str::to_string)
+                .collect(),
+            stemmer: Stemmer::create(Algorithm::English),
+            synonyms: None,
+            paraphrases: None,
+        }
+    }
+
+    /// The shared exact+stem scorer.
+    pub fn shared_exact_stem() -> Arc<Self> {
+        EXACT_STEM.clone()
+    }
+
+    /// All four modules, as pycocoevalcap: WordNet data from `jar` (`meteor-1.5.jar`) and the
+    /// paraphrase table from `data/paraphrase-en.gz` beside it. Like METEOR itself, a missing
+    /// paraphrase file leaves the paraphrase module empty ([`Meteor::modules`] then omits it).
+    /// Reading the 62 MB table takes a few seconds.
+    pub fn from_jar(jar: &Path) -> Result<Self> {
+        let paraphrase = jar
+            .parent()
+            .unwrap_or(Path::new("."))
+            .join("data")
+            .join("paraphrase-en.gz");
+        Self::from_files(jar, paraphrase.is_file().then_some(paraphrase.as_path()))
+    }
+
+    /// WordNet data from `jar`, the paraphrase table from `paraphrase` (or none).
+    pub fn from_files(jar: &Path, paraphrase: Option<&Path>) -> Result<Self> {
+        let file = std::fs::File::open(jar).map_err(|e| data_error(jar, e))?;
+        let mut zip = zip::ZipArchive::new(file)
+            .map_err(|e| data_error(jar, format!("not a readable jar (zip) file: {e}")))?;
+        let mut entry = |name: &str| -> Result<String> {
+            let mut text = String::new();
+            let mut file = zip
+                .by_name(name)
+                .map_err(|e| data_error(jar, format!("no `{name}` in the jar: {e}")))?;
+            std::io::Read::read_to_string(&mut file, &mut text)
+                .map_err(|e| data_error(jar, format!("`{name}`: {e}")))?;
+            Ok(text)
+        };
+        let function_words = entry("function/english.words")?;
+        let synonyms = Synonyms::parse(
+            &entry("synonym/english.exceptions")?,
+            &entry("synonym/english.synsets")?,
+        )
+        .map_err(|e| data_error(jar, e))?;
+        let paraphrases = paraphrase
+            .map(|p| Paraphrases::load(p).map_err(|e| data_error(p, e)))
+            .transpose()?;
+        Ok(Self {
+            function_words: function_words.lines().map(str::to_string).collect(),
+            stemmer: Stemmer::create(Algorithm::English),
+            synonyms: Some(synonyms),
+            paraphrases,
+        })
+    }
+
+    /// Finds pycocoevalcap's `meteor-1.5.jar`: `$TRRG_METEOR_JAR` when set, else the
+    /// `pycocoevalcap` package of `python3` (located without importing it).
+    pub fn find_jar() -> Option<PathBuf> {
+        if let Some(path) = std::env::var_os("TRRG_METEOR_JAR") {
+            return Some(PathBuf::from(path));
+        }
+        let script = "import importlib.util as u\ns = u.find_spec('pycocoevalcap')\n\
+                      print(s.submodule_search_locations[0] if s else '')";
+        let out = std::process::Command::new("python3")
+            .args(["-c", script])
+            .stderr(std::process::Stdio::null())
+            .output()
+            .ok()?;
+        let dir = String::from_utf8(out.stdout).ok()?;
+        let jar = Path::new(dir.trim()).join("meteor").join("meteor-1.5.jar");
+        (!dir.trim().is_empty() && jar.is_file()).then_some(jar)
+    }
+
+    /// The modules in use, e.g. `"exact,stem,synonym,paraphrase"`.
+    pub fn modules(&self) -> String {
+        let mut m = vec!["exact", "stem"];
+        if self.synonyms.is_some() {
+            m.push("synonym");
+        }
+        if self.paraphrases.is_some() {
+            m.push("paraphrase");
+        }
+        m.join(",")
+    }
+
+    /// Entries of the loaded paraphrase table (0 without one).
+    pub fn paraphrase_entries(&self) -> usize {
+        self.paraphrases.as_ref().map_or(0, Paraphrases::len)
+    }
+
+    fn is_function_word(&self, word: &str) -> bool {
+        self.function_words.contains(word)
+    }
+
+    /// Sufficient statistics of `hyp` against its best reference (highest segment score; the
+    /// first on ties), as METEOR's `SCORE` command computes them.
+    pub fn stats(&self, hyp: &str, refs: &[impl AsRef<str>]) -> MeteorStats {
+        // pycocoevalcap's `_stat` cleans the hypothesis this way before sending it to Java.
+        let hyp = hyp.replace("|||", "").replace("  ", " ");
+        let hyp = normalize::normalize(hyp.trim());
+        let hyp_words: Vec<&str> = tokens(&hyp);
+        let mut best: Option<(f64, MeteorStats)> = None;
+        for r in refs {
+            let r = normalize::normalize(r.as_ref().trim());
+            let ref_words = tokens(&r);
+            let stats = self.segment(&hyp_words, &ref_words);
+            let score = stats.score();
+            if best.as_ref().is_none_or(|(s, _)| score > *s) {
+                best = Some((score, stats));
+            }
+        }
+        best.map(|(_, s)| s).unwrap_or_default()
+    }
+
+    fn segment(&self, hyp: &[&str], reference: &[&str]) -> MeteorStats {
+        let a = align(self, hyp, reference);
+        let mut s = MeteorStats {
+            test_length: hyp.len() as f64,
+            reference_length: reference.len() as f64,
+            test_function_words: a.function1 as f64,
+            reference_function_words: a.function2 as f64,
+            chunks: a.chunks as f64,
+            ..MeteorStats::default()
+        };
+        for (module, counts) in a.stage.iter().enumerate() {
+            s.stage[module] = counts.map(|c| c as f64);
+            s.test_word_matches += (counts[0] + counts[2]) as f64;
+            s.reference_word_matches += (counts[1] + counts[3]) as f64;
+        }
+        s
+    }
+}
+
+fn tokens(line: &str) -> Vec<&str> {
+    line.split(normalize::is_java_token_delimiter)
+        .filter(|t| !t.is_empty())
+        .collect()
+}
+
+/// METEOR's sufficient statistics of one segment, or of a corpus after [`MeteorStats::add`].
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct MeteorStats {
+    /// Hypothesis words.
+    pub test_length: f64,
+    /// Reference words.
+    pub reference_length: f64,
+    /// Function words in the hypothesis.
+    pub test_function_words: f64,
+    /// Function words in the reference.
+    pub reference_function_words: f64,
+    /// Per module (exact, stem, synonym, paraphrase): matched words as
+    /// `[hyp content, ref content, hyp function, ref function]`.
+    pub stage: [[f64; 4]; 4],
+    /// Chunks (contiguous matched runs).
+    pub chunks: f64,
+    /// Matched hypothesis words.
+    pub test_word_matches: f64,
+    /// Matched reference words.
+    pub reference_word_matches: f64,
+}
+
+impl MeteorStats {
+    fn total_matches(&self, side: usize) -> f64 {
+        self.stage.iter().map(|m| m[side] + m[side + 2]).sum()
+    }
+
+    /// Whether hypothesis and reference match completely in one chunk.
+    fn is_perfect(&self) -> bool {
+        self.total_matches(0) == self.test_length
+            && self.total_matches(1) == self.reference_length
+            && self.chunks == 1.0
+    }
+
+    /// The METEOR score of these statistics (`MeteorScorer.computeMetrics`).
+    pub fn score(&self) -> f64 {
+        let weighted_length =
+            |len: f64, function: f64| DELTA * (len - function) + (1.0 - DELTA) * function;
+        let test_len = weighted_length(self.test_length, self.test_function_words);
+        let ref_len = weighted_length(self.reference_length, self.reference_function_words);
+        let weighted = |side: usize| {
+            let mut sum = 0.0;
+            for (m, w) in self.stage.iter().zip(MODULE_WEIGHTS) {
+                sum += m[side] * w * DELTA;
+            }
+            for (m, w) in self.stage.iter().zip(MODULE_WEIGHTS) {
+                sum += m[side + 2] * w * (1.0 - DELTA);
+            }
+            sum
+        };
+        let precision = weighted(0) / test_len;
+        let recall = weighted(1) / ref_len;
+        let f_mean = 1.0 / ((1.0 - ALPHA) / precision + ALPHA / recall);
+        let frag = if self.is_perfect() {
+            0.0
+        } else {
+            self.chunks / ((self.test_word_matches + self.reference_word_matches) / 2.0)
+        };
+        let score = f_mean * (1.0 - GAMMA * frag.powf(BETA));
+        if score.is_nan() {
+            0.0
+        } else {
+            score.max(0.0)
+        }
+    }
+
+    /// Pools another segment's statistics into these (`MeteorStats.addStats`): a perfect
+    /// segment's single chunk is not counted.
+    pub fn add(&mut self, other: &MeteorStats) {
+        self.test_length += other.test_length;
+        self.reference_length += other.reference_length;
+        self.test_function_words += other.test_function_words;
+        self.reference_function_words += other.reference_function_words;
+        for (a, b) in self.stage.iter_mut().zip(&other.stage) {
+            for (x, y) in a.iter_mut().zip(b) {
+                *x += y;
+            }
+        }
+        if !other.is_perfect() {
+            self.chunks += other.chunks;
+        }
+        self.test_word_matches += other.test_word_matches;
+        self.reference_word_matches += other.reference_word_matches;
+    }
+}
+
+/// The corpus METEOR: the score of the pooled statistics (pycocoevalcap's `EVAL` line), not the
+/// mean of segment scores.
+pub fn corpus_meteor(stats: &[MeteorStats]) -> f64 {
+    let mut total = MeteorStats::default();
+    for s in stats {
+        total.add(s);
+    }
+    total.score()
+}
+
+// Module indices are the positions in `MeteorStats::stage`.
+const _: () = assert!(EXACT == 0 && STEM == 1 && SYNONYM == 2 && PARAPHRASE == 3);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identical_texts_score_near_one_and_empty_hypothesis_zero() {
+        let m = Meteor::exact_stem();
+        let s = m.stats("the heart is normal .", &["the heart is normal ."]);
+        assert!(s.is_perfect());
+        assert!((s.score() - 1.0).abs() < 1e-12, "{}", s.score());
+        assert_eq!(m.stats("", &["the lungs are clear ."]).score(), 0.0);
+    }
+
+    #[test]
+    fn stem_module_matches_inflections() {
+        let m = Meteor::exact_stem();
+        let s = m.stats("lung opacities", &["lungs opacity"]);
+        assert_eq!(s.stage[STEM][0], 2.0);
+        assert_eq!(s.stage[EXACT][0], 0.0);
+    }
+
+    #[test]
+    fn best_reference_is_kept() {
+        let m = Meteor::exact_stem();
+        let one = m.stats("no effusion .", &["mild cardiomegaly ."]);
+        let two = m.stats("no effusion .", &["mild cardiomegaly .", "no effusion ."]);
+        assert!(two.score() > one.score());
+        assert_eq!(two, m.stats("no effusion .", &["no effusion ."]));
+    }
+}
