@@ -1,12 +1,13 @@
 //! `trrg eval`.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
 use serde_json::{json, Map, Value};
 use trrg_labeler::{Labeler, LABELER_NAME};
-use trrg_metrics::{clinical_efficacy, CeConvention, NlgEvaluator};
+use trrg_metrics::{clinical_efficacy, CeConvention, Meteor, NlgEvaluator};
 
 /// Clinical-efficacy convention.
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -31,6 +32,11 @@ pub struct EvalArgs {
     /// Add per-example scores.
     #[arg(long)]
     per_example: bool,
+    /// pycocoevalcap's `meteor-1.5.jar` (WordNet synonyms), with `data/paraphrase-en.gz` beside
+    /// it. Default: `$TRRG_METEOR_JAR`, else the pycocoevalcap package of `python3`; without one,
+    /// METEOR uses the exact and stem modules only and `METEOR_modules` says so.
+    #[arg(long)]
+    meteor_jar: Option<PathBuf>,
 }
 
 fn texts(value: &Value, what: &str, id: &str, file: &str) -> Result<Vec<String>> {
@@ -66,9 +72,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
     if let Some(id) = refs.keys().find(|id| !hyps.contains_key(*id)) {
         bail!("{file}: reference `{id}` has no hypothesis");
     }
-    let labeler = Labeler::new();
-    let mut eval = NlgEvaluator::new();
-    let (mut ref_labels, mut hyp_labels) = (Vec::new(), Vec::new());
+    let mut examples = Vec::with_capacity(refs.len());
     for (id, r) in refs {
         let r = texts(r, "refs", id, &file)?;
         if r.is_empty() || r.iter().any(|t| t.trim().is_empty()) {
@@ -81,7 +85,23 @@ pub fn run(args: EvalArgs) -> Result<()> {
                 h.len()
             );
         };
-        eval.update(id, &r, h)?;
+        examples.push((id, r, h.clone()));
+    }
+    let meteor = match args.meteor_jar.or_else(Meteor::find_jar) {
+        Some(jar) => Arc::new(Meteor::from_jar(&jar)?),
+        None => {
+            eprintln!(
+                "trrg eval: no meteor-1.5.jar (give --meteor-jar, set TRRG_METEOR_JAR or pip install \
+                 pycocoevalcap==1.2): METEOR uses the exact and stem modules only"
+            );
+            Meteor::shared_exact_stem()
+        }
+    };
+    let labeler = Labeler::new();
+    let mut eval = NlgEvaluator::with_meteor(meteor);
+    let (mut ref_labels, mut hyp_labels) = (Vec::new(), Vec::new());
+    for (id, r, h) in &examples {
+        eval.update(id, r, h)?;
         ref_labels.push(labeler.label(&r[0]));
         hyp_labels.push(labeler.label(h));
     }
@@ -96,13 +116,10 @@ pub fn run(args: EvalArgs) -> Result<()> {
     for k in 0..4 {
         out.insert(format!("BLEU_{}", k + 1), json!(scores.bleu[k]));
     }
-    out.insert("METEOR".into(), Value::Null);
+    out.insert("METEOR".into(), json!(scores.meteor));
     out.insert("ROUGE_L".into(), json!(scores.rouge_l));
     out.insert("CIDEr".into(), json!(scores.cider));
-    out.insert(
-        "METEOR_modules".into(),
-        json!("none: METEOR is not implemented in this version of trrg"),
-    );
+    out.insert("METEOR_modules".into(), json!(scores.meteor_modules));
     let mut ce_json = json!({
         "convention": ce.convention, "labeler": ce.labeler,
         "precision": ce.precision, "recall": ce.recall, "f1": ce.f1,

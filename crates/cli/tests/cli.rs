@@ -4,10 +4,17 @@ use std::path::PathBuf;
 use std::process::{Command, Output};
 
 fn trrg(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_trrg"))
-        .args(args)
-        .output()
-        .expect("the trrg binary runs")
+    trrg_with_meteor_jar(args, None)
+}
+
+/// Runs `trrg` with `TRRG_METEOR_JAR` set to `jar`, or unset.
+fn trrg_with_meteor_jar(args: &[&str], jar: Option<&str>) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_trrg"));
+    match jar {
+        Some(jar) => cmd.env("TRRG_METEOR_JAR", jar),
+        None => cmd.env_remove("TRRG_METEOR_JAR"),
+    };
+    cmd.args(args).output().expect("the trrg binary runs")
 }
 
 fn temp_file(name: &str, contents: &str) -> PathBuf {
@@ -58,6 +65,33 @@ fn eval_prints_pycocoevalcap_keys_and_names_the_ce_convention() {
     assert!((scores["CIDEr"].as_f64().unwrap() - expected["CIDEr"].as_f64().unwrap()).abs() < 1e-9);
     assert_eq!(scores["CE"]["convention"], "f1chexbert");
     assert_eq!(scores["CE"]["labeler"], "CheXpert-style rules (trrg)");
+    // METEOR: full modules when python3 has pycocoevalcap, else exact+stem (never above).
+    let meteor = scores["METEOR"].as_f64().unwrap();
+    let want = expected["METEOR"].as_f64().unwrap();
+    match scores["METEOR_modules"].as_str().unwrap() {
+        "exact,stem,synonym,paraphrase" => assert!((meteor - want).abs() < 1e-9),
+        "exact,stem" => assert!(meteor > 0.0 && meteor <= want + 1e-12, "{meteor} vs {want}"),
+        other => panic!("unexpected METEOR_modules {other}"),
+    }
+    std::fs::remove_file(pairs).unwrap();
+}
+
+#[test]
+fn eval_with_a_missing_meteor_jar_names_it() {
+    let pairs = temp_file(
+        "meteor-pairs.json",
+        r#"{"refs": {"a": ["no effusion ."]}, "hyps": {"a": ["no effusion ."]}}"#,
+    );
+    let out = trrg_with_meteor_jar(
+        &["eval", "--pairs", pairs.to_str().unwrap()],
+        Some("/nonexistent/meteor-1.5.jar"),
+    );
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("/nonexistent/meteor-1.5.jar"),
+        "{}",
+        stderr(&out)
+    );
     std::fs::remove_file(pairs).unwrap();
 }
 

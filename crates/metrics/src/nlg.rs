@@ -63,9 +63,8 @@ pub struct NlgEvaluator {
     seen: HashSet<String>,
     hyps: Vec<String>,
     refs: Vec<Vec<String>>,
-    bleu: Vec<BleuStats>,
-    hyp_counts: Vec<Vec<(NGram, u32)>>,
-    ref_counts: Vec<Vec<Vec<(NGram, u32)>>>,
+    /// Interned tokens of each hypothesis and of its references.
+    tokens: Vec<(Vec<u32>, Vec<Vec<u32>>)>,
 }
 
 impl Default for NlgEvaluator {
@@ -89,9 +88,7 @@ impl NlgEvaluator {
             seen: HashSet::new(),
             hyps: Vec::new(),
             refs: Vec::new(),
-            bleu: Vec::new(),
-            hyp_counts: Vec::new(),
-            ref_counts: Vec::new(),
+            tokens: Vec::new(),
         }
     }
 
@@ -107,10 +104,7 @@ impl NlgEvaluator {
         }
         let hyp_tokens = self.interner.tokens(hyp);
         let ref_tokens: Vec<Vec<u32>> = refs.iter().map(|r| self.interner.tokens(r)).collect();
-        self.bleu.push(bleu_stats(&hyp_tokens, &ref_tokens));
-        self.hyp_counts.push(count_ngrams(&hyp_tokens, 4));
-        self.ref_counts
-            .push(ref_tokens.iter().map(|r| count_ngrams(r, 4)).collect());
+        self.tokens.push((hyp_tokens, ref_tokens));
         self.ids.push(id.to_string());
         self.hyps.push(hyp.to_string());
         self.refs.push(refs);
@@ -138,25 +132,32 @@ impl NlgEvaluator {
             .zip(&self.refs)
             .map(|(h, r)| example_rouge_l(h, r))
             .collect();
-        let meteor: Vec<MeteorStats> = self
-            .hyps
+        let meteor: Vec<MeteorStats> = self.meteor.stats_many(&self.hyps, &self.refs);
+        type Counts = Vec<(NGram, u32)>;
+        let counted: Vec<(BleuStats, Counts, Vec<Counts>)> = self
+            .tokens
             .par_iter()
-            .zip(&self.refs)
-            .map(|(h, r)| self.meteor.stats(h, r))
+            .map(|(h, r)| {
+                let ref_counts = r.iter().map(|r| count_ngrams(r, 4)).collect();
+                (bleu_stats(h, r), count_ngrams(h, 4), ref_counts)
+            })
             .collect();
-        let cider = cider_scores(&self.hyp_counts, &self.ref_counts);
+        let (bleu, counts): (Vec<BleuStats>, Vec<(Counts, Vec<Counts>)>) =
+            counted.into_iter().map(|(b, h, r)| (b, (h, r))).unzip();
+        let (hyp_counts, ref_counts): (Vec<Counts>, Vec<Vec<Counts>>) = counts.into_iter().unzip();
+        let cider = cider_scores(&hyp_counts, &ref_counts);
         let n = self.ids.len() as f64;
         let per_example = (0..self.ids.len())
             .map(|i| ExampleScores {
                 id: self.ids[i].clone(),
-                bleu: example_bleu(&self.bleu[i]),
+                bleu: example_bleu(&bleu[i]),
                 meteor: meteor[i].score(),
                 rouge_l: rouge[i],
                 cider: cider[i],
             })
             .collect();
         Ok(NlgScores {
-            bleu: corpus_bleu(&self.bleu),
+            bleu: corpus_bleu(&bleu),
             meteor: corpus_meteor(&meteor),
             meteor_modules: self.meteor.modules(),
             rouge_l: rouge.iter().sum::<f64>() / n,

@@ -8,9 +8,11 @@
 //!   truncates (a one-word stem or synonym match adds 0 with the alignment weight 0.5);
 //! - the distance of a match is added to the path it branched from, not to the new path.
 
-use std::cmp::Ordering;
+use std::cmp::Reverse;
 
-use super::resources::{Paraphrases, Synonyms};
+use rustc_hash::FxHashMap;
+
+use super::resources::Paraphrases;
 use super::Meteor;
 
 /// Module weights used to rank partial alignments (`MeteorScorer`: "best weights for
@@ -28,6 +30,52 @@ pub(crate) const PARAPHRASE: usize = 3;
 pub(crate) fn java_hash(s: &str) -> i32 {
     s.encode_utf16()
         .fold(0i32, |h, c| h.wrapping_mul(31).wrapping_add(i32::from(c)))
+}
+
+/// A tokenized line and what every module needs to know of its words, computed once per
+/// distinct text.
+pub(crate) struct Line {
+    len: usize,
+    keys: Vec<i32>,
+    stems: Vec<i32>,
+    /// Sorted synsets of each word (empty without the synonym module).
+    synsets: Vec<Vec<i32>>,
+    /// Paraphrase-table word ids (empty without the paraphrase module).
+    para: Vec<Option<u32>>,
+    function: Vec<bool>,
+}
+
+impl Line {
+    /// `normalized` is a line after METEOR's tokenizer and lower-casing.
+    pub(crate) fn new(res: &Meteor, normalized: &str) -> Self {
+        let words: Vec<&str> = normalized
+            .split(super::normalize::is_java_token_delimiter)
+            .filter(|t| !t.is_empty())
+            .collect();
+        Self {
+            len: words.len(),
+            keys: words.iter().map(|w| java_hash(w)).collect(),
+            stems: words
+                .iter()
+                .map(|w| java_hash(&res.stemmer.stem(w)))
+                .collect(),
+            synsets: res
+                .synonyms
+                .as_ref()
+                .map(|syn| words.iter().map(|w| syn.all_sets(w)).collect())
+                .unwrap_or_default(),
+            para: res
+                .paraphrases
+                .as_ref()
+                .map(|p| words.iter().map(|w| p.word_id(w)).collect())
+                .unwrap_or_default(),
+            function: words.iter().map(|w| res.is_function_word(w)).collect(),
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -70,30 +118,78 @@ impl Stage {
     }
 }
 
+/// Used-word bits; inline for lines of up to 256 words together.
+#[derive(Clone)]
+enum Bits {
+    Inline([u64; 4]),
+    Heap(Vec<u64>),
+}
+
+impl Bits {
+    fn new(n: usize) -> Self {
+        if n <= 256 {
+            Bits::Inline([0; 4])
+        } else {
+            Bits::Heap(vec![0; n.div_ceil(64)])
+        }
+    }
+
+    fn words(&self) -> &[u64] {
+        match self {
+            Bits::Inline(w) => w,
+            Bits::Heap(w) => w,
+        }
+    }
+
+    fn get(&self, k: usize) -> bool {
+        self.words()[k / 64] >> (k % 64) & 1 == 1
+    }
+
+    fn set(&mut self, k: usize) {
+        let w = match self {
+            Bits::Inline(w) => &mut w[..],
+            Bits::Heap(w) => &mut w[..],
+        };
+        w[k / 64] |= 1 << (k % 64);
+    }
+}
+
+/// No match taken yet (the end of a path's history in the arena).
+const NONE: u32 = u32::MAX;
+
+/// A partial alignment: what is used, what was taken, and the ranking statistics.
 #[derive(Clone)]
 struct Partial {
-    matches: Vec<Option<Match>>,
+    /// Last match taken by the search: an index into the arena of `(match, previous)`.
+    taken: u32,
     matches1: i32,
     matches2: i32,
     chunks: i32,
     idx: usize,
     last_match_end: Option<usize>,
     distance: i32,
-    used1: Vec<bool>,
-    used2: Vec<bool>,
+    /// Bit `i` for line-1 word `i`, bit `n1 + j` for line-2 word `j`.
+    used: Bits,
+    n1: usize,
 }
 
 impl Partial {
+    fn used2(&self, j: usize) -> bool {
+        self.used.get(self.n1 + j)
+    }
+
     fn is_used(&self, m: &Match) -> bool {
-        self.used2[m.start..m.start + m.length].iter().any(|&u| u)
-            || self.used1[m.match_start..m.match_start + m.match_length]
-                .iter()
-                .any(|&u| u)
+        (m.start..m.start + m.length).any(|j| self.used2(j))
+            || (m.match_start..m.match_start + m.match_length).any(|i| self.used.get(i))
     }
 
     fn set_used(&mut self, m: &Match) {
-        self.used2[m.start..m.start + m.length].fill(true);
-        self.used1[m.match_start..m.match_start + m.match_length].fill(true);
+        let n1 = self.n1;
+        for k in (m.match_start..m.match_start + m.match_length)
+            .chain(n1 + m.start..n1 + m.start + m.length)
+        {
+            self.used.set(k);
+        }
     }
 
     /// Takes match `m` (the path's weighted counts and chunk bookkeeping).
@@ -116,12 +212,13 @@ impl Partial {
     }
 }
 
-/// `Constants.PARTIAL_COMPARE_TOTAL`: more weighted matches, then fewer chunks, then less distance.
-fn compare(x: &Partial, y: &Partial) -> Ordering {
-    (y.matches1 + y.matches2)
-        .cmp(&(x.matches1 + x.matches2))
-        .then(x.chunks.cmp(&y.chunks))
-        .then(x.distance.cmp(&y.distance))
+/// A path's rank and its index among the paths of a step.
+type Ranked = ((Reverse<i32>, i32, i32), usize);
+
+/// `Constants.PARTIAL_COMPARE_TOTAL` as a sort key: more weighted matches, then fewer chunks,
+/// then less distance.
+fn rank(p: &Partial) -> (Reverse<i32>, i32, i32) {
+    (Reverse(p.matches1 + p.matches2), p.chunks, p.distance)
 }
 
 /// Per-module matched-word counts of one alignment.
@@ -133,92 +230,103 @@ pub(crate) struct AlignmentCounts {
     pub(crate) chunks: usize,
 }
 
-/// Aligns hypothesis words `w1` with reference words `w2`.
-pub(crate) fn align(res: &Meteor, w1: &[&str], w2: &[&str]) -> AlignmentCounts {
-    let k1: Vec<i32> = w1.iter().map(|w| java_hash(w)).collect();
-    let k2: Vec<i32> = w2.iter().map(|w| java_hash(w)).collect();
+/// Aligns hypothesis `l1` with reference `l2`.
+pub(crate) fn align(res: &Meteor, l1: &Line, l2: &Line) -> AlignmentCounts {
     let mut s = Stage {
-        matches: vec![Vec::new(); w2.len()],
-        coverage1: vec![0; w1.len()],
-        coverage2: vec![0; w2.len()],
+        matches: vec![Vec::new(); l2.len],
+        coverage1: vec![0; l1.len],
+        coverage2: vec![0; l2.len],
     };
     // Identical lines need only exact matches (avoids beam search errors).
-    let identical = k1 == k2;
-    exact(&mut s, &k1, &k2);
+    let identical = l1.keys == l2.keys;
+    exact(&mut s, l1, l2);
     if !identical {
-        stem(&mut s, res, w1, w2, &k1, &k2);
-        if let Some(syn) = &res.synonyms {
-            synonym(&mut s, syn, w1, w2, &k1, &k2);
+        stem(&mut s, l1, l2);
+        if res.synonyms.is_some() {
+            synonym(&mut s, l1, l2);
         }
         if let Some(para) = &res.paraphrases {
-            paraphrase(&mut s, para, w1, w2);
+            paraphrase(&mut s, para, l1, l2);
         }
     }
 
     // One-to-one matches that nothing else overlaps are definite.
     let mut start = Partial {
-        matches: vec![None; w2.len()],
+        taken: NONE,
         matches1: 0,
         matches2: 0,
         chunks: 0,
         idx: 0,
         last_match_end: None,
         distance: 0,
-        used1: vec![false; w1.len()],
-        used2: vec![false; w2.len()],
+        used: Bits::new(l1.len + l2.len),
+        n1: l1.len,
     };
+    let mut matches: Vec<Option<Match>> = vec![None; l2.len];
     for (i, candidates) in s.matches.iter().enumerate() {
         if let [m] = candidates.as_slice() {
             let overlap = (0..m.length).any(|j| s.coverage2[i + j] != 1)
                 || (0..m.match_length).any(|j| s.coverage1[m.match_start + j] != 1);
             if !overlap {
-                start.matches[i] = Some(*m);
+                matches[i] = Some(*m);
                 start.set_used(m);
             }
         }
     }
-    let best = resolve(&s, start);
+    let mut arena = Vec::new();
+    let mut taken = resolve(&s, &matches, start, &mut arena).taken;
+    while taken != NONE {
+        let (m, prev) = arena[taken as usize];
+        matches[m.start] = Some(m);
+        taken = prev;
+    }
 
-    let function1: Vec<bool> = w1.iter().map(|w| res.is_function_word(w)).collect();
-    let function2: Vec<bool> = w2.iter().map(|w| res.is_function_word(w)).collect();
     let mut stage = [[0usize; 4]; 4];
-    for m in best.matches.iter().flatten() {
+    for m in matches.iter().flatten() {
         for i in m.match_start..m.match_start + m.match_length {
-            stage[m.module][if function1[i] { 2 } else { 0 }] += 1;
+            stage[m.module][if l1.function[i] { 2 } else { 0 }] += 1;
         }
         for j in m.start..m.start + m.length {
-            stage[m.module][if function2[j] { 3 } else { 1 }] += 1;
+            stage[m.module][if l2.function[j] { 3 } else { 1 }] += 1;
         }
     }
     AlignmentCounts {
-        function1: function1.iter().filter(|&&f| f).count(),
-        function2: function2.iter().filter(|&&f| f).count(),
+        function1: l1.function.iter().filter(|&&f| f).count(),
+        function2: l2.function.iter().filter(|&&f| f).count(),
         stage,
-        chunks: count_chunks(&best.matches),
+        chunks: count_chunks(&matches),
     }
 }
 
-/// The beam search (`Aligner.resolve`), left to right over line 2.
-fn resolve(s: &Stage, start: Partial) -> Partial {
+/// The beam search (`Aligner.resolve`), left to right over line 2; `definite` holds the matches
+/// fixed before the search.
+fn resolve(
+    s: &Stage,
+    definite: &[Option<Match>],
+    start: Partial,
+    arena: &mut Vec<(Match, u32)>,
+) -> Partial {
     let n = s.matches.len();
     let mut next = vec![start];
+    let mut paths: Vec<Partial> = Vec::new();
+    let mut beam: Vec<Ranked> = Vec::new();
     for current in 0..=n {
-        let mut paths = std::mem::take(&mut next);
-        paths.sort_by(compare);
-        paths.truncate(BEAM_SIZE);
-        let fallback = paths[0].clone();
-        for mut path in paths {
+        std::mem::swap(&mut paths, &mut next);
+        next.clear();
+        best_ranked(&paths, &mut beam);
+        let fallback = paths[beam[0].1].clone();
+        for &(_, k) in &beam {
+            let mut path = paths[k].clone();
             if current == n {
                 path.close_chunk();
                 next.push(path);
                 continue;
             }
-            if path.used2[current] {
+            if path.used2(current) {
                 if current < path.idx {
                     // Inside a match taken earlier.
                     next.push(path);
-                } else if let Some(m) = path.matches[path.idx] {
-                    // A definite match.
+                } else if let Some(m) = definite[path.idx] {
                     path.take(&m);
                     path.distance += (m.start as i32 - m.match_start as i32).abs();
                     next.push(path);
@@ -231,7 +339,8 @@ fn resolve(s: &Stage, start: Partial) -> Partial {
                 }
                 let mut branch = path.clone();
                 branch.set_used(m);
-                branch.matches[current] = Some(*m);
+                arena.push((*m, branch.taken));
+                branch.taken = (arena.len() - 1) as u32;
                 branch.take(m);
                 // Java adds the distance to the path it branched from (kept: it changes ties).
                 path.distance += (m.start as i32 - m.match_start as i32).abs();
@@ -246,8 +355,20 @@ fn resolve(s: &Stage, start: Partial) -> Partial {
             next.push(fallback);
         }
     }
-    next.sort_by(compare);
-    next.swap_remove(0)
+    best_ranked(&next, &mut beam);
+    next.swap_remove(beam[0].1)
+}
+
+/// The (at most) `BEAM_SIZE` best paths' ranks and indices, best first; ties keep the input
+/// order, as Java's stable `Collections.sort` does.
+fn best_ranked(paths: &[Partial], order: &mut Vec<Ranked>) {
+    order.clear();
+    order.extend(paths.iter().enumerate().map(|(k, p)| (rank(p), k)));
+    if order.len() > BEAM_SIZE {
+        order.select_nth_unstable(BEAM_SIZE - 1);
+        order.truncate(BEAM_SIZE);
+    }
+    order.sort_unstable();
 }
 
 /// `Aligner.getCountAndChunks`: contiguous runs of matches in both lines.
@@ -275,9 +396,9 @@ fn count_chunks(matches: &[Option<Match>]) -> usize {
     chunks + usize::from(last_match_end.is_some())
 }
 
-fn exact(s: &mut Stage, k1: &[i32], k2: &[i32]) {
-    for (j, b) in k2.iter().enumerate() {
-        for (i, a) in k1.iter().enumerate() {
+fn exact(s: &mut Stage, l1: &Line, l2: &Line) {
+    for (j, b) in l2.keys.iter().enumerate() {
+        for (i, a) in l1.keys.iter().enumerate() {
             if a == b {
                 s.single(EXACT, i, j);
             }
@@ -285,49 +406,80 @@ fn exact(s: &mut Stage, k1: &[i32], k2: &[i32]) {
     }
 }
 
-fn stem(s: &mut Stage, res: &Meteor, w1: &[&str], w2: &[&str], k1: &[i32], k2: &[i32]) {
-    let stem_keys = |words: &[&str]| -> Vec<i32> {
-        words
-            .iter()
-            .map(|w| java_hash(&res.stemmer.stem(w)))
-            .collect()
-    };
-    let (s1, s2) = (stem_keys(w1), stem_keys(w2));
-    for j in 0..w2.len() {
-        for i in 0..w1.len() {
-            if s1[i] == s2[j] && k1[i] != k2[j] {
+fn stem(s: &mut Stage, l1: &Line, l2: &Line) {
+    for j in 0..l2.len {
+        for i in 0..l1.len {
+            if l1.stems[i] == l2.stems[j] && l1.keys[i] != l2.keys[j] {
                 s.single(STEM, i, j);
             }
         }
     }
 }
 
-fn synonym(s: &mut Stage, syn: &Synonyms, w1: &[&str], w2: &[&str], k1: &[i32], k2: &[i32]) {
-    let sets1: Vec<Vec<i32>> = w1.iter().map(|w| syn.all_sets(w)).collect();
-    let sets2: Vec<Vec<i32>> = w2.iter().map(|w| syn.all_sets(w)).collect();
-    for j in 0..w2.len() {
-        for i in 0..w1.len() {
-            let shared = sets1[i].iter().any(|x| sets2[j].binary_search(x).is_ok());
-            if shared && k1[i] != k2[j] {
-                s.single(SYNONYM, i, j);
-            }
+fn synonym(s: &mut Stage, l1: &Line, l2: &Line) {
+    // Synset -> line-2 words that have it.
+    let mut index: FxHashMap<i32, Vec<usize>> = FxHashMap::default();
+    for (j, sets) in l2.synsets.iter().enumerate() {
+        for set in sets {
+            index.entry(*set).or_default().push(j);
         }
+    }
+    let mut shares = vec![false; l2.len];
+    let mut pairs: Vec<(usize, usize)> = Vec::new();
+    for (i, sets) in l1.synsets.iter().enumerate() {
+        shares.fill(false);
+        for j in sets.iter().filter_map(|set| index.get(set)).flatten() {
+            shares[*j] = true;
+        }
+        pairs.extend(
+            (0..l2.len)
+                .filter(|&j| shares[j] && l1.keys[i] != l2.keys[j])
+                .map(|j| (j, i)),
+        );
+    }
+    // Java's order: line-2 word, then line-1 word.
+    pairs.sort_unstable();
+    for (j, i) in pairs {
+        s.single(SYNONYM, i, j);
     }
 }
 
-/// `ParaphraseMatcher`: phrases of either line whose paraphrase occurs in the other line.
-fn paraphrase(s: &mut Stage, para: &Paraphrases, w1: &[&str], w2: &[&str]) {
-    let line1: Vec<Option<u32>> = w1.iter().map(|w| para.word_id(w)).collect();
-    let line2: Vec<Option<u32>> = w2.iter().map(|w| para.word_id(w)).collect();
-    let occurs_at = |line: &[Option<u32>], at: usize, words: &[u32]| {
-        at + words.len() <= line.len() && words.iter().zip(&line[at..]).all(|(w, l)| *l == Some(*w))
+/// Start positions of `words` in `line`, ascending (every position for an empty phrase); `at`
+/// maps each word to its positions in `line`.
+fn occurrences(line: &[Option<u32>], at: &FxHashMap<u32, Vec<usize>>, words: &[u32]) -> Vec<usize> {
+    let starts: Vec<usize> = match words.first() {
+        None => (0..line.len()).collect(),
+        Some(first) => at.get(first).cloned().unwrap_or_default(),
     };
+    starts
+        .into_iter()
+        .filter(|&k| {
+            k + words.len() <= line.len()
+                && words.iter().zip(&line[k..]).all(|(w, l)| *l == Some(*w))
+        })
+        .collect()
+}
+
+/// `ParaphraseMatcher`: phrases of either line whose paraphrase occurs in the other line.
+fn paraphrase(s: &mut Stage, para: &Paraphrases, l1: &Line, l2: &Line) {
+    let (line1, line2) = (&l1.para, &l2.para);
+    // Where each word occurs, so a paraphrase is looked up by its first word.
+    let positions = |line: &[Option<u32>]| {
+        let mut at: FxHashMap<u32, Vec<usize>> = FxHashMap::default();
+        for (k, w) in line.iter().enumerate() {
+            if let Some(w) = w {
+                at.entry(*w).or_default().push(k);
+            }
+        }
+        at
+    };
+    let (at1, at2) = (positions(line1), positions(line2));
     // Reference phrases whose paraphrase is in the hypothesis.
     for j in 0..line2.len() {
-        for (len, idx) in para.phrases_at(&line2, j) {
+        for (len, idx) in para.phrases_at(line2, j) {
             let words = para.paraphrase(idx);
-            for i in 0..line1.len() {
-                if occurs_at(&line1, i, words) {
+            for i in occurrences(line1, &at1, words) {
+                {
                     s.push(Match {
                         start: j,
                         length: len,
@@ -341,10 +493,10 @@ fn paraphrase(s: &mut Stage, para: &Paraphrases, w1: &[&str], w2: &[&str]) {
     }
     // Hypothesis phrases whose paraphrase is in the reference.
     for i in 0..line1.len() {
-        for (len, idx) in para.phrases_at(&line1, i) {
+        for (len, idx) in para.phrases_at(line1, i) {
             let words = para.paraphrase(idx);
-            for j in 0..line2.len() {
-                if occurs_at(&line2, j, words) {
+            for j in occurrences(line2, &at2, words) {
+                {
                     s.push(Match {
                         start: j,
                         length: words.len(),

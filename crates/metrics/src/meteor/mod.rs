@@ -19,7 +19,8 @@ use rust_stemmers::{Algorithm, Stemmer};
 use rustc_hash::FxHashSet;
 
 use crate::{Error, Result};
-use align::{align, EXACT, PARAPHRASE, STEM, SYNONYM};
+use align::{align, Line, EXACT, PARAPHRASE, STEM, SYNONYM};
+use rayon::prelude::*;
 use resources::{Paraphrases, Synonyms};
 
 /// English ranking-task parameters (`Constants.PARAM_RANK[LANG_EN]`).
@@ -155,13 +156,47 @@ impl Meteor {
     pub fn stats(&self, hyp: &str, refs: &[impl AsRef<str>]) -> MeteorStats {
         // pycocoevalcap's `_stat` cleans the hypothesis this way before sending it to Java.
         let hyp = hyp.replace("|||", "").replace("  ", " ");
-        let hyp = normalize::normalize(hyp.trim());
-        let hyp_words: Vec<&str> = tokens(&hyp);
+        let hyp = self.line(&hyp);
+        let refs: Vec<Line> = refs.iter().map(|r| self.line(r.as_ref())).collect();
+        self.best(&hyp, refs.iter())
+    }
+
+    /// [`Meteor::stats`] of many examples, in parallel; each distinct text is tokenized and
+    /// looked up once.
+    pub fn stats_many(
+        &self,
+        hyps: &[impl AsRef<str> + Sync],
+        refs: &[Vec<String>],
+    ) -> Vec<MeteorStats> {
+        let cleaned: Vec<String> = hyps
+            .iter()
+            .map(|h| h.as_ref().replace("|||", "").replace("  ", " "))
+            .collect();
+        let mut texts: Vec<&str> = cleaned
+            .iter()
+            .map(String::as_str)
+            .chain(refs.iter().flatten().map(String::as_str))
+            .collect();
+        texts.sort_unstable();
+        texts.dedup();
+        let lines: Vec<Line> = texts.par_iter().map(|t| self.line(t)).collect();
+        let line = |t: &str| &lines[texts.binary_search(&t).expect("every text was prepared")];
+        cleaned
+            .par_iter()
+            .zip(refs)
+            .map(|(h, r)| self.best(line(h), r.iter().map(|r| line(r))))
+            .collect()
+    }
+
+    fn line(&self, text: &str) -> Line {
+        Line::new(self, &normalize::normalize(text.trim()))
+    }
+
+    /// The statistics against the best reference (highest score, the first on ties).
+    fn best<'a>(&self, hyp: &Line, refs: impl Iterator<Item = &'a Line>) -> MeteorStats {
         let mut best: Option<(f64, MeteorStats)> = None;
         for r in refs {
-            let r = normalize::normalize(r.as_ref().trim());
-            let ref_words = tokens(&r);
-            let stats = self.segment(&hyp_words, &ref_words);
+            let stats = self.segment(hyp, r);
             let score = stats.score();
             if best.as_ref().is_none_or(|(s, _)| score > *s) {
                 best = Some((score, stats));
@@ -170,7 +205,7 @@ impl Meteor {
         best.map(|(_, s)| s).unwrap_or_default()
     }
 
-    fn segment(&self, hyp: &[&str], reference: &[&str]) -> MeteorStats {
+    fn segment(&self, hyp: &Line, reference: &Line) -> MeteorStats {
         let a = align(self, hyp, reference);
         let mut s = MeteorStats {
             test_length: hyp.len() as f64,
@@ -187,12 +222,6 @@ impl Meteor {
         }
         s
     }
-}
-
-fn tokens(line: &str) -> Vec<&str> {
-    line.split(normalize::is_java_token_delimiter)
-        .filter(|t| !t.is_empty())
-        .collect()
 }
 
 /// METEOR's sufficient statistics of one segment, or of a corpus after [`MeteorStats::add`].

@@ -131,11 +131,10 @@ pub(crate) fn normalize(line: &str) -> String {
                     out.push_str(&word.replace('.', ""));
                 } else if kind == Some(Nonbreaking::Any)
                     || next.is_some_and(|n| n.starts_with(|c: char| c.is_ascii_lowercase()))
+                    || (kind == Some(Nonbreaking::NumericOnly)
+                        && next.is_some_and(|n| n.starts_with(|c: char| c.is_ascii_digit())))
                 {
-                    out.push_str(word);
-                } else if kind == Some(Nonbreaking::NumericOnly)
-                    && next.is_some_and(|n| n.starts_with(|c: char| c.is_ascii_digit()))
-                {
+                    // Nonbreaking: always, before a lowercase word, or before a number.
                     out.push_str(word);
                 } else {
                     out.push_str(pre);
