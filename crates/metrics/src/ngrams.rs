@@ -29,8 +29,10 @@ impl Interner {
 
 /// Counts of all 1..=`n`-grams of a token sequence, in first-appearance order (as Python's dict).
 pub(crate) fn count_ngrams(tokens: &[u32], n: usize) -> Vec<(NGram, u32)> {
-    let mut index: HashMap<NGram, usize> = HashMap::default();
-    let mut counts: Vec<(NGram, u32)> = Vec::new();
+    let grams = n * tokens.len();
+    let mut index: HashMap<NGram, usize> =
+        HashMap::with_capacity_and_hasher(grams, Default::default());
+    let mut counts: Vec<(NGram, u32)> = Vec::with_capacity(grams);
     for k in 1..=n {
         for window in tokens.windows(k) {
             let mut key = [0u32; 4];

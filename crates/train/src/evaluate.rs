@@ -2,6 +2,7 @@
 //! zero-shot AUC of the clue perception.
 
 use std::collections::BTreeMap;
+use std::sync::{Arc, OnceLock};
 
 use burn::data::dataset::Dataset;
 use burn::prelude::*;
@@ -11,7 +12,7 @@ use serde_json::{json, Value};
 use trrg_data::{LabelRow, ReportBatcher, ReportDataset, ReportTokenizer, WordVocab};
 use trrg_labeler::{Labeler, ReportLabels, LABELER_NAME};
 use trrg_llm::GenerationConfig;
-use trrg_metrics::{clinical_efficacy, CeConvention, CeScores, NlgEvaluator};
+use trrg_metrics::{clinical_efficacy, CeConvention, CeScores, Meteor, NlgEvaluator};
 use trrg_model::{ClueBank, Trrg};
 
 use crate::data::epoch_batches;
@@ -62,6 +63,26 @@ fn row_labels(row: &LabelRow) -> ReportLabels {
     out
 }
 
+/// pycocoevalcap's full METEOR when its jar is found ([`Meteor::find_jar`]; loaded once per
+/// process), else the exact+stem METEOR. `METEOR_modules` in the scores says which.
+fn meteor() -> Arc<Meteor> {
+    static METEOR: OnceLock<Arc<Meteor>> = OnceLock::new();
+    METEOR
+        .get_or_init(|| {
+            let Some(jar) = Meteor::find_jar() else {
+                return Meteor::shared_exact_stem();
+            };
+            match Meteor::from_jar(&jar) {
+                Ok(m) => Arc::new(m),
+                Err(e) => {
+                    eprintln!("warning: {e}; METEOR uses the exact and stem modules only");
+                    Meteor::shared_exact_stem()
+                }
+            }
+        })
+        .clone()
+}
+
 /// Generates a report for each of the first `limit` studies of `dataset` and scores them.
 ///
 /// `ground_truth` adds `CE_vs_ground_truth` (generated-report labels against the dataset's own
@@ -82,7 +103,7 @@ pub fn evaluate<B: Backend>(
 ) -> crate::Result<Evaluation> {
     let n = limit.unwrap_or(usize::MAX).min(dataset.len());
     let labeler = Labeler::new();
-    let mut nlg = NlgEvaluator::new();
+    let mut nlg = NlgEvaluator::with_meteor(meteor());
     let (mut ref_labels, mut hyp_labels, mut truth) = (Vec::new(), Vec::new(), Vec::new());
     let mut samples = Vec::with_capacity(n);
     bar.set_length(n as u64);
@@ -123,8 +144,8 @@ pub fn evaluate<B: Backend>(
         "BLEU_2": nlg.bleu[1],
         "BLEU_3": nlg.bleu[2],
         "BLEU_4": nlg.bleu[3],
-        "METEOR": Value::Null,
-        "METEOR_modules": "none: METEOR is not implemented in this version of trrg",
+        "METEOR": nlg.meteor,
+        "METEOR_modules": nlg.meteor_modules,
         "ROUGE_L": nlg.rouge_l,
         "CIDEr": nlg.cider,
         "CE": ce_json(&ce),

@@ -36,8 +36,8 @@ pub fn results_table(rows: &[(String, Value)]) -> String {
     } else {
         "TRRG on the test split\n\n"
     };
-    out += "| model | BLEU_1 | BLEU_2 | BLEU_3 | BLEU_4 | ROUGE_L | CIDEr | CE P | CE R | CE F1 | CE F1 vs ground truth |\n";
-    out += "|---|---|---|---|---|---|---|---|---|---|---|\n";
+    out += "| model | BLEU_1 | BLEU_2 | BLEU_3 | BLEU_4 | METEOR | ROUGE_L | CIDEr | CE P | CE R | CE F1 | CE F1 vs ground truth |\n";
+    out += "|---|---|---|---|---|---|---|---|---|---|---|---|\n";
     for (name, m) in rows {
         let t = &m["test"];
         let cells: Vec<String> = [
@@ -45,6 +45,7 @@ pub fn results_table(rows: &[(String, Value)]) -> String {
             &["BLEU_2"],
             &["BLEU_3"],
             &["BLEU_4"],
+            &["METEOR"],
             &["ROUGE_L"],
             &["CIDEr"],
             &["CE", "precision"],
@@ -59,6 +60,21 @@ pub fn results_table(rows: &[(String, Value)]) -> String {
     }
     out += "\nCE: r2gen convention (micro P/R/F1 over the 14 CheXpert observations, positive = 1), labels from \
             \"CheXpert-style rules (trrg)\" on the generated and the reference report; \"vs ground truth\" \
-            scores the generated report's labels against the dataset's own labels. METEOR is not implemented yet.\n";
+            scores the generated report's labels against the dataset's own labels.\n";
+    let modules: Vec<&str> = rows
+        .iter()
+        .filter_map(|(_, m)| m["test"]["METEOR_modules"].as_str())
+        .collect();
+    if let Some(first) = modules.first() {
+        out += &format!(
+            "METEOR 1.5 modules: {first}{}.\n",
+            if *first == "exact,stem" {
+                " (pycocoevalcap's meteor-1.5.jar was not found, so no synonyms or paraphrases: lower than \
+                 pycocoevalcap's METEOR; see docs/metrics.md)"
+            } else {
+                " (as pycocoevalcap)"
+            }
+        );
+    }
     out
 }
