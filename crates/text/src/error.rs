@@ -20,9 +20,9 @@ pub enum Error {
         /// What was wrong.
         reason: String,
     },
-    /// The tokenizer failed.
-    #[error("tokenizing failed: {0}")]
-    Tokenizer(#[from] trrg_data::Error),
+    /// Tokenizing, or reading a checkpoint or its config, failed (the message names the file).
+    #[error(transparent)]
+    Data(#[from] trrg_data::Error),
 }
 
 /// Result with [`Error`].

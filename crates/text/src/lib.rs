@@ -22,6 +22,7 @@
 
 mod bert;
 mod error;
+mod loader;
 mod sentences;
 
 pub use bert::{l2_normalize, mean_pool, Bert, BertConfig};

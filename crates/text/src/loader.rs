@@ -1,0 +1,229 @@
+//! Loading a HF BERT checkpoint directory (`config.json` + `model.safetensors`, `BertModel` names
+//! with or without the `bert.` prefix) into [`Bert`].
+
+use std::path::Path;
+
+use burn::module::Param;
+use burn::nn::{Embedding, LayerNorm, Linear};
+use burn::prelude::*;
+use serde::Deserialize;
+use trrg_data::WeightFile;
+
+use crate::{Bert, BertConfig, Error};
+
+/// The fields of HF's `BertConfig` that shape the model; others are ignored.
+#[derive(Deserialize)]
+struct HfBertConfig {
+    vocab_size: usize,
+    hidden_size: usize,
+    num_hidden_layers: usize,
+    num_attention_heads: usize,
+    intermediate_size: usize,
+    max_position_embeddings: usize,
+    #[serde(default = "two")]
+    type_vocab_size: usize,
+    #[serde(default = "eps")]
+    layer_norm_eps: f64,
+    #[serde(default = "gelu")]
+    hidden_act: String,
+    #[serde(default = "absolute")]
+    position_embedding_type: String,
+}
+
+fn two() -> usize {
+    2
+}
+fn eps() -> f64 {
+    1e-12
+}
+fn gelu() -> String {
+    "gelu".into()
+}
+fn absolute() -> String {
+    "absolute".into()
+}
+
+impl BertConfig {
+    /// Reads HF's `config.json`; only what this encoder implements is accepted (GELU, absolute
+    /// positions).
+    pub fn from_hf_json(path: impl AsRef<Path>) -> crate::Result<Self> {
+        let hf: HfBertConfig = trrg_data::read_json(path.as_ref())?;
+        if hf.hidden_act != "gelu" {
+            return Err(Error::InvalidConfig {
+                field: "hidden_act",
+                reason: format!(
+                    "`{}` in {}: only gelu is supported",
+                    hf.hidden_act,
+                    path.as_ref().display()
+                ),
+            });
+        }
+        if hf.position_embedding_type != "absolute" {
+            return Err(Error::InvalidConfig {
+                field: "position_embedding_type",
+                reason: format!(
+                    "`{}` in {}: only absolute is supported",
+                    hf.position_embedding_type,
+                    path.as_ref().display()
+                ),
+            });
+        }
+        Ok(Self::new(hf.vocab_size)
+            .with_hidden_size(hf.hidden_size)
+            .with_num_hidden_layers(hf.num_hidden_layers)
+            .with_num_attention_heads(hf.num_attention_heads)
+            .with_intermediate_size(hf.intermediate_size)
+            .with_max_position_embeddings(hf.max_position_embeddings)
+            .with_type_vocab_size(hf.type_vocab_size)
+            .with_layer_norm_eps(hf.layer_norm_eps))
+    }
+}
+
+fn set_linear<B: Backend>(
+    file: &mut WeightFile,
+    linear: &mut Linear<B>,
+    name: &str,
+    device: &B::Device,
+) -> trrg_data::Result<()> {
+    let [d_in, d_out] = linear.weight.dims();
+    linear.weight =
+        Param::from_tensor(file.linear_weight(&format!("{name}.weight"), d_in, d_out, device)?);
+    linear.bias = Some(Param::from_tensor(file.tensor(
+        &format!("{name}.bias"),
+        [d_out],
+        device,
+    )?));
+    Ok(())
+}
+
+fn set_layer_norm<B: Backend>(
+    file: &mut WeightFile,
+    norm: &mut LayerNorm<B>,
+    name: &str,
+    device: &B::Device,
+) -> trrg_data::Result<()> {
+    let [d] = norm.gamma.dims();
+    norm.gamma = Param::from_tensor(file.tensor(&format!("{name}.weight"), [d], device)?);
+    norm.beta = Some(Param::from_tensor(file.tensor(
+        &format!("{name}.bias"),
+        [d],
+        device,
+    )?));
+    Ok(())
+}
+
+fn set_embedding<B: Backend>(
+    file: &mut WeightFile,
+    embedding: &mut Embedding<B>,
+    name: &str,
+    device: &B::Device,
+) -> trrg_data::Result<()> {
+    let dims = embedding.weight.dims();
+    embedding.weight = Param::from_tensor(file.tensor(&format!("{name}.weight"), dims, device)?);
+    Ok(())
+}
+
+impl<B: Backend> Bert<B> {
+    /// Loads `dir/config.json` and `dir/model.safetensors`. Every tensor must fit; the
+    /// `pooler.*` weights (unused by mean pooling) and the `position_ids` buffer are skipped, any
+    /// other unused tensor is an error naming it.
+    pub fn from_pretrained(
+        dir: impl AsRef<Path>,
+        device: &B::Device,
+    ) -> crate::Result<(Self, BertConfig)> {
+        let dir = dir.as_ref();
+        let config = BertConfig::from_hf_json(dir.join("config.json"))?;
+        let mut bert = config.init::<B>(device)?;
+        let mut file = WeightFile::open(dir.join("model.safetensors"))?;
+        file.detect_prefix("bert.", "embeddings.word_embeddings.weight");
+        bert.load_weights(&mut file, device)?;
+        file.skip([
+            "pooler.dense.weight",
+            "pooler.dense.bias",
+            "embeddings.position_ids",
+        ]);
+        file.finish()?;
+        Ok((bert, config))
+    }
+
+    /// Copies HF `BertModel` weights from `file` into this encoder.
+    pub fn load_weights(&mut self, file: &mut WeightFile, device: &B::Device) -> crate::Result<()> {
+        set_embedding(
+            file,
+            &mut self.word_embeddings,
+            "embeddings.word_embeddings",
+            device,
+        )?;
+        set_embedding(
+            file,
+            &mut self.position_embeddings,
+            "embeddings.position_embeddings",
+            device,
+        )?;
+        set_embedding(
+            file,
+            &mut self.token_type_embeddings,
+            "embeddings.token_type_embeddings",
+            device,
+        )?;
+        set_layer_norm(
+            file,
+            &mut self.embeddings_layer_norm,
+            "embeddings.LayerNorm",
+            device,
+        )?;
+        for (i, layer) in self.encoder.layers.iter_mut().enumerate() {
+            let p = format!("encoder.layer.{i}");
+            set_linear(
+                file,
+                &mut layer.mha.query,
+                &format!("{p}.attention.self.query"),
+                device,
+            )?;
+            set_linear(
+                file,
+                &mut layer.mha.key,
+                &format!("{p}.attention.self.key"),
+                device,
+            )?;
+            set_linear(
+                file,
+                &mut layer.mha.value,
+                &format!("{p}.attention.self.value"),
+                device,
+            )?;
+            set_linear(
+                file,
+                &mut layer.mha.output,
+                &format!("{p}.attention.output.dense"),
+                device,
+            )?;
+            // Post-LN: norm_1 follows attention, norm_2 follows the feed-forward block.
+            set_layer_norm(
+                file,
+                &mut layer.norm_1,
+                &format!("{p}.attention.output.LayerNorm"),
+                device,
+            )?;
+            set_linear(
+                file,
+                &mut layer.pwff.linear_inner,
+                &format!("{p}.intermediate.dense"),
+                device,
+            )?;
+            set_linear(
+                file,
+                &mut layer.pwff.linear_outer,
+                &format!("{p}.output.dense"),
+                device,
+            )?;
+            set_layer_norm(
+                file,
+                &mut layer.norm_2,
+                &format!("{p}.output.LayerNorm"),
+                device,
+            )?;
+        }
+        Ok(())
+    }
+}
