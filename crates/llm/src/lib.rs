@@ -28,6 +28,7 @@ mod cache;
 mod config;
 mod error;
 mod generate;
+mod gguf;
 mod model;
 mod rope;
 
@@ -36,6 +37,7 @@ pub use cache::{KvCache, LayerCache};
 pub use config::{LlamaConfig, RopeScaling};
 pub use error::{Error, Result};
 pub use generate::{generate, GenerationConfig};
+pub use gguf::{Gguf, GgufValue};
 pub use model::{
     masked_cross_entropy, real_mask, LlamaDecoderLayer, LlamaForCausalLM, LlamaMlp, LlamaModel,
 };
