@@ -588,3 +588,54 @@ impl<B: Backend> LlamaForCausalLM<B> {
         Ok((model, config, tokenizer))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every supported block type against the `gguf` package's dequantization
+    /// (`scripts/make_dequant_golden.py`).
+    #[test]
+    fn dequantization_equals_llama_cpp_reference() {
+        let golden: serde_json::Value =
+            serde_json::from_str(include_str!("../tests/fixtures/dequant_golden.json")).unwrap();
+        for (kind, case) in golden["types"].as_object().unwrap() {
+            let kind: u32 = kind.parse().unwrap();
+            let hex = case["bytes"].as_str().unwrap();
+            let bytes: Vec<u8> = (0..hex.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+                .collect();
+            let (block_bytes, _) = block(kind).unwrap();
+            let mut got = Vec::new();
+            for b in bytes.chunks_exact(block_bytes) {
+                dequantize_block(kind, b, &mut got);
+            }
+            let want: Vec<f64> = case["values"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_f64().unwrap())
+                .collect();
+            assert_eq!(got.len(), want.len(), "{}", case["name"]);
+            for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+                assert!(
+                    (f64::from(*g) - w).abs() <= 1e-6 * w.abs().max(1.0),
+                    "{} value {i}: {g} vs {w}",
+                    case["name"]
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn unpermute_restores_hf_row_order() {
+        // Two heads of head_dim 4 (halves of 2), one column: HF rows 0..8.
+        // llama.cpp row (h, i, j) holds HF row (h, j, i).
+        let gguf_rows = vec![0., 2., 1., 3., 4., 6., 5., 7.];
+        assert_eq!(
+            unpermute(gguf_rows, 2, 8, 1),
+            vec![0., 1., 2., 3., 4., 5., 6., 7.]
+        );
+    }
+}

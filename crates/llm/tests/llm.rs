@@ -27,6 +27,11 @@ fn real_smollm2_gguf_matches_transformers() {
     };
     let reference: Value =
         serde_json::from_str(include_str!("fixtures/smollm2_reference.json")).unwrap();
+    let mut types = std::collections::BTreeMap::<String, usize>::new();
+    for (_, _, kind) in Gguf::open(&path).unwrap().tensor_table() {
+        *types.entry(kind).or_default() += 1;
+    }
+    println!("SmolLM2 GGUF tensor types: {types:?}");
     let device = Default::default();
     let start = std::time::Instant::now();
     let (model, config, tokenizer) = LlamaForCausalLM::<B>::from_gguf(&path, &device).unwrap();
