@@ -12,22 +12,15 @@ use safetensors::SafeTensors;
 
 use crate::{Error, Result};
 
-/// A safetensors file being loaded: tensors are taken by name; [`WeightFile::finish`] fails if
-/// any tensor was neither taken nor skipped.
-pub struct WeightFile {
+struct Shard {
     path: PathBuf,
     bytes: Vec<u8>,
     header_len: usize,
     metadata: Metadata,
-    unused: BTreeSet<String>,
-    /// Prefix put before every requested name (e.g. `bert.`), found by [`WeightFile::detect_prefix`].
-    prefix: String,
 }
 
-impl WeightFile {
-    /// Reads the whole file and its header.
-    pub fn open(path: impl AsRef<Path>) -> Result<Self> {
-        let path = path.as_ref().to_path_buf();
+impl Shard {
+    fn open(path: PathBuf) -> Result<Self> {
         let bytes = std::fs::read(&path).map_err(|source| Error::Io {
             path: path.clone(),
             source,
@@ -38,41 +31,122 @@ impl WeightFile {
                 tensor: String::new(),
                 reason: format!("not a safetensors file: {e}"),
             })?;
-        let unused = metadata.tensors().keys().cloned().collect();
         Ok(Self {
             path,
             bytes,
             header_len,
             metadata,
+        })
+    }
+}
+
+/// A safetensors checkpoint being loaded (one file, or the shards of a
+/// `model.safetensors.index.json`): tensors are taken by name; [`WeightFile::finish`] fails if
+/// any tensor was neither taken nor skipped.
+pub struct WeightFile {
+    /// The file, or the index of a sharded checkpoint (for messages).
+    path: PathBuf,
+    shards: Vec<Shard>,
+    /// Tensor name -> shard.
+    location: std::collections::BTreeMap<String, usize>,
+    unused: BTreeSet<String>,
+    /// Prefix put before every requested name (e.g. `bert.`), found by [`WeightFile::detect_prefix`].
+    prefix: String,
+}
+
+/// `model.safetensors.index.json`.
+#[derive(serde::Deserialize)]
+struct ShardIndex {
+    weight_map: std::collections::BTreeMap<String, String>,
+}
+
+impl WeightFile {
+    /// Reads one safetensors file and its header.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref().to_path_buf();
+        Self::from_shards(path.clone(), vec![Shard::open(path)?])
+    }
+
+    /// Reads a HF checkpoint directory: `model.safetensors`, or the shards listed in
+    /// `model.safetensors.index.json` (each tensor must be in the shard the index names).
+    pub fn open_dir(dir: impl AsRef<Path>) -> Result<Self> {
+        let dir = dir.as_ref();
+        let index_path = dir.join("model.safetensors.index.json");
+        if !index_path.is_file() {
+            return Self::open(dir.join("model.safetensors"));
+        }
+        let index: ShardIndex = crate::read_json(&index_path)?;
+        let mut files: Vec<&String> = index.weight_map.values().collect();
+        files.sort();
+        files.dedup();
+        let mut shards = Vec::with_capacity(files.len());
+        for file in &files {
+            let path = crate::resolve_under(dir, file, "model.safetensors.index.json")?;
+            shards.push(Shard::open(path)?);
+        }
+        let out = Self::from_shards(index_path.clone(), shards)?;
+        for (name, file) in &index.weight_map {
+            let shard = files.binary_search(&file).expect("listed above");
+            if out.location.get(name) != Some(&shard) {
+                return Err(Error::Weights {
+                    path: index_path,
+                    tensor: name.clone(),
+                    reason: format!("is not in {file}, where the index puts it"),
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    fn from_shards(path: PathBuf, shards: Vec<Shard>) -> Result<Self> {
+        let mut location = std::collections::BTreeMap::new();
+        for (k, shard) in shards.iter().enumerate() {
+            for name in shard.metadata.tensors().keys() {
+                if let Some(first) = location.insert(name.clone(), k) {
+                    return Err(Error::Weights {
+                        path: shard.path.clone(),
+                        tensor: name.clone(),
+                        reason: format!("is also in {}", shards[first].path.display()),
+                    });
+                }
+            }
+        }
+        let unused = location.keys().cloned().collect();
+        Ok(Self {
+            path,
+            shards,
+            location,
             unused,
             prefix: String::new(),
         })
     }
 
-    /// The file's path.
+    /// The file's path (the index for a sharded checkpoint).
     pub fn path(&self) -> &Path {
         &self.path
     }
 
-    /// Names of all tensors in the file.
+    /// Names of all tensors, sorted.
     pub fn names(&self) -> Vec<String> {
-        let mut names: Vec<String> = self.metadata.tensors().keys().cloned().collect();
-        names.sort();
-        names
+        self.location.keys().cloned().collect()
     }
 
     /// Uses `prefix` for every name when the file has `prefix + probe` but not `probe` (HF
     /// checkpoints saved from a task model carry e.g. `bert.`).
     pub fn detect_prefix(&mut self, prefix: &str, probe: &str) {
-        let has = |name: &str| self.metadata.info(name).is_some();
+        let has = |name: &str| self.location.contains_key(name);
         if !has(probe) && has(&format!("{prefix}{probe}")) {
             self.prefix = prefix.to_string();
         }
     }
 
     fn error(&self, tensor: &str, reason: impl Into<String>) -> Error {
+        let path = match self.location.get(tensor) {
+            Some(&k) => self.shards[k].path.clone(),
+            None => self.path.clone(),
+        };
         Error::Weights {
-            path: self.path.clone(),
+            path,
             tensor: tensor.to_string(),
             reason: reason.into(),
         }
@@ -81,10 +155,11 @@ impl WeightFile {
     /// Tensor `name` as f32 values, checked against `shape`.
     pub fn values(&mut self, name: &str, shape: &[usize]) -> Result<Vec<f32>> {
         let full = format!("{}{name}", self.prefix);
-        let info = self
-            .metadata
-            .info(&full)
-            .ok_or_else(|| self.error(&full, "missing from the checkpoint"))?;
+        let shard = &self.shards[*self
+            .location
+            .get(&full)
+            .ok_or_else(|| self.error(&full, "missing from the checkpoint"))?];
+        let info = shard.metadata.info(&full).expect("indexed above");
         if info.shape != shape {
             return Err(self.error(
                 &full,
@@ -92,7 +167,7 @@ impl WeightFile {
             ));
         }
         let (start, end) = info.data_offsets;
-        let data = &self.bytes[8 + self.header_len + start..8 + self.header_len + end];
+        let data = &shard.bytes[8 + shard.header_len + start..8 + shard.header_len + end];
         let values = match info.dtype {
             Dtype::F32 => data
                 .chunks_exact(4)

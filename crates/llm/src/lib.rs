@@ -29,6 +29,7 @@ mod config;
 mod error;
 mod generate;
 mod gguf;
+mod loader;
 mod model;
 mod rope;
 

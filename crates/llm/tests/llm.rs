@@ -7,8 +7,10 @@ use burn::backend::Flex;
 use burn::prelude::*;
 use burn::tensor::TensorData;
 use serde_json::Value;
+use std::path::Path;
 use trrg_data::asset_for_test;
-use trrg_llm::{generate, GenerationConfig, Gguf, LlamaForCausalLM};
+
+use trrg_llm::{generate, GenerationConfig, Gguf, LlamaConfig, LlamaForCausalLM};
 
 type B = Flex;
 
@@ -100,6 +102,134 @@ fn real_smollm2_gguf_matches_transformers() {
     let text = tokenizer.decode(&generated[0], true).unwrap();
     assert_eq!(text, reference["greedy_text"].as_str().unwrap());
     println!("SmolLM2 greedy: {text:?}");
+}
+
+/// Writes `model` as a HF checkpoint: `config.json` and two safetensors shards with
+/// `model.safetensors.index.json` (HF names, PyTorch `[out, in]` linear weights).
+fn write_hf_checkpoint(model: &LlamaForCausalLM<B>, config: &LlamaConfig, dir: &Path) {
+    std::fs::create_dir_all(dir).unwrap();
+    let mut json = serde_json::to_value(config).unwrap();
+    json["hidden_act"] = "silu".into();
+    std::fs::write(dir.join("config.json"), json.to_string()).unwrap();
+    let mut tensors: Vec<(String, Vec<usize>, Vec<f32>)> = Vec::new();
+    let mut put = |name: String, t: Tensor<B, 2>| {
+        let shape = t.dims().to_vec();
+        tensors.push((name, shape, t.into_data().to_vec().unwrap()));
+    };
+    // Norm weights go in as [1, d] rows and are stored 1-D below.
+    let vector = |t: Tensor<B, 1>| t.unsqueeze::<2>();
+    put(
+        "model.embed_tokens.weight".into(),
+        model.model.embed_tokens.weight.val(),
+    );
+    put(
+        "model.norm.weight".into(),
+        vector(model.model.norm.gamma.val()),
+    );
+    for (i, layer) in model.model.layers.iter().enumerate() {
+        let p = format!("model.layers.{i}");
+        put(
+            format!("{p}.input_layernorm.weight"),
+            vector(layer.input_layernorm.gamma.val()),
+        );
+        put(
+            format!("{p}.post_attention_layernorm.weight"),
+            vector(layer.post_attention_layernorm.gamma.val()),
+        );
+        let a = &layer.self_attn;
+        let m = &layer.mlp;
+        for (name, linear) in [
+            ("self_attn.q_proj", &a.q_proj),
+            ("self_attn.k_proj", &a.k_proj),
+            ("self_attn.v_proj", &a.v_proj),
+            ("self_attn.o_proj", &a.o_proj),
+            ("mlp.gate_proj", &m.gate_proj),
+            ("mlp.up_proj", &m.up_proj),
+            ("mlp.down_proj", &m.down_proj),
+        ] {
+            put(
+                format!("{p}.{name}.weight"),
+                linear.weight.val().transpose(),
+            );
+        }
+    }
+    for (name, shape, _) in &mut tensors {
+        if name.ends_with("norm.weight") {
+            shape.remove(0);
+        }
+    }
+    let bytes: Vec<Vec<u8>> = tensors
+        .iter()
+        .map(|(_, _, v)| v.iter().flat_map(|x| x.to_le_bytes()).collect())
+        .collect();
+    let mut weight_map = serde_json::Map::new();
+    for shard in 0..2 {
+        let file = format!("model-0000{}-of-00002.safetensors", shard + 1);
+        let views: Vec<(String, safetensors::tensor::TensorView)> = tensors
+            .iter()
+            .zip(&bytes)
+            .enumerate()
+            .filter(|(k, _)| k % 2 == shard)
+            .map(|(_, ((name, shape, _), b))| {
+                weight_map.insert(name.clone(), file.clone().into());
+                let view =
+                    safetensors::tensor::TensorView::new(safetensors::Dtype::F32, shape.clone(), b)
+                        .unwrap();
+                (name.clone(), view)
+            })
+            .collect();
+        safetensors::serialize_to_file(views, None, &dir.join(&file)).unwrap();
+    }
+    let index = serde_json::json!({"metadata": {}, "weight_map": weight_map});
+    std::fs::write(dir.join("model.safetensors.index.json"), index.to_string()).unwrap();
+}
+
+#[test]
+fn real_smollm2_as_sharded_hf_safetensors_loads_identically() {
+    let Some(path) = asset_for_test("smollm2/SmolLM2-135M-Instruct.Q4_1.gguf") else {
+        return;
+    };
+    let device = Default::default();
+    let (gguf_model, config, _) = LlamaForCausalLM::<B>::from_gguf(&path, &device).unwrap();
+    let dir = std::env::temp_dir().join(format!("trrg-llm-hf-{}", std::process::id()));
+    write_hf_checkpoint(&gguf_model, &config, &dir);
+    let (hf_model, hf_config) = LlamaForCausalLM::<B>::from_pretrained(&dir, &device).unwrap();
+    assert_eq!(hf_config.n_kv_heads(), 3);
+    assert!(hf_config.tie_word_embeddings);
+    let ids: Vec<i64> = vec![1, 4093, 198, 37964, 253, 2955];
+    let logits = |m: &LlamaForCausalLM<B>| {
+        let tokens = Tensor::<B, 2, Int>::from_data(TensorData::new(ids.clone(), [1, 6]), &device);
+        let mask = Tensor::<B, 2, Bool>::from_data(TensorData::new(vec![true; 6], [1, 6]), &device);
+        m.forward_embeds(m.embed(tokens), mask, None)
+            .unwrap()
+            .into_data()
+            .to_vec::<f32>()
+            .unwrap()
+    };
+    assert_eq!(logits(&gguf_model), logits(&hf_model));
+    // A tensor the index misplaces, and a shard escaping the directory, are named.
+    let index_path = dir.join("model.safetensors.index.json");
+    let index = std::fs::read_to_string(&index_path).unwrap();
+    let moved = index.replacen(
+        "\"model.norm.weight\":\"model-00002-of-00002.safetensors\"",
+        "\"model.norm.weight\":\"model-00001-of-00002.safetensors\"",
+        1,
+    );
+    assert_ne!(moved, index, "the test edits the index");
+    std::fs::write(&index_path, moved).unwrap();
+    let err = LlamaForCausalLM::<B>::from_pretrained(&dir, &device)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("model.norm.weight"), "{err}");
+    let escaping = index.replace("model-00001-of-00002.safetensors", "../outside.safetensors");
+    std::fs::write(&index_path, escaping).unwrap();
+    let err = LlamaForCausalLM::<B>::from_pretrained(&dir, &device)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("outside.safetensors"), "{err}");
+    std::fs::remove_dir_all(dir).unwrap();
 }
 
 #[test]

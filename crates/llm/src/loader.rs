@@ -1,0 +1,190 @@
+//! Loading HF `LlamaForCausalLM` checkpoints: `config.json` plus `model.safetensors` or the shards
+//! of `model.safetensors.index.json` (f32, f16 or bf16, converted to f32).
+
+use std::path::Path;
+
+use burn::module::Param;
+use burn::nn::Linear;
+use burn::prelude::*;
+use serde::Deserialize;
+use trrg_data::WeightFile;
+
+use crate::{Error, LlamaConfig, LlamaForCausalLM, Result};
+
+/// HF config fields that must have the values this decoder implements.
+#[derive(Deserialize)]
+struct HfChecks {
+    #[serde(default = "silu")]
+    hidden_act: String,
+    #[serde(default)]
+    attention_bias: bool,
+    #[serde(default)]
+    mlp_bias: bool,
+}
+
+fn silu() -> String {
+    "silu".into()
+}
+
+fn data_error(e: trrg_data::Error) -> Error {
+    match e {
+        trrg_data::Error::Weights {
+            path,
+            tensor,
+            reason,
+        } => Error::Checkpoint {
+            path,
+            reason: format!("tensor `{tensor}` {reason}"),
+        },
+        other => Error::Checkpoint {
+            path: Default::default(),
+            reason: other.to_string(),
+        },
+    }
+}
+
+impl LlamaConfig {
+    /// Reads HF's `config.json` (`LlamaConfig` field names; unknown fields ignored).
+    pub fn from_hf_json(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|e| Error::Checkpoint {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })?;
+        let bad = |reason: String| Error::Checkpoint {
+            path: path.to_path_buf(),
+            reason,
+        };
+        let checks: HfChecks = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
+        if checks.hidden_act != "silu" || checks.attention_bias || checks.mlp_bias {
+            return Err(bad(format!(
+                "hidden_act `{}`, attention_bias {}, mlp_bias {}: only silu without biases is supported",
+                checks.hidden_act, checks.attention_bias, checks.mlp_bias
+            )));
+        }
+        let config: LlamaConfig = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
+        config.validate()?;
+        Ok(config)
+    }
+}
+
+fn linear<B: Backend>(
+    file: &mut WeightFile,
+    name: &str,
+    d_in: usize,
+    d_out: usize,
+    device: &B::Device,
+) -> Result<Linear<B>> {
+    Ok(Linear {
+        weight: Param::from_tensor(
+            file.linear_weight(name, d_in, d_out, device)
+                .map_err(data_error)?,
+        ),
+        bias: None,
+    })
+}
+
+impl<B: Backend> LlamaForCausalLM<B> {
+    /// Loads `dir/config.json` and the safetensors weights (one file or sharded). Every tensor
+    /// must fit and be used; errors name the file and the tensor.
+    pub fn from_pretrained(
+        dir: impl AsRef<Path>,
+        device: &B::Device,
+    ) -> Result<(Self, LlamaConfig)> {
+        let dir = dir.as_ref();
+        let config = LlamaConfig::from_hf_json(dir.join("config.json"))?;
+        let mut model = config.init::<B>(device)?;
+        let mut file = WeightFile::open_dir(dir).map_err(data_error)?;
+        let (d, d_ff, vocab) = (
+            config.hidden_size,
+            config.intermediate_size,
+            config.vocab_size,
+        );
+        let (q, kv) = (
+            config.num_attention_heads * config.head_dim(),
+            config.n_kv_heads() * config.head_dim(),
+        );
+        let vector = |file: &mut WeightFile, name: &str| -> Result<Param<Tensor<B, 1>>> {
+            Ok(Param::from_tensor(
+                file.tensor(name, [d], device).map_err(data_error)?,
+            ))
+        };
+        model.model.embed_tokens.weight = Param::from_tensor(
+            file.tensor("model.embed_tokens.weight", [vocab, d], device)
+                .map_err(data_error)?,
+        );
+        model.model.norm.gamma = vector(&mut file, "model.norm.weight")?;
+        match model.lm_head.as_mut() {
+            Some(head) => *head = linear(&mut file, "lm_head.weight", d, vocab, device)?,
+            // Tied checkpoints may still store a copy of the embedding as the head.
+            None => file.skip(["lm_head.weight"]),
+        }
+        for (i, layer) in model.model.layers.iter_mut().enumerate() {
+            let p = format!("model.layers.{i}");
+            layer.input_layernorm.gamma =
+                vector(&mut file, &format!("{p}.input_layernorm.weight"))?;
+            layer.post_attention_layernorm.gamma =
+                vector(&mut file, &format!("{p}.post_attention_layernorm.weight"))?;
+            let a = &mut layer.self_attn;
+            a.q_proj = linear(
+                &mut file,
+                &format!("{p}.self_attn.q_proj.weight"),
+                d,
+                q,
+                device,
+            )?;
+            a.k_proj = linear(
+                &mut file,
+                &format!("{p}.self_attn.k_proj.weight"),
+                d,
+                kv,
+                device,
+            )?;
+            a.v_proj = linear(
+                &mut file,
+                &format!("{p}.self_attn.v_proj.weight"),
+                d,
+                kv,
+                device,
+            )?;
+            a.o_proj = linear(
+                &mut file,
+                &format!("{p}.self_attn.o_proj.weight"),
+                q,
+                d,
+                device,
+            )?;
+            let m = &mut layer.mlp;
+            m.gate_proj = linear(
+                &mut file,
+                &format!("{p}.mlp.gate_proj.weight"),
+                d,
+                d_ff,
+                device,
+            )?;
+            m.up_proj = linear(
+                &mut file,
+                &format!("{p}.mlp.up_proj.weight"),
+                d,
+                d_ff,
+                device,
+            )?;
+            m.down_proj = linear(
+                &mut file,
+                &format!("{p}.mlp.down_proj.weight"),
+                d_ff,
+                d,
+                device,
+            )?;
+        }
+        // Rotary caches some checkpoints store are recomputed from the config.
+        let rotary: Vec<String> = file
+            .names()
+            .into_iter()
+            .filter(|n| n.ends_with("rotary_emb.inv_freq"))
+            .collect();
+        file.skip(rotary);
+        file.finish().map_err(data_error)?;
+        Ok((model, config))
+    }
+}
