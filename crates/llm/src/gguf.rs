@@ -403,7 +403,7 @@ impl Gguf {
             ))
         })?;
         let count: usize = shape.iter().product();
-        if count % block_values != 0 {
+        if !count.is_multiple_of(block_values) {
             return Err(self.error(format!(
                 "tensor `{name}`: {count} values do not fill whole blocks"
             )));
