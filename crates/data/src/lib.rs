@@ -68,4 +68,4 @@ pub use paths::resolve_under;
 pub use sentences::split_sentences;
 pub use tokenizer::{HfReportTokenizer, ReportTokenizer, SpecialTokens};
 pub use vocab::{WordVocab, UNK};
-pub use weights::WeightFile;
+pub use weights::{transpose, WeightFile};

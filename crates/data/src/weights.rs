@@ -203,7 +203,8 @@ impl WeightFile {
         Ok(Tensor::from_data(TensorData::new(values, shape), device))
     }
 
-    /// A PyTorch `nn.Linear` weight `[out, in]`, transposed to burn's `[in, out]`.
+    /// A PyTorch `nn.Linear` weight `[out, in]`, transposed to burn's `[in, out]` (stored
+    /// contiguously: a transposed view would be copied on every forward pass).
     pub fn linear_weight<B: Backend>(
         &mut self,
         name: &str,
@@ -211,9 +212,11 @@ impl WeightFile {
         d_out: usize,
         device: &B::Device,
     ) -> Result<Tensor<B, 2>> {
-        Ok(self
-            .tensor::<B, 2>(name, [d_out, d_in], device)?
-            .transpose())
+        let values = transpose(&self.values(name, &[d_out, d_in])?, d_out, d_in);
+        Ok(Tensor::from_data(
+            TensorData::new(values, [d_in, d_out]),
+            device,
+        ))
     }
 
     /// Marks tensors as deliberately unused (e.g. a pooler the model does not have).
@@ -244,4 +247,15 @@ impl WeightFile {
             ),
         ))
     }
+}
+
+/// Row-major `[rows, cols]` values as row-major `[cols, rows]`.
+pub fn transpose(values: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    let mut out = vec![0f32; values.len()];
+    for (r, row) in values.chunks_exact(cols).enumerate() {
+        for (c, v) in row.iter().enumerate() {
+            out[c * rows + r] = *v;
+        }
+    }
+    out
 }

@@ -355,6 +355,13 @@ impl Gguf {
         }
     }
 
+    /// `tokenizer.ggml.eos_token_id`, when the file has it.
+    pub fn eos_token_id(&self) -> Option<u32> {
+        self.int("tokenizer.ggml.eos_token_id")
+            .ok()
+            .map(|v| v as u32)
+    }
+
     /// The decoder's configuration from `llama.*` metadata (the architecture must be `llama`).
     pub fn llama_config(&self) -> Result<LlamaConfig> {
         match self.metadata.get("general.architecture") {
@@ -514,8 +521,10 @@ impl<B: Backend> LlamaForCausalLM<B> {
                 if let Some(n_head) = permute {
                     w = unpermute(w, n_head, d_out, d_in);
                 }
-                let weight = Tensor::<B, 2>::from_data(TensorData::new(w, [d_out, d_in]), device)
-                    .transpose();
+                // burn's `[in, out]`, stored contiguously: a transposed view would be copied on
+                // every forward pass.
+                let w = trrg_data::transpose(&w, d_out, d_in);
+                let weight = Tensor::<B, 2>::from_data(TensorData::new(w, [d_in, d_out]), device);
                 Ok(Linear {
                     weight: Param::from_tensor(weight),
                     bias: None,

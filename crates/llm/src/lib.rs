@@ -25,6 +25,7 @@
 
 mod attention;
 mod cache;
+mod chat;
 mod config;
 mod error;
 mod generate;
@@ -35,6 +36,7 @@ mod rope;
 
 pub use attention::{LlamaAttention, MASKED_SCORE};
 pub use cache::{KvCache, LayerCache};
+pub use chat::ChatTemplate;
 pub use config::{LlamaConfig, RopeScaling};
 pub use error::{Error, Result};
 pub use generate::{generate, GenerationConfig};

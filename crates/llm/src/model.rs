@@ -129,9 +129,10 @@ impl<B: Backend> LlamaForCausalLM<B> {
             None => {
                 let [batch, seq_len, d] = hidden.dims();
                 let w = self.model.embed_tokens.weight.val(); // [vocab, d_model]
-                hidden
-                    .reshape([batch * seq_len, d])
-                    .matmul(w.transpose())
+                                                              // `w · hᵀ` keeps the large embedding matrix in its stored layout (a transposed
+                                                              // `w` would be copied on every call).
+                w.matmul(hidden.reshape([batch * seq_len, d]).transpose()) // [vocab, batch * seq_len]
+                    .transpose()
                     .reshape([batch, seq_len, self.vocab_size()]) // [batch, seq_len, vocab]
             }
         }
