@@ -5,6 +5,7 @@ use burn::prelude::*;
 use burn::tensor::activation::softmax;
 
 use crate::cache::LayerCache;
+use crate::lora::{project, LoraAdapter};
 use crate::rope::apply_rope;
 use crate::LlamaConfig;
 
@@ -22,6 +23,14 @@ pub struct LlamaAttention<B: Backend> {
     pub v_proj: Linear<B>,
     /// `[n_heads * head_dim, hidden_size]`
     pub o_proj: Linear<B>,
+    /// LoRA adapter on `q_proj` ([`LlamaForCausalLM::with_lora`](crate::LlamaForCausalLM::with_lora)).
+    pub q_lora: Option<LoraAdapter<B>>,
+    /// LoRA adapter on `k_proj`.
+    pub k_lora: Option<LoraAdapter<B>>,
+    /// LoRA adapter on `v_proj`.
+    pub v_lora: Option<LoraAdapter<B>>,
+    /// LoRA adapter on `o_proj`.
+    pub o_lora: Option<LoraAdapter<B>>,
     dropout: Dropout,
     n_heads: usize,
     n_kv_heads: usize,
@@ -39,6 +48,10 @@ impl<B: Backend> LlamaAttention<B> {
             k_proj: linear(d, kv * hd),
             v_proj: linear(d, kv * hd),
             o_proj: linear(h * hd, d),
+            q_lora: None,
+            k_lora: None,
+            v_lora: None,
+            o_lora: None,
             dropout: DropoutConfig::new(config.dropout).init(),
             n_heads: h,
             n_kv_heads: kv,
@@ -66,9 +79,17 @@ impl<B: Backend> LlamaAttention<B> {
         let split = |t: Tensor<B, 3>, heads| {
             t.reshape([batch, seq_len, heads, hd]).swap_dims(1, 2) // [batch, heads, seq_len, head_dim]
         };
-        let q = apply_rope(split(self.q_proj.forward(x.clone()), h), cos, sin);
-        let mut k = apply_rope(split(self.k_proj.forward(x.clone()), kv), cos, sin);
-        let mut v = split(self.v_proj.forward(x), kv);
+        let q = apply_rope(
+            split(project(&self.q_proj, &self.q_lora, x.clone()), h),
+            cos,
+            sin,
+        );
+        let mut k = apply_rope(
+            split(project(&self.k_proj, &self.k_lora, x.clone()), kv),
+            cos,
+            sin,
+        );
+        let mut v = split(project(&self.v_proj, &self.v_lora, x), kv);
         if let Some(slot) = cache {
             if let Some(past) = slot.take() {
                 k = Tensor::cat(vec![past.key, k], 2); // [batch, n_kv_heads, past_len + seq_len, head_dim]
@@ -97,6 +118,6 @@ impl<B: Backend> LlamaAttention<B> {
             .matmul(v)
             .swap_dims(1, 2)
             .reshape([batch, seq_len, h * hd]); // [batch, seq_len, n_heads * head_dim]
-        self.o_proj.forward(context)
+        project(&self.o_proj, &self.o_lora, context)
     }
 }

@@ -31,6 +31,7 @@ mod error;
 mod generate;
 mod gguf;
 mod loader;
+mod lora;
 mod model;
 mod rope;
 
@@ -41,6 +42,7 @@ pub use config::{LlamaConfig, RopeScaling};
 pub use error::{Error, Result};
 pub use generate::{generate, GenerationConfig};
 pub use gguf::{Gguf, GgufValue};
+pub use lora::{LoraAdapter, LoraConfig, LORA_TARGETS};
 pub use model::{
     masked_cross_entropy, real_mask, LlamaDecoderLayer, LlamaForCausalLM, LlamaMlp, LlamaModel,
 };

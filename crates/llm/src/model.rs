@@ -7,6 +7,7 @@ use burn::tensor::TensorData;
 
 use crate::attention::LlamaAttention;
 use crate::cache::KvCache;
+use crate::lora::{project, LoraAdapter};
 use crate::rope::Rope;
 use crate::{Error, LlamaConfig, Result};
 
@@ -19,14 +20,21 @@ pub struct LlamaMlp<B: Backend> {
     pub up_proj: Linear<B>,
     /// `[intermediate_size, hidden_size]`
     pub down_proj: Linear<B>,
+    /// LoRA adapter on `gate_proj`.
+    pub gate_lora: Option<LoraAdapter<B>>,
+    /// LoRA adapter on `up_proj`.
+    pub up_lora: Option<LoraAdapter<B>>,
+    /// LoRA adapter on `down_proj`.
+    pub down_lora: Option<LoraAdapter<B>>,
 }
 
 impl<B: Backend> LlamaMlp<B> {
     /// # Shapes
     /// - x: `[batch, seq_len, d_model]` -> `[batch, seq_len, d_model]`
     pub fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
-        self.down_proj
-            .forward(silu(self.gate_proj.forward(x.clone())) * self.up_proj.forward(x))
+        let gate = project(&self.gate_proj, &self.gate_lora, x.clone());
+        let up = project(&self.up_proj, &self.up_lora, x);
+        project(&self.down_proj, &self.down_lora, silu(gate) * up)
     }
 }
 
@@ -82,6 +90,9 @@ impl<B: Backend> LlamaForCausalLM<B> {
                     gate_proj: linear(d, config.intermediate_size),
                     up_proj: linear(d, config.intermediate_size),
                     down_proj: linear(config.intermediate_size, d),
+                    gate_lora: None,
+                    up_lora: None,
+                    down_lora: None,
                 },
             })
             .collect();
