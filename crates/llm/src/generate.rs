@@ -3,7 +3,8 @@
 //! Logit processing follows HF `generate`: repetition penalty, then no-repeat n-grams, then the
 //! EOS ban until `min_new_tokens`; sampling then applies temperature, top-k and top-p. Beam
 //! search scores log-probabilities (processed the same way), keeps `num_beams` hypotheses per row
-//! and ranks finished ones by `sum_logprobs / generated_len ^ length_penalty`.
+//! and ranks finished ones by `sum_logprobs / generated_len ^ length_penalty` (EOS counted, as in
+//! transformers 5).
 
 use burn::prelude::*;
 use burn::tensor::TensorData;
@@ -101,6 +102,57 @@ pub fn generate<B: Backend>(
     prefix_mask: Tensor<B, 2, Bool>,
     config: &GenerationConfig,
 ) -> crate::Result<Vec<Vec<u32>>> {
+    let batch = prefix_embeds.dims()[0];
+    run(
+        model,
+        prefix_embeds,
+        prefix_mask,
+        &vec![Vec::new(); batch],
+        config,
+    )
+}
+
+/// [`generate`] from prompt token ids, as HF `generate(input_ids, attention_mask)`: the
+/// repetition penalty and no-repeat n-grams also see the prompt's ids (padding ids included, as
+/// in HF).
+///
+/// # Shapes
+/// - prompt_ids: `[batch, prompt_len]`
+/// - prompt_mask: `[batch, prompt_len]`
+pub fn generate_from_ids<B: Backend>(
+    model: &LlamaForCausalLM<B>,
+    prompt_ids: Tensor<B, 2, Int>,
+    prompt_mask: Tensor<B, 2, Bool>,
+    config: &GenerationConfig,
+) -> crate::Result<Vec<Vec<u32>>> {
+    let [batch, len] = prompt_ids.dims();
+    let ids: Vec<u32> = prompt_ids
+        .clone()
+        .into_data()
+        .convert::<i64>()
+        .into_vec::<i64>()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|t| t as u32)
+        .collect();
+    let prompts: Vec<Vec<u32>> = ids.chunks(len.max(1)).map(<[u32]>::to_vec).collect();
+    debug_assert_eq!(prompts.len(), batch);
+    run(
+        model,
+        model.embed(prompt_ids),
+        prompt_mask,
+        &prompts,
+        config,
+    )
+}
+
+fn run<B: Backend>(
+    model: &LlamaForCausalLM<B>,
+    prefix_embeds: Tensor<B, 3>,
+    prefix_mask: Tensor<B, 2, Bool>,
+    prompts: &[Vec<u32>],
+    config: &GenerationConfig,
+) -> crate::Result<Vec<Vec<u32>>> {
     config.validate()?;
     let batch = prefix_embeds.dims()[0];
     let device = prefix_embeds.device();
@@ -108,9 +160,9 @@ pub fn generate<B: Backend>(
     let logits = model.forward_embeds(prefix_embeds, prefix_mask, Some(&mut cache))?;
     let last = last_logits(logits);
     if config.num_beams == 1 {
-        decode_single(model, cache, last, config, &device)
+        decode_single(model, cache, last, prompts, config, &device)
     } else {
-        beam_search(model, cache, last, config, &device)
+        beam_search(model, cache, last, prompts, config, &device)
     }
 }
 
@@ -146,11 +198,12 @@ fn step<B: Backend>(
     )?))
 }
 
-/// HF-order processing of one row's scores given its generated ids.
-fn process(scores: &mut [f32], generated: &[u32], config: &GenerationConfig) {
+/// HF-order processing of one row's scores given the prompt ids and the generated ids.
+fn process(scores: &mut [f32], prompt: &[u32], generated: &[u32], config: &GenerationConfig) {
+    let history: Vec<u32> = prompt.iter().chain(generated).copied().collect();
     if config.repetition_penalty != 1.0 {
         let p = config.repetition_penalty as f32;
-        let mut seen = generated.to_vec();
+        let mut seen = history.clone();
         seen.sort_unstable();
         seen.dedup();
         for &t in &seen {
@@ -160,9 +213,9 @@ fn process(scores: &mut [f32], generated: &[u32], config: &GenerationConfig) {
         }
     }
     let n = config.no_repeat_ngram_size;
-    if n > 0 && generated.len() + 1 >= n {
-        let tail = &generated[generated.len() + 1 - n..];
-        for window in generated.windows(n) {
+    if n > 0 && history.len() + 1 >= n {
+        let tail = &history[history.len() + 1 - n..];
+        for window in history.windows(n) {
             if &window[..n - 1] == tail {
                 if let Some(s) = scores.get_mut(window[n - 1] as usize) {
                     *s = f32::NEG_INFINITY;
@@ -227,6 +280,7 @@ fn decode_single<B: Backend>(
     model: &LlamaForCausalLM<B>,
     mut cache: crate::KvCache<B>,
     mut logits: Vec<Vec<f32>>,
+    prompts: &[Vec<u32>],
     config: &GenerationConfig,
     device: &B::Device,
 ) -> crate::Result<Vec<Vec<u32>>> {
@@ -242,7 +296,7 @@ fn decode_single<B: Backend>(
                 next.push(filler);
                 continue;
             }
-            process(scores, &out[b], config);
+            process(scores, &prompts[b], &out[b], config);
             let token = if config.do_sample {
                 sample(scores, config, &mut rng)
             } else {
@@ -269,8 +323,16 @@ struct Hypotheses {
 }
 
 impl Hypotheses {
-    fn add(&mut self, tokens: Vec<u32>, sum_logprobs: f64, config: &GenerationConfig) {
-        let score = sum_logprobs / (tokens.len().max(1) as f64).powf(config.length_penalty);
+    /// `generated_len` counts the EOS token of a hypothesis that ended with one (`tokens` does
+    /// not hold it), as transformers 5 normalizes (`cur_len + 1 - prompt_len`).
+    fn add(
+        &mut self,
+        tokens: Vec<u32>,
+        generated_len: usize,
+        sum_logprobs: f64,
+        config: &GenerationConfig,
+    ) {
+        let score = sum_logprobs / (generated_len.max(1) as f64).powf(config.length_penalty);
         self.finished.push((score, tokens));
         self.finished.sort_by(|a, b| b.0.total_cmp(&a.0));
         self.finished.truncate(config.num_beams);
@@ -298,6 +360,7 @@ fn beam_search<B: Backend>(
     model: &LlamaForCausalLM<B>,
     mut cache: crate::KvCache<B>,
     logits: Vec<Vec<f32>>,
+    prompts: &[Vec<u32>],
     config: &GenerationConfig,
     device: &B::Device,
 ) -> crate::Result<Vec<Vec<u32>>> {
@@ -336,7 +399,7 @@ fn beam_search<B: Backend>(
                 let i = b * k + j;
                 let row = &mut logits[i];
                 log_softmax_row(row);
-                process(row, &beams[i], config);
+                process(row, &prompts[b], &beams[i], config);
                 let mut order: Vec<usize> = (0..row.len()).collect();
                 let take = (2 * k).min(row.len());
                 order.select_nth_unstable_by(take - 1, |&x, &y| row[y].total_cmp(&row[x]));
@@ -350,7 +413,7 @@ fn beam_search<B: Backend>(
             for (rank, &(score, src, token)) in candidates.iter().enumerate() {
                 if config.eos_token_ids.contains(&token) {
                     if rank < k {
-                        hyp.add(beams[src].clone(), score, config);
+                        hyp.add(beams[src].clone(), beams[src].len() + 1, score, config);
                     }
                     continue;
                 }
@@ -387,7 +450,9 @@ fn beam_search<B: Backend>(
         .map(|(b, mut h)| {
             if !h.done {
                 for j in 0..k {
-                    h.add(beams[b * k + j].clone(), beam_scores[b * k + j], config);
+                    let tokens = beams[b * k + j].clone();
+                    let len = tokens.len();
+                    h.add(tokens, len, beam_scores[b * k + j], config);
                 }
             }
             h.finished
@@ -475,7 +540,7 @@ mod tests {
     fn no_repeat_ngram_bans_the_completion() {
         let config = GenerationConfig::new().with_no_repeat_ngram_size(2);
         let mut scores = vec![0.0f32; 10];
-        process(&mut scores, &[1, 2, 3, 1], &config);
+        process(&mut scores, &[], &[1, 2, 3, 1], &config);
         assert_eq!(scores[2], f32::NEG_INFINITY);
         assert_eq!(scores[3], 0.0);
     }

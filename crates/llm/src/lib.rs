@@ -40,7 +40,7 @@ pub use cache::{KvCache, LayerCache};
 pub use chat::ChatTemplate;
 pub use config::{LlamaConfig, RopeScaling};
 pub use error::{Error, Result};
-pub use generate::{generate, GenerationConfig};
+pub use generate::{generate, generate_from_ids, GenerationConfig};
 pub use gguf::{Gguf, GgufValue};
 pub use lora::{LoraAdapter, LoraConfig, LORA_TARGETS};
 pub use model::{

@@ -62,7 +62,50 @@ impl LlamaConfig {
                 checks.hidden_act, checks.attention_bias, checks.mlp_bias
             )));
         }
-        let config: LlamaConfig = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
+        let mut json: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
+        let object = json
+            .as_object_mut()
+            .ok_or_else(|| bad("config.json is not a JSON object".into()))?;
+        // transformers >= 5 writes `rope_parameters` {rope_theta, rope_type, ...} instead of
+        // top-level `rope_theta` and `rope_scaling`.
+        if let Some(rope) = object
+            .get("rope_parameters")
+            .cloned()
+            .filter(|r| r.is_object())
+        {
+            if let Some(theta) = rope.get("rope_theta") {
+                object.insert("rope_theta".into(), theta.clone());
+            }
+            if !matches!(
+                rope.get("rope_type").and_then(serde_json::Value::as_str),
+                None | Some("default")
+            ) {
+                object.insert("rope_scaling".into(), rope);
+            }
+        }
+        // HF's defaults for fields its files may omit.
+        for (key, default) in [
+            ("rope_theta", serde_json::json!(10000.0)),
+            ("rms_norm_eps", serde_json::json!(1e-6)),
+            ("max_position_embeddings", serde_json::json!(2048)),
+            ("tie_word_embeddings", serde_json::json!(false)),
+            ("num_key_value_heads", serde_json::Value::Null),
+            ("rope_scaling", serde_json::Value::Null),
+            ("dropout", serde_json::json!(0.0)),
+        ] {
+            object.entry(key).or_insert(default);
+        }
+        let config: LlamaConfig =
+            serde_json::from_value(json.clone()).map_err(|e| bad(e.to_string()))?;
+        if let Some(head_dim) = json.get("head_dim").and_then(serde_json::Value::as_u64) {
+            if head_dim as usize != config.head_dim() {
+                return Err(bad(format!(
+                    "head_dim {head_dim} differs from hidden_size / num_attention_heads = {}; not supported",
+                    config.head_dim()
+                )));
+            }
+        }
         config.validate()?;
         Ok(config)
     }

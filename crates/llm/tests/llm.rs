@@ -10,7 +10,9 @@ use serde_json::Value;
 use std::path::Path;
 use trrg_data::asset_for_test;
 
-use trrg_llm::{generate, GenerationConfig, Gguf, LlamaConfig, LlamaForCausalLM};
+use trrg_llm::{
+    generate, generate_from_ids, GenerationConfig, Gguf, LlamaConfig, LlamaForCausalLM,
+};
 
 type B = Flex;
 
@@ -230,6 +232,110 @@ fn real_smollm2_as_sharded_hf_safetensors_loads_identically() {
         .to_string();
     assert!(err.contains("outside.safetensors"), "{err}");
     std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// Tiny random checkpoints written by transformers (`scripts/make_tiny_llama.py`): logits to
+/// 1e-4 with a left-padded row; greedy and beam search (3 beams, length penalty 2, repetition
+/// penalty 2) give the same tokens.
+#[test]
+fn tiny_llama_checkpoints_equal_transformers() {
+    let golden: Value =
+        serde_json::from_str(include_str!("fixtures/tiny_llama_golden.json")).unwrap();
+    let device = Default::default();
+    let rows = |key: &str| -> Vec<Vec<i64>> {
+        golden[key]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                r.as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|v| v.as_i64().unwrap())
+                    .collect()
+            })
+            .collect()
+    };
+    let (ids, mask) = (rows("input_ids"), rows("attention_mask"));
+    let (batch, n) = (ids.len(), ids[0].len());
+    let tokens = Tensor::<B, 2, Int>::from_data(TensorData::new(ids.concat(), [batch, n]), &device);
+    let mask_t = Tensor::<B, 2, Bool>::from_data(
+        TensorData::new(
+            mask.concat().iter().map(|&m| m == 1).collect::<Vec<_>>(),
+            [batch, n],
+        ),
+        &device,
+    );
+    for (name, expected) in golden["models"].as_object().unwrap() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures")
+            .join(name);
+        let (model, config) = LlamaForCausalLM::<B>::from_pretrained(&dir, &device).unwrap();
+        assert_eq!(
+            model.lm_head.is_none(),
+            config.tie_word_embeddings,
+            "{name}"
+        );
+        let logits = model
+            .forward_embeds(model.embed(tokens.clone()), mask_t.clone(), None)
+            .unwrap();
+        let vocab = config.vocab_size;
+        let got: Vec<f32> = logits.into_data().to_vec().unwrap();
+        let mut worst = 0.0f32;
+        for b in 0..batch {
+            for t in 0..n {
+                let Some(want) = expected["logits"][b][t].as_array() else {
+                    continue; // padding
+                };
+                for (k, w) in want.iter().enumerate() {
+                    let g = got[(b * n + t) * vocab + k];
+                    worst = worst.max((g - w.as_f64().unwrap() as f32).abs());
+                }
+            }
+        }
+        println!("{name}: largest |logit - transformers| = {worst:.2e}");
+        assert!(worst <= 1e-4, "{name}: {worst}");
+        for (key, generation) in [
+            (
+                "greedy_new_ids",
+                GenerationConfig::new().with_max_new_tokens(10),
+            ),
+            (
+                "beam3_lp2_rp2_new_ids",
+                GenerationConfig::new()
+                    .with_max_new_tokens(10)
+                    .with_num_beams(3)
+                    .with_length_penalty(2.0)
+                    .with_repetition_penalty(2.0),
+            ),
+            (
+                "beam3_lp1_frequent_eos_new_ids",
+                GenerationConfig::new()
+                    .with_max_new_tokens(10)
+                    .with_num_beams(3)
+                    .with_length_penalty(1.0),
+            ),
+        ] {
+            let eos = if key.contains("frequent_eos") {
+                expected["beam3_lp1_frequent_eos"].as_u64().unwrap() as u32
+            } else {
+                2
+            };
+            let generation = generation.with_eos_token_ids(vec![eos]);
+            let ours =
+                generate_from_ids(&model, tokens.clone(), mask_t.clone(), &generation).unwrap();
+            for (b, want) in expected[key].as_array().unwrap().iter().enumerate() {
+                // transformers pads finished rows with 0 after EOS.
+                let mut want = ids_of(want);
+                if let Some(end) = want.iter().position(|&t| t == eos) {
+                    want.truncate(end);
+                }
+                // Ours stops before EOS.
+                let got = ours[b].clone();
+                assert_eq!(got, want, "{name} {key} row {b}");
+            }
+        }
+    }
 }
 
 #[test]
