@@ -368,6 +368,40 @@ mod tests {
     }
 
     #[test]
+    fn cache_equals_full_recomputation_with_left_padded_soft_prefix() {
+        let device = Default::default();
+        let model = tiny(true);
+        // Row 1's soft prefix is 2 positions shorter: left-padded.
+        let soft = Tensor::<B, 3>::random([2, 5, 32], Distribution::Normal(0.0, 1.0), &device);
+        let prefix_mask =
+            Tensor::<B, 2, Bool>::from_data([[true; 5], [false, false, true, true, true]], &device);
+        let ids = Tensor::<B, 2, Int>::from_data([[3, 9, 4], [8, 1, 7]], &device);
+        let embeds = Tensor::cat(vec![soft.clone(), model.embed(ids.clone())], 1);
+        let mask = Tensor::cat(vec![prefix_mask.clone(), real_mask(2, 3, &device)], 1);
+        let full = model.forward_embeds(embeds, mask, None).unwrap();
+        let mut cache = model.new_cache(2);
+        let mut parts = vec![model
+            .forward_embeds(soft, prefix_mask, Some(&mut cache))
+            .unwrap()];
+        for t in 0..3 {
+            let one = model.embed(ids.clone().narrow(1, t, 1));
+            parts.push(
+                model
+                    .forward_embeds(one, real_mask(2, 1, &device), Some(&mut cache))
+                    .unwrap(),
+            );
+        }
+        let cached = Tensor::cat(parts, 1);
+        // Compare real positions only (padded positions attend to nothing meaningful).
+        let d0 = max_diff(full.clone().narrow(0, 0, 1), cached.clone().narrow(0, 0, 1));
+        let d1 = max_diff(
+            full.narrow(0, 1, 1).narrow(1, 2, 6),
+            cached.narrow(0, 1, 1).narrow(1, 2, 6),
+        );
+        assert!(d0.max(d1) < 1e-5, "cached logits differ by {d0} / {d1}");
+    }
+
+    #[test]
     fn left_padding_does_not_change_a_row() {
         let device = Default::default();
         let model = tiny(false);
