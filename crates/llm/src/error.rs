@@ -20,6 +20,10 @@ pub enum Error {
         /// What is wrong, naming the tensor or metadata key.
         reason: String,
     },
+    /// A safetensors checkpoint is unreadable or does not fit (the message names the file and
+    /// the tensor).
+    #[error(transparent)]
+    Weights(#[from] trrg_data::Error),
     /// Inputs have inconsistent shapes.
     #[error("shape mismatch in {what}: {reason}")]
     Shape {

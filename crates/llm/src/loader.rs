@@ -26,23 +26,6 @@ fn silu() -> String {
     "silu".into()
 }
 
-fn data_error(e: trrg_data::Error) -> Error {
-    match e {
-        trrg_data::Error::Weights {
-            path,
-            tensor,
-            reason,
-        } => Error::Checkpoint {
-            path,
-            reason: format!("tensor `{tensor}` {reason}"),
-        },
-        other => Error::Checkpoint {
-            path: Default::default(),
-            reason: other.to_string(),
-        },
-    }
-}
-
 impl LlamaConfig {
     /// Reads HF's `config.json` (`LlamaConfig` field names; unknown fields ignored).
     pub fn from_hf_json(path: impl AsRef<Path>) -> Result<Self> {
@@ -119,10 +102,7 @@ fn linear<B: Backend>(
     device: &B::Device,
 ) -> Result<Linear<B>> {
     Ok(Linear {
-        weight: Param::from_tensor(
-            file.linear_weight(name, d_in, d_out, device)
-                .map_err(data_error)?,
-        ),
+        weight: Param::from_tensor(file.linear_weight(name, d_in, d_out, device)?),
         bias: None,
     })
 }
@@ -137,7 +117,7 @@ impl<B: Backend> LlamaForCausalLM<B> {
         let dir = dir.as_ref();
         let config = LlamaConfig::from_hf_json(dir.join("config.json"))?;
         let mut model = config.init::<B>(device)?;
-        let mut file = WeightFile::open_dir(dir).map_err(data_error)?;
+        let mut file = WeightFile::open_dir(dir)?;
         let (d, d_ff, vocab) = (
             config.hidden_size,
             config.intermediate_size,
@@ -148,14 +128,10 @@ impl<B: Backend> LlamaForCausalLM<B> {
             config.n_kv_heads() * config.head_dim(),
         );
         let vector = |file: &mut WeightFile, name: &str| -> Result<Param<Tensor<B, 1>>> {
-            Ok(Param::from_tensor(
-                file.tensor(name, [d], device).map_err(data_error)?,
-            ))
+            Ok(Param::from_tensor(file.tensor(name, [d], device)?))
         };
-        model.model.embed_tokens.weight = Param::from_tensor(
-            file.tensor("model.embed_tokens.weight", [vocab, d], device)
-                .map_err(data_error)?,
-        );
+        model.model.embed_tokens.weight =
+            Param::from_tensor(file.tensor("model.embed_tokens.weight", [vocab, d], device)?);
         model.model.norm.gamma = vector(&mut file, "model.norm.weight")?;
         match model.lm_head.as_mut() {
             Some(head) => *head = linear(&mut file, "lm_head.weight", d, vocab, device)?,
@@ -227,7 +203,7 @@ impl<B: Backend> LlamaForCausalLM<B> {
             .filter(|n| n.ends_with("rotary_emb.inv_freq"))
             .collect();
         file.skip(rotary);
-        file.finish().map_err(data_error)?;
+        file.finish()?;
         Ok((model, config))
     }
 }

@@ -305,27 +305,19 @@ impl<B: Backend> LlamaForCausalLM<B> {
             reason: e.to_string(),
         })?;
         let mut model = self.with_lora(&config, device)?;
-        let data = |e: trrg_data::Error| Error::Checkpoint {
-            path: dir.join("adapter_model.safetensors"),
-            reason: e.to_string(),
-        };
-        let mut file = WeightFile::open(dir.join("adapter_model.safetensors")).map_err(data)?;
+        let mut file = WeightFile::open(dir.join("adapter_model.safetensors"))?;
         for (i, layer) in model.model.layers.iter_mut().enumerate() {
             for (slot, _, adapter) in slots(layer) {
                 let Some(ad) = adapter.as_mut() else { continue };
                 let [d_in, r] = ad.lora_a.dims();
                 let d_out = ad.lora_b.dims()[1];
-                let a = file
-                    .linear_weight::<B>(&peft_name(i, slot, "A"), d_in, r, device)
-                    .map_err(data)?;
-                let b = file
-                    .linear_weight::<B>(&peft_name(i, slot, "B"), r, d_out, device)
-                    .map_err(data)?;
+                let a = file.linear_weight::<B>(&peft_name(i, slot, "A"), d_in, r, device)?;
+                let b = file.linear_weight::<B>(&peft_name(i, slot, "B"), r, d_out, device)?;
                 ad.lora_a = Param::from_tensor(a);
                 ad.lora_b = Param::from_tensor(b);
             }
         }
-        file.finish().map_err(data)?;
+        file.finish()?;
         Ok((model, config))
     }
 }
