@@ -168,6 +168,22 @@ fn slots<B: Backend>(layer: &mut crate::model::LlamaDecoderLayer<B>) -> [Slot<'_
     ]
 }
 
+/// The adapter slots of one decoder layer, read-only, by PEFT path suffix.
+fn adapters<B: Backend>(
+    layer: &crate::model::LlamaDecoderLayer<B>,
+) -> [(&'static str, &Option<LoraAdapter<B>>); 7] {
+    let (a, m) = (&layer.self_attn, &layer.mlp);
+    [
+        ("self_attn.q_proj", &a.q_lora),
+        ("self_attn.k_proj", &a.k_lora),
+        ("self_attn.v_proj", &a.v_lora),
+        ("self_attn.o_proj", &a.o_lora),
+        ("mlp.gate_proj", &m.gate_lora),
+        ("mlp.up_proj", &m.up_lora),
+        ("mlp.down_proj", &m.down_lora),
+    ]
+}
+
 fn peft_name(layer: usize, slot: &str, which: &str) -> String {
     format!("base_model.model.model.layers.{layer}.{slot}.lora_{which}.weight")
 }
@@ -192,20 +208,10 @@ impl<B: Backend> LlamaForCausalLM<B> {
 
     /// Whether any projection has an adapter.
     pub fn has_lora(&self) -> bool {
-        self.model.layers.iter().any(|l| {
-            let (a, m) = (&l.self_attn, &l.mlp);
-            [
-                &a.q_lora,
-                &a.k_lora,
-                &a.v_lora,
-                &a.o_lora,
-                &m.gate_lora,
-                &m.up_lora,
-                &m.down_lora,
-            ]
+        self.model
+            .layers
             .iter()
-            .any(|x| x.is_some())
-        })
+            .any(|l| adapters(l).iter().any(|(_, a)| a.is_some()))
     }
 
     /// Adds every adapter's `scale · A B` to its base weight and removes the adapters.
@@ -224,34 +230,22 @@ impl<B: Backend> LlamaForCausalLM<B> {
     /// Writes the adapters alone in PEFT's layout: `dir/adapter_config.json` and
     /// `dir/adapter_model.safetensors` (`lora_A` `[r, d_in]`, `lora_B` `[d_out, r]`), atomically.
     pub fn save_lora(&self, config: &LoraConfig, dir: &Path) -> Result<()> {
-        let io = |e: std::io::Error| Error::Checkpoint {
+        let fail = |reason: String| Error::Checkpoint {
             path: dir.to_path_buf(),
-            reason: e.to_string(),
+            reason,
         };
         let mut tensors: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
         for (i, layer) in self.model.layers.iter().enumerate() {
-            let (a, m) = (&layer.self_attn, &layer.mlp);
-            for (slot, adapter) in [
-                ("self_attn.q_proj", &a.q_lora),
-                ("self_attn.k_proj", &a.k_lora),
-                ("self_attn.v_proj", &a.v_lora),
-                ("self_attn.o_proj", &a.o_lora),
-                ("mlp.gate_proj", &m.gate_lora),
-                ("mlp.up_proj", &m.up_lora),
-                ("mlp.down_proj", &m.down_lora),
-            ] {
+            for (slot, adapter) in adapters(layer) {
                 let Some(ad) = adapter else { continue };
                 for (which, t) in [("A", ad.lora_a.val()), ("B", ad.lora_b.val())] {
                     let t = t.transpose(); // PyTorch layout
                     let shape = t.dims().to_vec();
-                    let values: Vec<f32> =
-                        t.into_data()
-                            .convert::<f32>()
-                            .to_vec()
-                            .map_err(|e| Error::Checkpoint {
-                                path: dir.to_path_buf(),
-                                reason: format!("{e:?}"),
-                            })?;
+                    let values: Vec<f32> = t
+                        .into_data()
+                        .convert::<f32>()
+                        .to_vec()
+                        .map_err(|e| fail(format!("{e:?}")))?;
                     let bytes = values.iter().flat_map(|v| v.to_le_bytes()).collect();
                     tensors.push((peft_name(i, slot, which), shape, bytes));
                 }
@@ -270,26 +264,18 @@ impl<B: Backend> LlamaForCausalLM<B> {
                     .map(|v| (name.clone(), v))
             })
             .collect::<std::result::Result<Vec<_>, _>>()
-            .map_err(|e| Error::Checkpoint {
-                path: dir.to_path_buf(),
-                reason: e.to_string(),
-            })?;
-        let weights = safetensors::serialize(views, None).map_err(|e| Error::Checkpoint {
-            path: dir.to_path_buf(),
-            reason: e.to_string(),
-        })?;
-        std::fs::create_dir_all(dir).map_err(io)?;
+            .map_err(|e| fail(e.to_string()))?;
+        let weights = safetensors::serialize(views, None).map_err(|e| fail(e.to_string()))?;
+        std::fs::create_dir_all(dir).map_err(|e| fail(e.to_string()))?;
         let mut json = serde_json::to_value(config).expect("plain config");
         json["peft_type"] = "LORA".into();
         json["task_type"] = "CAUSAL_LM".into();
-        let write = |name: &str, bytes: &[u8]| {
-            trrg_data::write_atomic(&dir.join(name), bytes).map_err(|e| Error::Checkpoint {
-                path: dir.join(name),
-                reason: e.to_string(),
-            })
-        };
-        write("adapter_model.safetensors", &weights)?;
-        write("adapter_config.json", json.to_string().as_bytes())
+        trrg_data::write_atomic(&dir.join("adapter_model.safetensors"), &weights)?;
+        trrg_data::write_atomic(
+            &dir.join("adapter_config.json"),
+            json.to_string().as_bytes(),
+        )?;
+        Ok(())
     }
 
     /// Adds adapters read from a PEFT directory (see [`LlamaForCausalLM::save_lora`]); returns the

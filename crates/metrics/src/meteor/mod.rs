@@ -154,9 +154,7 @@ impl Meteor {
     /// Sufficient statistics of `hyp` against its best reference (highest segment score; the
     /// first on ties), as METEOR's `SCORE` command computes them.
     pub fn stats(&self, hyp: &str, refs: &[impl AsRef<str>]) -> MeteorStats {
-        // pycocoevalcap's `_stat` cleans the hypothesis this way before sending it to Java.
-        let hyp = hyp.replace("|||", "").replace("  ", " ");
-        let hyp = self.line(&hyp);
+        let hyp = self.line(&clean_hypothesis(hyp));
         let refs: Vec<Line> = refs.iter().map(|r| self.line(r.as_ref())).collect();
         self.best(&hyp, refs.iter())
     }
@@ -168,10 +166,7 @@ impl Meteor {
         hyps: &[impl AsRef<str> + Sync],
         refs: &[Vec<String>],
     ) -> Vec<MeteorStats> {
-        let cleaned: Vec<String> = hyps
-            .iter()
-            .map(|h| h.as_ref().replace("|||", "").replace("  ", " "))
-            .collect();
+        let cleaned: Vec<String> = hyps.iter().map(|h| clean_hypothesis(h.as_ref())).collect();
         let mut texts: Vec<&str> = cleaned
             .iter()
             .map(String::as_str)
@@ -222,6 +217,11 @@ impl Meteor {
         }
         s
     }
+}
+
+/// pycocoevalcap's `_stat` cleans the hypothesis this way before sending it to Java.
+fn clean_hypothesis(hyp: &str) -> String {
+    hyp.replace("|||", "").replace("  ", " ")
 }
 
 /// METEOR's sufficient statistics of one segment, or of a corpus after [`MeteorStats::add`].
