@@ -42,9 +42,7 @@ fn main() -> anyhow::Result<()> {
         "micro" => TrrgConfig::micro(vocab_size),
         other => bail!("unknown preset `{other}` (tiny, micro)"),
     };
-    let side = match &config.vision {
-        trrg_core::model::VisionEncoderConfig::Vit(v) => v.image_size,
-    };
+    let side = config.vision.image_size();
     let device = device();
     let model = config.init::<A>(&device)?;
     println!("preset {preset}: {} parameters", model.num_params());

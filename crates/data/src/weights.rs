@@ -5,6 +5,9 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
+use burn::module::Param;
+use burn::nn::conv::Conv2d;
+use burn::nn::{Embedding, LayerNorm, Linear};
 use burn::prelude::*;
 use burn::tensor::TensorData;
 use safetensors::tensor::{Dtype, Metadata};
@@ -217,6 +220,81 @@ impl WeightFile {
             TensorData::new(values, [d_in, d_out]),
             device,
         ))
+    }
+
+    /// Loads `{name}.weight` (PyTorch `[out, in]`) and, when the layer has one, `{name}.bias`
+    /// into `linear`.
+    pub fn load_linear<B: Backend>(
+        &mut self,
+        linear: &mut Linear<B>,
+        name: &str,
+        device: &B::Device,
+    ) -> Result<()> {
+        let [d_in, d_out] = linear.weight.dims();
+        linear.weight = Param::from_tensor(self.linear_weight(
+            &format!("{name}.weight"),
+            d_in,
+            d_out,
+            device,
+        )?);
+        if linear.bias.is_some() {
+            linear.bias = Some(Param::from_tensor(self.tensor(
+                &format!("{name}.bias"),
+                [d_out],
+                device,
+            )?));
+        }
+        Ok(())
+    }
+
+    /// Loads `{name}.weight` and `{name}.bias` into `norm`.
+    pub fn load_layer_norm<B: Backend>(
+        &mut self,
+        norm: &mut LayerNorm<B>,
+        name: &str,
+        device: &B::Device,
+    ) -> Result<()> {
+        let [d] = norm.gamma.dims();
+        norm.gamma = Param::from_tensor(self.tensor(&format!("{name}.weight"), [d], device)?);
+        norm.beta = Some(Param::from_tensor(self.tensor(
+            &format!("{name}.bias"),
+            [d],
+            device,
+        )?));
+        Ok(())
+    }
+
+    /// Loads `{name}.weight` into `embedding`.
+    pub fn load_embedding<B: Backend>(
+        &mut self,
+        embedding: &mut Embedding<B>,
+        name: &str,
+        device: &B::Device,
+    ) -> Result<()> {
+        let dims = embedding.weight.dims();
+        embedding.weight =
+            Param::from_tensor(self.tensor(&format!("{name}.weight"), dims, device)?);
+        Ok(())
+    }
+
+    /// Loads `{name}.weight` (same layout in PyTorch and burn) and, when the layer has one,
+    /// `{name}.bias` into `conv`.
+    pub fn load_conv2d<B: Backend>(
+        &mut self,
+        conv: &mut Conv2d<B>,
+        name: &str,
+        device: &B::Device,
+    ) -> Result<()> {
+        let dims = conv.weight.dims();
+        conv.weight = Param::from_tensor(self.tensor(&format!("{name}.weight"), dims, device)?);
+        if conv.bias.is_some() {
+            conv.bias = Some(Param::from_tensor(self.tensor(
+                &format!("{name}.bias"),
+                [dims[0]],
+                device,
+            )?));
+        }
+        Ok(())
     }
 
     /// Marks tensors as deliberately unused (e.g. a pooler the model does not have).

@@ -3,8 +3,6 @@
 
 use std::path::Path;
 
-use burn::module::Param;
-use burn::nn::{Embedding, LayerNorm, Linear};
 use burn::prelude::*;
 use serde::Deserialize;
 use trrg_data::WeightFile;
@@ -79,50 +77,6 @@ impl BertConfig {
     }
 }
 
-fn set_linear<B: Backend>(
-    file: &mut WeightFile,
-    linear: &mut Linear<B>,
-    name: &str,
-    device: &B::Device,
-) -> trrg_data::Result<()> {
-    let [d_in, d_out] = linear.weight.dims();
-    linear.weight =
-        Param::from_tensor(file.linear_weight(&format!("{name}.weight"), d_in, d_out, device)?);
-    linear.bias = Some(Param::from_tensor(file.tensor(
-        &format!("{name}.bias"),
-        [d_out],
-        device,
-    )?));
-    Ok(())
-}
-
-fn set_layer_norm<B: Backend>(
-    file: &mut WeightFile,
-    norm: &mut LayerNorm<B>,
-    name: &str,
-    device: &B::Device,
-) -> trrg_data::Result<()> {
-    let [d] = norm.gamma.dims();
-    norm.gamma = Param::from_tensor(file.tensor(&format!("{name}.weight"), [d], device)?);
-    norm.beta = Some(Param::from_tensor(file.tensor(
-        &format!("{name}.bias"),
-        [d],
-        device,
-    )?));
-    Ok(())
-}
-
-fn set_embedding<B: Backend>(
-    file: &mut WeightFile,
-    embedding: &mut Embedding<B>,
-    name: &str,
-    device: &B::Device,
-) -> trrg_data::Result<()> {
-    let dims = embedding.weight.dims();
-    embedding.weight = Param::from_tensor(file.tensor(&format!("{name}.weight"), dims, device)?);
-    Ok(())
-}
-
 impl<B: Backend> Bert<B> {
     /// Loads `dir/config.json` and `dir/model.safetensors`. Every tensor must fit; the
     /// `pooler.*` weights (unused by mean pooling) and the `position_ids` buffer are skipped, any
@@ -148,81 +102,65 @@ impl<B: Backend> Bert<B> {
 
     /// Copies HF `BertModel` weights from `file` into this encoder.
     pub fn load_weights(&mut self, file: &mut WeightFile, device: &B::Device) -> crate::Result<()> {
-        set_embedding(
-            file,
+        file.load_embedding(
             &mut self.word_embeddings,
             "embeddings.word_embeddings",
             device,
         )?;
-        set_embedding(
-            file,
+        file.load_embedding(
             &mut self.position_embeddings,
             "embeddings.position_embeddings",
             device,
         )?;
-        set_embedding(
-            file,
+        file.load_embedding(
             &mut self.token_type_embeddings,
             "embeddings.token_type_embeddings",
             device,
         )?;
-        set_layer_norm(
-            file,
+        file.load_layer_norm(
             &mut self.embeddings_layer_norm,
             "embeddings.LayerNorm",
             device,
         )?;
         for (i, layer) in self.encoder.layers.iter_mut().enumerate() {
             let p = format!("encoder.layer.{i}");
-            set_linear(
-                file,
+            file.load_linear(
                 &mut layer.mha.query,
                 &format!("{p}.attention.self.query"),
                 device,
             )?;
-            set_linear(
-                file,
+            file.load_linear(
                 &mut layer.mha.key,
                 &format!("{p}.attention.self.key"),
                 device,
             )?;
-            set_linear(
-                file,
+            file.load_linear(
                 &mut layer.mha.value,
                 &format!("{p}.attention.self.value"),
                 device,
             )?;
-            set_linear(
-                file,
+            file.load_linear(
                 &mut layer.mha.output,
                 &format!("{p}.attention.output.dense"),
                 device,
             )?;
             // Post-LN: norm_1 follows attention, norm_2 follows the feed-forward block.
-            set_layer_norm(
-                file,
+            file.load_layer_norm(
                 &mut layer.norm_1,
                 &format!("{p}.attention.output.LayerNorm"),
                 device,
             )?;
-            set_linear(
-                file,
+            file.load_linear(
                 &mut layer.pwff.linear_inner,
                 &format!("{p}.intermediate.dense"),
                 device,
             )?;
-            set_linear(
-                file,
+            file.load_linear(
                 &mut layer.pwff.linear_outer,
                 &format!("{p}.output.dense"),
                 device,
             )?;
-            set_layer_norm(
-                file,
-                &mut layer.norm_2,
-                &format!("{p}.output.LayerNorm"),
-                device,
-            )?;
+            file.load_layer_norm(&mut layer.norm_2, &format!("{p}.output.LayerNorm"), device)?;
         }
         Ok(())
     }

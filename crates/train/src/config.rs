@@ -5,7 +5,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use trrg_clue::{BlankLabel, ConsistencyConfig};
 use trrg_data::{DatasetKind, ImageTransformConfig, ResizeMode};
-use trrg_model::{ClueMode, TrrgConfig, VisionEncoderConfig};
+use trrg_model::{ClueMode, TrrgConfig};
 
 use crate::Error;
 
@@ -333,11 +333,9 @@ impl TrainConfig {
             .with_consistency(ConsistencyConfig::new().with_blank(self.consistency_blank))
             .with_clue_teacher_forcing(self.clue_teacher_forcing)
             .with_max_views(self.dataset.n_views());
-        #[allow(irrefutable_let_patterns)] // more encoders will follow
-        if let VisionEncoderConfig::Vit(vit) = &mut config.vision {
-            vit.num_channels = self.image.channels;
-            vit.image_size = self.image.crop;
-        }
+        config
+            .vision
+            .set_input(self.image.channels, self.image.crop);
         config
     }
 }

@@ -2,7 +2,7 @@
 
 use burn::prelude::*;
 
-use crate::{Vit, VitConfig};
+use crate::{Swin, SwinConfig, Vit, VitConfig};
 
 /// Output of a visual encoder.
 #[derive(Clone, Debug)]
@@ -19,6 +19,8 @@ pub struct VisionOutput<B: Backend> {
 pub enum VisionEncoderConfig {
     /// A Vision Transformer.
     Vit(VitConfig),
+    /// A Swin Transformer.
+    Swin(SwinConfig),
 }
 
 impl VisionEncoderConfig {
@@ -26,6 +28,23 @@ impl VisionEncoderConfig {
     pub fn d_vision(&self) -> usize {
         match self {
             Self::Vit(c) => c.hidden_size,
+            Self::Swin(c) => c.num_features(),
+        }
+    }
+
+    /// Nominal input side in pixels.
+    pub fn image_size(&self) -> usize {
+        match self {
+            Self::Vit(c) => c.image_size,
+            Self::Swin(c) => c.image_size,
+        }
+    }
+
+    /// Sets the input channels (1 for gray radiographs) and the nominal side in pixels.
+    pub fn set_input(&mut self, channels: usize, image_size: usize) {
+        match self {
+            Self::Vit(c) => (c.num_channels, c.image_size) = (channels, image_size),
+            Self::Swin(c) => (c.num_channels, c.image_size) = (channels, image_size),
         }
     }
 
@@ -33,6 +52,7 @@ impl VisionEncoderConfig {
     pub fn channels(&self) -> usize {
         match self {
             Self::Vit(c) => c.num_channels,
+            Self::Swin(c) => c.num_channels,
         }
     }
 
@@ -40,6 +60,7 @@ impl VisionEncoderConfig {
     pub fn init<B: Backend>(&self, device: &B::Device) -> crate::Result<VisionEncoder<B>> {
         Ok(match self {
             Self::Vit(c) => VisionEncoder::Vit(c.init(device)?),
+            Self::Swin(c) => VisionEncoder::Swin(c.init(device)?),
         })
     }
 }
@@ -49,6 +70,8 @@ impl VisionEncoderConfig {
 pub enum VisionEncoder<B: Backend> {
     /// A Vision Transformer.
     Vit(Vit<B>),
+    /// A Swin Transformer.
+    Swin(Swin<B>),
 }
 
 impl<B: Backend> VisionEncoder<B> {
@@ -56,6 +79,7 @@ impl<B: Backend> VisionEncoder<B> {
     pub fn d_vision(&self) -> usize {
         match self {
             Self::Vit(m) => m.d_vision(),
+            Self::Swin(m) => m.d_vision(),
         }
     }
 
@@ -67,6 +91,7 @@ impl<B: Backend> VisionEncoder<B> {
     pub fn forward_features(&self, images: Tensor<B, 4>) -> crate::Result<VisionOutput<B>> {
         match self {
             Self::Vit(m) => m.forward_features(images),
+            Self::Swin(m) => m.forward_features(images),
         }
     }
 }

@@ -20,6 +20,9 @@ pub enum Error {
         /// What was expected and what came.
         reason: String,
     },
+    /// Reading a checkpoint or its config failed (the message names the file and tensor).
+    #[error(transparent)]
+    Data(#[from] trrg_data::Error),
 }
 
 /// Result with [`Error`].

@@ -3,7 +3,8 @@
 //! Every encoder maps images `[batch, channels, height, width]` to patch tokens
 //! `[batch, n_patches, d_vision]` and a global token `[batch, d_vision]` ([`VisionOutput`]), the
 //! two granularities TRRG's clue interaction attends to. [`VisionEncoder`] wraps the available
-//! architectures so models can hold any of them.
+//! architectures so models can hold any of them; [`VisionEncoder::from_pretrained`] loads HF ViT
+//! and Swin checkpoint directories.
 //!
 //! ```
 //! use burn::backend::Flex;
@@ -21,8 +22,11 @@
 
 mod encoder;
 mod error;
+mod loader;
+mod swin;
 mod vit;
 
 pub use encoder::{VisionEncoder, VisionEncoderConfig, VisionOutput};
 pub use error::{Error, Result};
+pub use swin::{PatchMerging, Swin, SwinBlock, SwinConfig, SwinStage, WindowAttention};
 pub use vit::{Vit, VitConfig};

@@ -157,11 +157,12 @@ impl<B: Backend> Vit<B> {
     }
 
     /// Position table for a `grid_h x grid_w` patch grid: the stored one, or its bicubic
-    /// interpolation (as HF's `interpolate_pos_encoding`).
+    /// interpolation with half-pixel
+    /// centers (as HF's `interpolate_pos_encoding`).
     fn positions(&self, grid_h: usize, grid_w: usize) -> Tensor<B, 3> {
         let table = self.position_embeddings.val();
         let [_, n, d] = table.dims();
-        if n == grid_h * grid_w + 1 {
+        if n == grid_h * grid_w + 1 && grid_h == grid_w {
             return table;
         }
         let side = ((n - 1) as f64).sqrt().round() as usize;
@@ -173,7 +174,7 @@ impl<B: Backend> Vit<B> {
         let grid = interpolate(
             grid,
             [grid_h, grid_w],
-            InterpolateOptions::new(InterpolateMode::Bicubic),
+            InterpolateOptions::new(InterpolateMode::Bicubic).with_align_corners(false),
         )
         .permute([0, 2, 3, 1])
         .reshape([1, grid_h * grid_w, d]); // [1, n_patches, d_vision]
@@ -190,7 +191,7 @@ impl<B: Backend> Vit<B> {
     /// - output.patch_tokens: `[batch, n_patches, d_vision]`
     /// - output.global: `[batch, d_vision]`
     pub fn forward_features(&self, images: Tensor<B, 4>) -> crate::Result<VisionOutput<B>> {
-        let [batch, channels, height, width] = images.dims();
+        let [batch, _, height, width] = images.dims();
         let p = self.patch_size;
         if height % p != 0 || width % p != 0 || height == 0 || width == 0 {
             return Err(Error::Shape {
@@ -198,16 +199,7 @@ impl<B: Backend> Vit<B> {
                 reason: format!("{height}x{width} is not a multiple of the {p} px patch"),
             });
         }
-        let images = match (channels, self.num_channels) {
-            (c, e) if c == e => images,
-            (1, 3) => images.repeat_dim(1, 3),
-            (c, e) => {
-                return Err(Error::Shape {
-                    what: "images",
-                    reason: format!("{c} channels, the encoder takes {e} (or 1 for 3)"),
-                })
-            }
-        };
+        let images = match_channels(images, self.num_channels)?;
         let (gh, gw) = (height / p, width / p);
         let d = self.d_vision();
         let patches = self
@@ -224,5 +216,22 @@ impl<B: Backend> Vit<B> {
             global: hidden.clone().narrow(1, 0, 1).reshape([batch, d]),
             patch_tokens: hidden.narrow(1, 1, gh * gw),
         })
+    }
+}
+
+/// Feeds `images` to an encoder built for `expected` channels: equal counts pass, one gray
+/// channel is repeated for a three-channel encoder (the same as summing the pretrained weights
+/// over input channels), anything else is an error.
+pub(crate) fn match_channels<B: Backend>(
+    images: Tensor<B, 4>,
+    expected: usize,
+) -> crate::Result<Tensor<B, 4>> {
+    match (images.dims()[1], expected) {
+        (c, e) if c == e => Ok(images),
+        (1, 3) => Ok(images.repeat_dim(1, 3)),
+        (c, e) => Err(Error::Shape {
+            what: "images",
+            reason: format!("{c} channels, the encoder takes {e} (or 1 for 3)"),
+        }),
     }
 }
