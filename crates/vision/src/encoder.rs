@@ -2,7 +2,7 @@
 
 use burn::prelude::*;
 
-use crate::{Swin, SwinConfig, Vit, VitConfig};
+use crate::{EfficientNet, EfficientNetConfig, Swin, SwinConfig, Vit, VitConfig};
 
 /// Output of a visual encoder.
 #[derive(Clone, Debug)]
@@ -21,6 +21,8 @@ pub enum VisionEncoderConfig {
     Vit(VitConfig),
     /// A Swin Transformer.
     Swin(SwinConfig),
+    /// EfficientNet-Lite0.
+    EfficientNet(EfficientNetConfig),
 }
 
 impl VisionEncoderConfig {
@@ -29,6 +31,7 @@ impl VisionEncoderConfig {
         match self {
             Self::Vit(c) => c.hidden_size,
             Self::Swin(c) => c.num_features(),
+            Self::EfficientNet(c) => c.d_vision(),
         }
     }
 
@@ -37,6 +40,7 @@ impl VisionEncoderConfig {
         match self {
             Self::Vit(c) => c.image_size,
             Self::Swin(c) => c.image_size,
+            Self::EfficientNet(c) => c.image_size,
         }
     }
 
@@ -45,6 +49,7 @@ impl VisionEncoderConfig {
         match self {
             Self::Vit(c) => (c.num_channels, c.image_size) = (channels, image_size),
             Self::Swin(c) => (c.num_channels, c.image_size) = (channels, image_size),
+            Self::EfficientNet(c) => (c.num_channels, c.image_size) = (channels, image_size),
         }
     }
 
@@ -53,6 +58,7 @@ impl VisionEncoderConfig {
         match self {
             Self::Vit(c) => c.num_channels,
             Self::Swin(c) => c.num_channels,
+            Self::EfficientNet(c) => c.num_channels,
         }
     }
 
@@ -61,6 +67,7 @@ impl VisionEncoderConfig {
         Ok(match self {
             Self::Vit(c) => VisionEncoder::Vit(c.init(device)?),
             Self::Swin(c) => VisionEncoder::Swin(c.init(device)?),
+            Self::EfficientNet(c) => VisionEncoder::EfficientNet(c.init(device)?),
         })
     }
 }
@@ -72,6 +79,8 @@ pub enum VisionEncoder<B: Backend> {
     Vit(Vit<B>),
     /// A Swin Transformer.
     Swin(Swin<B>),
+    /// EfficientNet-Lite0.
+    EfficientNet(EfficientNet<B>),
 }
 
 impl<B: Backend> VisionEncoder<B> {
@@ -80,6 +89,7 @@ impl<B: Backend> VisionEncoder<B> {
         match self {
             Self::Vit(m) => m.d_vision(),
             Self::Swin(m) => m.d_vision(),
+            Self::EfficientNet(m) => m.d_vision(),
         }
     }
 
@@ -92,6 +102,7 @@ impl<B: Backend> VisionEncoder<B> {
         match self {
             Self::Vit(m) => m.forward_features(images),
             Self::Swin(m) => m.forward_features(images),
+            Self::EfficientNet(m) => m.forward_features(images),
         }
     }
 }

@@ -20,12 +20,14 @@
 //! ```
 #![warn(missing_docs)]
 
+mod efficientnet;
 mod encoder;
 mod error;
 mod loader;
 mod swin;
 mod vit;
 
+pub use efficientnet::{EfficientNet, EfficientNetConfig, MbConvBlock, SameConv};
 pub use encoder::{VisionEncoder, VisionEncoderConfig, VisionOutput};
 pub use error::{Error, Result};
 pub use swin::{PatchMerging, Swin, SwinBlock, SwinConfig, SwinStage, WindowAttention};

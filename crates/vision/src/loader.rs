@@ -1,6 +1,6 @@
 //! Loading HF checkpoint directories (`config.json` + safetensors, single or sharded) into the
 //! ViT (`ViTModel` names, with or without the `vit.` prefix) and Swin (`SwinModel` names, with
-//! or without `swin.`) encoders. Every tensor must be found with the expected shape and every
+//! or without `swin.`) encoders, and the EfficientNet-Lite0 PyTorch state dict. Every tensor must be found with the expected shape and every
 //! tensor of the file must be used or deliberately skipped; errors name the tensor and file.
 
 use std::path::Path;
@@ -10,7 +10,10 @@ use burn::prelude::*;
 use serde::Deserialize;
 use trrg_data::WeightFile;
 
-use crate::{Error, Swin, SwinConfig, VisionEncoder, VisionEncoderConfig, Vit, VitConfig};
+use crate::{
+    EfficientNet, EfficientNetConfig, Error, Swin, SwinConfig, VisionEncoder, VisionEncoderConfig,
+    Vit, VitConfig,
+};
 
 /// The fields of `config.json` shared by the supported encoders.
 #[derive(Deserialize)]
@@ -149,17 +152,35 @@ impl VisionEncoderConfig {
 }
 
 impl<B: Backend> VisionEncoder<B> {
-    /// Loads a HF ViT or Swin checkpoint directory: `config.json` and `model.safetensors` (or
-    /// `model.safetensors.index.json` with its shards). Pooler weights and the
-    /// `relative_position_index` buffers are skipped; any other unused tensor is an error.
+    /// Loads a pretrained encoder from `path`:
+    /// - a HF ViT or Swin checkpoint directory: `config.json` and `model.safetensors` (or
+    ///   `model.safetensors.index.json` with its shards); pooler weights and the
+    ///   `relative_position_index` buffers are skipped;
+    /// - a `.pth`/`.pt` file: the EfficientNet-Lite0 state dict of the PyTorch port (zip or
+    ///   legacy pickle), batch norms folded, with its ImageNet classifier.
+    ///
+    /// Any tensor of the checkpoint left unused is an error naming it.
     pub fn from_pretrained(
-        dir: impl AsRef<Path>,
+        path: impl AsRef<Path>,
         device: &B::Device,
     ) -> crate::Result<(Self, VisionEncoderConfig)> {
-        let dir = dir.as_ref();
-        let config = VisionEncoderConfig::from_hf_json(dir.join("config.json"))?;
+        let path = path.as_ref();
+        if path.is_file()
+            && matches!(
+                path.extension().and_then(|e| e.to_str()),
+                Some("pth" | "pt")
+            )
+        {
+            let config = EfficientNetConfig::new();
+            let net = EfficientNet::from_pytorch(path, &config, device)?;
+            return Ok((
+                Self::EfficientNet(net),
+                VisionEncoderConfig::EfficientNet(config),
+            ));
+        }
+        let config = VisionEncoderConfig::from_hf_json(path.join("config.json"))?;
         let mut encoder = config.init::<B>(device)?;
-        let mut file = WeightFile::open_dir(dir)?;
+        let mut file = WeightFile::open_dir(path)?;
         match &mut encoder {
             Self::Vit(vit) => {
                 file.detect_prefix("vit.", "embeddings.cls_token");
@@ -171,6 +192,7 @@ impl<B: Backend> VisionEncoder<B> {
                 swin.load_weights(&mut file, device)?;
                 file.skip(["embeddings.mask_token"]);
             }
+            Self::EfficientNet(net) => net.load_weights(&mut file, device)?,
         }
         file.finish()?;
         Ok((encoder, config))

@@ -1,5 +1,7 @@
-//! trrg-vision against transformers: tiny random ViT and Swin checkpoints written by
+//! trrg-vision against transformers and torch: tiny random ViT and Swin checkpoints written by
 //! `scripts/make_tiny_encoders.py` must give HF's last hidden state and pooled output to 1e-4;
+//! the real EfficientNet-Lite0 weights (`scripts/fetch-assets.sh`) must give the PyTorch port's
+//! outputs (`scripts/make_efficientnet_golden.py`) to 1e-4 and call the committed cat a cat;
 //! every parameter gets a gradient; burn's recorder round-trips; bad checkpoints fail with
 //! errors that name the tensor.
 
@@ -12,7 +14,10 @@ use burn::record::{FullPrecisionSettings, NamedMpkBytesRecorder, Recorder};
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::TensorData;
 use serde_json::Value;
-use trrg_vision::{SwinConfig, VisionEncoder, VisionEncoderConfig, VitConfig};
+use trrg_data::asset_for_test;
+use trrg_vision::{
+    EfficientNet, EfficientNetConfig, SwinConfig, VisionEncoder, VisionEncoderConfig, VitConfig,
+};
 
 type B = Flex;
 type A = Autodiff<Flex>;
@@ -140,6 +145,10 @@ fn tiny_configs() -> Vec<(VisionEncoderConfig, [usize; 4])> {
             ),
             [2, 3, 36, 36],
         ),
+        (
+            VisionEncoderConfig::EfficientNet(EfficientNetConfig::new().with_num_classes(0)),
+            [1, 1, 40, 36],
+        ),
     ]
 }
 
@@ -259,4 +268,110 @@ fn swin_rejects_maps_smaller_than_the_window() {
         .expect_err("a 3x3 map in a 4-token window")
         .to_string();
     assert!(err.contains("smaller than the 4-token window"), "{err}");
+}
+
+/// The golden script's fixed input: `x[c, h, w] = sin(0.05 h + 0.07 w + 1.3 c)`.
+fn fixed_input(device: &burn::tensor::Device<B>) -> Tensor<B, 4> {
+    let mut values = Vec::with_capacity(3 * 224 * 224);
+    for c in 0..3 {
+        for h in 0..224 {
+            for w in 0..224 {
+                values.push((0.05 * h as f64 + 0.07 * w as f64 + 1.3 * c as f64).sin() as f32);
+            }
+        }
+    }
+    Tensor::from_data(TensorData::new(values, [1, 3, 224, 224]), device)
+}
+
+#[test]
+fn real_efficientnet_lite0_matches_torch() {
+    let Some(weights) = asset_for_test("efficientnet/efficientnet-lite0-57934424.pth") else {
+        return;
+    };
+    let golden: Value = serde_json::from_str(
+        &std::fs::read_to_string(fixture("efficientnet_lite0_golden.json")).unwrap(),
+    )
+    .unwrap();
+    let device = Default::default();
+    let (encoder, _) = VisionEncoder::<B>::from_pretrained(&weights, &device).unwrap();
+    let VisionEncoder::EfficientNet(net) = encoder else {
+        panic!("a .pth file loads as EfficientNet");
+    };
+    let out = net.forward_features(fixed_input(&device)).unwrap();
+    assert_eq!(out.patch_tokens.dims(), [1, 49, 1280]);
+    let first = out
+        .patch_tokens
+        .narrow(1, 0, 1)
+        .into_data()
+        .to_vec()
+        .unwrap();
+    let logits = net.classify(fixed_input(&device)).unwrap();
+    let diffs = [
+        max_diff(first, &floats(&golden["first_patch_token"])),
+        max_diff(
+            out.global.into_data().to_vec().unwrap(),
+            &floats(&golden["global"]),
+        ),
+        max_diff(
+            logits.into_data().to_vec().unwrap(),
+            &floats(&golden["logits"]),
+        ),
+    ];
+    println!(
+        "EfficientNet-Lite0 vs torch, max |diff|: first patch token {:.2e}, global {:.2e}, logits {:.2e}",
+        diffs[0], diffs[1], diffs[2]
+    );
+    assert!(diffs.iter().all(|&d| d < 1e-4), "{diffs:?}");
+
+    // Chelsea the cat (CC0), normalized as the TF-Lite models expect: (pixel - 127) / 128.
+    let image = image::open(fixture("chelsea_224.png")).unwrap().to_rgb8();
+    let mut pixels = vec![0f32; 3 * 224 * 224];
+    for (x, y, p) in image.enumerate_pixels() {
+        for c in 0..3 {
+            pixels[c * 224 * 224 + y as usize * 224 + x as usize] = (p[c] as f32 - 127.0) / 128.0;
+        }
+    }
+    let probs = burn::tensor::activation::softmax(
+        net.classify(Tensor::from_data(
+            TensorData::new(pixels, [1, 3, 224, 224]),
+            &device,
+        ))
+        .unwrap(),
+        1,
+    )
+    .into_data()
+    .to_vec::<f32>()
+    .unwrap();
+    let mut ranked: Vec<usize> = (0..probs.len()).collect();
+    ranked.sort_by(|&a, &b| probs[b].total_cmp(&probs[a]));
+    let want: Vec<usize> =
+        serde_json::from_value(golden["chelsea_top5"]["classes"].clone()).unwrap();
+    let want_p = floats(&golden["chelsea_top5"]["probabilities"]);
+    println!(
+        "chelsea_224.png top-5: {:?} p {:?} (torch {want:?})",
+        &ranked[..5],
+        ranked[..5].iter().map(|&k| probs[k]).collect::<Vec<_>>()
+    );
+    assert_eq!(&ranked[..5], &want[..]);
+    for (k, p) in want.iter().zip(&want_p) {
+        assert!((probs[*k] - p).abs() < 1e-4);
+    }
+    // ImageNet 281 tabby, 282 tiger cat, 285 Egyptian cat.
+    assert!([281, 282, 285].contains(&ranked[0]), "top-1 {}", ranked[0]);
+}
+
+#[test]
+fn pytorch_checkpoint_errors_name_the_file() {
+    let device = Default::default();
+    let bogus = std::env::temp_dir().join(format!("trrg-vision-{}-bogus.pth", std::process::id()));
+    std::fs::write(&bogus, b"not a pickle").unwrap();
+    let err = EfficientNet::<B>::from_pytorch(&bogus, &EfficientNetConfig::new(), &device)
+        .expect_err("a bogus file")
+        .to_string();
+    assert!(err.contains("bogus.pth"), "{err}");
+    std::fs::remove_file(bogus).unwrap();
+    let err = VisionEncoder::<B>::from_pretrained(fixture("missing.pth"), &device)
+        .expect_err("a missing file")
+        .to_string();
+    assert!(err.contains("missing.pth"), "{err}");
 }
