@@ -2,6 +2,7 @@
 
 mod eval;
 mod generate;
+mod inspect;
 mod label;
 mod synth;
 mod train;
@@ -29,6 +30,9 @@ enum Command {
     Train(train::TrainArgs),
     /// Write the report of one study with a trained run, with per-disease clue probabilities.
     Generate(generate::GenerateArgs),
+    /// Show a pretrained checkpoint's architecture, parameter count and dtypes, and whether
+    /// every tensor maps onto trrg's model (naming any that do not).
+    Inspect(inspect::InspectArgs),
 }
 
 /// Reads a JSON input file as UTF-8 text, with errors that name the file.
@@ -46,6 +50,7 @@ fn main() {
         Command::Eval(args) => eval::run(args),
         Command::Train(args) => train::run(args),
         Command::Generate(args) => generate::run(args),
+        Command::Inspect(args) => inspect::run(args),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

@@ -189,3 +189,44 @@ fn synth_writes_a_synthetic_dataset_and_refuses_foreign_directories() {
     assert!(!out.status.success() && stderr(&out).contains("studies"));
     std::fs::remove_dir_all(out_dir).unwrap();
 }
+
+#[test]
+fn inspect_reports_architecture_and_unmapped_tensors() {
+    let fixture = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../vision/tests/fixtures/tiny_swin"
+    );
+    let out = trrg(&["inspect", fixture]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", stderr(&out));
+    for part in [
+        "Swin visual encoder",
+        "77 (F32 x77)",
+        "25180 in the loaded model",
+        "unmapped:     none",
+    ] {
+        assert!(stdout.contains(part), "{part}: {stdout}");
+    }
+    // A config with one block fewer leaves that block's tensors unmapped: named, non-zero exit.
+    let dir = std::env::temp_dir().join(format!("trrg-cli-{}-swin", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::copy(
+        format!("{fixture}/model.safetensors"),
+        dir.join("model.safetensors"),
+    )
+    .unwrap();
+    let config = std::fs::read_to_string(format!("{fixture}/config.json")).unwrap();
+    let mut config: serde_json::Value = serde_json::from_str(&config).unwrap();
+    config["depths"] = serde_json::json!([2, 1]);
+    std::fs::write(dir.join("config.json"), config.to_string()).unwrap();
+    let out = trrg(&["inspect", dir.to_str().unwrap()]);
+    let err = stderr(&out);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("encoder.layers.1.blocks.1.") && err.lines().count() == 1,
+        "{err}"
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+    let out = trrg(&["inspect", "/nonexistent/ckpt"]);
+    assert!(!out.status.success() && stderr(&out).contains("/nonexistent/ckpt"));
+}

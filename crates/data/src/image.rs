@@ -242,3 +242,148 @@ mod tests {
         .is_err());
     }
 }
+
+/// A HF image processor's settings (`preprocessor_config.json` of `ViTImageProcessor`,
+/// `ConvNextImageProcessor`, ...), applied as HF does: resize (both sides, or the shortest edge
+/// keeping the aspect ratio) with the PIL filter it names, optional centre crop, rescale,
+/// normalize, RGB channels first. Resizing uses the `image` crate's filters (triangle for PIL's
+/// bilinear, Catmull-Rom for bicubic), so pixels can differ from PIL's by rounding.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct HfImageProcessor {
+    /// Resize at all. Default true.
+    #[serde(default = "yes")]
+    pub do_resize: bool,
+    /// `{"height", "width"}`, `{"shortest_edge"}` or one side. Default 224x224.
+    #[serde(default = "size_224")]
+    pub size: serde_json::Value,
+    /// PIL resampling filter: 0 nearest, 1 Lanczos, 2 bilinear, 3 bicubic. Default 2.
+    #[serde(default = "bilinear")]
+    pub resample: u32,
+    /// Crop the centre after resizing. Default false.
+    #[serde(default)]
+    pub do_center_crop: bool,
+    /// `{"height", "width"}` or one side, for the centre crop.
+    #[serde(default)]
+    pub crop_size: Option<serde_json::Value>,
+    /// Multiply pixel values (0..255) by `rescale_factor`. Default true.
+    #[serde(default = "yes")]
+    pub do_rescale: bool,
+    /// Default 1/255.
+    #[serde(default = "one_255th")]
+    pub rescale_factor: f32,
+    /// Subtract `image_mean` and divide by `image_std` per channel. Default true.
+    #[serde(default = "yes")]
+    pub do_normalize: bool,
+    /// Default `[0.5, 0.5, 0.5]` (HF's `IMAGENET_STANDARD_MEAN`).
+    #[serde(default = "halves")]
+    pub image_mean: Vec<f32>,
+    /// Default `[0.5, 0.5, 0.5]`.
+    #[serde(default = "halves")]
+    pub image_std: Vec<f32>,
+}
+
+fn yes() -> bool {
+    true
+}
+fn size_224() -> serde_json::Value {
+    serde_json::json!({"height": 224, "width": 224})
+}
+fn bilinear() -> u32 {
+    2
+}
+fn one_255th() -> f32 {
+    1.0 / 255.0
+}
+fn halves() -> Vec<f32> {
+    vec![0.5; 3]
+}
+
+impl Default for HfImageProcessor {
+    fn default() -> Self {
+        crate::parse_json("{}", Path::new("(defaults)")).expect("all fields have defaults")
+    }
+}
+
+/// `(height, width)` of a HF size field; `None` for `{"shortest_edge": s}`.
+fn hw(size: &serde_json::Value) -> Option<(u32, u32)> {
+    if let Some(side) = size.as_u64() {
+        return Some((side as u32, side as u32));
+    }
+    Some((
+        size["height"].as_u64()? as u32,
+        size["width"].as_u64()? as u32,
+    ))
+}
+
+impl HfImageProcessor {
+    /// Reads `preprocessor_config.json`.
+    pub fn from_json(path: &Path) -> Result<Self> {
+        let processor: Self = crate::read_json(path)?;
+        let bad = |reason: String| Error::InvalidConfig {
+            field: "preprocessor_config.json",
+            reason: format!("{}: {reason}", path.display()),
+        };
+        if processor.image_mean.len() != 3 || processor.image_std.len() != 3 {
+            return Err(bad("image_mean and image_std need 3 values (RGB)".into()));
+        }
+        if hw(&processor.size).is_none() && processor.size["shortest_edge"].as_u64().is_none() {
+            return Err(bad(format!("unsupported size {}", processor.size)));
+        }
+        Ok(processor)
+    }
+
+    /// Decodes `path` as RGB and returns `([3, height, width] values, [3, height, width])`.
+    pub fn apply(&self, path: &Path) -> Result<(Vec<f32>, [usize; 3])> {
+        let id = path.display().to_string();
+        let decoded = image::ImageReader::open(path)
+            .and_then(|r| r.with_guessed_format())
+            .map_err(|source| Error::Io {
+                path: path.to_path_buf(),
+                source,
+            })?
+            .decode()
+            .map_err(|source| Error::ImageDecode {
+                id,
+                path: path.to_path_buf(),
+                source,
+            })?;
+        let mut rgb = decoded.to_rgb32f(); // values in [0, 1]
+        let filter = match self.resample {
+            0 => FilterType::Nearest,
+            1 => FilterType::Lanczos3,
+            3 => FilterType::CatmullRom,
+            _ => FilterType::Triangle,
+        };
+        if self.do_resize {
+            let (h, w) = hw(&self.size).unwrap_or_else(|| {
+                // {"shortest_edge": s}: the shorter side to s, the aspect ratio kept.
+                let edge = self.size["shortest_edge"].as_u64().unwrap_or(224) as f64;
+                let (h, w) = (rgb.height() as f64, rgb.width() as f64);
+                let scale = edge / h.min(w);
+                ((h * scale).round() as u32, (w * scale).round() as u32)
+            });
+            rgb = imageops::resize(&rgb, w.max(1), h.max(1), filter);
+        }
+        if let (true, Some((ch, cw))) = (self.do_center_crop, self.crop_size.as_ref().and_then(hw))
+        {
+            let (ch, cw) = (ch.min(rgb.height()), cw.min(rgb.width()));
+            let (top, left) = ((rgb.height() - ch) / 2, (rgb.width() - cw) / 2);
+            rgb = imageops::crop_imm(&rgb, left, top, cw, ch).to_image();
+        }
+        let (h, w) = (rgb.height() as usize, rgb.width() as usize);
+        let mut out = vec![0f32; 3 * h * w];
+        for (x, y, p) in rgb.enumerate_pixels() {
+            for c in 0..3 {
+                let mut v = p[c] * 255.0;
+                if self.do_rescale {
+                    v *= self.rescale_factor;
+                }
+                if self.do_normalize {
+                    v = (v - self.image_mean[c]) / self.image_std[c];
+                }
+                out[c * h * w + y as usize * w + x as usize] = v;
+            }
+        }
+        Ok((out, [3, h, w]))
+    }
+}

@@ -61,7 +61,8 @@ pub use dataset::{ReportDataset, ReportDatasetConfig, StudyItem};
 pub use error::{Error, Result};
 pub use files::{parse_json, read_json, write_atomic};
 pub use image::{
-    load_gray, GrayImage, ImageTransformConfig, ResizeMode, IMAGENET_MEAN, IMAGENET_STD,
+    load_gray, GrayImage, HfImageProcessor, ImageTransformConfig, ResizeMode, IMAGENET_MEAN,
+    IMAGENET_STD,
 };
 pub use labels::{LabelRow, LabelTable, CHEXPERT_OBSERVATIONS};
 pub use openi::{iu_xray_annotation, read_openi_reports, OpenIReport, R2GenIuSplit};

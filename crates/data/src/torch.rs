@@ -386,6 +386,24 @@ fn element(dtype: &str) -> Option<(usize, ToF32)> {
     })
 }
 
+/// A storage type's element type in safetensors' spelling (`Float` -> `F32`).
+fn dtype_name(storage: &str) -> String {
+    match storage {
+        "Float" => "F32",
+        "Double" => "F64",
+        "Half" => "F16",
+        "BFloat16" => "BF16",
+        "Long" => "I64",
+        "Int" => "I32",
+        "Short" => "I16",
+        "Char" => "I8",
+        "Byte" => "U8",
+        "Bool" => "BOOL",
+        other => other,
+    }
+    .to_string()
+}
+
 /// Collects `name -> tensor` from a (possibly nested) dict, nested keys joined with '.'.
 fn collect(obj: &Obj, prefix: &str, out: &mut Vec<(String, TensorRef)>) {
     if let Obj::Dict(items) = obj {
@@ -462,7 +480,7 @@ fn finish(
             .get(&t.key)
             .ok_or_else(|| (name.clone(), format!("storage {} is missing", t.key)))?;
         let values = gather(&t, storage).map_err(|e| (name.clone(), e))?;
-        out.insert(name, (t.dtype.to_uppercase(), t.shape.clone(), values));
+        out.insert(name, (dtype_name(&t.dtype), t.shape.clone(), values));
     }
     Ok(out)
 }

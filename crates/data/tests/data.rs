@@ -330,7 +330,7 @@ fn torch_checkpoints_read_as_torch_does() {
             .iter()
             .find(|t| t.name == "state_dict.bn.num_batches_tracked")
             .unwrap();
-        assert_eq!((tracked.dtype.as_str(), tracked.shape.len()), ("LONG", 0));
+        assert_eq!((tracked.dtype.as_str(), tracked.shape.len()), ("I64", 0));
         for (name, want) in expected.as_object().unwrap() {
             let shape: Vec<usize> = serde_json::from_value(want["shape"].clone()).unwrap();
             let got = weights.values(name, &shape).unwrap();
@@ -348,4 +348,42 @@ fn torch_checkpoints_read_as_torch_does() {
         "{err}"
     );
     std::fs::remove_file(bogus).unwrap();
+}
+
+#[test]
+fn hf_image_processor_follows_preprocessor_config() {
+    let image = fixtures().join("iu_tiny/images/CXR1/0.png");
+    let gray = image::open(&image).unwrap().to_rgb8();
+    let config = std::env::temp_dir().join(format!("trrg-data-{}-pre.json", std::process::id()));
+    std::fs::write(
+        &config,
+        r#"{"do_resize": true, "size": {"height": 20, "width": 30}, "resample": 3,
+            "do_rescale": true, "rescale_factor": 0.00392156862745098,
+            "do_normalize": true, "image_mean": [0.485, 0.456, 0.406],
+            "image_std": [0.229, 0.224, 0.225], "image_processor_type": "ViTImageProcessor"}"#,
+    )
+    .unwrap();
+    let processor = HfImageProcessor::from_json(&config).unwrap();
+    let (values, shape) = processor.apply(&image).unwrap();
+    assert_eq!(shape, [3, 20, 30]);
+    assert_eq!(values.len(), 3 * 20 * 30);
+    // Without resizing, pixel (0, 0) of channel c is (p / 255 - mean[c]) / std[c].
+    let plain = HfImageProcessor {
+        do_resize: false,
+        ..processor
+    };
+    let (values, shape) = plain.apply(&image).unwrap();
+    assert_eq!(shape, [3, gray.height() as usize, gray.width() as usize]);
+    let p = gray.get_pixel(0, 0)[1] as f32;
+    let want = (p / 255.0 - 0.456) / 0.224;
+    assert!((values[shape[1] * shape[2]] - want).abs() < 1e-5);
+    std::fs::write(&config, r#"{"image_mean": [0.5]}"#).unwrap();
+    let err = HfImageProcessor::from_json(&config)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("image_mean") && err.contains("pre.json"),
+        "{err}"
+    );
+    std::fs::remove_file(config).unwrap();
 }
