@@ -151,6 +151,9 @@ pub struct TrainConfig {
     pub consistency_weight: f64,
     /// How blank (unmentioned) labels count in the consistency loss and in clue teacher forcing.
     pub consistency_blank: BlankLabel,
+    /// BCE weight of positive labels in the consistency loss (rare findings against the many
+    /// negatives); 1 = unweighted.
+    pub consistency_pos_weight: f64,
     /// Probability that a known label replaces a clue's probability in stage-2 training.
     pub clue_teacher_forcing: f64,
     /// Disease set JSON (None = the 14 CheXpert observations).
@@ -188,6 +191,7 @@ impl Default for TrainConfig {
             consistency_loss: true,
             consistency_weight: 1.0,
             consistency_blank: BlankLabel::Negative,
+            consistency_pos_weight: 1.0,
             clue_teacher_forcing: 0.5,
             diseases: None,
             seed: 42,
@@ -260,6 +264,12 @@ impl TrainConfig {
                 format!("{} must be >= 0", self.consistency_weight),
             );
         }
+        if !(self.consistency_pos_weight > 0.0 && self.consistency_pos_weight.is_finite()) {
+            return bad(
+                "consistency_pos_weight",
+                format!("{} must be > 0", self.consistency_pos_weight),
+            );
+        }
         if !(0.0..=1.0).contains(&self.clue_teacher_forcing) {
             return bad(
                 "clue_teacher_forcing",
@@ -330,7 +340,11 @@ impl TrainConfig {
             .with_clues(self.clues)
             .with_consistency_loss(self.consistency_loss)
             .with_consistency_weight(self.consistency_weight)
-            .with_consistency(ConsistencyConfig::new().with_blank(self.consistency_blank))
+            .with_consistency(
+                ConsistencyConfig::new()
+                    .with_blank(self.consistency_blank)
+                    .with_pos_weight(self.consistency_pos_weight),
+            )
             .with_clue_teacher_forcing(self.clue_teacher_forcing)
             .with_max_views(self.dataset.n_views());
         config
