@@ -71,6 +71,10 @@ pub struct Trrg<B: Backend> {
 }
 
 /// A disease set ready for the model: prompt embeddings (computed once) and label columns.
+///
+/// For a batch whose studies use different disease sets, build the bank of their union and mark
+/// each row's missing diseases with [`ClueBank::with_padding`]: a padded clue has no effect on
+/// that row (not in the interaction, not in the LLM's soft prompt, not in the consistency loss).
 #[derive(Clone, Debug)]
 pub struct ClueBank<B: Backend> {
     /// Disease names, in clue order.
@@ -79,6 +83,75 @@ pub struct ClueBank<B: Backend> {
     pub prompts: PromptEmbeddings<B>,
     /// Column of each disease in a CheXpert label row, if it is one of the 14.
     pub label_columns: Vec<Option<usize>>,
+    /// `[batch, n_clues]`, true where a row does not use the clue (None = every row uses all).
+    pub padding: Option<Tensor<B, 2, Bool>>,
+}
+
+impl<B: Backend> ClueBank<B> {
+    /// The same diseases with per-row padding (`[batch, n_clues]`, true = the row does not use
+    /// that disease). Each row must keep at least one clue.
+    pub fn with_padding(mut self, padding: Tensor<B, 2, Bool>) -> crate::Result<Self> {
+        let [batch, n] = padding.dims();
+        if n != self.names.len() {
+            return Err(Error::Shape {
+                what: "clue padding",
+                reason: format!("{n} columns for {} diseases", self.names.len()),
+            });
+        }
+        let kept = padding
+            .clone()
+            .bool_not()
+            .int()
+            .sum_dim(1)
+            .into_data()
+            .convert::<i64>()
+            .into_vec::<i64>()
+            .unwrap_or_default();
+        if let Some(row) = kept.iter().position(|&k| k == 0) {
+            return Err(Error::Shape {
+                what: "clue padding",
+                reason: format!("row {row} of {batch} pads every clue; give it at least one"),
+            });
+        }
+        self.padding = Some(padding);
+        Ok(self)
+    }
+
+    /// The bank of the diseases at `indices` (in that order), without padding.
+    pub fn select(&self, indices: &[usize]) -> crate::Result<Self> {
+        let n = self.names.len();
+        if let Some(&i) = indices.iter().find(|&&i| i >= n) {
+            return Err(Error::Shape {
+                what: "clue indices",
+                reason: format!("index {i} but the bank has {n} diseases"),
+            });
+        }
+        let device = self.prompts.positive.device();
+        let rows = Tensor::<B, 1, Int>::from_data(
+            TensorData::new(indices.iter().map(|&i| i as i64).collect(), [indices.len()]),
+            &device,
+        );
+        Ok(Self {
+            names: indices.iter().map(|&i| self.names[i].clone()).collect(),
+            prompts: PromptEmbeddings {
+                positive: self.prompts.positive.clone().select(0, rows.clone()),
+                negative: self.prompts.negative.clone().select(0, rows),
+            },
+            label_columns: indices.iter().map(|&i| self.label_columns[i]).collect(),
+            padding: None,
+        })
+    }
+
+    /// The padding for a batch of `batch` rows, checked against it.
+    fn padding_for(&self, batch: usize) -> crate::Result<Option<Tensor<B, 2, Bool>>> {
+        match &self.padding {
+            Some(p) if p.dims()[0] != batch => Err(Error::Shape {
+                what: "clue padding",
+                reason: format!("{} rows for a batch of {batch}", p.dims()[0]),
+            }),
+            other => Ok(other.clone()),
+        }
+    }
 }
 
 /// The soft prompt of a batch.
@@ -88,6 +161,8 @@ pub struct Prefix<B: Backend> {
     pub embeds: Tensor<B, 3>,
     /// Zero-shot clue logits, `[batch, n_clues]` (None when clues are off).
     pub clue_logits: Option<Tensor<B, 2>>,
+    /// `[batch, prefix_len]`, false at padded clue tokens.
+    pub mask: Tensor<B, 2, Bool>,
 }
 
 /// Stage-2 losses.
@@ -117,7 +192,8 @@ pub struct ContrastiveOutput<B: Backend> {
 pub struct Generation {
     /// Generated token ids (no BOS/EOS).
     pub ids: Vec<u32>,
-    /// Clue probability per disease (empty when clues are off).
+    /// Clue probability per disease (empty when clues are off; NaN for a clue the bank pads in
+    /// this row).
     pub clue_probabilities: Vec<f32>,
 }
 
@@ -310,6 +386,7 @@ impl<B: Backend> Trrg<B> {
             self.pooled_text(&batch)?.detach()
         };
         Ok(ClueBank {
+            padding: None,
             names: set.names().into_iter().map(String::from).collect(),
             prompts: PromptEmbeddings::from_pooled(set, pooled)?,
             label_columns: set.chexpert_columns(),
@@ -354,6 +431,10 @@ impl<B: Backend> Trrg<B> {
         forced: Option<(Tensor<B, 2>, Tensor<B, 2, Bool>)>,
     ) -> crate::Result<Prefix<B>> {
         let [batch, n_views, ..] = images.dims();
+        let padding = match bank {
+            Some(bank) => bank.padding_for(batch)?,
+            None => None,
+        };
         let out = self.encode_views(images)?;
         let [_, n_patches, _] = out.patch_tokens.dims();
         let d = self.view_embed.dims()[1];
@@ -410,7 +491,9 @@ impl<B: Backend> Trrg<B> {
                 };
                 clue_logits = Some(logits);
                 if mode == ClueMode::Full {
-                    let fused = self.interaction.forward(global, patches, clues, None);
+                    let fused = self
+                        .interaction
+                        .forward(global, patches, clues, padding.clone());
                     (fused.global, fused.patches, Some(fused.clues))
                 } else {
                     (global, patches, Some(clues))
@@ -448,13 +531,26 @@ impl<B: Backend> Trrg<B> {
                 .reshape([1, 1, d_llm])
                 .expand([batch, 1, d_llm])
         };
+        let device = visual.device();
+        let n_visual = visual.dims()[1];
         let mut parts = vec![marker(0), visual, marker(1)];
+        let mut mask = vec![real_mask(batch, n_visual + 2, &device)];
         if let Some(clues) = clues {
+            let n_clues = clues.dims()[1];
             parts.extend([marker(2), self.clue_to_llm.forward(clues), marker(3)]);
+            mask.extend([
+                real_mask(batch, 1, &device),
+                match padding {
+                    Some(p) => p.bool_not(),
+                    None => real_mask(batch, n_clues, &device),
+                },
+                real_mask(batch, 1, &device),
+            ]);
         }
         Ok(Prefix {
             embeds: Tensor::cat(parts, 1),
             clue_logits,
+            mask: Tensor::cat(mask, 1),
         })
     }
 
@@ -476,7 +572,13 @@ impl<B: Backend> Trrg<B> {
         let resolved = match (labels, bank) {
             (Some(labels), Some(bank)) if self.settings.clues != ClueMode::Off => {
                 let (values, known) = select_labels(labels, &bank.label_columns)?;
-                Some(self.settings.consistency.resolve_blanks(values, known))
+                let (values, known) = self.settings.consistency.resolve_blanks(values, known);
+                // A padded clue is neither scored nor forced.
+                let known = match bank.padding_for(batch)? {
+                    Some(p) => known.bool_and(p.bool_not()),
+                    None => known,
+                };
+                Some((values, known))
             }
             _ => None,
         };
@@ -499,12 +601,8 @@ impl<B: Backend> Trrg<B> {
         };
         let prefix = self.prefix_forced(images, bank, forced)?;
         let prefix_len = prefix.embeds.dims()[1];
-        let device = token_ids.device();
         let embeds = Tensor::cat(vec![prefix.embeds, self.llm.embed(token_ids.clone())], 1);
-        let mask = Tensor::cat(
-            vec![real_mask(batch, prefix_len, &device), attention_mask],
-            1,
-        );
+        let mask = Tensor::cat(vec![prefix.mask, attention_mask], 1);
         let hidden = self.llm.forward_hidden(embeds, mask, None)?;
         // Position prefix_len - 1 + t predicts report token t.
         let logits = self.llm.lm_head(hidden.narrow(1, prefix_len - 1, seq_len));
@@ -546,12 +644,17 @@ impl<B: Backend> Trrg<B> {
             &device,
         );
         let embeds = Tensor::cat(vec![prefix.embeds, self.llm.embed(bos)], 1);
-        let len = embeds.dims()[1];
-        let ids = trrg_llm::generate(&self.llm, embeds, real_mask(batch, len, &device), config)?;
+        let mask = Tensor::cat(vec![prefix.mask, real_mask(batch, 1, &device)], 1);
+        let ids = trrg_llm::generate(&self.llm, embeds, mask, config)?;
         let probabilities = match prefix.clue_logits {
             Some(logits) => {
                 let n = logits.dims()[1];
-                let flat = sigmoid(logits)
+                let probs = sigmoid(logits);
+                let probs = match bank.and_then(|b| b.padding.clone()) {
+                    Some(p) => probs.mask_fill(p, f32::NAN),
+                    None => probs,
+                };
+                let flat = probs
                     .into_data()
                     .convert::<f32>()
                     .into_vec::<f32>()

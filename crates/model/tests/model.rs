@@ -275,3 +275,110 @@ fn generation_with_the_cache_equals_full_recomputation() {
         assert_eq!(generation.clue_probabilities.len(), 5);
     }
 }
+
+/// A batch mixing disease sets: the union bank with per-row padding gives each row exactly what
+/// a bank of that row's own diseases gives (losses, clue logits, generated reports).
+#[test]
+fn padded_clues_change_nothing_for_their_row() {
+    let device = Default::default();
+    let model: Trrg<B> = config(ClueMode::Full).init(&device).unwrap();
+    let union = model.clue_bank(&diseases(14), &vocab(), 8).unwrap();
+    // Row 0 lacks diseases 3 and 7, row 1 lacks disease 0 (Cardiomegaly).
+    let mut padding = vec![false; 2 * 14];
+    padding[3] = true;
+    padding[7] = true;
+    padding[14] = true;
+    let padded = union
+        .clone()
+        .with_padding(Tensor::from_data(
+            TensorData::new(padding, [2, 14]),
+            &device,
+        ))
+        .unwrap();
+    let rows: [Vec<usize>; 2] = [
+        (0..14).filter(|i| ![3, 7].contains(i)).collect(),
+        (1..14).collect(),
+    ];
+    let batch = images::<B>(2, 2);
+    let ids = Tensor::<B, 2, Int>::from_data([[0, 3, 4, 5, 0], [0, 6, 7, 0, 0]], &device);
+    let mask = Tensor::<B, 2, Bool>::from_data(
+        [
+            [true, true, true, true, true],
+            [true, true, true, true, false],
+        ],
+        &device,
+    );
+    let labels = DiseaseLabels::<B> {
+        values: Tensor::from_data(
+            TensorData::new(
+                (0..28).map(|i| (i % 3 == 0) as i32 as f32).collect(),
+                [2, 14],
+            ),
+            &device,
+        ),
+        known: Tensor::from_data(TensorData::new(vec![true; 28], [2, 14]), &device),
+    };
+    let config = GenerationConfig::new().with_max_new_tokens(6);
+    let generated = model
+        .generate(batch.clone(), Some(&padded), &config, 0)
+        .unwrap();
+    for (row, keep) in rows.iter().enumerate() {
+        let own = union.select(keep).unwrap();
+        let one = |t: Tensor<B, 2, Int>| t.narrow(0, row, 1);
+        let row_labels = DiseaseLabels::<B> {
+            values: labels.values.clone().narrow(0, row, 1),
+            known: labels.known.clone().narrow(0, row, 1),
+        };
+        let padded_bank = union
+            .clone()
+            .with_padding(padded.padding.clone().unwrap().narrow(0, row, 1))
+            .unwrap();
+        let run = |bank| {
+            model
+                .forward_train(
+                    batch.clone().narrow(0, row, 1),
+                    one(ids.clone()),
+                    mask.clone().narrow(0, row, 1),
+                    mask.clone().narrow(0, row, 1),
+                    Some(&row_labels),
+                    Some(bank),
+                )
+                .unwrap()
+        };
+        let (a, b) = (run(&padded_bank), run(&own));
+        assert!(max_diff(a.lm_loss, b.lm_loss) < 1e-6, "row {row} lm loss");
+        assert!(
+            max_diff(a.consistency_loss.unwrap(), b.consistency_loss.unwrap()) < 1e-6,
+            "row {row} consistency"
+        );
+        let index = Tensor::<B, 1, Int>::from_data(
+            TensorData::new(keep.iter().map(|&i| i as i64).collect(), [keep.len()]),
+            &device,
+        );
+        assert!(
+            max_diff(
+                a.clue_logits.unwrap().select(1, index),
+                b.clue_logits.unwrap()
+            ) < 1e-6
+        );
+        let alone = model
+            .generate(batch.clone().narrow(0, row, 1), Some(&own), &config, 0)
+            .unwrap();
+        assert_eq!(generated[row].ids, alone[0].ids, "row {row} report");
+        let probs = &generated[row].clue_probabilities;
+        let kept: Vec<f32> = keep.iter().map(|&i| probs[i]).collect();
+        assert!(kept
+            .iter()
+            .zip(&alone[0].clue_probabilities)
+            .all(|(x, y)| (x - y).abs() < 1e-6));
+        assert_eq!(probs.iter().filter(|p| p.is_nan()).count(), 14 - keep.len());
+    }
+    let all_padded = union.clone().with_padding(Tensor::from_data(
+        TensorData::new(vec![true; 14], [1, 14]),
+        &device,
+    ));
+    assert!(all_padded
+        .unwrap_err()
+        .to_string()
+        .contains("pads every clue"));
+}

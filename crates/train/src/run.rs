@@ -247,6 +247,7 @@ fn valid_bank<B: AutodiffBackend>(bank: &ClueBank<B>) -> ClueBank<B::InnerBacken
             negative: bank.prompts.negative.clone().inner(),
         },
         label_columns: bank.label_columns.clone(),
+        padding: bank.padding.clone().map(|p| p.inner()),
     }
 }
 
