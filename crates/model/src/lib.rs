@@ -17,9 +17,11 @@
 
 mod config;
 mod error;
+mod pretrained;
 mod trrg;
 
 pub use config::{ClueMode, TrrgConfig, ViewFusion};
 pub use error::{Error, Result};
+pub use pretrained::PretrainedPaths;
 pub use trrg::{ClueBank, ContrastiveOutput, Generation, Prefix, Settings, Trrg, TrrgOutput};
 pub use trrg_vision::{VisionEncoderConfig, VitConfig};

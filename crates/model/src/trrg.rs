@@ -199,6 +199,24 @@ pub struct Generation {
 
 impl<B: Backend> Trrg<B> {
     pub(crate) fn new(config: &TrrgConfig, device: &B::Device) -> crate::Result<Self> {
+        Self::assemble(
+            config,
+            config.vision.init(device)?,
+            config.text.init(device)?,
+            config.llm.init(device)?,
+            device,
+        )
+    }
+
+    /// The model around given encoders and LLM (random or pretrained); the TRRG-specific parts
+    /// start from their initializers.
+    pub(crate) fn assemble(
+        config: &TrrgConfig,
+        vision: VisionEncoder<B>,
+        text: Bert<B>,
+        llm: LlamaForCausalLM<B>,
+        device: &B::Device,
+    ) -> crate::Result<Self> {
         let d_vision = config.vision.d_vision();
         let d_text = config.text.hidden_size;
         let d = config.interaction.d_model;
@@ -208,8 +226,8 @@ impl<B: Backend> Trrg<B> {
             std: 0.02,
         };
         Ok(Self {
-            vision: config.vision.init(device)?,
-            text: config.text.init(device)?,
+            vision,
+            text,
             align: AlignmentConfig::new(d_vision, d_text)
                 .with_d_embed(config.d_embed)
                 .with_temperature_init(config.temperature_init)
@@ -224,7 +242,7 @@ impl<B: Backend> Trrg<B> {
             visual_to_llm: LinearConfig::new(d, d_llm).init(device),
             clue_to_llm: LinearConfig::new(d, d_llm).init(device),
             markers: normal.init([4, d_llm], device),
-            llm: config.llm.init(device)?,
+            llm,
             settings: Settings {
                 clues: config.clues,
                 consistency_loss: config.consistency_loss,

@@ -382,3 +382,63 @@ fn padded_clues_change_nothing_for_their_row() {
         .to_string()
         .contains("pads every clue"));
 }
+
+fn fixture(path: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(path)
+}
+
+/// The `base` preset's code path on tiny real checkpoints (Swin, BERT, LLaMA fixtures of the
+/// encoder and LLM crates): configs come from the checkpoints, and the loaded parts inside
+/// `Trrg` compute exactly what the standalone loaders give.
+#[test]
+fn base_preset_loads_pretrained_parts() {
+    use trrg_model::PretrainedPaths;
+    let device = Default::default();
+    let paths = PretrainedPaths {
+        vision: fixture("vision/tests/fixtures/tiny_swin"),
+        text: fixture("text/tests/fixtures/tiny_bert"),
+        llm: fixture("llm/tests/fixtures/tiny_llama_untied"),
+    };
+    let config = TrrgConfig::base(&paths).unwrap();
+    assert!(matches!(config.vision, VisionEncoderConfig::Swin(_)));
+    assert_eq!(config.text.hidden_size, 32);
+    let model = Trrg::<B>::from_pretrained(&config, &paths, &device).unwrap();
+    let (swin, _) =
+        trrg_vision::VisionEncoder::<B>::from_pretrained(&paths.vision, &device).unwrap();
+    let pixels = Tensor::<B, 4>::random([2, 3, 36, 36], Distribution::Default, &device);
+    let inside = model.vision.forward_features(pixels.clone()).unwrap();
+    let alone = swin.forward_features(pixels).unwrap();
+    assert_eq!(max_diff(inside.patch_tokens, alone.patch_tokens), 0.0);
+    let (llm, _) = trrg_llm::LlamaForCausalLM::<B>::from_pretrained(&paths.llm, &device).unwrap();
+    let ids = Tensor::<B, 2, Int>::from_data([[1, 5, 9, 2]], &device);
+    let mask = trrg_llm::real_mask(1, 4, &device);
+    assert_eq!(
+        max_diff(
+            model
+                .llm
+                .forward_embeds(model.llm.embed(ids.clone()), mask.clone(), None)
+                .unwrap(),
+            llm.forward_embeds(llm.embed(ids), mask, None).unwrap()
+        ),
+        0.0
+    );
+    // All 25 patch tokens per view (5x5 after one merge of the 9x9 map) reach the LLM
+    // (llm_patch_grid 0).
+    let bank = model.clue_bank(&diseases(3), &vocab(), 8).unwrap();
+    let prefix = model
+        .prefix(
+            Tensor::random([1, 2, 1, 36, 36], Distribution::Default, &device),
+            Some(&bank),
+        )
+        .unwrap();
+    assert_eq!(prefix.embeds.dims()[1], 2 + 2 * (1 + 25) + 2 + 3);
+    // A config whose width disagrees with a checkpoint is refused, naming the part.
+    let mut wrong = config.clone();
+    wrong.text = wrong.text.with_hidden_size(64);
+    let err = Trrg::<B>::from_pretrained(&wrong, &paths, &device)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("text") || err.contains("shape"), "{err}");
+}

@@ -1,0 +1,106 @@
+//! The `base` preset: TRRG at full size from pretrained parts (R2GenGPT's and TRRG's layout:
+//! Swin-B, a BERT, a LLaMA-family LLM), each part's config read from its own checkpoint.
+
+use std::path::{Path, PathBuf};
+
+use burn::prelude::*;
+use serde::{Deserialize, Serialize};
+use trrg_interact::InteractionConfig;
+use trrg_llm::{Gguf, LlamaConfig, LlamaForCausalLM};
+use trrg_text::{Bert, BertConfig};
+use trrg_vision::{EfficientNetConfig, VisionEncoder, VisionEncoderConfig};
+
+use crate::{Trrg, TrrgConfig};
+
+/// Where the pretrained parts of the `base` preset come from.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PretrainedPaths {
+    /// Visual encoder: a HF ViT or Swin directory (TRRG and R2GenGPT use
+    /// `microsoft/swin-base-patch4-window7-224`) or an EfficientNet-Lite0 `.pth`.
+    pub vision: PathBuf,
+    /// Text encoder: a HF BERT directory (`config.json`, `model.safetensors`).
+    pub text: PathBuf,
+    /// LLM: a HF LLaMA-family directory (`config.json`, safetensors, `tokenizer.json`) or a
+    /// llama-architecture `.gguf`; the report tokenizer is the LLM's own.
+    pub llm: PathBuf,
+}
+
+fn is_pth(path: &Path) -> bool {
+    path.is_file()
+        && matches!(
+            path.extension().and_then(|e| e.to_str()),
+            Some("pth" | "pt")
+        )
+}
+
+fn is_gguf(path: &Path) -> bool {
+    path.extension().and_then(|e| e.to_str()) == Some("gguf")
+}
+
+impl TrrgConfig {
+    /// The `base` preset: the parts' configs from their checkpoints, an interaction of width 512
+    /// (2 blocks, 8 heads), a shared embedding space of 256, and every patch token passed to the
+    /// LLM (`llm_patch_grid` 0: Swin-B gives 7x7 per view at 224 px, as R2GenGPT feeds them).
+    /// Only configs are read here; [`Trrg::from_pretrained`] loads the weights.
+    pub fn base(paths: &PretrainedPaths) -> crate::Result<Self> {
+        let vision = if is_pth(&paths.vision) {
+            VisionEncoderConfig::EfficientNet(EfficientNetConfig::new().with_num_classes(0))
+        } else {
+            VisionEncoderConfig::from_hf_json(paths.vision.join("config.json"))?
+        };
+        let text = BertConfig::from_hf_json(paths.text.join("config.json"))?;
+        let llm = if is_gguf(&paths.llm) {
+            Gguf::open(&paths.llm)?.llama_config()?
+        } else {
+            LlamaConfig::from_hf_json(paths.llm.join("config.json"))?
+        };
+        Ok(Self::new(
+            vision,
+            text,
+            llm,
+            InteractionConfig::new(512).with_n_layers(2).with_n_heads(8),
+        )
+        .with_d_embed(256)
+        .with_llm_patch_grid(0))
+    }
+}
+
+impl<B: Backend> Trrg<B> {
+    /// Builds `config` (normally [`TrrgConfig::base`] of the same paths) with the pretrained
+    /// visual encoder, text encoder and LLM loaded from `paths`; the TRRG-specific parts
+    /// (alignment head, clue injector, interaction, projections, markers) start random. Each
+    /// part must match its config; the checkpoints' own errors name any tensor that does not fit.
+    pub fn from_pretrained(
+        config: &TrrgConfig,
+        paths: &PretrainedPaths,
+        device: &B::Device,
+    ) -> crate::Result<Self> {
+        config.validate()?;
+        let vision = match VisionEncoder::<B>::from_pretrained(&paths.vision, device)? {
+            // The ImageNet classifier is not part of the encoder.
+            (VisionEncoder::EfficientNet(mut net), _) => {
+                net.fc = None;
+                VisionEncoder::EfficientNet(net)
+            }
+            (encoder, _) => encoder,
+        };
+        let (text, _) = Bert::<B>::from_pretrained(&paths.text, device)?;
+        let llm = if is_gguf(&paths.llm) {
+            LlamaForCausalLM::<B>::from_gguf(&paths.llm, device)?.0
+        } else {
+            LlamaForCausalLM::<B>::from_pretrained(&paths.llm, device)?.0
+        };
+        let parts = [
+            ("vision", vision.d_vision(), config.vision.d_vision()),
+            ("text", text.d_model(), config.text.hidden_size),
+            ("llm", llm.d_model(), config.llm.hidden_size),
+        ];
+        if let Some((part, got, want)) = parts.into_iter().find(|(_, got, want)| got != want) {
+            return Err(crate::Error::InvalidConfig {
+                field: "pretrained",
+                reason: format!("the {part} checkpoint has width {got}, the config {want}"),
+            });
+        }
+        Trrg::assemble(config, vision, text, llm, device)
+    }
+}
