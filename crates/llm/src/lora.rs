@@ -51,7 +51,8 @@ impl Default for LoraConfig {
 }
 
 impl LoraConfig {
-    fn validate(&self) -> Result<()> {
+    /// Checks rank, alpha, dropout and target names.
+    pub fn validate(&self) -> Result<()> {
         let bad = |reason: String| Error::InvalidConfig {
             field: "lora",
             reason,

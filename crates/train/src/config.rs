@@ -33,6 +33,20 @@ pub enum Freeze {
     Frozen,
 }
 
+/// How the LLM is trained in stage 2.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LlmTraining {
+    /// Every LLM weight is trained (default: the tiny preset's LLM starts from scratch).
+    #[default]
+    Full,
+    /// The LLM is frozen; only the soft prompt (visual and clue paths) learns to drive it.
+    Frozen,
+    /// The LLM is frozen and low-rank adapters are trained (PEFT names and defaults: r 8,
+    /// alpha 16, q/v projections), as R2GenGPT's "delta" setting.
+    Lora(trrg_llm::LoraConfig),
+}
+
 /// Optimizer and schedule of one stage (AdamW, warm-up, decay, clipping, accumulation).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -176,6 +190,8 @@ pub struct TrainConfig {
     pub stage2: StageConfig,
     /// Visual encoder in stage 2.
     pub stage2_vision: Freeze,
+    /// LLM in stage 2: `"full"`, `"frozen"` or `{"lora": {"r": 8, "lora_alpha": 16, ...}}`.
+    pub stage2_llm: LlmTraining,
     /// Validation and test decoding.
     pub eval: EvalConfig,
     /// Checkpoints kept besides the best.
@@ -220,6 +236,7 @@ impl Default for TrainConfig {
                 ..StageConfig::default()
             },
             stage2_vision: Freeze::Trainable,
+            stage2_llm: LlmTraining::Full,
             eval: EvalConfig::default(),
             keep_last: 1,
         }
@@ -300,6 +317,11 @@ impl TrainConfig {
                     &format!("{name}.weight_decay/grad_clip"),
                     "must be >= 0".into(),
                 );
+            }
+        }
+        if let LlmTraining::Lora(lora) = &self.stage2_llm {
+            if let Err(e) = lora.validate() {
+                return bad("stage2_llm.lora", e.to_string());
             }
         }
         if self.stage2.epochs == 0 {

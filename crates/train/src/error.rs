@@ -62,6 +62,9 @@ pub enum Error {
     /// The metrics failed.
     #[error(transparent)]
     Metrics(#[from] trrg_metrics::Error),
+    /// The LLM failed (e.g. adding LoRA adapters).
+    #[error(transparent)]
+    Llm(#[from] trrg_llm::Error),
     /// The run stopped early on request (`RunOptions::stop_after_stage2_epochs`); resume it.
     #[error("stopped on request after stage-2 epoch {epochs}; continue with --resume")]
     Stopped {

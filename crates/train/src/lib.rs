@@ -26,7 +26,9 @@ mod schedule;
 mod summary;
 
 pub use checkpoint::{param_shapes, Best, Checkpoints, RunState};
-pub use config::{Decay, EvalConfig, Freeze, Preset, Selection, StageConfig, TrainConfig};
+pub use config::{
+    Decay, EvalConfig, Freeze, LlmTraining, Preset, Selection, StageConfig, TrainConfig,
+};
 pub use data::{epoch_batches, sentence_set, LabelSource, RunData};
 pub use error::{Error, Result};
 pub use evaluate::{auc, evaluate, zero_shot_auc, Evaluation, Sample};

@@ -21,7 +21,7 @@ use crate::evaluate::{evaluate, zero_shot_auc, Evaluation};
 use crate::log::{progress, JsonlLog};
 use crate::optim::Optimizers;
 use crate::schedule::learning_rate;
-use crate::{Error, Freeze, Selection, TrainConfig};
+use crate::{Error, Freeze, LlmTraining, Selection, TrainConfig};
 
 /// Where and how to run.
 #[derive(Clone, Debug)]
@@ -134,6 +134,10 @@ pub fn train<B: AutodiffBackend>(
     let model_config = config.model_config(data.vocab.vocab_size());
     B::seed(device, config.seed);
     let mut model: Trrg<B> = model_config.init(device)?;
+    // A stage-2 checkpoint holds the stage-2 layout (LoRA adapters, frozen parts).
+    if state.stage == 2 {
+        model = prepare_stage2(model, config, device)?;
+    }
     if !state.model_file.is_empty() {
         model = checkpoints.load_module(&state.model_file, model, device)?;
     }
@@ -169,10 +173,9 @@ pub fn train<B: AutodiffBackend>(
             best: None,
             ..RunState::new(2)
         };
+        model = prepare_stage2(model, config, device)?;
     }
 
-    // Stage 2: the text encoder is frozen, so the prompt embeddings are computed once.
-    model = model.freeze_for_stage2(config.stage2_vision == Freeze::Frozen);
     let bank = (config.clues != ClueMode::Off)
         .then(|| model.clue_bank(&diseases, &data.vocab, config.max_sentence_length))
         .transpose()?;
@@ -237,6 +240,23 @@ pub fn train<B: AutodiffBackend>(
         metrics,
         out_dir: out.clone(),
     })
+}
+
+/// Stage 2's trainable set: the text encoder frozen (the prompt embeddings are computed once),
+/// the visual encoder as `stage2_vision` says, the LLM as `stage2_llm` says, and what the clue
+/// ablation leaves unused.
+fn prepare_stage2<B: AutodiffBackend>(
+    model: Trrg<B>,
+    config: &TrainConfig,
+    device: &B::Device,
+) -> crate::Result<Trrg<B>> {
+    let mut model = model.freeze_for_stage2(config.stage2_vision == Freeze::Frozen);
+    model.llm = match &config.stage2_llm {
+        LlmTraining::Full => model.llm,
+        LlmTraining::Frozen => model.llm.no_grad(),
+        LlmTraining::Lora(lora) => model.llm.with_lora(lora, device)?,
+    };
+    Ok(model)
 }
 
 fn valid_bank<B: AutodiffBackend>(bank: &ClueBank<B>) -> ClueBank<B::InnerBackend> {

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use burn::backend::{Autodiff, Flex};
 use serde_json::Value;
 use trrg_synth::{write_dataset, SynthConfig};
-use trrg_train::{train, Error, Preset, RunOptions, TrainConfig};
+use trrg_train::{train, Error, LlmTraining, Preset, RunOptions, TrainConfig};
 
 type A = Autodiff<Flex>;
 
@@ -92,6 +92,41 @@ fn resumed_run_equals_uninterrupted_run() {
     assert_eq!(read("a", "samples.jsonl"), read("b", "samples.jsonl"));
     // The resumed run's log has each step once, byte for byte as the uninterrupted one.
     assert_eq!(read("a", "log.jsonl"), read("b", "log.jsonl"));
+    std::fs::remove_dir_all(root).unwrap();
+}
+
+/// Stage 2 with LoRA adapters on a frozen LLM: the checkpoints hold the adapters, so a run
+/// stopped after one epoch resumes to the same result; the frozen setting trains too.
+#[test]
+fn lora_and_frozen_llm_train_and_resume() {
+    let root = temp("lora");
+    let data = root.join("data");
+    dataset(&data);
+    let device = Default::default();
+    let mut config = config();
+    config.stage1.epochs = 0;
+    config.stage2.epochs = 2;
+    config.stage2_llm = LlmTraining::Lora(trrg_llm::LoraConfig::default());
+    let whole = train::<A>(
+        &config,
+        &options(&data, &root.join("a"), false, None),
+        &device,
+    )
+    .unwrap();
+    let b = root.join("b");
+    let err = train::<A>(&config, &options(&data, &b, false, Some(1)), &device).unwrap_err();
+    assert!(matches!(err, Error::Stopped { epochs: 1 }), "{err}");
+    let resumed = train::<A>(&config, &options(&data, &b, true, None), &device).unwrap();
+    assert_eq!(resumed.metrics, whole.metrics);
+    config.stage2_llm = LlmTraining::Frozen;
+    config.stage2.epochs = 1;
+    let frozen = train::<A>(
+        &config,
+        &options(&data, &root.join("c"), false, None),
+        &device,
+    )
+    .unwrap();
+    assert!(frozen.metrics["test"]["BLEU_4"].is_number());
     std::fs::remove_dir_all(root).unwrap();
 }
 
