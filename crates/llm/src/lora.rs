@@ -26,14 +26,15 @@ pub const LORA_TARGETS: [&str; 7] = [
 ];
 
 /// LoRA hyper-parameters, with PEFT's names (`adapter_config.json`).
+/// Missing fields take the [`Default`] values below.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct LoraConfig {
     /// Rank `r`. PEFT's default 8.
     pub r: usize,
     /// `alpha`: the update is scaled by `alpha / r`. PEFT's default 8; 16 is common.
     pub lora_alpha: f64,
     /// Dropout on the adapter's input. Default 0.
-    #[serde(default)]
     pub lora_dropout: f64,
     /// Projections that get adapters (from [`LORA_TARGETS`]). PEFT's LLaMA default: q and v.
     pub target_modules: Vec<String>,
