@@ -6,6 +6,10 @@
 //! - `--config FILE`   a `TrainConfig` JSON (unknown fields are errors)
 //! - `--out DIR`       run directory (default `runs/<dataset>-<data>-seed<seed>`, numbered if taken)
 //! - `--resume`        continue the run in `--out` from its last checkpoint
+//! - `--reports iu`    a **semi-synthetic** set instead of the default synthetic one: the real
+//!   IU-Xray reports (R2Gen's 2,955 studies and split, from the `NLMCXR_reports.tgz` asset of
+//!   `scripts/fetch-assets.sh`), each with two synthetic views drawn from its labels (trrg's
+//!   CheXpert-style labeler), so stage 2's LM learns real report language
 //! - `--ablation`      also train the no-interaction and no-clue variants and print the table
 //! - `--quiet`         no progress bars
 
@@ -15,6 +19,7 @@ use crate::backend::{device, TrainBackend};
 use anyhow::{bail, Context};
 use trrg_data::DatasetKind;
 use trrg_model::ClueMode;
+use trrg_synth::PairedStudy;
 use trrg_train::{default_synthetic_data, results_table, train, RunOptions, TrainConfig};
 
 struct Args {
@@ -24,6 +29,7 @@ struct Args {
     resume: bool,
     ablation: bool,
     quiet: bool,
+    real_reports: bool,
 }
 
 fn parse() -> anyhow::Result<Args> {
@@ -34,6 +40,7 @@ fn parse() -> anyhow::Result<Args> {
         resume: false,
         ablation: false,
         quiet: false,
+        real_reports: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -45,17 +52,71 @@ fn parse() -> anyhow::Result<Args> {
             "--resume" => args.resume = true,
             "--ablation" => args.ablation = true,
             "--quiet" => args.quiet = true,
+            "--reports" => match value("--reports")?.as_str() {
+                "iu" => args.real_reports = true,
+                other => {
+                    bail!("--reports `{other}`: only `iu` (the IU-Xray reports asset) is known")
+                }
+            },
             "-h" | "--help" => {
-                println!("usage: train_iu_xray | train_mimic_cxr [--data-dir DIR] [--config FILE] [--out DIR] [--resume] [--ablation] [--quiet]");
+                println!("usage: train_iu_xray | train_mimic_cxr [--data-dir DIR] [--config FILE] [--out DIR] [--reports iu] [--resume] [--ablation] [--quiet]");
                 std::process::exit(0);
             }
             other => bail!("unknown argument `{other}` (try --help)"),
         }
     }
+    if args.real_reports && args.data_dir.is_some() {
+        bail!("--reports iu makes its own semi-synthetic data; leave out --data-dir");
+    }
     if args.resume && args.out.is_none() {
         bail!("--resume needs --out DIR (the run to continue)");
     }
     Ok(args)
+}
+
+/// The semi-synthetic IU-Xray set: R2Gen's IU-Xray studies with their real reports, each with
+/// two synthetic views drawn from the report's labels.
+fn semi_synthetic_iu(root: &Path) -> anyhow::Result<PathBuf> {
+    let tgz = trrg_data::assets_dir().join("NLMCXR_reports.tgz");
+    if !tgz.is_file() {
+        bail!(
+            "--reports iu needs the IU-Xray reports asset {} (run scripts/fetch-assets.sh)",
+            tgz.display()
+        );
+    }
+    let reports = trrg_data::read_openi_reports(&tgz)?;
+    let annotation = trrg_data::iu_xray_annotation(&reports, &trrg_data::R2GenIuSplit::embedded())?;
+    let labeler = trrg_labeler::Labeler::new();
+    let studies: Vec<PairedStudy> = [
+        ("train", &annotation.train),
+        ("val", &annotation.val),
+        ("test", &annotation.test),
+    ]
+    .into_iter()
+    .flat_map(|(split, entries)| {
+        let labeler = &labeler;
+        entries.iter().map(move |e| PairedStudy {
+            id: e.id.clone(),
+            split: split.to_string(),
+            report: e.report.clone(),
+            labels: labeler
+                .observations()
+                .iter()
+                .zip(labeler.label(&e.report))
+                .map(|(name, value)| (name.to_string(), value))
+                .collect(),
+        })
+    })
+    .collect();
+    let dir = root.join("semi-iu-256px-seed7");
+    trrg_synth::write_paired_dataset(
+        &dir,
+        &studies,
+        256,
+        7,
+        "IU-Xray (Open-i) reports, R2Gen's studies and split",
+    )?;
+    Ok(dir)
 }
 
 fn fresh_dir(base: PathBuf) -> PathBuf {
@@ -87,6 +148,12 @@ pub fn run(kind: DatasetKind) -> anyhow::Result<()> {
     config.validate()?;
     let data_dir = match &args.data_dir {
         Some(dir) => dir.clone(),
+        None if args.real_reports => {
+            eprintln!(
+                "building (or reusing) the SEMI-SYNTHETIC set under data/: real IU-Xray reports, synthetic images ..."
+            );
+            semi_synthetic_iu(Path::new("data"))?
+        }
         None => {
             eprintln!("generating (or reusing) the default SYNTHETIC dataset under data/ ...");
             if kind == DatasetKind::MimicCxr {
@@ -95,10 +162,10 @@ pub fn run(kind: DatasetKind) -> anyhow::Result<()> {
             default_synthetic_data(Path::new("data"))?
         }
     };
-    let label = if args.data_dir.is_some() {
-        "data"
-    } else {
-        "synthetic"
+    let label = match (&args.data_dir, args.real_reports) {
+        (Some(_), _) => "data",
+        (None, true) => "semi_synthetic",
+        (None, false) => "synthetic",
     };
     let out = match &args.out {
         Some(out) => out.clone(),

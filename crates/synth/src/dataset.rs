@@ -167,6 +167,10 @@ pub struct SynthManifest {
     pub config: SynthConfig,
     /// Studies per split.
     pub counts: BTreeMap<String, usize>,
+    /// Where the report texts come from when they are not generated: e.g. the real IU-Xray
+    /// reports of a **semi-synthetic** set ([`write_paired_dataset`]). None: generated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reports: Option<String>,
 }
 
 /// The manifest file name inside a synthetic dataset directory.
@@ -182,6 +186,147 @@ pub const MANIFEST: &str = "synthetic.json";
 /// existing directory is an error.
 pub fn write_dataset(out: &Path, config: &SynthConfig) -> Result<SynthManifest> {
     config.validate()?;
+    write_atomically(
+        out,
+        |m| m.config == *config && m.reports.is_none(),
+        |dir| {
+            let rows = (0..config.studies)
+                .into_par_iter()
+                .map(|i| {
+                    let study = generate_study(config, i);
+                    Row::write(
+                        dir,
+                        study.id,
+                        study.split.as_str(),
+                        study.report,
+                        study.labels,
+                        study.findings,
+                        (&study.frontal, &study.lateral),
+                    )
+                })
+                .collect::<Result<Vec<_>>>()?;
+            write_tables(dir, rows, config.clone(), None)
+        },
+    )
+}
+
+/// A study whose report is given (e.g. a real IU-Xray report) and whose two views are drawn
+/// from its labels ([`Findings::from_labels`]).
+#[derive(Clone, Debug)]
+pub struct PairedStudy {
+    /// Study id.
+    pub id: String,
+    /// `train`, `val` or `test`.
+    pub split: String,
+    /// The report text, written as given.
+    pub report: String,
+    /// CheXpert observation -> 1 / 0 / -1 (None = blank), the labels the images show.
+    pub labels: StudyLabels,
+}
+
+/// Writes a **semi-synthetic** dataset in R2Gen layout: the given reports, each with two views
+/// rendered from its labels (`size` px, study `i` seeded by `seed` and `i`), `labels.json` with
+/// those labels, and a manifest whose `reports` field names the report source. Atomic and
+/// reused like [`write_dataset`] (same studies, seed, size and source).
+pub fn write_paired_dataset(
+    out: &Path,
+    studies: &[PairedStudy],
+    size: usize,
+    seed: u64,
+    source: &str,
+) -> Result<SynthManifest> {
+    let config = SynthConfig {
+        studies: studies.len(),
+        seed,
+        size,
+        ..SynthConfig::default()
+    };
+    config.validate()?;
+    if let Some(bad) = studies
+        .iter()
+        .find(|s| !matches!(s.split.as_str(), "train" | "val" | "test"))
+    {
+        return Err(Error::InvalidConfig {
+            field: "split",
+            reason: format!("study `{}` has split `{}`", bad.id, bad.split),
+        });
+    }
+    write_atomically(
+        out,
+        |m| m.config == config && m.reports.as_deref() == Some(source),
+        |dir| {
+            let rows = studies
+                .par_iter()
+                .enumerate()
+                .map(|(i, study)| {
+                    let seed = study_seed(seed, i);
+                    let mut rng = StdRng::seed_from_u64(seed);
+                    let findings = Findings::from_labels(
+                        study
+                            .labels
+                            .iter()
+                            .filter_map(|(k, v)| Some((k.as_str(), (*v)?))),
+                        &mut rng,
+                    );
+                    let (frontal, lateral) = render_study(&findings, seed ^ 0x5EED, size);
+                    let split = match study.split.as_str() {
+                        "train" => "train",
+                        "val" => "val",
+                        _ => "test",
+                    };
+                    Row::write(
+                        dir,
+                        study.id.clone(),
+                        split,
+                        study.report.clone(),
+                        study.labels.clone(),
+                        findings,
+                        (&frontal, &lateral),
+                    )
+                })
+                .collect::<Result<Vec<_>>>()?;
+            write_tables(dir, rows, config.clone(), Some(source.to_string()))
+        },
+    )
+}
+
+/// One written study: id, split, report, labels, findings.
+struct Row(String, &'static str, String, StudyLabels, Findings);
+
+impl Row {
+    /// Writes the study's two views under `dir/images/<id>/`.
+    fn write(
+        dir: &Path,
+        id: String,
+        split: &'static str,
+        report: String,
+        labels: StudyLabels,
+        findings: Findings,
+        (frontal, lateral): (&image::GrayImage, &image::GrayImage),
+    ) -> Result<Self> {
+        let study_dir = dir.join("images").join(&id);
+        std::fs::create_dir_all(&study_dir).map_err(|source| Error::Write {
+            path: study_dir.clone(),
+            source,
+        })?;
+        for (view, image) in [(0, frontal), (1, lateral)] {
+            let path = study_dir.join(format!("{view}.png"));
+            image
+                .save(&path)
+                .map_err(|source| Error::Encode { path, source })?;
+        }
+        Ok(Self(id, split, report, labels, findings))
+    }
+}
+
+/// Builds the dataset in a temporary sibling of `out` with `fill` and renames it into place;
+/// an existing dataset at `out` is reused when `reuse` accepts its manifest (and was made by
+/// this generator version); any other existing directory is an error.
+fn write_atomically(
+    out: &Path,
+    reuse: impl Fn(&SynthManifest) -> bool,
+    fill: impl FnOnce(&Path) -> Result<SynthManifest>,
+) -> Result<SynthManifest> {
     if out.exists() {
         let existing = std::fs::read_to_string(out.join(MANIFEST))
             .ok()
@@ -189,7 +334,7 @@ pub fn write_dataset(out: &Path, config: &SynthConfig) -> Result<SynthManifest> 
             .ok_or_else(|| Error::NotSynthetic {
                 path: out.to_path_buf(),
             })?;
-        if existing.config == *config && existing.generator == generator_name() {
+        if reuse(&existing) && existing.generator == generator_name() {
             log::info!("reusing synthetic dataset at {}", out.display());
             return Ok(existing);
         }
@@ -211,8 +356,7 @@ pub fn write_dataset(out: &Path, config: &SynthConfig) -> Result<SynthManifest> 
     if tmp.exists() {
         std::fs::remove_dir_all(&tmp).map_err(write(&tmp))?;
     }
-    let result = write_into(&tmp, config);
-    let manifest = match result {
+    let manifest = match fill(&tmp) {
         Ok(m) => m,
         Err(e) => {
             let _ = std::fs::remove_dir_all(&tmp);
@@ -226,54 +370,36 @@ pub fn write_dataset(out: &Path, config: &SynthConfig) -> Result<SynthManifest> 
     Ok(manifest)
 }
 
-fn write_into(dir: &Path, config: &SynthConfig) -> Result<SynthManifest> {
-    let images = dir.join("images");
-    let rows = (0..config.studies)
-        .into_par_iter()
-        .map(|i| {
-            let study = generate_study(config, i);
-            let study_dir = images.join(&study.id);
-            std::fs::create_dir_all(&study_dir).map_err(|source| Error::Write {
-                path: study_dir.clone(),
-                source,
-            })?;
-            for (view, image) in [(0, &study.frontal), (1, &study.lateral)] {
-                let path = study_dir.join(format!("{view}.png"));
-                image
-                    .save(&path)
-                    .map_err(|source| Error::Encode { path, source })?;
-            }
-            Ok((
-                study.id,
-                study.split,
-                study.report,
-                study.labels,
-                study.findings,
-            ))
-        })
-        .collect::<Result<Vec<_>>>()?;
+/// Writes `annotation.json`, `labels.json`, `findings.json` and the manifest for `rows`.
+fn write_tables(
+    dir: &Path,
+    rows: Vec<Row>,
+    config: SynthConfig,
+    reports: Option<String>,
+) -> Result<SynthManifest> {
     let mut annotation: BTreeMap<&str, Vec<Entry>> =
         ["train", "val", "test"].map(|k| (k, Vec::new())).into();
     let mut labels = BTreeMap::new();
     let mut findings = BTreeMap::new();
     let mut counts = BTreeMap::new();
-    for (id, split, report, study_labels, study_findings) in rows {
+    for Row(id, split, report, study_labels, study_findings) in rows {
         let entry = Entry {
             image_path: [format!("{id}/0.png"), format!("{id}/1.png")],
             id: id.clone(),
             report,
-            split: split.as_str(),
+            split,
         };
-        annotation.entry(split.as_str()).or_default().push(entry);
-        *counts.entry(split.as_str().to_string()).or_insert(0) += 1;
+        annotation.entry(split).or_default().push(entry);
+        *counts.entry(split.to_string()).or_insert(0) += 1;
         labels.insert(id.clone(), study_labels);
         findings.insert(id, study_findings);
     }
     let manifest = SynthManifest {
         synthetic: true,
         generator: generator_name(),
-        config: config.clone(),
+        config,
         counts,
+        reports,
     };
     write_json(&dir.join("annotation.json"), &annotation)?;
     write_json(&dir.join("labels.json"), &labels)?;

@@ -35,8 +35,8 @@ mod render;
 mod report;
 
 pub use dataset::{
-    default_dir, generate_study, study_seed, write_dataset, Split, SynthConfig, SynthManifest,
-    SynthStudy, MANIFEST,
+    default_dir, generate_study, study_seed, write_dataset, write_paired_dataset, PairedStudy,
+    Split, SynthConfig, SynthManifest, SynthStudy, MANIFEST,
 };
 pub use error::{Error, Result};
 pub use findings::{Device, Findings, LesionKind, Lobe, Side, Size, CARDIOMEGALY_CTR};

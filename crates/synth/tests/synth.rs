@@ -408,3 +408,54 @@ fn pixel_baseline_detects_cardiomegaly_and_effusion_above_chance() {
         "AUCs {aucs:?} should be well above chance (0.5)"
     );
 }
+
+/// A semi-synthetic set: given reports, images drawn from their labels, the source named in the
+/// manifest; written again with the same inputs it is reused.
+#[test]
+fn paired_dataset_keeps_reports_and_draws_their_labels() {
+    use trrg_synth::{write_paired_dataset, PairedStudy, StudyLabels};
+    let labels = |pairs: &[(&str, i8)]| -> StudyLabels {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), Some(*v)))
+            .collect()
+    };
+    let studies = vec![
+        PairedStudy {
+            id: "CXR1".into(),
+            split: "train".into(),
+            report: "The heart is enlarged. Small left pleural effusion.".into(),
+            labels: labels(&[("Cardiomegaly", 1), ("Pleural Effusion", 1)]),
+        },
+        PairedStudy {
+            id: "CXR2".into(),
+            split: "test".into(),
+            report: "No acute cardiopulmonary abnormality.".into(),
+            labels: labels(&[("No Finding", 1), ("Pleural Effusion", 0)]),
+        },
+    ];
+    let dir = std::env::temp_dir().join(format!("trrg-synth-{}-paired", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let manifest = write_paired_dataset(&dir, &studies, 64, 5, "test reports").unwrap();
+    assert!(manifest.synthetic);
+    assert_eq!(manifest.reports.as_deref(), Some("test reports"));
+    let annotation: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("annotation.json")).unwrap())
+            .unwrap();
+    assert_eq!(annotation["train"][0]["report"], studies[0].report.as_str());
+    assert_eq!(annotation["test"][0]["id"], "CXR2");
+    let findings: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("findings.json")).unwrap()).unwrap();
+    assert!(findings["CXR1"]["cardiothoracic_ratio"].as_f64().unwrap() > 0.55);
+    assert!(!findings["CXR1"]["effusion"].is_null());
+    assert!(findings["CXR2"]["effusion"].is_null());
+    assert!(dir.join("images/CXR2/1.png").is_file());
+    let again = write_paired_dataset(&dir, &studies, 64, 5, "test reports").unwrap();
+    assert_eq!(again, manifest);
+    let mut bad = studies.clone();
+    bad[0].split = "dev".into();
+    let other = dir.with_extension("bad");
+    let err = write_paired_dataset(&other, &bad, 64, 5, "x").unwrap_err();
+    assert!(err.to_string().contains("dev"), "{err}");
+    std::fs::remove_dir_all(dir).unwrap();
+}

@@ -31,6 +31,9 @@ pub struct RunData {
     pub dir: PathBuf,
     /// Whether `synthetic.json` marks the directory as trrg-synth output.
     pub synthetic: bool,
+    /// The manifest's report source when the reports are real and only the images synthetic
+    /// (a **semi-synthetic** set, `trrg_synth::write_paired_dataset`).
+    pub real_reports: Option<String>,
     /// Report vocabulary (R2Gen word level), built on the training split.
     pub vocab: WordVocab,
     /// Training split.
@@ -135,8 +138,12 @@ impl RunData {
                     .iter()
                     .try_for_each(|p| trrg_data::load_gray(p, &item.id).map(drop))
             })?;
+        let manifest = std::fs::read_to_string(dir.join("synthetic.json"))
+            .ok()
+            .and_then(|t| serde_json::from_str::<trrg_synth::SynthManifest>(&t).ok());
         Ok(Self {
             synthetic: dir.join("synthetic.json").is_file(),
+            real_reports: manifest.and_then(|m| m.reports),
             dir: dir.to_path_buf(),
             vocab,
             train,

@@ -220,8 +220,13 @@ pub fn train<B: AutodiffBackend>(
         }
     }
     let metrics = json!({
-        "dataset": format!("{} ({})", config.dataset.name(), if data.synthetic { "synthetic" } else { "real" }),
+        "dataset": format!("{} ({})", config.dataset.name(), match (&data.real_reports, data.synthetic) {
+            (Some(_), _) => "semi-synthetic",
+            (None, true) => "synthetic",
+            (None, false) => "real",
+        }),
         "synthetic": data.synthetic,
+        "semi_synthetic_reports": data.real_reports,
         "data_dir": data.dir.display().to_string(),
         "preset": "tiny",
         "clues": config.clues.to_string(),

@@ -30,11 +30,15 @@ pub fn results_table(rows: &[(String, Value)]) -> String {
     let synthetic = rows
         .iter()
         .any(|(_, m)| m["synthetic"].as_bool() == Some(true));
-    let mut out = String::new();
-    out += if synthetic {
-        "TRRG on the SYNTHETIC IU-Xray-like test split (trrg-synth images and reports, not real radiographs)\n\n"
-    } else {
-        "TRRG on the test split\n\n"
+    let semi = rows
+        .iter()
+        .find_map(|(_, m)| m["semi_synthetic_reports"].as_str().map(str::to_string));
+    let mut out = match (semi, synthetic) {
+        (Some(reports), _) => format!(
+            "TRRG on a SEMI-SYNTHETIC test split: real report text ({reports}), synthetic trrg-synth images drawn from each report's labels (not real radiographs)\n\n"
+        ),
+        (None, true) => "TRRG on the SYNTHETIC IU-Xray-like test split (trrg-synth images and reports, not real radiographs)\n\n".to_string(),
+        (None, false) => "TRRG on the test split\n\n".to_string(),
     };
     out += "| model | BLEU_1 | BLEU_2 | BLEU_3 | BLEU_4 | METEOR | ROUGE_L | CIDEr | CE P | CE R | CE F1 | CE F1 vs ground truth |\n";
     out += "|---|---|---|---|---|---|---|---|---|---|---|---|\n";
