@@ -35,12 +35,14 @@ pub fn load_gray(path: &Path, id: &str) -> Result<GrayImage> {
             path: path.to_path_buf(),
         });
     }
-    let decoded = image::ImageReader::open(path)
-        .map_err(|source| Error::Io {
-            path: path.to_path_buf(),
-            source,
-        })?
-        .with_guessed_format()
+    let decoded = decode(path, id)?;
+    Ok(decoded.to_luma32f())
+}
+
+/// Decodes a PNG or JPEG file (format guessed from the bytes); `id` names the study in errors.
+fn decode(path: &Path, id: &str) -> Result<image::DynamicImage> {
+    image::ImageReader::open(path)
+        .and_then(|r| r.with_guessed_format())
         .map_err(|source| Error::Io {
             path: path.to_path_buf(),
             source,
@@ -50,8 +52,7 @@ pub fn load_gray(path: &Path, id: &str) -> Result<GrayImage> {
             id: id.to_string(),
             path: path.to_path_buf(),
             source,
-        })?;
-    Ok(decoded.to_luma32f())
+        })
 }
 
 /// How the first resize step treats the aspect ratio.
@@ -334,19 +335,7 @@ impl HfImageProcessor {
 
     /// Decodes `path` as RGB and returns `([3, height, width] values, [3, height, width])`.
     pub fn apply(&self, path: &Path) -> Result<(Vec<f32>, [usize; 3])> {
-        let id = path.display().to_string();
-        let decoded = image::ImageReader::open(path)
-            .and_then(|r| r.with_guessed_format())
-            .map_err(|source| Error::Io {
-                path: path.to_path_buf(),
-                source,
-            })?
-            .decode()
-            .map_err(|source| Error::ImageDecode {
-                id,
-                path: path.to_path_buf(),
-                source,
-            })?;
+        let decoded = decode(path, &path.display().to_string())?;
         let mut rgb = decoded.to_rgb32f(); // values in [0, 1]
         let filter = match self.resample {
             0 => FilterType::Nearest,

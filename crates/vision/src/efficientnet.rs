@@ -215,13 +215,7 @@ impl<B: Backend> EfficientNet<B> {
     /// - images: `[batch, channels, height, width]`
     /// - output: see [`VisionOutput`]
     pub fn forward_features(&self, images: Tensor<B, 4>) -> crate::Result<VisionOutput<B>> {
-        let [batch, _, height, width] = images.dims();
-        if height == 0 || width == 0 {
-            return Err(Error::Shape {
-                what: "images",
-                reason: format!("{height}x{width} is empty"),
-            });
-        }
+        let batch = images.dims()[0];
         let images = crate::vit::match_channels(images, self.num_channels)?;
         let mut x = relu6(self.conv_stem.forward(images));
         for block in &self.blocks {

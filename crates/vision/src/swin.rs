@@ -433,12 +433,6 @@ impl<B: Backend> Swin<B> {
     /// - output.global: `[batch, d_vision]`
     pub fn forward_features(&self, images: Tensor<B, 4>) -> crate::Result<VisionOutput<B>> {
         let [batch, _, height, width] = images.dims();
-        if height == 0 || width == 0 {
-            return Err(Error::Shape {
-                what: "images",
-                reason: format!("{height}x{width} is empty"),
-            });
-        }
         let mut images = crate::vit::match_channels(images, self.num_channels)?;
         let p = self.patch_size;
         let (pad_h, pad_w) = ((p - height % p) % p, (p - width % p) % p);

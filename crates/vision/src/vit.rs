@@ -221,12 +221,19 @@ impl<B: Backend> Vit<B> {
 
 /// Feeds `images` to an encoder built for `expected` channels: equal counts pass, one gray
 /// channel is repeated for a three-channel encoder (the same as summing the pretrained weights
-/// over input channels), anything else is an error.
+/// over input channels), anything else (or an empty image) is an error.
 pub(crate) fn match_channels<B: Backend>(
     images: Tensor<B, 4>,
     expected: usize,
 ) -> crate::Result<Tensor<B, 4>> {
-    match (images.dims()[1], expected) {
+    let [_, channels, height, width] = images.dims();
+    if height == 0 || width == 0 {
+        return Err(Error::Shape {
+            what: "images",
+            reason: format!("{height}x{width} is empty"),
+        });
+    }
+    match (channels, expected) {
         (c, e) if c == e => Ok(images),
         (1, 3) => Ok(images.repeat_dim(1, 3)),
         (c, e) => Err(Error::Shape {
