@@ -25,6 +25,21 @@ pub struct PretrainedPaths {
     pub llm: PathBuf,
 }
 
+impl PretrainedPaths {
+    /// The LLM's own tokenizer, the report tokenizer of the `base` preset: `tokenizer.json` of
+    /// the HF directory, or the one rebuilt from the GGUF metadata.
+    pub fn llm_tokenizer(&self) -> crate::Result<tokenizers::Tokenizer> {
+        if is_gguf(&self.llm) {
+            return Ok(Gguf::open(&self.llm)?.tokenizer()?);
+        }
+        let path = self.llm.join("tokenizer.json");
+        tokenizers::Tokenizer::from_file(&path).map_err(|e| crate::Error::InvalidConfig {
+            field: "pretrained.llm",
+            reason: format!("cannot read the LLM's tokenizer {}: {e}", path.display()),
+        })
+    }
+}
+
 fn is_pth(path: &Path) -> bool {
     path.is_file()
         && matches!(

@@ -442,3 +442,32 @@ fn base_preset_loads_pretrained_parts() {
         .to_string();
     assert!(err.contains("text") || err.contains("shape"), "{err}");
 }
+
+/// The `base` preset's report tokenizer is the LLM's own: here SmolLM2's, rebuilt from its GGUF
+/// (`scripts/fetch-assets.sh`), and the config read from the same file.
+#[test]
+fn real_base_preset_takes_the_llm_tokenizer() {
+    let Some(gguf) = trrg_data::asset_for_test("smollm2/SmolLM2-135M-Instruct.Q4_1.gguf") else {
+        return;
+    };
+    let paths = trrg_model::PretrainedPaths {
+        vision: fixture("vision/tests/fixtures/tiny_swin"),
+        text: fixture("text/tests/fixtures/tiny_bert"),
+        llm: gguf,
+    };
+    let tokenizer = paths.llm_tokenizer().unwrap();
+    assert_eq!(tokenizer.get_vocab_size(true), 49152);
+    let ids = tokenizer.encode("No pleural effusion.", false).unwrap();
+    assert!(!ids.get_ids().is_empty());
+    let config = TrrgConfig::base(&paths).unwrap();
+    assert_eq!(
+        (config.llm.hidden_size, config.llm.vocab_size),
+        (576, 49152)
+    );
+    let missing = trrg_model::PretrainedPaths {
+        llm: fixture("llm/tests/fixtures/tiny_llama_tied"),
+        ..paths
+    };
+    let err = missing.llm_tokenizer().unwrap_err().to_string();
+    assert!(err.contains("tokenizer.json"), "{err}");
+}
