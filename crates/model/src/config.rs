@@ -83,6 +83,12 @@ pub struct TrrgConfig {
     /// LLM learns to state what the clues say while perception is still poor. 0 = off (default).
     #[config(default = 0.0)]
     pub clue_teacher_forcing: f64,
+    /// Hard clues at inference: outside training (a backend without autodiff) each clue
+    /// probability becomes 1 where `p >= threshold` and 0 elsewhere before it is embedded, the
+    /// discrete present/absent states the LLM saw under clue teacher forcing (PromptMRG turns
+    /// its classifier's output into such discrete tokens). None = soft probabilities (default).
+    #[config(default = "None")]
+    pub hard_clue_threshold: Option<f64>,
     /// Multi-view fusion. Default concat.
     #[config(default = "ViewFusion::Concat")]
     pub view_fusion: ViewFusion,
@@ -162,6 +168,11 @@ impl TrrgConfig {
                 "interaction.n_heads",
                 format!("{} must divide d_model {d}", self.interaction.n_heads),
             );
+        }
+        if let Some(t) = self.hard_clue_threshold {
+            if !(0.0..=1.0).contains(&t) {
+                return bad("hard_clue_threshold", format!("{t} is not in [0, 1]"));
+            }
         }
         if !(0.0..=1.0).contains(&self.clue_teacher_forcing) {
             return bad(

@@ -36,6 +36,8 @@ pub struct Settings {
     pub llm_patch_grid: usize,
     /// Probability that a known label replaces a clue's probability in training.
     pub clue_teacher_forcing: f64,
+    /// Threshold of hard clues at inference (None = soft).
+    pub hard_clue_threshold: Option<f64>,
 }
 
 /// The TRRG model: visual encoder -> projector -> clue interaction -> soft prompt -> LLM, plus
@@ -251,6 +253,7 @@ impl<B: Backend> Trrg<B> {
                 view_fusion: config.view_fusion,
                 llm_patch_grid: config.llm_patch_grid,
                 clue_teacher_forcing: config.clue_teacher_forcing,
+                hard_clue_threshold: config.hard_clue_threshold,
             },
         })
     }
@@ -503,6 +506,11 @@ impl<B: Backend> Trrg<B> {
                     let mut p = sigmoid(logits.clone());
                     if let Some((values, used)) = forced {
                         p = p.mask_where(used, values);
+                    }
+                    if let Some(t) = self.settings.hard_clue_threshold {
+                        if !B::ad_enabled(&device) {
+                            p = p.greater_equal_elem(t).float();
+                        }
                     }
                     let clues = self.clue_embedder.forward(p, &bank.prompts);
                     (logits, clues)

@@ -471,3 +471,34 @@ fn real_base_preset_takes_the_llm_tokenizer() {
     let err = missing.llm_tokenizer().unwrap_err().to_string();
     assert!(err.contains("tokenizer.json"), "{err}");
 }
+
+/// Hard clues: at inference each probability becomes 0 or 1 before it is embedded, so without
+/// the interaction the clue tokens no longer depend on the image (threshold 0: all present);
+/// training (autodiff) keeps the soft probabilities.
+#[test]
+fn hard_clues_apply_at_inference_only() {
+    let device = Default::default();
+    let hard = config(ClueMode::NoInteraction).with_hard_clue_threshold(Some(0.0));
+    let model: Trrg<B> = hard.init(&device).unwrap();
+    let bank = model.clue_bank(&diseases(4), &vocab(), 8).unwrap();
+    let prefix = model.prefix(images(2, 1), Some(&bank)).unwrap().embeds;
+    let len = prefix.dims()[1];
+    let clues = prefix.narrow(1, len - 5, 4); // <clue> c1..c4 </clue>
+    assert!(max_diff(clues.clone().narrow(0, 0, 1), clues.narrow(0, 1, 1)) < 1e-6);
+
+    let trained: Trrg<A> = hard.init(&device).unwrap();
+    let bank = trained.clue_bank(&diseases(4), &vocab(), 8).unwrap();
+    let prefix = trained
+        .prefix(images(2, 1), Some(&bank))
+        .unwrap()
+        .embeds
+        .inner();
+    let clues = prefix.narrow(1, len - 5, 4);
+    assert!(max_diff(clues.clone().narrow(0, 0, 1), clues.narrow(0, 1, 1)) > 1e-4);
+    assert!(config(ClueMode::Full)
+        .with_hard_clue_threshold(Some(1.5))
+        .init::<B>(&device)
+        .unwrap_err()
+        .to_string()
+        .contains("hard_clue_threshold"));
+}

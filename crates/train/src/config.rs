@@ -170,6 +170,9 @@ pub struct TrainConfig {
     pub consistency_pos_weight: f64,
     /// Probability that a known label replaces a clue's probability in stage-2 training.
     pub clue_teacher_forcing: f64,
+    /// Hard clues at validation and test: probability >= threshold -> present, else absent
+    /// (None = soft probabilities).
+    pub hard_clue_threshold: Option<f64>,
     /// Disease set JSON (None = the 14 CheXpert observations).
     pub diseases: Option<std::path::PathBuf>,
     /// Seed of initialization, data order, augmentation and dropout.
@@ -209,6 +212,7 @@ impl Default for TrainConfig {
             consistency_blank: BlankLabel::Negative,
             consistency_pos_weight: 1.0,
             clue_teacher_forcing: 0.5,
+            hard_clue_threshold: None,
             diseases: None,
             seed: 42,
             batch_size: 16,
@@ -286,6 +290,11 @@ impl TrainConfig {
                 "consistency_pos_weight",
                 format!("{} must be > 0", self.consistency_pos_weight),
             );
+        }
+        if let Some(t) = self.hard_clue_threshold {
+            if !(0.0..=1.0).contains(&t) {
+                return bad("hard_clue_threshold", format!("{t} is not in [0, 1]"));
+            }
         }
         if !(0.0..=1.0).contains(&self.clue_teacher_forcing) {
             return bad(
@@ -368,6 +377,7 @@ impl TrainConfig {
                     .with_pos_weight(self.consistency_pos_weight),
             )
             .with_clue_teacher_forcing(self.clue_teacher_forcing)
+            .with_hard_clue_threshold(self.hard_clue_threshold)
             .with_max_views(self.dataset.n_views());
         config
             .vision
