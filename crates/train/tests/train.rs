@@ -10,6 +10,14 @@ use trrg_train::{train, Error, LlmTraining, Preset, RunOptions, TrainConfig};
 
 type A = Autodiff<Flex>;
 
+/// The backend's seeded random generator is process-wide: training tests that compare two runs
+/// must not run while another test trains.
+static TRAINING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn exclusive() -> std::sync::MutexGuard<'static, ()> {
+    TRAINING.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn temp(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("trrg-train-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -55,6 +63,7 @@ fn options(data: &Path, out: &Path, resume: bool, stop: Option<usize>) -> RunOpt
 
 #[test]
 fn resumed_run_equals_uninterrupted_run() {
+    let _guard = exclusive();
     let root = temp("resume");
     let data = root.join("data");
     dataset(&data);
@@ -99,6 +108,7 @@ fn resumed_run_equals_uninterrupted_run() {
 /// stopped after one epoch resumes to the same result; the frozen setting trains too.
 #[test]
 fn lora_and_frozen_llm_train_and_resume() {
+    let _guard = exclusive();
     let root = temp("lora");
     let data = root.join("data");
     dataset(&data);
@@ -132,6 +142,7 @@ fn lora_and_frozen_llm_train_and_resume() {
 
 #[test]
 fn bad_input_fails_before_anything_is_overwritten() {
+    let _guard = exclusive();
     let root = temp("bad");
     let data = root.join("data");
     dataset(&data);
