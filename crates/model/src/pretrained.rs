@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use trrg_interact::InteractionConfig;
 use trrg_llm::{Gguf, LlamaConfig, LlamaForCausalLM};
 use trrg_text::{Bert, BertConfig};
-use trrg_vision::{EfficientNetConfig, VisionEncoder, VisionEncoderConfig};
+use trrg_vision::{is_pytorch_checkpoint, EfficientNetConfig, VisionEncoder, VisionEncoderConfig};
 
 use crate::{Trrg, TrrgConfig};
 
@@ -40,14 +40,6 @@ impl PretrainedPaths {
     }
 }
 
-fn is_pth(path: &Path) -> bool {
-    path.is_file()
-        && matches!(
-            path.extension().and_then(|e| e.to_str()),
-            Some("pth" | "pt")
-        )
-}
-
 fn is_gguf(path: &Path) -> bool {
     path.extension().and_then(|e| e.to_str()) == Some("gguf")
 }
@@ -58,7 +50,7 @@ impl TrrgConfig {
     /// LLM (`llm_patch_grid` 0: Swin-B gives 7x7 per view at 224 px, as R2GenGPT feeds them).
     /// Only configs are read here; [`Trrg::from_pretrained`] loads the weights.
     pub fn base(paths: &PretrainedPaths) -> crate::Result<Self> {
-        let vision = if is_pth(&paths.vision) {
+        let vision = if is_pytorch_checkpoint(&paths.vision) {
             VisionEncoderConfig::EfficientNet(EfficientNetConfig::new().with_num_classes(0))
         } else {
             VisionEncoderConfig::from_hf_json(paths.vision.join("config.json"))?

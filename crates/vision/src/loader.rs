@@ -151,6 +151,16 @@ impl VisionEncoderConfig {
     }
 }
 
+/// Whether `path` is a `torch.save` file (`.pth`/`.pt`) that [`VisionEncoder::from_pretrained`]
+/// loads as EfficientNet-Lite0, rather than a HF checkpoint directory.
+pub fn is_pytorch_checkpoint(path: &Path) -> bool {
+    path.is_file()
+        && matches!(
+            path.extension().and_then(|e| e.to_str()),
+            Some("pth" | "pt")
+        )
+}
+
 impl<B: Backend> VisionEncoder<B> {
     /// Loads a pretrained encoder from `path`:
     /// - a HF ViT or Swin checkpoint directory: `config.json` and `model.safetensors` (or
@@ -165,12 +175,7 @@ impl<B: Backend> VisionEncoder<B> {
         device: &B::Device,
     ) -> crate::Result<(Self, VisionEncoderConfig)> {
         let path = path.as_ref();
-        if path.is_file()
-            && matches!(
-                path.extension().and_then(|e| e.to_str()),
-                Some("pth" | "pt")
-            )
-        {
+        if is_pytorch_checkpoint(path) {
             let config = EfficientNetConfig::new();
             let net = EfficientNet::from_pytorch(path, &config, device)?;
             return Ok((
