@@ -80,7 +80,7 @@ fn bench(c: &mut Criterion) {
     group.bench_function("batch_8_two_view_studies_224px", |b| {
         b.iter(|| {
             let batch: ReportBatch<Backend> = batcher
-                .try_batch(&items, &device())
+                .try_batch(&items, &device().expect("TRRG_DEVICE"))
                 .expect("fixture images decode");
             batch.images.dims()
         })

@@ -14,7 +14,7 @@ use trrg_core::vision::{SwinConfig, VisionEncoderConfig, VitConfig};
 const BATCH: usize = 8;
 
 fn bench(c: &mut Criterion) {
-    let device = device();
+    let device = device().expect("TRRG_DEVICE");
     let mut group = c.benchmark_group("encoder_forward_batch8");
     group.sample_size(10);
     group.throughput(Throughput::Elements(BATCH as u64));

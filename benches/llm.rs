@@ -14,7 +14,7 @@ use trrg_core::llm::{generate_from_ids, GenerationConfig, LlamaForCausalLM};
 
 fn bench(c: &mut Criterion) {
     let path = assets_dir().join("smollm2/SmolLM2-135M-Instruct.Q4_1.gguf");
-    let device = device();
+    let device = device().expect("TRRG_DEVICE");
     let (model, _, _) =
         LlamaForCausalLM::<Backend>::from_gguf(&path, &device).unwrap_or_else(|e| {
             panic!("this bench needs the SmolLM2 GGUF ({e}); run scripts/fetch-assets.sh")

@@ -40,7 +40,7 @@ fn main() -> anyhow::Result<()> {
     }
     let model = model.context("--model PATH is required")?;
     let image = image.context("--image FILE is required")?;
-    let device = device();
+    let device = device()?;
     let (encoder, config) = VisionEncoder::<Backend>::from_pretrained(&model, &device)?;
     let side = config.image_size();
     let processor_path = model.join("preprocessor_config.json");

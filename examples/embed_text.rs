@@ -47,7 +47,7 @@ fn main() -> anyhow::Result<()> {
     if texts.is_empty() {
         bail!("--text needs at least one sentence");
     }
-    let device = device();
+    let device = device()?;
     let (bert, _) = Bert::<Backend>::from_pretrained(&model, &device)?;
     let specials = SpecialTokens {
         bos: "[CLS]".into(),

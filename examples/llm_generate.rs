@@ -89,7 +89,7 @@ fn parse() -> anyhow::Result<Args> {
 
 fn run() -> anyhow::Result<()> {
     let args = parse()?;
-    let device = device();
+    let device = device()?;
     let is_gguf = args.model.extension().is_some_and(|e| e == "gguf");
     let (model, tokenizer, eos) = if is_gguf {
         let eos = Gguf::open(&args.model)?.eos_token_id();

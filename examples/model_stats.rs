@@ -43,7 +43,7 @@ fn main() -> anyhow::Result<()> {
         other => bail!("unknown preset `{other}` (tiny, micro)"),
     };
     let side = config.vision.image_size();
-    let device = device();
+    let device = device()?;
     let model = config.init::<A>(&device)?;
     println!("preset {preset}: {} parameters", model.num_params());
     for (name, n) in [

@@ -28,7 +28,7 @@ fn main() -> anyhow::Result<()> {
         }
     }
     let run = run.context("--run RUN_DIR is required")?;
-    let generator = ReportGenerator::<Backend>::from_dir(&run, &device())?;
+    let generator = ReportGenerator::<Backend>::from_dir(&run, &device()?)?;
     for (disease, p) in generator.perceive(&images)? {
         println!("{disease:<28} {p:.3}");
     }

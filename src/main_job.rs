@@ -184,7 +184,7 @@ pub fn run(kind: DatasetKind) -> anyhow::Result<()> {
     } else {
         vec![(config.clues.to_string(), config.clues)]
     };
-    let device = device();
+    let device = device()?;
     let mut rows = Vec::new();
     for (name, mode) in variants {
         let run_dir: PathBuf = if args.ablation {

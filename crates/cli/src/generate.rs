@@ -23,7 +23,7 @@ pub struct GenerateArgs {
 
 /// Runs `trrg generate`.
 pub fn run(args: GenerateArgs) -> Result<()> {
-    let generator = ReportGenerator::<Backend>::from_dir(&args.checkpoint, &device())?;
+    let generator = ReportGenerator::<Backend>::from_dir(&args.checkpoint, &device()?)?;
     let report = generator.generate(&args.images)?;
     if args.json {
         let clues: serde_json::Map<String, serde_json::Value> = report

@@ -52,7 +52,7 @@ fn model_type(dir: &Path) -> Result<String> {
 }
 
 fn map_dir(dir: &Path) -> Result<Mapping> {
-    let device = device();
+    let device = device()?;
     let kind = model_type(dir)?;
     Ok(match kind.as_str() {
         "vit" | "swin" => {
@@ -116,9 +116,9 @@ fn extension(path: &Path) -> String {
         .to_lowercase()
 }
 
-fn map_file(path: &Path) -> Mapping {
-    let device = device();
-    match extension(path).as_str() {
+fn map_file(path: &Path) -> Result<Mapping> {
+    let device = device()?;
+    Ok(match extension(path).as_str() {
         "gguf" => {
             let loaded = LlamaForCausalLM::<Backend>::from_gguf(path, &device);
             Mapping {
@@ -143,7 +143,7 @@ fn map_file(path: &Path) -> Mapping {
             config: "(none)".into(),
             loaded: Err(anyhow::anyhow!("no architecture to map the tensors onto")),
         },
-    }
+    })
 }
 
 /// Runs `trrg inspect`.
@@ -162,7 +162,7 @@ pub fn run(args: InspectArgs) -> Result<()> {
     let mapping = if path.is_dir() {
         map_dir(path)?
     } else {
-        map_file(path)
+        map_file(path)?
     };
     println!("checkpoint:   {}", path.display());
     println!("architecture: {}", mapping.architecture);

@@ -48,7 +48,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
             quiet: args.quiet,
             stop_after_stage2_epochs: None,
         },
-        &device(),
+        &device()?,
     )?;
     println!(
         "{}",

@@ -37,7 +37,13 @@
 //! Swap the backend by changing the type parameter (`ReportGenerator::<Wgpu>`, ...).
 #![warn(missing_docs)]
 
-#[cfg(feature = "flex")]
+#[cfg(any(
+    feature = "flex",
+    feature = "ndarray",
+    feature = "wgpu",
+    feature = "tch",
+    feature = "cuda"
+))]
 pub mod backend;
 mod generator;
 

@@ -90,6 +90,19 @@ pub struct ClueBank<B: Backend> {
 }
 
 impl<B: Backend> ClueBank<B> {
+    /// The same bank on `device` (for data-parallel replicas).
+    pub fn to_device(&self, device: &B::Device) -> Self {
+        Self {
+            names: self.names.clone(),
+            prompts: PromptEmbeddings {
+                positive: self.prompts.positive.clone().to_device(device),
+                negative: self.prompts.negative.clone().to_device(device),
+            },
+            label_columns: self.label_columns.clone(),
+            padding: self.padding.clone().map(|p| p.to_device(device)),
+        }
+    }
+
     /// The same diseases with per-row padding (`[batch, n_clues]`, true = the row does not use
     /// that disease). Each row must keep at least one clue.
     pub fn with_padding(mut self, padding: Tensor<B, 2, Bool>) -> crate::Result<Self> {

@@ -65,6 +65,9 @@ pub enum Error {
     /// The LLM failed (e.g. adding LoRA adapters).
     #[error(transparent)]
     Llm(#[from] trrg_llm::Error),
+    /// Data-parallel training failed (devices, collective all-reduce).
+    #[error("data-parallel training: {0}")]
+    Parallel(String),
     /// The run stopped early on request (`RunOptions::stop_after_stage2_epochs`); resume it.
     #[error("stopped on request after stage-2 epoch {epochs}; continue with --resume")]
     Stopped {

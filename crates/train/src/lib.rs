@@ -20,6 +20,8 @@ mod evaluate;
 mod log;
 mod optim;
 pub use optim::Optimizers;
+mod parallel;
+pub use parallel::{DataParallel, ParallelGrads};
 mod plot;
 mod run;
 mod schedule;
@@ -32,6 +34,6 @@ pub use config::{
 pub use data::{epoch_batches, sentence_set, LabelSource, RunData};
 pub use error::{Error, Result};
 pub use evaluate::{auc, evaluate, zero_shot_auc, Evaluation, Sample};
-pub use run::{train, RunOptions, RunSummary};
+pub use run::{train, train_parallel, RunOptions, RunSummary};
 pub use schedule::learning_rate;
 pub use summary::{default_synthetic_data, results_table};

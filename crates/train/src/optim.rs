@@ -49,6 +49,12 @@ impl<B: AutodiffBackend> Optimizers<B> {
         let mut grads = loss.backward();
         let vision = GradientsParams::from_module(&mut grads, &model.vision);
         let rest = GradientsParams::from_grads(grads, model);
+        self.accumulate(model, vision, rest);
+    }
+
+    /// Adds one batch's gradients, already split into the two groups (as
+    /// [`crate::DataParallel::gradients`] returns them), to the pending sum.
+    pub fn accumulate(&mut self, model: &Trrg<B>, vision: GradientsParams, rest: GradientsParams) {
         self.acc_vision.accumulate(model, vision);
         self.acc_rest.accumulate(model, rest);
         self.pending += 1;

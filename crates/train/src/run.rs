@@ -10,7 +10,7 @@ use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::TensorData;
 use serde_json::{json, Value};
 use trrg_clue::DiseaseSet;
-use trrg_data::{ReportBatcher, ReportTokenizer, WordVocab};
+use trrg_data::{ReportBatch, ReportBatcher, ReportTokenizer, WordVocab};
 use trrg_llm::GenerationConfig;
 use trrg_model::{ClueBank, ClueMode, Trrg};
 use trrg_text::SentenceBatch;
@@ -20,6 +20,7 @@ use crate::data::{epoch_batches, items, sentence_set, LabelSource, RunData};
 use crate::evaluate::{evaluate, zero_shot_auc, Evaluation};
 use crate::log::{progress, JsonlLog};
 use crate::optim::Optimizers;
+use crate::parallel::DataParallel;
 use crate::schedule::learning_rate;
 use crate::{Error, Freeze, LlmTraining, Selection, TrainConfig};
 
@@ -68,6 +69,21 @@ pub fn train<B: AutodiffBackend>(
     options: &RunOptions,
     device: &B::Device,
 ) -> crate::Result<RunSummary> {
+    train_parallel::<B>(config, options, std::slice::from_ref(device))
+}
+
+/// [`train`] with stage 2 data-parallel over `devices` (see [`DataParallel`]); the first device
+/// holds the optimizer and runs stage 1 (its InfoNCE needs the whole batch's negatives),
+/// validation, test and checkpoints. One device is plain [`train`]. With dropout on, the workers
+/// draw their masks from the backend's one generator in thread order, so a data-parallel run is
+/// repeatable only up to that order.
+pub fn train_parallel<B: AutodiffBackend>(
+    config: &TrainConfig,
+    options: &RunOptions,
+    devices: &[B::Device],
+) -> crate::Result<RunSummary> {
+    let parallel = DataParallel::<B>::new(devices.to_vec())?;
+    let device = &devices[0];
     config.validate()?;
     let out = &options.out_dir;
     let checkpoints_state = out.join("checkpoints").join("state.json");
@@ -162,6 +178,7 @@ pub fn train<B: AutodiffBackend>(
         log: &log,
         options,
         device,
+        parallel: (devices.len() > 1).then_some(&parallel),
     };
     // The stage-1 zero-shot AUC of metrics.json; a resumed run reads it back from the log.
     let mut zero_shot = log.last_zero_shot_auc().unwrap_or(Value::Null);
@@ -294,6 +311,8 @@ struct Context<'a, B: AutodiffBackend> {
     log: &'a JsonlLog,
     options: &'a RunOptions,
     device: &'a B::Device,
+    /// Stage 2's data-parallel workers (None: one device).
+    parallel: Option<&'a DataParallel<B>>,
 }
 
 fn stage1<B: AutodiffBackend>(
@@ -312,6 +331,7 @@ fn stage1<B: AutodiffBackend>(
         log,
         options,
         device,
+        parallel: _,
     } = *ctx;
     let stage = &config.stage1;
     let per_epoch = data.train.len().div_ceil(config.batch_size);
@@ -465,6 +485,7 @@ fn stage2<B: AutodiffBackend>(
         log,
         options,
         device,
+        parallel,
     } = *ctx;
     let stage = &config.stage2;
     let first_epoch = state.epochs_done;
@@ -475,6 +496,15 @@ fn stage2<B: AutodiffBackend>(
         optim = optim.load(checkpoints, &state.optim_file, device)?;
     }
     let inner_bank = bank.map(valid_bank::<B>);
+    // Each worker's copy of the clue bank, on its device.
+    let worker_banks: Vec<Option<ClueBank<B>>> = parallel
+        .map(|p| {
+            p.devices()
+                .iter()
+                .map(|d| bank.map(|b| b.to_device(d)))
+                .collect()
+        })
+        .unwrap_or_default();
     for epoch in state.epochs_done..stage.epochs {
         B::seed(device, mix(config.seed, 2, epoch as u64));
         data.train.set_epoch(1000 + epoch as u64);
@@ -495,20 +525,50 @@ fn stage2<B: AutodiffBackend>(
         .iter()
         .enumerate()
         {
-            let batch = train_batcher.try_batch::<B>(&items(&data.train, indices), device)?;
-            let out = model.forward_train(
-                batch.images,
-                batch.token_ids,
-                batch.attention_mask,
-                batch.label_mask,
-                batch.labels.as_ref(),
-                bank,
-            )?;
-            let value = out.loss.clone().into_scalar().elem::<f32>();
-            check_finite("stage 2", state.step, value)?;
-            let lm = out.lm_loss.into_scalar().elem::<f32>();
-            let cons = out.consistency_loss.map(|c| c.into_scalar().elem::<f32>());
-            optim.backward(out.loss, &model);
+            // The loss, the LM loss and the consistency loss of a batch on a model replica.
+            let forward = |model: &Trrg<B>, batch: ReportBatch<B>, bank: Option<&ClueBank<B>>| {
+                let out = model.forward_train(
+                    batch.images,
+                    batch.token_ids,
+                    batch.attention_mask,
+                    batch.label_mask,
+                    batch.labels.as_ref(),
+                    bank,
+                )?;
+                let mut values = vec![
+                    out.loss.clone().into_scalar().elem::<f32>(),
+                    out.lm_loss.into_scalar().elem::<f32>(),
+                ];
+                values.extend(out.consistency_loss.map(|c| c.into_scalar().elem::<f32>()));
+                crate::Result::Ok((out.loss, values))
+            };
+            let values = match parallel {
+                None => {
+                    let batch =
+                        train_batcher.try_batch::<B>(&items(&data.train, indices), device)?;
+                    let (loss, values) = forward(&model, batch, bank)?;
+                    check_finite("stage 2", state.step, values[0])?;
+                    optim.backward(loss, &model);
+                    values
+                }
+                Some(p) => {
+                    let mut shards = Vec::new();
+                    for (k, range) in p.shards(indices.len()).into_iter().enumerate() {
+                        let batch = train_batcher.try_batch::<B>(
+                            &items(&data.train, &indices[range.clone()]),
+                            &p.devices()[k],
+                        )?;
+                        shards.push(((k, batch), range.len() as f32 / indices.len() as f32));
+                    }
+                    let grads = p.gradients(&model, shards, |replica, (k, batch)| {
+                        forward(replica, batch, worker_banks[k].as_ref())
+                    })?;
+                    check_finite("stage 2", state.step, grads.values[0])?;
+                    optim.accumulate(&model, grads.vision, grads.rest);
+                    grads.values
+                }
+            };
+            let (value, lm, cons) = (values[0], values[1], values.get(2).copied());
             if optim.pending() == stage.accumulation || i + 1 == per_epoch {
                 let lr = learning_rate(stage, state.step, total_steps);
                 model = optim.step(model, lr, stage.vision_lr_scale);

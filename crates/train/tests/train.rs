@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use burn::backend::{Autodiff, Flex};
+use burn::prelude::*;
 use serde_json::Value;
 use trrg_synth::{write_dataset, SynthConfig};
 use trrg_train::{train, Error, LlmTraining, Preset, RunOptions, TrainConfig};
@@ -214,4 +215,205 @@ fn bad_input_fails_before_anything_is_overwritten() {
     let err = train::<A>(&config, &options(&data, &fresh, false, None), &device).unwrap_err();
     assert!(err.to_string().contains("annotation.json"), "{err}");
     std::fs::remove_dir_all(root).unwrap();
+}
+
+/// Every float parameter of a model, flattened in visiting order.
+struct Flatten(Vec<f32>);
+
+impl burn::module::ModuleVisitor<A> for Flatten {
+    fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<A, D>>) {
+        self.0
+            .extend(param.val().into_data().convert::<f32>().iter::<f32>());
+    }
+}
+
+fn flatten(model: &trrg_model::Trrg<A>) -> Vec<f32> {
+    use burn::module::Module;
+    let mut f = Flatten(Vec::new());
+    model.visit(&mut f);
+    f.0
+}
+
+#[test]
+fn two_device_data_parallel_equals_one_device() {
+    use burn::optim::GradientsParams;
+    use burn::tensor::{Bool, Int, TensorData};
+    use trrg_clue::DiseaseSet;
+    use trrg_data::{DiseaseLabels, WordVocab};
+    use trrg_model::{Trrg, TrrgConfig};
+    use trrg_train::{DataParallel, Optimizers, StageConfig};
+
+    let _guard = exclusive();
+    let device: burn::tensor::Device<A> = Default::default();
+    let diseases = DiseaseSet::chexpert();
+    let prompts: Vec<&str> = diseases.prompts().into_iter().map(|(_, _, p)| p).collect();
+    let vocab = WordVocab::build(prompts.iter().copied(), 1);
+    let mut config = TrrgConfig::micro(vocab.tokens().len() + 1);
+    config.interaction = config.interaction.with_dropout(0.0);
+    <A as burn::tensor::backend::Backend>::seed(&device, 11);
+    let model: Trrg<A> = config.init(&device).unwrap();
+    let bank = model.clue_bank(&diseases, &vocab, 12).unwrap();
+    let start = model.freeze_for_stage2(false);
+
+    // A global batch of 4 studies, each with 6 target tokens and all 14 labels known, so the
+    // token-mean LM loss and the label-mean consistency loss are means over rows.
+    let rows = 4;
+    let len = 8;
+    let ids: Vec<i64> = (0..rows * len)
+        .map(|i| {
+            if i % len == 0 || i % len == 7 {
+                0
+            } else {
+                (i * 7 % 40 + 1) as i64
+            }
+        })
+        .collect();
+    let targets: Vec<bool> = (0..rows * len)
+        .map(|i| i % len != 0 && i % len != 7)
+        .collect();
+    let images: Vec<f32> = (0..rows * 2 * 64 * 64)
+        .map(|i| ((i as f32) * 0.013).sin())
+        .collect();
+    let labels: Vec<f32> = (0..rows * 14)
+        .map(|i| ((i * 5) % 3 == 0) as i32 as f32)
+        .collect();
+    let batch = |r: std::ops::Range<usize>| {
+        let n = r.len();
+        let images = Tensor::<A, 5>::from_data(
+            TensorData::new(
+                images[r.start * 2 * 4096..r.end * 2 * 4096].to_vec(),
+                [n, 2, 1, 64, 64],
+            ),
+            &device,
+        );
+        let ids = Tensor::<A, 2, Int>::from_data(
+            TensorData::new(ids[r.start * len..r.end * len].to_vec(), [n, len]),
+            &device,
+        );
+        let targets = Tensor::<A, 2, Bool>::from_data(
+            TensorData::new(targets[r.start * len..r.end * len].to_vec(), [n, len]),
+            &device,
+        );
+        let labels = DiseaseLabels::<A> {
+            values: Tensor::from_data(
+                TensorData::new(labels[r.start * 14..r.end * 14].to_vec(), [n, 14]),
+                &device,
+            ),
+            known: Tensor::<A, 2, Bool>::from_data(
+                TensorData::new(vec![true; n * 14], [n, 14]),
+                &device,
+            ),
+        };
+        (images, ids, targets, labels)
+    };
+    let forward = |model: &Trrg<A>, r: std::ops::Range<usize>| {
+        let (images, ids, targets, labels) = batch(r);
+        let mask = Tensor::<A, 2, Bool>::ones(ids.dims(), &device);
+        let out = model
+            .forward_train(images, ids, mask, targets, Some(&labels), Some(&bank))
+            .unwrap();
+        let value = out.loss.clone().into_scalar().elem::<f32>();
+        (out.loss, vec![value])
+    };
+    // Parameters are lazy until first read and a clone of a lazy parameter initializes on its
+    // own: read them all before the two runs clone the model.
+    let before = flatten(&start);
+    let stage = StageConfig::default();
+    let steps = 3;
+
+    let mut one = start.clone();
+    let mut optim = Optimizers::<A>::new(&stage);
+    let mut one_losses = Vec::new();
+    for _ in 0..steps {
+        let (loss, values) = forward(&one, 0..rows);
+        one_losses.push(values[0]);
+        optim.backward(loss, &one);
+        one = optim.step(one, 1e-3, 1.0);
+    }
+
+    let parallel = DataParallel::<A>::new(vec![device, device]).unwrap();
+    let shards = parallel.shards(rows);
+    assert_eq!(shards, vec![0..2, 2..4]);
+    // The summed shard gradients equal the global batch's (AdamW is nearly scale-free, so the
+    // parameter comparison below would not see a wrongly scaled gradient).
+    let full = GradientsParams::from_grads(forward(&start, 0..rows).0.backward(), &start);
+    let inputs = shards.iter().map(|r| (r.clone(), 0.5)).collect();
+    let summed = parallel
+        .gradients(&start, inputs, |replica, r| Ok(forward(replica, r)))
+        .unwrap()
+        .rest;
+    for param in [&start.visual_to_llm.weight, &start.clue_to_llm.weight] {
+        let want = full.get::<Flex, 2>(param.id).unwrap();
+        let got = summed.get::<Flex, 2>(param.id).unwrap();
+        let scale = want.clone().abs().max().into_scalar();
+        let diff = (want - got).abs().max().into_scalar();
+        assert!(
+            scale > 0.0 && diff < 1e-4 * scale,
+            "gradient differs by {diff} (scale {scale})"
+        );
+    }
+
+    let mut two = start;
+    let mut optim = Optimizers::<A>::new(&stage);
+    let mut two_losses = Vec::new();
+    for _ in 0..steps {
+        let inputs = shards.iter().map(|r| (r.clone(), 0.5)).collect();
+        let grads = parallel
+            .gradients(&two, inputs, |replica, r| Ok(forward(replica, r)))
+            .unwrap();
+        two_losses.push(grads.values[0]);
+        optim.accumulate(&two, grads.vision, grads.rest);
+        two = optim.step(two, 1e-3, 1.0);
+    }
+
+    for (a, b) in one_losses.iter().zip(&two_losses) {
+        assert!(
+            (a - b).abs() < 1e-5,
+            "losses {one_losses:?} vs {two_losses:?}"
+        );
+    }
+    // AdamW's first steps move every parameter by about lr whatever its gradient's size, so
+    // float rounding in a near-zero gradient can flip a step: compare the updates.
+    let (a, b) = (flatten(&one), flatten(&two));
+    assert_eq!((a.len(), b.len()), (before.len(), before.len()));
+    let norm = |v: Vec<f32>| v.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt();
+    let update = norm(a.iter().zip(&before).map(|(x, y)| x - y).collect());
+    let apart = norm(a.iter().zip(&b).map(|(x, y)| x - y).collect());
+    let max = a
+        .iter()
+        .zip(&b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max);
+    eprintln!("after {steps} steps: update norm {update:.4}, two-device difference norm {apart:.2e}, max {max:.2e}");
+    assert!(
+        apart < 1e-3 * update && max < 1e-3,
+        "parameters differ: norm {apart} against an update of {update}, max {max}"
+    );
+    assert!(
+        one_losses[2] < one_losses[0],
+        "training moved: {one_losses:?}"
+    );
+}
+
+#[test]
+fn data_parallel_run_trains_end_to_end() {
+    let _guard = exclusive();
+    let root = temp("parallel");
+    let data = root.join("data");
+    dataset(&data);
+    let mut config = config();
+    config.stage2.epochs = 1;
+    let device = Default::default();
+    let summary = trrg_train::train_parallel::<A>(
+        &config,
+        &options(&data, &root.join("run"), false, None),
+        &[device, device],
+    )
+    .unwrap();
+    assert!(summary.metrics["test"]["BLEU_4"].as_f64().is_some());
+    let log = std::fs::read_to_string(root.join("run/log.jsonl")).unwrap();
+    assert!(log
+        .lines()
+        .any(|l| l.contains("\"stage\":2") && l.contains("lm_loss")));
+    let _ = std::fs::remove_dir_all(&root);
 }
