@@ -11,16 +11,19 @@
 //!   `scripts/fetch-assets.sh`), each with two synthetic views drawn from its labels (trrg's
 //!   CheXpert-style labeler), so stage 2's LM learns real report language
 //! - `--ablation`      also train the no-interaction and no-clue variants and print the table
+//! - `--devices LIST`  data-parallel stage 2 over devices of the selected backend
+//!   (`cuda:0,cuda:1`; `cpu,cpu` runs two CPU workers); default: `TRRG_DEVICE` or the
+//!   backend's default device
 //! - `--quiet`         no progress bars
 
 use std::path::{Path, PathBuf};
 
-use crate::backend::{device, TrainBackend};
+use crate::backend::{device, parse_devices, TrainBackend};
 use anyhow::{bail, Context};
 use trrg_data::DatasetKind;
 use trrg_model::ClueMode;
 use trrg_synth::PairedStudy;
-use trrg_train::{default_synthetic_data, results_table, train, RunOptions, TrainConfig};
+use trrg_train::{default_synthetic_data, results_table, train_parallel, RunOptions, TrainConfig};
 
 struct Args {
     data_dir: Option<PathBuf>,
@@ -30,6 +33,7 @@ struct Args {
     ablation: bool,
     quiet: bool,
     real_reports: bool,
+    devices: Option<String>,
 }
 
 fn parse() -> anyhow::Result<Args> {
@@ -41,6 +45,7 @@ fn parse() -> anyhow::Result<Args> {
         ablation: false,
         quiet: false,
         real_reports: false,
+        devices: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -52,6 +57,7 @@ fn parse() -> anyhow::Result<Args> {
             "--resume" => args.resume = true,
             "--ablation" => args.ablation = true,
             "--quiet" => args.quiet = true,
+            "--devices" => args.devices = Some(value("--devices")?),
             "--reports" => match value("--reports")?.as_str() {
                 "iu" => args.real_reports = true,
                 other => {
@@ -59,7 +65,7 @@ fn parse() -> anyhow::Result<Args> {
                 }
             },
             "-h" | "--help" => {
-                println!("usage: train_iu_xray | train_mimic_cxr [--data-dir DIR] [--config FILE] [--out DIR] [--reports iu] [--resume] [--ablation] [--quiet]");
+                println!("usage: train_iu_xray | train_mimic_cxr [--data-dir DIR] [--config FILE] [--out DIR] [--reports iu] [--resume] [--ablation] [--devices LIST] [--quiet]");
                 std::process::exit(0);
             }
             other => bail!("unknown argument `{other}` (try --help)"),
@@ -184,7 +190,10 @@ pub fn run(kind: DatasetKind) -> anyhow::Result<()> {
     } else {
         vec![(config.clues.to_string(), config.clues)]
     };
-    let device = device()?;
+    let devices = match &args.devices {
+        Some(list) => parse_devices(list)?,
+        None => vec![device()?],
+    };
     let mut rows = Vec::new();
     for (name, mode) in variants {
         let run_dir: PathBuf = if args.ablation {
@@ -198,7 +207,7 @@ pub fn run(kind: DatasetKind) -> anyhow::Result<()> {
         };
         eprintln!("run {name}: {}", run_dir.display());
         let started = std::time::Instant::now();
-        let summary = train::<TrainBackend>(
+        let summary = train_parallel::<TrainBackend>(
             &config,
             &RunOptions {
                 data_dir: data_dir.clone(),
@@ -208,7 +217,7 @@ pub fn run(kind: DatasetKind) -> anyhow::Result<()> {
                 quiet: args.quiet,
                 stop_after_stage2_epochs: None,
             },
-            &device,
+            &devices,
         )?;
         eprintln!(
             "run {name} finished in {:.1} min",

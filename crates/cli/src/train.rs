@@ -4,8 +4,10 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::Args;
-use trrg_core::backend::{device, TrainBackend};
-use trrg_core::train::{default_synthetic_data, results_table, train, RunOptions, TrainConfig};
+use trrg_core::backend::{device, parse_devices, TrainBackend};
+use trrg_core::train::{
+    default_synthetic_data, results_table, train_parallel, RunOptions, TrainConfig,
+};
 
 /// Arguments of `trrg train`.
 #[derive(Args, Debug)]
@@ -27,6 +29,11 @@ pub struct TrainArgs {
     /// No progress bars.
     #[arg(long)]
     quiet: bool,
+    /// Data-parallel stage 2 over these devices of the selected backend, comma-separated
+    /// (`cuda:0,cuda:1` with `--features tch` or `cuda`; `cpu,cpu` runs two CPU workers).
+    /// Default: the one device of `TRRG_DEVICE` or the backend's default.
+    #[arg(long)]
+    devices: Option<String>,
 }
 
 /// Runs `trrg train` and prints the results table.
@@ -39,7 +46,11 @@ pub fn run(args: TrainArgs) -> Result<()> {
         Some(dir) => dir,
         None => default_synthetic_data(std::path::Path::new("data"))?,
     };
-    let summary = train::<TrainBackend>(
+    let devices = match &args.devices {
+        Some(list) => parse_devices(list)?,
+        None => vec![device()?],
+    };
+    let summary = train_parallel::<TrainBackend>(
         &config,
         &RunOptions {
             data_dir,
@@ -48,7 +59,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
             quiet: args.quiet,
             stop_after_stage2_epochs: None,
         },
-        &device()?,
+        &devices,
     )?;
     println!(
         "{}",

@@ -230,3 +230,20 @@ fn inspect_reports_architecture_and_unmapped_tensors() {
     let out = trrg(&["inspect", "/nonexistent/ckpt"]);
     assert!(!out.status.success() && stderr(&out).contains("/nonexistent/ckpt"));
 }
+
+#[test]
+fn train_names_a_device_the_backend_lacks() {
+    let out = trrg(&[
+        "train",
+        "--devices",
+        "cpu,quantum:2",
+        "--data-dir",
+        "/nonexistent",
+    ]);
+    let err = stderr(&out);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("device `quantum:2`") && err.lines().count() == 1,
+        "{err}"
+    );
+}
