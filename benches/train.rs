@@ -1,0 +1,124 @@
+//! The `tiny` preset's training and generation speed on the selected backend, against the
+//! PyTorch mirror in `benches/reference/trrg_tiny.py` (same shapes, same optimizer; run it for
+//! the side-by-side numbers in docs/performance.md).
+//!
+//! - `stage2_step/batch8`: forward (2 views of 128 px, 14 clues, 60 report tokens), LM +
+//!   consistency loss, backward, AdamW step (two parameter groups).
+//! - `stage1_step/batch8`: image <-> 24 sentences (16 tokens) InfoNCE, backward, AdamW step.
+//! - `generate/greedy` and `generate/beam3`: one study, exactly 60 new tokens, KV cache.
+//!
+//! Dropout is off in both implementations (it is a random mask, not compute worth comparing).
+//! `cargo bench --bench train` (`--features tch` etc. for another backend).
+
+use burn::module::AutodiffModule;
+use burn::prelude::*;
+use burn::tensor::{Distribution, TensorData};
+use criterion::{criterion_group, criterion_main, Criterion};
+use trrg::backend::{device, TrainBackend as A};
+use trrg_core::clue::DiseaseSet;
+use trrg_core::data::{DiseaseLabels, WordVocab};
+use trrg_core::llm::GenerationConfig;
+use trrg_core::model::{Trrg, TrrgConfig};
+use trrg_core::text::SentenceBatch;
+use trrg_core::train::{Optimizers, StageConfig};
+
+/// The default synthetic run's vocabulary size.
+const VOCAB: usize = 137;
+const BATCH: usize = 8;
+const SEQ: usize = 60;
+
+fn bench(c: &mut Criterion) {
+    let device = device().expect("TRRG_DEVICE");
+    let diseases = DiseaseSet::chexpert();
+    let prompts: Vec<&str> = diseases.prompts().into_iter().map(|(_, _, p)| p).collect();
+    let vocab = WordVocab::build(prompts.iter().copied(), 1);
+    let mut config = TrrgConfig::tiny(VOCAB);
+    config.llm = config.llm.with_dropout(0.0);
+    config.interaction = config.interaction.with_dropout(0.0);
+    let model: Trrg<A> = config.init(&device).unwrap();
+    let bank = model.clue_bank(&diseases, &vocab, 16).unwrap();
+    let images = || {
+        Tensor::<A, 5>::random(
+            [BATCH, 2, 1, 128, 128],
+            Distribution::Normal(0.0, 1.0),
+            &device,
+        )
+    };
+    let stage = StageConfig::default();
+
+    let mut group = c.benchmark_group("stage1_step");
+    group.sample_size(10);
+    let sentences: Vec<String> = (0..24)
+        .map(|i| prompts[i % prompts.len()].to_string())
+        .collect();
+    let sentences: Vec<&str> = sentences.iter().map(String::as_str).collect();
+    let positive: Vec<bool> = (0..BATCH * 24).map(|i| i % 24 % BATCH == i / 24).collect();
+    group.bench_function("batch8", |b| {
+        let mut optim = Optimizers::<A>::new(&stage);
+        let mut m = Some(model.clone());
+        b.iter(|| {
+            let model = m.take().unwrap();
+            let batch = SentenceBatch::encode(&vocab, &sentences, 16, &device).unwrap();
+            let positive = Tensor::<A, 2, Bool>::from_data(
+                TensorData::new(positive.clone(), [BATCH, 24]),
+                &device,
+            );
+            let out = model.contrastive(images(), &batch, positive).unwrap();
+            optim.backward(out.loss, &model);
+            m = Some(optim.step(model, 1e-4, 1.0));
+        })
+    });
+    group.finish();
+
+    let model = model.freeze_for_stage2(false);
+    let mut group = c.benchmark_group("stage2_step");
+    group.sample_size(10);
+    group.bench_function("batch8", |b| {
+        let mut optim = Optimizers::<A>::new(&stage);
+        let mut m = Some(model.clone());
+        b.iter(|| {
+            let model = m.take().unwrap();
+            let ids: Vec<i64> = (0..BATCH * SEQ)
+                .map(|i| (i * 31 % (VOCAB - 1) + 1) as i64)
+                .collect();
+            let ids = Tensor::<A, 2, Int>::from_data(TensorData::new(ids, [BATCH, SEQ]), &device);
+            let all = Tensor::<A, 2, Bool>::ones([BATCH, SEQ], &device);
+            let labels = DiseaseLabels::<A> {
+                values: Tensor::random([BATCH, 14], Distribution::Bernoulli(0.3), &device),
+                known: Tensor::ones([BATCH, 14], &device),
+            };
+            let out = model
+                .forward_train(images(), ids, all.clone(), all, Some(&labels), Some(&bank))
+                .unwrap();
+            optim.backward(out.loss, &model);
+            m = Some(optim.step(model, 1e-4, 1.0));
+        })
+    });
+    group.finish();
+
+    let inner = model.valid();
+    let inner_bank = inner.clue_bank(&diseases, &vocab, 16).unwrap();
+    let mut group = c.benchmark_group("generate");
+    group.sample_size(10);
+    for (name, beams) in [("greedy", 1), ("beam3", 3)] {
+        let generation = GenerationConfig::new()
+            .with_max_new_tokens(SEQ)
+            .with_min_new_tokens(SEQ)
+            .with_num_beams(beams)
+            .with_eos_token_ids(vec![0]);
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                let image = Tensor::random([1, 2, 1, 128, 128], Distribution::Default, &device);
+                let out = inner
+                    .generate(image, Some(&inner_bank), &generation, 0)
+                    .unwrap();
+                assert_eq!(out[0].ids.len(), SEQ);
+                out
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
