@@ -44,6 +44,7 @@ pub use generate::{generate, generate_from_ids, GenerationConfig};
 pub use gguf::{Gguf, GgufValue};
 pub use lora::{LoraAdapter, LoraConfig, LORA_TARGETS};
 pub use model::{
-    masked_cross_entropy, real_mask, LlamaDecoderLayer, LlamaForCausalLM, LlamaMlp, LlamaModel,
+    bool_values, masked_cross_entropy, real_mask, LlamaDecoderLayer, LlamaForCausalLM, LlamaMlp,
+    LlamaModel,
 };
 pub use rope::{apply_rope, inv_freq, Rope};

@@ -178,14 +178,7 @@ impl<B: Backend> LlamaForCausalLM<B> {
             });
         }
         let device = inputs_embeds.device();
-        let new_mask: Vec<bool> =
-            attention_mask
-                .into_data()
-                .into_vec::<bool>()
-                .map_err(|e| Error::Shape {
-                    what: "attention_mask",
-                    reason: format!("{e:?}"),
-                })?;
+        let new_mask = bool_values(attention_mask);
         let mut own_cache;
         let cache = match cache {
             Some(c) => {
@@ -292,6 +285,17 @@ pub fn real_mask<B: Backend>(
     device: &B::Device,
 ) -> Tensor<B, 2, Bool> {
     Tensor::<B, 2, Int>::ones([batch, seq_len], device).bool()
+}
+
+/// The values of a boolean tensor, row-major, on any backend (wgpu and others store booleans
+/// as integers, so `TensorData::into_vec::<bool>` does not work everywhere).
+pub fn bool_values<B: Backend, const D: usize>(tensor: Tensor<B, D, Bool>) -> Vec<bool> {
+    tensor
+        .int()
+        .into_data()
+        .iter::<i64>()
+        .map(|v| v != 0)
+        .collect()
 }
 
 /// Mean token cross-entropy over positions where `loss_mask` is true.

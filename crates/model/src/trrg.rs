@@ -745,12 +745,7 @@ fn select_labels<B: Backend>(
         .convert::<f32>()
         .into_vec::<f32>()
         .unwrap_or_default();
-    let known = labels
-        .known
-        .clone()
-        .into_data()
-        .into_vec::<bool>()
-        .unwrap_or_default();
+    let known = trrg_llm::bool_values(labels.known.clone());
     let n = columns.len();
     let mut v = Vec::with_capacity(batch * n);
     let mut k = Vec::with_capacity(batch * n);
