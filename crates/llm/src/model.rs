@@ -396,13 +396,15 @@ mod tests {
             );
         }
         let cached = Tensor::cat(parts, 1);
-        // Compare real positions only (padded positions attend to nothing meaningful).
+        // Compare real positions only (padded positions attend to nothing meaningful). The
+        // weights and inputs are unseeded random draws: f32 sums in a different order differ by
+        // up to ~1e-5 on some draws, so the bound is 5e-5.
         let d0 = max_diff(full.clone().narrow(0, 0, 1), cached.clone().narrow(0, 0, 1));
         let d1 = max_diff(
             full.narrow(0, 1, 1).narrow(1, 2, 6),
             cached.narrow(0, 1, 1).narrow(1, 2, 6),
         );
-        assert!(d0.max(d1) < 1e-5, "cached logits differ by {d0} / {d1}");
+        assert!(d0.max(d1) < 5e-5, "cached logits differ by {d0} / {d1}");
     }
 
     #[test]
