@@ -19,13 +19,13 @@ Prints JSON with the median seconds of each measurement:
 
 import argparse
 import json
-import statistics
-import time
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from transformers import BertConfig, BertModel, LlamaConfig, LlamaForCausalLM, ViTConfig, ViTModel
+
+from time_encoders import timeit  # the same timing: a warm-up, then the median of the runs
 
 VOCAB, BATCH, SEQ, VIEWS, CLUES, D = 137, 8, 60, 2, 14, 128
 
@@ -145,16 +145,6 @@ def optimizer(model):
     return torch.optim.AdamW([{"params": vision}, {"params": rest}], lr=1e-4, eps=1e-8)
 
 
-def timed(fn, repeats):
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
-
-
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--threads", type=int, default=2)
@@ -174,7 +164,7 @@ def main():
         opt.zero_grad()
         model.stage1_loss(torch.randn(BATCH, VIEWS, 1, 128, 128), sent, positive).backward()
         opt.step()
-    result["stage1_step_batch8_s"] = timed(stage1, args.repeats)
+    result["stage1_step_batch8_s"] = timeit(stage1, args.repeats)
 
     # Stage 2: the text encoder is frozen (the prompt embeddings are computed once).
     for p in model.text.parameters():
@@ -187,7 +177,7 @@ def main():
         labels = (torch.rand(BATCH, CLUES) < 0.3).float()
         model.stage2_loss(torch.randn(BATCH, VIEWS, 1, 128, 128), ids, labels, pos, neg).backward()
         opt.step()
-    result["stage2_step_batch8_s"] = timed(stage2, args.repeats)
+    result["stage2_step_batch8_s"] = timeit(stage2, args.repeats)
 
     model.eval()
     for name, beams in [("greedy", 1), ("beam3", 3)]:
@@ -199,7 +189,7 @@ def main():
                                      min_new_tokens=SEQ, num_beams=beams, do_sample=False,
                                      eos_token_id=0, pad_token_id=0)
             assert out.shape[1] == SEQ, out.shape
-        result[f"generate_{name}_s"] = timed(generate, args.repeats)
+        result[f"generate_{name}_s"] = timeit(generate, args.repeats)
     print(json.dumps(result, indent=1))
 
 

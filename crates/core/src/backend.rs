@@ -96,6 +96,7 @@ pub fn parse_devices(list: &str) -> Result<Vec<Device>, DeviceError> {
     list.split(',').map(|s| parse_device(s.trim())).collect()
 }
 
+#[cfg(any(feature = "cuda", feature = "tch", feature = "wgpu"))]
 fn index(spec: &str, prefix: &str) -> Option<usize> {
     spec.strip_prefix(prefix)
         .and_then(|rest| rest.strip_prefix(':'))
@@ -147,7 +148,6 @@ pub fn parse_device(spec: &str) -> Result<Device, DeviceError> {
     }
     #[cfg(not(any(feature = "cuda", feature = "tch", feature = "wgpu")))]
     {
-        let _ = index;
         match spec.as_str() {
             "cpu" => Ok(Default::default()),
             _ => Err(err("`cpu`")),

@@ -547,7 +547,6 @@ fn stage2<B: AutodiffBackend>(
                     let batch =
                         train_batcher.try_batch::<B>(&items(&data.train, indices), device)?;
                     let (loss, values) = forward(&model, batch, bank)?;
-                    check_finite("stage 2", state.step, values[0])?;
                     optim.backward(loss, &model);
                     values
                 }
@@ -563,12 +562,12 @@ fn stage2<B: AutodiffBackend>(
                     let grads = p.gradients(&model, shards, |replica, (k, batch)| {
                         forward(replica, batch, worker_banks[k].as_ref())
                     })?;
-                    check_finite("stage 2", state.step, grads.values[0])?;
                     optim.accumulate(&model, grads.vision, grads.rest);
                     grads.values
                 }
             };
             let (value, lm, cons) = (values[0], values[1], values.get(2).copied());
+            check_finite("stage 2", state.step, value)?;
             if optim.pending() == stage.accumulation || i + 1 == per_epoch {
                 let lr = learning_rate(stage, state.step, total_steps);
                 model = optim.step(model, lr, stage.vision_lr_scale);
