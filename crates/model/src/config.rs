@@ -78,6 +78,12 @@ pub struct TrrgConfig {
     /// (trained by the consistency loss). Default true.
     #[config(default = true)]
     pub clue_refinement: bool,
+    /// Add patch-level evidence to the clue logits in stage 2: each disease attends over every
+    /// view's patch tokens with its prompt embedding as the query ([`trrg_clue::ClueLocator`];
+    /// trained by the consistency loss). Not in the paper, which does not say how perception
+    /// reaches small findings; trrg's choice. Default true.
+    #[config(default = true)]
+    pub clue_localization: bool,
     /// Clue teacher forcing: during training, each clue whose label is known takes the label
     /// (1 present, 0 absent) instead of its perceived probability with this probability, so the
     /// LLM learns to state what the clues say while perception is still poor. 0 = off (default).
@@ -89,6 +95,15 @@ pub struct TrrgConfig {
     /// its classifier's output into such discrete tokens). None = soft probabilities (default).
     #[config(default = "None")]
     pub hard_clue_threshold: Option<f64>,
+    /// Lexical clues: each clue token in the LLM's width also gets `p_d` times the mean of the
+    /// LLM's own input embeddings of disease `d`'s positive prompts ("pleural effusion"), so a
+    /// present clue carries the words the report should state, and which disease it is, in the
+    /// space the LLM reads and writes; an absent clue adds nothing. Any disease set works (the
+    /// prompts are its own). Not in the paper (which leaves the clue embedding open): trrg's
+    /// choice, because without it the tiny LLM learned to state some clues and ignore others
+    /// (docs/results.md). Default true.
+    #[config(default = true)]
+    pub lexical_clues: bool,
     /// Multi-view fusion. Default concat.
     #[config(default = "ViewFusion::Concat")]
     pub view_fusion: ViewFusion,
@@ -107,7 +122,7 @@ impl TrrgConfig {
     /// patch tokens pooled to 2x2 per view for the LLM. `vocab_size` is the report tokenizer's.
     pub fn tiny(vocab_size: usize) -> Self {
         Self::new(
-            VisionEncoderConfig::Vit(VitConfig::tiny()),
+            VisionEncoderConfig::Vit(VitConfig::tiny().with_conv_stem(vec![16, 32, 64])),
             BertConfig::tiny(vocab_size),
             LlamaConfig::new(vocab_size, 192, 512, 3, 4)
                 .with_num_key_value_heads(Some(2))

@@ -29,6 +29,9 @@ pub enum Error {
     /// The clue injector failed.
     #[error(transparent)]
     Clue(#[from] trrg_clue::Error),
+    /// Tokenizing a prompt failed.
+    #[error(transparent)]
+    Data(#[from] trrg_data::Error),
     /// The LLM failed.
     #[error(transparent)]
     Llm(#[from] trrg_llm::Error),

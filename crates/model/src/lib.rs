@@ -10,6 +10,7 @@
 //!   visual_proj + view embeddings -> global [b, 2, 128], patches [b, 128, 128]
 //!   clue interaction (L blocks) -> fused global, patches, clues
 //!   patches pooled 2x2 per view -> [b, 8, 128]; visual = [global; patches] -> [b, 10, d_llm]
+//!   clue tokens -> d_llm, + p_d * (LLM embedding of disease d's positive prompts) (lexical clues)
 //!   LLM input = <img> visual </img> <clue> clues </clue> BOS report... -> next-token loss
 //!   loss = LM cross-entropy + lambda * BCE(clue logits, report labels)
 //! ```
@@ -23,5 +24,7 @@ mod trrg;
 pub use config::{ClueMode, TrrgConfig, ViewFusion};
 pub use error::{Error, Result};
 pub use pretrained::PretrainedPaths;
-pub use trrg::{ClueBank, ContrastiveOutput, Generation, Prefix, Settings, Trrg, TrrgOutput};
+pub use trrg::{
+    ClueBank, ContrastiveOutput, Generation, Prefix, PromptTokens, Settings, Trrg, TrrgOutput,
+};
 pub use trrg_vision::{VisionEncoderConfig, VitConfig};

@@ -8,8 +8,8 @@ use burn::tensor::module::adaptive_avg_pool2d;
 use burn::tensor::TensorData;
 use trrg_clue::{
     consistency_loss, info_nce, zero_shot_logits, AlignmentConfig, AlignmentHead, ClueEmbedder,
-    ClueEmbedderConfig, ClueRefiner, ClueRefinerConfig, ConsistencyConfig, DiseaseSet,
-    PromptEmbeddings,
+    ClueEmbedderConfig, ClueLocator, ClueLocatorConfig, ClueRefiner, ClueRefinerConfig,
+    ConsistencyConfig, DiseaseSet, PromptEmbeddings,
 };
 use trrg_data::{DiseaseLabels, ReportTokenizer};
 use trrg_interact::ClueInteraction;
@@ -38,6 +38,9 @@ pub struct Settings {
     pub clue_teacher_forcing: f64,
     /// Threshold of hard clues at inference (None = soft).
     pub hard_clue_threshold: Option<f64>,
+    /// Add `p_d` times the LLM's own embedding of disease `d`'s positive prompts to its clue
+    /// token.
+    pub lexical_clues: bool,
 }
 
 /// The TRRG model: visual encoder -> projector -> clue interaction -> soft prompt -> LLM, plus
@@ -56,6 +59,8 @@ pub struct Trrg<B: Backend> {
     pub view_embed: Param<Tensor<B, 2>>,
     /// Disease-aware refinement of the zero-shot clue logits (None when off).
     pub clue_refiner: Option<ClueRefiner<B>>,
+    /// Patch-level evidence for the clue logits (None when off).
+    pub clue_locator: Option<ClueLocator<B>>,
     /// Clue injector.
     pub clue_embedder: ClueEmbedder<B>,
     /// Cross-modal clue interaction.
@@ -87,6 +92,78 @@ pub struct ClueBank<B: Backend> {
     pub label_columns: Vec<Option<usize>>,
     /// `[batch, n_clues]`, true where a row does not use the clue (None = every row uses all).
     pub padding: Option<Tensor<B, 2, Bool>>,
+    /// The LLM's tokens of the positive prompts (for lexical clues).
+    pub tokens: PromptTokens<B>,
+}
+
+/// The LLM's token ids of each disease's positive prompts, and how to average their embeddings
+/// per disease (each template counts equally, each token equally within its template).
+#[derive(Clone, Debug)]
+pub struct PromptTokens<B: Backend> {
+    /// Every positive prompt's token ids, concatenated, `[n_tokens]`.
+    pub ids: Tensor<B, 1, Int>,
+    /// Averaging weights, `[n_clues, n_tokens]`.
+    pub weights: Tensor<B, 2>,
+}
+
+impl<B: Backend> PromptTokens<B> {
+    /// Tokenizes the positive prompts of `set` with the LLM's tokenizer; every id must be below
+    /// `vocab_size` (the LLM's embedding table).
+    pub fn new(
+        set: &DiseaseSet,
+        tokenizer: &dyn ReportTokenizer,
+        vocab_size: usize,
+        device: &B::Device,
+    ) -> crate::Result<Self> {
+        let mut ids = Vec::new();
+        let mut entries = Vec::new(); // (disease, token index, weight)
+        for (d, disease) in set.diseases.iter().enumerate() {
+            let templates: Vec<Vec<u32>> = disease
+                .positive
+                .iter()
+                .map(|p| tokenizer.tokenize(p))
+                .collect::<Result<_, _>>()?;
+            let used = templates.iter().filter(|t| !t.is_empty()).count().max(1);
+            for template in templates {
+                let weight = 1.0 / (used * template.len().max(1)) as f32;
+                for id in template {
+                    if id as usize >= vocab_size {
+                        return Err(Error::Shape {
+                            what: "clue prompt tokens",
+                            reason: format!(
+                                "token {id} of `{}` is outside the LLM's vocabulary of \
+                                 {vocab_size}; tokenize the prompts with the LLM's tokenizer",
+                                disease.name
+                            ),
+                        });
+                    }
+                    entries.push((d, ids.len(), weight));
+                    ids.push(id as i64);
+                }
+            }
+        }
+        let n_tokens = ids.len();
+        let mut weights = vec![0.0f32; set.len() * n_tokens];
+        for (d, t, w) in entries {
+            weights[d * n_tokens + t] = w;
+        }
+        Ok(Self {
+            ids: Tensor::from_data(TensorData::new(ids, [n_tokens]), device),
+            weights: Tensor::from_data(TensorData::new(weights, [set.len(), n_tokens]), device),
+        })
+    }
+
+    /// The same tokens on `device`, or on another backend through `map`.
+    pub fn map<C: Backend>(
+        &self,
+        ids: impl FnOnce(Tensor<B, 1, Int>) -> Tensor<C, 1, Int>,
+        weights: impl FnOnce(Tensor<B, 2>) -> Tensor<C, 2>,
+    ) -> PromptTokens<C> {
+        PromptTokens {
+            ids: ids(self.ids.clone()),
+            weights: weights(self.weights.clone()),
+        }
+    }
 }
 
 impl<B: Backend> ClueBank<B> {
@@ -100,6 +177,9 @@ impl<B: Backend> ClueBank<B> {
             },
             label_columns: self.label_columns.clone(),
             padding: self.padding.clone().map(|p| p.to_device(device)),
+            tokens: self
+                .tokens
+                .map(|i| i.to_device(device), |w| w.to_device(device)),
         }
     }
 
@@ -150,10 +230,14 @@ impl<B: Backend> ClueBank<B> {
             names: indices.iter().map(|&i| self.names[i].clone()).collect(),
             prompts: PromptEmbeddings {
                 positive: self.prompts.positive.clone().select(0, rows.clone()),
-                negative: self.prompts.negative.clone().select(0, rows),
+                negative: self.prompts.negative.clone().select(0, rows.clone()),
             },
             label_columns: indices.iter().map(|&i| self.label_columns[i]).collect(),
             padding: None,
+            tokens: PromptTokens {
+                ids: self.tokens.ids.clone(),
+                weights: self.tokens.weights.clone().select(0, rows),
+            },
         })
     }
 
@@ -252,6 +336,9 @@ impl<B: Backend> Trrg<B> {
             clue_refiner: config
                 .clue_refinement
                 .then(|| ClueRefinerConfig::new(d_vision, d_text).init(device)),
+            clue_locator: config
+                .clue_localization
+                .then(|| ClueLocatorConfig::new(d_vision, d_text).init(device)),
             clue_embedder: ClueEmbedderConfig::new(d_text, d).init(device),
             interaction: config.interaction.init(device),
             visual_to_llm: LinearConfig::new(d, d_llm).init(device),
@@ -267,6 +354,7 @@ impl<B: Backend> Trrg<B> {
                 llm_patch_grid: config.llm_patch_grid,
                 clue_teacher_forcing: config.clue_teacher_forcing,
                 hard_clue_threshold: config.hard_clue_threshold,
+                lexical_clues: config.lexical_clues,
             },
         })
     }
@@ -284,6 +372,7 @@ impl<B: Backend> Trrg<B> {
             ClueMode::Off => {
                 self.align = self.align.no_grad();
                 self.clue_refiner = self.clue_refiner.map(|r| r.no_grad());
+                self.clue_locator = self.clue_locator.map(|l| l.no_grad());
                 self.clue_embedder = self.clue_embedder.no_grad();
                 self.interaction = self.interaction.no_grad();
                 self.clue_to_llm = self.clue_to_llm.no_grad();
@@ -336,24 +425,37 @@ impl<B: Backend> Trrg<B> {
             .embed_images(study_global(global, batch, n_views))
     }
 
-    /// Clue logits: zero-shot, plus the refinement when the model has one.
+    /// Clue logits: zero-shot, plus the refinement and the patch-level evidence when the model
+    /// has them.
+    ///
+    /// # Shapes
+    /// - out: patch tokens `[batch * n_views, n_patches, d_vision]`, global `[batch * n_views, d_vision]`
+    /// - output: `[batch, n_clues]`
     fn clue_logits_of(
         &self,
-        global: Tensor<B, 2>,
+        out: &trrg_vision::VisionOutput<B>,
         batch: usize,
         n_views: usize,
         bank: &ClueBank<B>,
     ) -> Tensor<B, 2> {
-        let pooled = study_global(global, batch, n_views);
-        let logits = zero_shot_logits(
+        let pooled = study_global(out.global.clone(), batch, n_views);
+        let mut logits = zero_shot_logits(
             &self.align,
             self.align.embed_images(pooled.clone()),
             &bank.prompts,
         );
-        match &self.clue_refiner {
-            Some(refiner) => logits + refiner.forward(pooled, &bank.prompts),
-            None => logits,
+        if let Some(refiner) = &self.clue_refiner {
+            logits = logits + refiner.forward(pooled, &bank.prompts);
         }
+        if let Some(locator) = &self.clue_locator {
+            let [_, n_patches, d_vision] = out.patch_tokens.dims();
+            let patches = out
+                .patch_tokens
+                .clone()
+                .reshape([batch, n_views * n_patches, d_vision]); // [batch, n_views * n_patches, d_vision]
+            logits = logits + locator.forward(patches, &bank.prompts);
+        }
+        logits
     }
 
     /// The clue logits stage 2 uses (zero-shot + refinement); `sigmoid` gives p_d.
@@ -366,8 +468,8 @@ impl<B: Backend> Trrg<B> {
         bank: &ClueBank<B>,
     ) -> crate::Result<Tensor<B, 2>> {
         let [batch, n_views, ..] = images.dims();
-        let global = self.encode_views(images)?.global;
-        Ok(self.clue_logits_of(global, batch, n_views, bank))
+        let out = self.encode_views(images)?;
+        Ok(self.clue_logits_of(&out, batch, n_views, bank))
     }
 
     /// Mean-pooled text-encoder outputs.
@@ -403,14 +505,28 @@ impl<B: Backend> Trrg<B> {
         })
     }
 
-    /// Encodes a disease set's prompts with the text encoder (no gradient).
+    /// Encodes a disease set's prompts with the text encoder (no gradient), for a model whose
+    /// text encoder and LLM share `tokenizer` (the `tiny` and `micro` presets).
     pub fn clue_bank(
         &self,
         set: &DiseaseSet,
         tokenizer: &dyn ReportTokenizer,
         max_len: usize,
     ) -> crate::Result<ClueBank<B>> {
+        self.clue_bank_with(set, tokenizer, tokenizer, max_len)
+    }
+
+    /// [`Trrg::clue_bank`] with separate tokenizers for the text encoder and the LLM (the
+    /// `base` preset).
+    pub fn clue_bank_with(
+        &self,
+        set: &DiseaseSet,
+        tokenizer: &dyn ReportTokenizer,
+        llm_tokenizer: &dyn ReportTokenizer,
+        max_len: usize,
+    ) -> crate::Result<ClueBank<B>> {
         let device = self.markers.device();
+        let tokens = PromptTokens::new(set, llm_tokenizer, self.llm.vocab_size(), &device)?;
         let d_text = self.text.d_model();
         let pooled = if set.is_empty() {
             Tensor::zeros([0, d_text], &device)
@@ -421,6 +537,7 @@ impl<B: Backend> Trrg<B> {
         };
         Ok(ClueBank {
             padding: None,
+            tokens,
             names: set.names().into_iter().map(String::from).collect(),
             prompts: PromptEmbeddings::from_pooled(set, pooled)?,
             label_columns: set.chexpert_columns(),
@@ -474,7 +591,7 @@ impl<B: Backend> Trrg<B> {
         let d = self.view_embed.dims()[1];
         let patches = self
             .visual_proj
-            .forward(out.patch_tokens)
+            .forward(out.patch_tokens.clone())
             .reshape([batch, n_views, n_patches, d]); // [batch, n_views, n_patches, d_interact]
         let global = self
             .visual_proj
@@ -509,13 +626,14 @@ impl<B: Backend> Trrg<B> {
             (mode, Some(bank)) => {
                 let device = global.device();
                 // An empty disease set gives no clues (burn's linear layers reject zero rows).
-                let (logits, clues) = if bank.prompts.n_clues() == 0 {
+                let (logits, clues, p) = if bank.prompts.n_clues() == 0 {
                     (
                         Tensor::zeros([batch, 0], &device),
                         Tensor::zeros([batch, 0, d], &device),
+                        Tensor::zeros([batch, 0], &device),
                     )
                 } else {
-                    let logits = self.clue_logits_of(out.global, batch, n_views, bank);
+                    let logits = self.clue_logits_of(&out, batch, n_views, bank);
                     let mut p = sigmoid(logits.clone());
                     if let Some((values, used)) = forced {
                         p = p.mask_where(used, values);
@@ -525,17 +643,17 @@ impl<B: Backend> Trrg<B> {
                             p = p.greater_equal_elem(t).float();
                         }
                     }
-                    let clues = self.clue_embedder.forward(p, &bank.prompts);
-                    (logits, clues)
+                    let clues = self.clue_embedder.forward(p.clone(), &bank.prompts);
+                    (logits, clues, p)
                 };
                 clue_logits = Some(logits);
                 if mode == ClueMode::Full {
                     let fused = self
                         .interaction
                         .forward(global, patches, clues, padding.clone());
-                    (fused.global, fused.patches, Some(fused.clues))
+                    (fused.global, fused.patches, Some((fused.clues, p, bank)))
                 } else {
-                    (global, patches, Some(clues))
+                    (global, patches, Some((clues, p, bank)))
                 }
             }
         };
@@ -574,9 +692,20 @@ impl<B: Backend> Trrg<B> {
         let n_visual = visual.dims()[1];
         let mut parts = vec![marker(0), visual, marker(1)];
         let mut mask = vec![real_mask(batch, n_visual + 2, &device)];
-        if let Some(clues) = clues {
+        if let Some((clues, p, bank)) = clues {
             let n_clues = clues.dims()[1];
-            parts.extend([marker(2), self.clue_to_llm.forward(clues), marker(3)]);
+            let mut tokens = self.clue_to_llm.forward(clues); // [batch, n_clues, d_llm]
+            let n_tokens = bank.tokens.ids.dims()[0];
+            if self.settings.lexical_clues && n_clues > 0 && n_tokens > 0 {
+                let words = self
+                    .llm
+                    .embed(bank.tokens.ids.clone().reshape([1, n_tokens]))
+                    .reshape([n_tokens, d_llm]);
+                let words = bank.tokens.weights.clone().matmul(words); // [n_clues, d_llm]
+                tokens =
+                    tokens + p.reshape([batch, n_clues, 1]) * words.reshape([1, n_clues, d_llm]);
+            }
+            parts.extend([marker(2), tokens, marker(3)]);
             mask.extend([
                 real_mask(batch, 1, &device),
                 match padding {

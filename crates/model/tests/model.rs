@@ -6,7 +6,7 @@ use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{Distribution, TensorData};
 use trrg_clue::{Disease, DiseaseSet};
-use trrg_data::{DiseaseLabels, WordVocab};
+use trrg_data::{DiseaseLabels, ReportTokenizer, WordVocab};
 use trrg_interact::InteractionConfig;
 use trrg_llm::{GenerationConfig, LlamaConfig};
 use trrg_model::{ClueMode, Trrg, TrrgConfig, VisionEncoderConfig, VitConfig};
@@ -23,6 +23,7 @@ fn config(clues: ClueMode) -> TrrgConfig {
             VitConfig::tiny()
                 .with_image_size(32)
                 .with_patch_size(8)
+                .with_conv_stem(vec![4, 8])
                 .with_hidden_size(32)
                 .with_num_hidden_layers(1)
                 .with_intermediate_size(64),
@@ -501,4 +502,81 @@ fn hard_clues_apply_at_inference_only() {
         .unwrap_err()
         .to_string()
         .contains("hard_clue_threshold"));
+}
+
+#[test]
+fn lexical_clues_add_p_times_the_llm_embedding_of_the_positive_prompts() {
+    let device = Default::default();
+    // Parameters initialize lazily, so a clone's record would draw its own values: load one
+    // record into both models.
+    let fresh: Trrg<B> = config(ClueMode::NoInteraction).init(&device).unwrap();
+    let on: Trrg<B> = config(ClueMode::NoInteraction)
+        .init(&device)
+        .unwrap()
+        .load_record(fresh.into_record());
+    let off: Trrg<B> = config(ClueMode::NoInteraction)
+        .with_lexical_clues(false)
+        .init(&device)
+        .unwrap()
+        .load_record(on.clone().into_record());
+    let set = diseases(3);
+    let bank = on.clue_bank(&set, &vocab(), 8).unwrap();
+    let x = images::<B>(2, 1);
+    let with = on.prefix(x.clone(), Some(&bank)).unwrap();
+    let without = off.prefix(x, Some(&bank)).unwrap();
+    let len = with.embeds.dims()[1];
+    let added =
+        with.embeds.clone().narrow(1, len - 4, 3) - without.embeds.clone().narrow(1, len - 4, 3);
+    let p = burn::tensor::activation::sigmoid(with.clue_logits.unwrap());
+    for (d, disease) in set.diseases.iter().enumerate() {
+        let ids: Vec<i64> = vocab()
+            .tokenize(&disease.positive[0])
+            .unwrap()
+            .into_iter()
+            .map(i64::from)
+            .collect();
+        let n = ids.len();
+        let words = on
+            .llm
+            .embed(Tensor::from_data(TensorData::new(ids, [1, n]), &device))
+            .mean_dim(1); // [1, 1, d_llm]
+        for row in 0..2 {
+            let p_d = p.clone().slice([row..row + 1, d..d + 1]).into_scalar();
+            let got = added.clone().slice([row..row + 1, d..d + 1]);
+            assert!(
+                max_diff(got, words.clone() * p_d) < 1e-5,
+                "disease {d}, row {row}"
+            );
+        }
+    }
+    // Everything before the clue tokens is unchanged.
+    assert!(
+        max_diff(
+            with.embeds.narrow(1, 0, len - 4),
+            without.embeds.narrow(1, 0, len - 4)
+        ) < 1e-6
+    );
+
+    // Prompt tokens outside the LLM's vocabulary are refused, naming the disease.
+    let big = WordVocab::build(
+        [(0..60)
+            .map(|i| format!("w{i}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+            .as_str()],
+        1,
+    );
+    let far = DiseaseSet {
+        name: "far".into(),
+        diseases: vec![Disease {
+            name: "Far Away".into(),
+            positive: vec!["w59".into()],
+            negative: vec!["w1".into()],
+        }],
+    };
+    let error = on.clue_bank(&far, &big, 8).unwrap_err().to_string();
+    assert!(
+        error.contains("Far Away") && error.contains("vocabulary"),
+        "{error}"
+    );
 }

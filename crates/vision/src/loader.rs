@@ -207,6 +207,14 @@ impl<B: Backend> VisionEncoder<B> {
 impl<B: Backend> Vit<B> {
     /// Copies HF `ViTModel` weights from `file` into this encoder.
     pub fn load_weights(&mut self, file: &mut WeightFile, device: &B::Device) -> crate::Result<()> {
+        if !self.stem.is_empty() {
+            return Err(crate::Error::InvalidConfig {
+                field: "conv_stem",
+                reason: "HF ViT checkpoints have no convolutional stem; load them with an empty \
+                         conv_stem"
+                    .into(),
+            });
+        }
         let d = self.d_vision();
         self.cls_token =
             Param::from_tensor(file.tensor("embeddings.cls_token", [1, 1, d], device)?);

@@ -6,8 +6,9 @@ use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::transformer::{
     TransformerEncoder, TransformerEncoderConfig, TransformerEncoderInput,
 };
-use burn::nn::{Initializer, LayerNorm, LayerNormConfig};
+use burn::nn::{Initializer, LayerNorm, LayerNormConfig, PaddingConfig2d};
 use burn::prelude::*;
+use burn::tensor::activation::gelu;
 use burn::tensor::module::interpolate;
 use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
 
@@ -43,6 +44,13 @@ pub struct VitConfig {
     /// Dropout inside the blocks. Default 0.
     #[config(default = 0.0)]
     pub hidden_dropout_prob: f64,
+    /// Output channels of a convolutional stem before the patch projection: one 3x3, stride 2
+    /// convolution with GELU per entry, after which the projection's kernel and stride shrink to
+    /// `patch_size / 2^len`, so the patch grid stays the same (Xiao et al. 2021, "Early
+    /// convolutions help transformers see better"). Not part of HF's ViT: empty (default) is
+    /// HF's linear patchify, and HF checkpoints load only without a stem.
+    #[config(default = "Vec::new()")]
+    pub conv_stem: Vec<usize>,
 }
 
 impl VitConfig {
@@ -87,6 +95,21 @@ impl VitConfig {
                 ),
             );
         }
+        let reduction = 1usize << self.conv_stem.len().min(16);
+        if self.conv_stem.len() > 16
+            || !self.patch_size.is_multiple_of(reduction)
+            || self.conv_stem.contains(&0)
+        {
+            return bad(
+                "conv_stem",
+                format!(
+                    "{} stride-2 convolutions need a patch_size divisible by 2^{0} (got {}) and \
+                     nonzero channel counts",
+                    self.conv_stem.len(),
+                    self.patch_size
+                ),
+            );
+        }
         if !matches!(self.num_channels, 1 | 3) {
             return bad(
                 "num_channels",
@@ -105,13 +128,25 @@ impl VitConfig {
             mean: 0.0,
             std: 0.02,
         };
+        let mut channels = self.num_channels;
+        let stem = self
+            .conv_stem
+            .iter()
+            .map(|&out| {
+                let conv = Conv2dConfig::new([channels, out], [3, 3])
+                    .with_stride([2, 2])
+                    .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+                    .init(device);
+                channels = out;
+                conv
+            })
+            .collect();
+        let kernel = self.patch_size >> self.conv_stem.len();
         Ok(Vit {
-            patch_embedding: Conv2dConfig::new(
-                [self.num_channels, d],
-                [self.patch_size, self.patch_size],
-            )
-            .with_stride([self.patch_size, self.patch_size])
-            .init(device),
+            stem,
+            patch_embedding: Conv2dConfig::new([channels, d], [kernel, kernel])
+                .with_stride([kernel, kernel])
+                .init(device),
             cls_token: normal.init([1, 1, d], device),
             position_embeddings: normal.init([1, grid * grid + 1, d], device),
             encoder: TransformerEncoderConfig::new(
@@ -136,7 +171,10 @@ impl VitConfig {
 /// The ViT encoder.
 #[derive(Module, Debug)]
 pub struct Vit<B: Backend> {
-    /// Patch projection, `[d_vision, channels, patch, patch]` with stride = patch.
+    /// Convolutional stem (3x3, stride 2, GELU), empty for HF's ViT.
+    pub stem: Vec<Conv2d<B>>,
+    /// Patch projection, `[d_vision, channels, k, k]` with stride `k` = the patch side divided
+    /// by the stem's reduction.
     pub patch_embedding: Conv2d<B>,
     /// `[1, 1, d_vision]`
     pub cls_token: Param<Tensor<B, 3>>,
@@ -199,7 +237,10 @@ impl<B: Backend> Vit<B> {
                 reason: format!("{height}x{width} is not a multiple of the {p} px patch"),
             });
         }
-        let images = match_channels(images, self.num_channels)?;
+        let mut images = match_channels(images, self.num_channels)?;
+        for conv in &self.stem {
+            images = gelu(conv.forward(images)); // [batch, stem channels, height / 2^k, width / 2^k]
+        }
         let (gh, gw) = (height / p, width / p);
         let d = self.d_vision();
         let patches = self
@@ -240,5 +281,41 @@ pub(crate) fn match_channels<B: Backend>(
             what: "images",
             reason: format!("{c} channels, the encoder takes {e} (or 1 for 3)"),
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::backend::Flex;
+
+    #[test]
+    fn a_conv_stem_keeps_the_patch_grid_and_is_checked() {
+        let device = Default::default();
+        let config = VitConfig::tiny()
+            .with_image_size(32)
+            .with_hidden_size(16)
+            .with_num_hidden_layers(1)
+            .with_intermediate_size(32);
+        let stem = config.clone().with_conv_stem(vec![4, 8, 8]);
+        let images = Tensor::<Flex, 4>::ones([2, 1, 32, 32], &device);
+        let plain = config.init::<Flex>(&device).unwrap();
+        let with_stem = stem.init::<Flex>(&device).unwrap();
+        assert_eq!(with_stem.stem.len(), 3);
+        assert_eq!(with_stem.patch_embedding.weight.dims(), [16, 8, 2, 2]);
+        assert_eq!(
+            with_stem
+                .forward_features(images.clone())
+                .unwrap()
+                .patch_tokens
+                .dims(),
+            plain.forward_features(images).unwrap().patch_tokens.dims()
+        );
+        let error = stem
+            .with_conv_stem(vec![4; 5])
+            .init::<Flex>(&device)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("conv_stem"), "{error}");
     }
 }

@@ -1,0 +1,108 @@
+//! Patch-level clue evidence: each disease attends over the patch tokens and reads what it finds.
+
+use burn::nn::{Initializer, Linear, LinearConfig};
+use burn::prelude::*;
+use burn::tensor::activation::softmax;
+
+use crate::PromptEmbeddings;
+
+/// Locator settings.
+#[derive(Config, Debug)]
+pub struct ClueLocatorConfig {
+    /// Width of the visual patch tokens.
+    pub d_vision: usize,
+    /// Width of the prompt (text) embeddings.
+    pub d_text: usize,
+    /// Width of the attention space. Default 64.
+    #[config(default = 64)]
+    pub d_locate: usize,
+}
+
+impl ClueLocatorConfig {
+    /// Builds the locator; its readout starts at zero, so the logits it adds start at zero.
+    pub fn init<B: Backend>(&self, device: &B::Device) -> ClueLocator<B> {
+        ClueLocator {
+            query: LinearConfig::new(self.d_text, self.d_locate).init(device),
+            key: LinearConfig::new(self.d_vision, self.d_locate).init(device),
+            value: LinearConfig::new(self.d_vision, self.d_locate).init(device),
+            readout: LinearConfig::new(self.d_text, self.d_locate)
+                .with_initializer(Initializer::Zeros)
+                .init(device),
+        }
+    }
+}
+
+/// A logit correction from the patch tokens, per disease:
+/// `a_d = softmax_i(<Q e_d, K x_i> / sqrt(d_locate))`, `logit_d = <R e_d, sum_i a_di V x_i>`, with
+/// `e_d = (pos_d + neg_d) / 2` the disease's mean prompt embedding and `x_i` the patch tokens of
+/// every view.
+///
+/// The zero-shot logits and the [`ClueRefiner`](crate::ClueRefiner) see only the pooled global
+/// token, in which a small finding (a nodule, a thin line, a sliver of pneumothorax) is a few
+/// patches out of hundreds. Here each disease looks for its own evidence where it is. No
+/// per-disease parameters (any disease set works); the consistency loss trains it.
+#[derive(Module, Debug)]
+pub struct ClueLocator<B: Backend> {
+    /// `Q`, `[d_text, d_locate]`
+    pub query: Linear<B>,
+    /// `K`, `[d_vision, d_locate]`
+    pub key: Linear<B>,
+    /// `V`, `[d_vision, d_locate]`
+    pub value: Linear<B>,
+    /// `R`, `[d_text, d_locate]`
+    pub readout: Linear<B>,
+}
+
+impl<B: Backend> ClueLocator<B> {
+    /// The correction to add to the clue logits.
+    ///
+    /// # Shapes
+    /// - patches: `[batch, n_patches, d_vision]` (all views' patch tokens)
+    /// - output: `[batch, n_clues]`
+    pub fn forward(&self, patches: Tensor<B, 3>, prompts: &PromptEmbeddings<B>) -> Tensor<B, 2> {
+        let [batch, _, _] = patches.dims();
+        let identity = (prompts.positive.clone() + prompts.negative.clone()) / 2.0; // [n_clues, d_text]
+        let [n_clues, _] = identity.dims();
+        let query = self.query.forward(identity.clone()); // [n_clues, d_locate]
+        let d_locate = query.dims()[1];
+        let keys = self.key.forward(patches.clone()); // [batch, n_patches, d_locate]
+        let values = self.value.forward(patches); // [batch, n_patches, d_locate]
+        let scores = query
+            .unsqueeze::<3>()
+            .matmul(keys.swap_dims(1, 2)) // [batch, n_clues, n_patches]
+            / (d_locate as f64).sqrt();
+        let found = softmax(scores, 2).matmul(values); // [batch, n_clues, d_locate]
+        let readout = self.readout.forward(identity).unsqueeze::<3>(); // [1, n_clues, d_locate]
+        (found * readout).sum_dim(2).reshape([batch, n_clues])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::backend::Flex;
+    use burn::tensor::Distribution;
+
+    #[test]
+    fn starts_at_zero_and_follows_the_evidence_patch() {
+        let device = Default::default();
+        let mut locator = ClueLocatorConfig::new(8, 6).init::<Flex>(&device);
+        let prompts = PromptEmbeddings {
+            positive: Tensor::random([3, 6], Distribution::Normal(0.0, 1.0), &device),
+            negative: Tensor::random([3, 6], Distribution::Normal(0.0, 1.0), &device),
+        };
+        let patches = Tensor::<Flex, 3>::random([2, 5, 8], Distribution::Normal(0.0, 1.0), &device);
+        let out = locator.forward(patches.clone(), &prompts);
+        assert_eq!(out.dims(), [2, 3]);
+        assert_eq!(out.abs().max().into_scalar(), 0.0);
+
+        // With a nonzero readout the logits depend on the patches, and permuting the patches
+        // (the same evidence elsewhere) changes nothing: attention pooling is order-free.
+        locator.readout = LinearConfig::new(6, 64).init(&device);
+        let out = locator.forward(patches.clone(), &prompts);
+        let flipped = locator.forward(patches.clone().flip([1]), &prompts);
+        assert!((out.clone() - flipped).abs().max().into_scalar() < 1e-5);
+        let other = locator.forward(patches.narrow(1, 0, 2), &prompts);
+        assert!((out - other).abs().max().into_scalar() > 1e-4);
+    }
+}
