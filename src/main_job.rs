@@ -4,6 +4,8 @@
 //! Options:
 //! - `--data-dir DIR`  a real dataset in R2Gen layout (`annotation.json` + `images/`)
 //! - `--config FILE`   a `TrainConfig` JSON (unknown fields are errors)
+//! - `--preset P`      `tiny` (default), `micro`, or `base` (pretrained parts named by the
+//!   config's `"base"` field)
 //! - `--out DIR`       run directory (default `runs/<dataset>-<data>-seed<seed>`, numbered if taken)
 //! - `--resume`        continue the run in `--out` from its last checkpoint
 //! - `--reports iu`    a **semi-synthetic** set instead of the default synthetic one: the real
@@ -23,7 +25,9 @@ use anyhow::{bail, Context};
 use trrg_data::DatasetKind;
 use trrg_model::ClueMode;
 use trrg_synth::PairedStudy;
-use trrg_train::{default_synthetic_data, results_table, train_parallel, RunOptions, TrainConfig};
+use trrg_train::{
+    default_synthetic_data, results_table, train_parallel, Preset, RunOptions, TrainConfig,
+};
 
 struct Args {
     data_dir: Option<PathBuf>,
@@ -34,6 +38,7 @@ struct Args {
     quiet: bool,
     real_reports: bool,
     devices: Option<String>,
+    preset: Option<Preset>,
 }
 
 fn parse() -> anyhow::Result<Args> {
@@ -46,6 +51,7 @@ fn parse() -> anyhow::Result<Args> {
         quiet: false,
         real_reports: false,
         devices: None,
+        preset: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -58,6 +64,14 @@ fn parse() -> anyhow::Result<Args> {
             "--ablation" => args.ablation = true,
             "--quiet" => args.quiet = true,
             "--devices" => args.devices = Some(value("--devices")?),
+            "--preset" => {
+                args.preset = Some(match value("--preset")?.as_str() {
+                    "tiny" => Preset::Tiny,
+                    "micro" => Preset::Micro,
+                    "base" => Preset::Base,
+                    other => bail!("--preset `{other}`: tiny, micro or base"),
+                })
+            }
             "--reports" => match value("--reports")?.as_str() {
                 "iu" => args.real_reports = true,
                 other => {
@@ -65,7 +79,7 @@ fn parse() -> anyhow::Result<Args> {
                 }
             },
             "-h" | "--help" => {
-                println!("usage: train_iu_xray | train_mimic_cxr [--data-dir DIR] [--config FILE] [--out DIR] [--reports iu] [--resume] [--ablation] [--devices LIST] [--quiet]");
+                println!("usage: train_iu_xray | train_mimic_cxr [--data-dir DIR] [--config FILE] [--out DIR] [--preset tiny|micro|base] [--reports iu] [--resume] [--ablation] [--devices LIST] [--quiet]");
                 std::process::exit(0);
             }
             other => bail!("unknown argument `{other}` (try --help)"),
@@ -151,6 +165,16 @@ pub fn run(kind: DatasetKind) -> anyhow::Result<()> {
         None => TrainConfig::default(),
     };
     config.dataset = kind;
+    if let Some(preset) = args.preset {
+        config.preset = preset;
+        if preset == Preset::Base && config.base.is_none() {
+            bail!(
+                "--preset base needs the pretrained checkpoints: a --config file with \
+                 \"base\": {{\"vision\": DIR_OR_PTH, \"text\": DIR, \"llm\": DIR_OR_GGUF}} \
+                 (see docs/guide.md)"
+            );
+        }
+    }
     config.validate()?;
     let data_dir = match &args.data_dir {
         Some(dir) => dir.clone(),

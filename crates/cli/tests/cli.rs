@@ -247,3 +247,61 @@ fn train_names_a_device_the_backend_lacks() {
         "{err}"
     );
 }
+
+#[test]
+fn train_in_bf16_keeps_its_parameters_in_bf16() {
+    let root = std::env::temp_dir().join(format!("trrg-cli-{}-bf16", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    let data = root.join("data");
+    let out = trrg(&[
+        "synth",
+        "--out",
+        data.to_str().unwrap(),
+        "--studies",
+        "24",
+        "--size",
+        "64",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let config = temp_file(
+        "bf16.json",
+        r#"{"preset": "micro", "precision": "bf16", "batch_size": 8,
+            "image": {"resize": 72, "crop": 64, "hflip_prob": 0.0, "channels": 1,
+                      "mean": [0.5], "std": [0.25], "resize_mode": "square"},
+            "stage1": {"epochs": 1}, "stage2": {"epochs": 2},
+            "eval": {"num_beams": 1, "max_new_tokens": 12}}"#,
+    );
+    let run = root.join("run");
+    let out = trrg(&[
+        "train",
+        "--config",
+        config.to_str().unwrap(),
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--out",
+        run.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let metrics: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("metrics.json")).unwrap()).unwrap();
+    assert_eq!(metrics["float_dtype"], "BF16", "{metrics}");
+    let losses: Vec<f64> = std::fs::read_to_string(run.join("log.jsonl"))
+        .unwrap()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|v| v["loss"].as_f64())
+        .collect();
+    assert!(
+        !losses.is_empty() && losses.iter().all(|l| l.is_finite()),
+        "{losses:?}"
+    );
+    let bad = temp_file("f8.json", r#"{"precision": "f8"}"#);
+    let out = trrg(&["train", "--config", bad.to_str().unwrap()]);
+    assert!(
+        !out.status.success() && stderr(&out).contains("precision"),
+        "{}",
+        stderr(&out)
+    );
+    std::fs::remove_dir_all(root).unwrap();
+}

@@ -1,6 +1,7 @@
 //! `ReportGenerator`: a trained run directory in, reports and clue probabilities out.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use burn::prelude::*;
 use burn::tensor::TensorData;
@@ -44,19 +45,28 @@ pub struct Report {
 pub struct ReportGenerator<B: Backend> {
     model: Trrg<B>,
     bank: Option<ClueBank<B>>,
-    vocab: WordVocab,
+    vocab: Arc<dyn ReportTokenizer>,
     config: TrainConfig,
     generation: GenerationConfig,
     device: B::Device,
 }
 
 impl<B: Backend> ReportGenerator<B> {
-    /// Loads a run directory written by [`trrg_train::train`]: `config.json`, `vocab.json`,
-    /// `diseases.json` and the best (else the latest) checkpoint.
+    /// Loads a run directory written by [`trrg_train::train`]: `config.json`, `vocab.json` (the
+    /// `base` preset reads its tokenizers from its checkpoints instead), `diseases.json` and the
+    /// best (else the latest) checkpoint.
     pub fn from_dir(run_dir: impl AsRef<Path>, device: &B::Device) -> Result<Self, Error> {
         let dir = run_dir.as_ref();
         let config = TrainConfig::from_path(&dir.join("config.json"))?;
-        let vocab = WordVocab::load(dir.join("vocab.json"))?;
+        let (vocab, sentences): (Arc<dyn ReportTokenizer>, Arc<dyn ReportTokenizer>) =
+            match &config.base {
+                Some(base) => trrg_train::pretrained_tokenizers(base)?,
+                None => {
+                    let words: Arc<dyn ReportTokenizer> =
+                        Arc::new(WordVocab::load(dir.join("vocab.json"))?);
+                    (words.clone(), words)
+                }
+            };
         let checkpoints = Checkpoints::new(dir)?;
         let state = checkpoints.read_state()?.ok_or_else(|| {
             Error::Request(format!(
@@ -65,13 +75,13 @@ impl<B: Backend> ReportGenerator<B> {
             ))
         })?;
         let file = state.best.map(|b| b.model_file).unwrap_or(state.model_file);
-        let model = config.model_config(vocab.vocab_size()).init::<B>(device)?;
+        let model: Trrg<B> = config.model_config(vocab.vocab_size())?.init(device)?;
         let model = checkpoints.load_module(&file, model, device)?;
         let bank = if config.clues == ClueMode::Off {
             None
         } else {
             let set = DiseaseSet::from_path(dir.join("diseases.json"))?;
-            Some(model.clue_bank(&set, &vocab, config.max_sentence_length)?)
+            Some(model.clue_bank_with(&set, &*sentences, &*vocab, config.max_sentence_length)?)
         };
         let generation = config.generation(vocab.eos_id());
         Ok(Self {

@@ -72,10 +72,21 @@ impl HfReportTokenizer {
                 source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
             });
         }
-        let mut tokenizer = Tokenizer::from_file(&path).map_err(|source| Error::Tokenizer {
+        let tokenizer = Tokenizer::from_file(&path).map_err(|source| Error::Tokenizer {
             path: path.clone(),
             source,
         })?;
+        Self::from_tokenizer(tokenizer, path, special)
+    }
+
+    /// Wraps a tokenizer already in memory (e.g. one rebuilt from a GGUF file); `origin` names it
+    /// in errors.
+    pub fn from_tokenizer(
+        mut tokenizer: Tokenizer,
+        origin: impl Into<PathBuf>,
+        special: &SpecialTokens,
+    ) -> Result<Self> {
+        let path = origin.into();
         tokenizer.with_padding(None);
         tokenizer
             .with_truncation(None)

@@ -1,13 +1,13 @@
 //! Training settings: one JSON-serializable struct, unknown fields rejected.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use trrg_clue::{BlankLabel, ConsistencyConfig};
-use trrg_data::{DatasetKind, ImageTransformConfig, ResizeMode};
-use trrg_model::{ClueMode, TrrgConfig};
+use trrg_data::{DatasetKind, ImageTransformConfig, ResizeMode, SpecialTokens};
+use trrg_model::{ClueMode, PretrainedPaths, TrrgConfig};
 
-use crate::Error;
+use crate::{Error, Precision};
 
 /// Learning-rate decay after warm-up.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -147,6 +147,66 @@ pub enum Preset {
     Tiny,
     /// The smallest working model (width 32, one block each) for tests and smoke runs.
     Micro,
+    /// Pretrained visual encoder, text encoder and LLM ([`TrrgConfig::base`]), named by
+    /// [`TrainConfig::base`]; reports use the LLM's tokenizer, sentences the text encoder's.
+    Base,
+}
+
+impl std::fmt::Display for Preset {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Tiny => "tiny",
+            Self::Micro => "micro",
+            Self::Base => "base",
+        })
+    }
+}
+
+/// The checkpoints of the `base` preset and their tokenizers' special tokens.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BaseParts {
+    /// Visual encoder: a HF ViT or Swin directory, or an EfficientNet-Lite0 `.pth`.
+    pub vision: PathBuf,
+    /// Text encoder: a HF BERT directory with `tokenizer.json`.
+    pub text: PathBuf,
+    /// LLM: a HF LLaMA-family directory with `tokenizer.json`, or a `.gguf`.
+    pub llm: PathBuf,
+    /// The LLM tokenizer's report start, end and padding tokens. Default LLaMA's `<s>`, `</s>`,
+    /// `</s>`; SmolLM2 uses `<|im_start|>`, `<|im_end|>`, `<|endoftext|>`.
+    #[serde(default = "llama_tokens")]
+    pub llm_tokens: SpecialTokens,
+    /// The text encoder's sentence start, end and padding tokens. Default BERT's `[CLS]`,
+    /// `[SEP]`, `[PAD]`.
+    #[serde(default = "bert_tokens")]
+    pub text_tokens: SpecialTokens,
+}
+
+fn llama_tokens() -> SpecialTokens {
+    SpecialTokens {
+        bos: "<s>".into(),
+        eos: "</s>".into(),
+        pad: "</s>".into(),
+    }
+}
+
+fn bert_tokens() -> SpecialTokens {
+    SpecialTokens {
+        bos: "[CLS]".into(),
+        eos: "[SEP]".into(),
+        pad: "[PAD]".into(),
+    }
+}
+
+impl BaseParts {
+    /// The three checkpoints as the model crate names them.
+    pub fn paths(&self) -> PretrainedPaths {
+        PretrainedPaths {
+            vision: self.vision.clone(),
+            text: self.text.clone(),
+            llm: self.llm.clone(),
+        }
+    }
 }
 
 /// Everything a training run needs besides the data directory.
@@ -157,6 +217,8 @@ pub struct TrainConfig {
     pub dataset: DatasetKind,
     /// Model preset.
     pub preset: Preset,
+    /// The pretrained parts of the `base` preset (required with it, unused otherwise).
+    pub base: Option<BaseParts>,
     /// Clue ablation switch.
     pub clues: ClueMode,
     /// Stage-2 consistency loss on/off.
@@ -173,6 +235,12 @@ pub struct TrainConfig {
     /// Hard clues at validation and test: probability >= threshold -> present, else absent
     /// (None = soft probabilities).
     pub hard_clue_threshold: Option<f64>,
+    /// Lexical clues ([`TrrgConfig::lexical_clues`]): a present clue also carries the LLM's
+    /// embedding of its disease's positive prompts. Default true.
+    pub lexical_clues: bool,
+    /// Patch-level evidence for the clue logits ([`TrrgConfig::clue_localization`]). Default
+    /// true.
+    pub clue_localization: bool,
     /// Disease set JSON (None = the 14 CheXpert observations).
     pub diseases: Option<std::path::PathBuf>,
     /// Seed of initialization, data order, augmentation and dropout.
@@ -199,6 +267,9 @@ pub struct TrainConfig {
     pub eval: EvalConfig,
     /// Checkpoints kept besides the best.
     pub keep_last: usize,
+    /// Float type of the whole run: `"f32"` (default), `"bf16"` or `"f16"` where the backend
+    /// computes in it (see [`Precision`]); set once per process.
+    pub precision: Precision,
 }
 
 impl Default for TrainConfig {
@@ -206,6 +277,7 @@ impl Default for TrainConfig {
         Self {
             dataset: DatasetKind::IuXray,
             preset: Preset::Tiny,
+            base: None,
             clues: ClueMode::Full,
             consistency_loss: true,
             consistency_weight: 1.0,
@@ -213,6 +285,8 @@ impl Default for TrainConfig {
             consistency_pos_weight: 1.0,
             clue_teacher_forcing: 0.5,
             hard_clue_threshold: None,
+            lexical_clues: true,
+            clue_localization: true,
             diseases: None,
             seed: 42,
             batch_size: 16,
@@ -243,6 +317,7 @@ impl Default for TrainConfig {
             stage2_llm: LlmTraining::Full,
             eval: EvalConfig::default(),
             keep_last: 1,
+            precision: Precision::F32,
         }
     }
 }
@@ -273,6 +348,14 @@ impl TrainConfig {
                 reason,
             })
         };
+        if (self.preset == Preset::Base) != self.base.is_some() {
+            return bad(
+                "base",
+                "`\"preset\": \"base\"` needs `\"base\": {\"vision\", \"text\", \"llm\"}` \
+                 (the pretrained checkpoints), and only it"
+                    .into(),
+            );
+        }
         if self.batch_size == 0 {
             return bad("batch_size", "must be at least 1".into());
         }
@@ -361,11 +444,19 @@ impl TrainConfig {
             .with_eos_token_ids(vec![eos_id])
     }
 
-    /// The model configuration for a vocabulary size.
-    pub fn model_config(&self, vocab_size: usize) -> TrrgConfig {
-        let config = match self.preset {
-            Preset::Tiny => TrrgConfig::tiny(vocab_size),
-            Preset::Micro => TrrgConfig::micro(vocab_size),
+    /// The model configuration for a vocabulary size (the `base` preset reads its parts'
+    /// configs from the checkpoints instead).
+    pub fn model_config(&self, vocab_size: usize) -> crate::Result<TrrgConfig> {
+        let config = match (self.preset, &self.base) {
+            (Preset::Tiny, _) => TrrgConfig::tiny(vocab_size),
+            (Preset::Micro, _) => TrrgConfig::micro(vocab_size),
+            (Preset::Base, Some(base)) => TrrgConfig::base(&base.paths())?,
+            (Preset::Base, None) => {
+                return Err(Error::InvalidConfig {
+                    field: "base".into(),
+                    reason: "the base preset needs its pretrained checkpoints".into(),
+                })
+            }
         };
         let mut config = config
             .with_clues(self.clues)
@@ -378,10 +469,15 @@ impl TrainConfig {
             )
             .with_clue_teacher_forcing(self.clue_teacher_forcing)
             .with_hard_clue_threshold(self.hard_clue_threshold)
+            .with_lexical_clues(self.lexical_clues)
+            .with_clue_localization(self.clue_localization)
             .with_max_views(self.dataset.n_views());
-        config
-            .vision
-            .set_input(self.image.channels, self.image.crop);
-        config
+        // A pretrained encoder keeps its channels (gray images are repeated to three).
+        let channels = match self.preset {
+            Preset::Base => config.vision.channels(),
+            _ => self.image.channels,
+        };
+        config.vision.set_input(channels, self.image.crop);
+        Ok(config)
     }
 }

@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use burn::data::dataset::Dataset;
 use rand::rngs::StdRng;
@@ -9,12 +10,12 @@ use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rayon::prelude::*;
 use trrg_data::{
-    split_sentences, Annotation, LabelTable, ReportDataset, ReportDatasetConfig, Split, StudyItem,
-    WordVocab, CHEXPERT_OBSERVATIONS,
+    split_sentences, Annotation, HfReportTokenizer, LabelTable, ReportDataset, ReportDatasetConfig,
+    ReportTokenizer, Split, StudyItem, WordVocab, CHEXPERT_OBSERVATIONS,
 };
 use trrg_labeler::Labeler;
 
-use crate::{Error, TrainConfig};
+use crate::{BaseParts, Error, TrainConfig};
 
 /// Where the labels of a dataset come from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -34,8 +35,14 @@ pub struct RunData {
     /// The manifest's report source when the reports are real and only the images synthetic
     /// (a **semi-synthetic** set, `trrg_synth::write_paired_dataset`).
     pub real_reports: Option<String>,
-    /// Report vocabulary (R2Gen word level), built on the training split.
-    pub vocab: WordVocab,
+    /// Report tokenizer: the word vocabulary of the `tiny` and `micro` presets (R2Gen word
+    /// level, built on the training split), or the LLM's own for `base`.
+    pub reports: Arc<dyn ReportTokenizer>,
+    /// Sentence tokenizer of the text encoder: the same word vocabulary, or the text encoder's
+    /// own `tokenizer.json` for `base`.
+    pub sentences: Arc<dyn ReportTokenizer>,
+    /// The word vocabulary, when the run has one (saved as `vocab.json`).
+    pub words: Option<WordVocab>,
     /// Training split.
     pub train: ReportDataset,
     /// Validation split.
@@ -50,7 +57,7 @@ pub struct RunData {
 
 impl RunData {
     /// Loads `dir` (R2Gen layout: `annotation.json` + `images/`); `vocab` reuses a saved
-    /// vocabulary (on resume) instead of building one.
+    /// vocabulary (on resume) instead of building one (word-level presets only).
     pub fn load(dir: &Path, config: &TrainConfig, vocab: Option<WordVocab>) -> crate::Result<Self> {
         if !dir.is_dir() {
             return Err(Error::Io {
@@ -72,14 +79,24 @@ impl RunData {
                 trrg_data::EmptyReportPolicy::Skip,
             )
         };
-        let vocab = match vocab {
-            Some(v) => v,
-            None => {
-                let train = studies(Split::Train)?;
-                WordVocab::build(
-                    train.studies.iter().map(|s| s.report.as_str()),
-                    config.vocab_threshold.unwrap_or(kind.default_threshold()),
-                )
+        let (reports, sentences, words) = match (&config.base, vocab) {
+            (Some(base), _) => {
+                let (reports, sentences) = pretrained_tokenizers(base)?;
+                (reports, sentences, None)
+            }
+            (None, saved) => {
+                let words = match saved {
+                    Some(v) => v,
+                    None => {
+                        let train = studies(Split::Train)?;
+                        WordVocab::build(
+                            train.studies.iter().map(|s| s.report.as_str()),
+                            config.vocab_threshold.unwrap_or(kind.default_threshold()),
+                        )
+                    }
+                };
+                let shared: Arc<dyn ReportTokenizer> = Arc::new(words.clone());
+                (shared.clone(), shared, Some(words))
             }
         };
         let labels_path = dir.join("labels.json");
@@ -113,7 +130,7 @@ impl RunData {
                 &annotation,
                 &images,
                 s,
-                &vocab,
+                &*reports,
                 Some(&labels),
                 &ds_config,
             )
@@ -145,7 +162,9 @@ impl RunData {
             synthetic: dir.join("synthetic.json").is_file(),
             real_reports: manifest.and_then(|m| m.reports),
             dir: dir.to_path_buf(),
-            vocab,
+            reports,
+            sentences,
+            words,
             train,
             val,
             test,
@@ -153,6 +172,18 @@ impl RunData {
             labels,
         })
     }
+}
+
+/// The `base` preset's tokenizers: the LLM's (its `tokenizer.json`, or the one rebuilt from the
+/// GGUF) for reports, the text encoder's `tokenizer.json` for sentences.
+pub fn pretrained_tokenizers(
+    base: &BaseParts,
+) -> crate::Result<(Arc<dyn ReportTokenizer>, Arc<dyn ReportTokenizer>)> {
+    let llm = base.paths().llm_tokenizer()?;
+    let reports = HfReportTokenizer::from_tokenizer(llm, &base.llm, &base.llm_tokens)?;
+    let sentences =
+        HfReportTokenizer::from_file(base.text.join("tokenizer.json"), &base.text_tokens)?;
+    Ok((Arc::new(reports), Arc::new(sentences)))
 }
 
 /// Batches of indices for one epoch: shuffled by `(seed, epoch)` when `shuffle`.

@@ -9,7 +9,7 @@ use burn::prelude::*;
 use burn::tensor::activation::sigmoid;
 use serde::Serialize;
 use serde_json::{json, Value};
-use trrg_data::{LabelRow, ReportBatcher, ReportDataset, ReportTokenizer, WordVocab};
+use trrg_data::{LabelRow, ReportBatcher, ReportDataset, ReportTokenizer};
 use trrg_labeler::{Labeler, ReportLabels, LABELER_NAME};
 use trrg_llm::GenerationConfig;
 use trrg_metrics::{clinical_efficacy, CeConvention, CeScores, Meteor, NlgEvaluator};
@@ -95,7 +95,7 @@ pub fn evaluate<B: Backend>(
     batcher: &ReportBatcher,
     batch_size: usize,
     bank: Option<&ClueBank<B>>,
-    vocab: &WordVocab,
+    vocab: &dyn ReportTokenizer,
     generation: &GenerationConfig,
     ground_truth: bool,
     device: &B::Device,

@@ -23,17 +23,19 @@ pub use optim::Optimizers;
 mod parallel;
 pub use parallel::{DataParallel, ParallelGrads};
 mod plot;
+mod precision;
+pub use precision::Precision;
 mod run;
 mod schedule;
 mod summary;
 
 pub use checkpoint::{param_shapes, Best, Checkpoints, RunState};
 pub use config::{
-    Decay, EvalConfig, Freeze, LlmTraining, Preset, Selection, StageConfig, TrainConfig,
+    BaseParts, Decay, EvalConfig, Freeze, LlmTraining, Preset, Selection, StageConfig, TrainConfig,
 };
-pub use data::{epoch_batches, sentence_set, LabelSource, RunData};
+pub use data::{epoch_batches, pretrained_tokenizers, sentence_set, LabelSource, RunData};
 pub use error::{Error, Result};
 pub use evaluate::{auc, evaluate, zero_shot_auc, Evaluation, Sample};
-pub use run::{train, train_parallel, RunOptions, RunSummary};
+pub use run::{init_model, train, train_parallel, RunOptions, RunSummary};
 pub use schedule::learning_rate;
 pub use summary::{default_synthetic_data, results_table};

@@ -12,6 +12,7 @@ use serde_json::{json, Value};
 use trrg_clue::DiseaseSet;
 use trrg_data::{ReportBatch, ReportBatcher, ReportTokenizer, WordVocab};
 use trrg_llm::GenerationConfig;
+use trrg_model::PretrainedPaths;
 use trrg_model::{ClueBank, ClueMode, Trrg};
 use trrg_text::SentenceBatch;
 
@@ -82,9 +83,12 @@ pub fn train_parallel<B: AutodiffBackend>(
     options: &RunOptions,
     devices: &[B::Device],
 ) -> crate::Result<RunSummary> {
+    config.validate()?;
+    for device in devices {
+        config.precision.apply::<B>(device)?;
+    }
     let parallel = DataParallel::<B>::new(devices.to_vec())?;
     let device = &devices[0];
-    config.validate()?;
     let out = &options.out_dir;
     let checkpoints_state = out.join("checkpoints").join("state.json");
     let config_path = out.join("config.json");
@@ -110,7 +114,7 @@ pub fn train_parallel<B: AutodiffBackend>(
     }
 
     let vocab_path = out.join("vocab.json");
-    let saved_vocab = if options.resume {
+    let saved_vocab = if options.resume && config.base.is_none() {
         Some(WordVocab::load(&vocab_path)?)
     } else {
         None
@@ -131,7 +135,9 @@ pub fn train_parallel<B: AutodiffBackend>(
             &config_path,
             &serde_json::to_value(config).unwrap_or_default(),
         )?;
-        data.vocab.save(&vocab_path)?;
+        if let Some(words) = &data.words {
+            words.save(&vocab_path)?;
+        }
         write_json(
             &out.join("diseases.json"),
             &serde_json::to_value(&diseases).unwrap_or_default(),
@@ -147,9 +153,10 @@ pub fn train_parallel<B: AutodiffBackend>(
         log.truncate_after(state.stage, state.step)?;
     }
 
-    let model_config = config.model_config(data.vocab.vocab_size());
+    let model_config = config.model_config(data.reports.vocab_size())?;
     B::seed(device, config.seed);
-    let mut model: Trrg<B> = model_config.init(device)?;
+    let paths = config.base.as_ref().map(|b| b.paths());
+    let mut model: Trrg<B> = init_model(&model_config, paths.as_ref(), device)?;
     // A stage-2 checkpoint holds the stage-2 layout (LoRA adapters, frozen parts).
     if state.stage == 2 {
         model = prepare_stage2(model, config, device)?;
@@ -157,8 +164,8 @@ pub fn train_parallel<B: AutodiffBackend>(
     if !state.model_file.is_empty() {
         model = checkpoints.load_module(&state.model_file, model, device)?;
     }
-    let train_batcher = ReportBatcher::new(config.image.clone(), true, data.vocab.pad_id())?;
-    let eval_batcher = ReportBatcher::new(config.image.clone(), false, data.vocab.pad_id())?;
+    let train_batcher = ReportBatcher::new(config.image.clone(), true, data.reports.pad_id())?;
+    let eval_batcher = ReportBatcher::new(config.image.clone(), false, data.reports.pad_id())?;
     let kind = if data.synthetic { "SYNTHETIC" } else { "real" };
     log::info!(
         "training on {} ({kind}): {} train / {} val / {} test studies, vocabulary {}",
@@ -166,7 +173,7 @@ pub fn train_parallel<B: AutodiffBackend>(
         data.train.len(),
         data.val.len(),
         data.test.len(),
-        data.vocab.vocab_size()
+        data.reports.vocab_size()
     );
 
     let ctx = Context::<B> {
@@ -194,9 +201,16 @@ pub fn train_parallel<B: AutodiffBackend>(
     }
 
     let bank = (config.clues != ClueMode::Off)
-        .then(|| model.clue_bank(&diseases, &data.vocab, config.max_sentence_length))
+        .then(|| {
+            model.clue_bank_with(
+                &diseases,
+                &*data.sentences,
+                &*data.reports,
+                config.max_sentence_length,
+            )
+        })
         .transpose()?;
-    let generation = config.generation(data.vocab.eos_id());
+    let generation = config.generation(data.reports.eos_id());
     if !state.finished && state.epochs_done < config.stage2.epochs {
         model = stage2(&ctx, &mut state, model, bank.as_ref(), &generation)?;
     }
@@ -217,7 +231,7 @@ pub fn train_parallel<B: AutodiffBackend>(
         &eval_batcher,
         config.batch_size,
         inner_bank.as_ref(),
-        &data.vocab,
+        &*data.reports,
         &generation,
         data.label_source == LabelSource::File,
         device,
@@ -245,10 +259,12 @@ pub fn train_parallel<B: AutodiffBackend>(
         "synthetic": data.synthetic,
         "semi_synthetic_reports": data.real_reports,
         "data_dir": data.dir.display().to_string(),
-        "preset": "tiny",
+        "preset": config.preset.to_string(),
         "clues": config.clues.to_string(),
         "consistency_loss": config.consistency_loss,
         "seed": config.seed,
+        // Read from a parameter: what the run computed in.
+        "float_dtype": format!("{:?}", inner.markers.val().dtype()),
         "best_epoch": best.as_ref().map(|b| b.epoch),
         "val_zero_shot_auc": zero_shot,
         "test": test.scores,
@@ -261,6 +277,19 @@ pub fn train_parallel<B: AutodiffBackend>(
     Ok(RunSummary {
         metrics,
         out_dir: out.clone(),
+    })
+}
+
+/// The model of a run: `config` with random weights, or, for the `base` preset, with the
+/// pretrained parts loaded from `paths`.
+pub fn init_model<B: Backend>(
+    config: &trrg_model::TrrgConfig,
+    paths: Option<&PretrainedPaths>,
+    device: &B::Device,
+) -> crate::Result<Trrg<B>> {
+    Ok(match paths {
+        Some(paths) => Trrg::from_pretrained(config, paths, device)?,
+        None => config.init(device)?,
     })
 }
 
@@ -290,6 +319,7 @@ fn valid_bank<B: AutodiffBackend>(bank: &ClueBank<B>) -> ClueBank<B::InnerBacken
         },
         label_columns: bank.label_columns.clone(),
         padding: bank.padding.clone().map(|p| p.inner()),
+        tokens: bank.tokens.map(|i| i.inner(), |w| w.inner()),
     }
 }
 
@@ -365,7 +395,7 @@ fn stage1<B: AutodiffBackend>(
                 train_batcher,
                 &items(&data.train, indices),
                 config,
-                &data.vocab,
+                &*data.sentences,
                 device,
             )?;
             let value = loss.clone().into_scalar().elem::<f32>();
@@ -388,11 +418,23 @@ fn stage1<B: AutodiffBackend>(
         let val_batches = epoch_batches(data.val.len(), config.batch_size, 0, 0, false);
         for indices in &val_batches {
             let items = items(&data.val, indices);
-            val_sum += contrastive_loss(&inner, eval_batcher, &items, config, &data.vocab, device)?
-                .into_scalar()
-                .elem::<f64>();
+            val_sum += contrastive_loss(
+                &inner,
+                eval_batcher,
+                &items,
+                config,
+                &*data.sentences,
+                device,
+            )?
+            .into_scalar()
+            .elem::<f64>();
         }
-        let bank = inner.clue_bank(diseases, &data.vocab, config.max_sentence_length)?;
+        let bank = inner.clue_bank_with(
+            diseases,
+            &*data.sentences,
+            &*data.reports,
+            config.max_sentence_length,
+        )?;
         let aucs = zero_shot_auc(
             &inner,
             &data.val,
@@ -430,7 +472,7 @@ fn contrastive_loss<BB: Backend>(
     batcher: &ReportBatcher,
     items: &[trrg_data::StudyItem],
     config: &TrainConfig,
-    vocab: &WordVocab,
+    vocab: &dyn ReportTokenizer,
     device: &BB::Device,
 ) -> crate::Result<Tensor<BB, 1>> {
     let batch = batcher.try_batch::<BB>(items, device)?;
@@ -605,7 +647,7 @@ fn stage2<B: AutodiffBackend>(
                 eval_batcher,
                 config.batch_size,
                 inner_bank.as_ref(),
-                &data.vocab,
+                &*data.reports,
                 &val_generation,
                 data.label_source == LabelSource::File,
                 device,

@@ -417,3 +417,137 @@ fn data_parallel_run_trains_end_to_end() {
         .any(|l| l.contains("\"stage\":2") && l.contains("lm_loss")));
     let _ = std::fs::remove_dir_all(&root);
 }
+
+#[test]
+fn a_second_float_type_in_one_process_is_refused() {
+    let device = Default::default();
+    // The device's first tensor fixes its float type to the default, f32.
+    let _ = Tensor::<Flex, 1>::zeros([1], &device);
+    let error = trrg_train::Precision::Bf16
+        .apply::<A>(&device)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("precision") && error.contains("F32") && error.contains("BF16"),
+        "{error}"
+    );
+    assert!(trrg_train::Precision::F32.apply::<A>(&device).is_ok());
+}
+
+/// A word-level `tokenizer.json` whose first ids are `special`, then common report words.
+fn word_tokenizer(path: &Path, special: &[&str], size: usize) {
+    use tokenizers::models::wordlevel::WordLevel;
+    use tokenizers::pre_tokenizers::whitespace::WhitespaceSplit;
+    let words = "the . is no heart normal in size mediastinum unremarkable lungs are clear \
+                 pleural effusion or pneumothorax there focal consolidation acute fracture \
+                 cardiac silhouette enlarged of a edema atelectasis nodule pulmonary within limits \
+                 contour and with displaced rib fractures osseous structures intact bilaterally \
+                 airspace disease mild moderate small right left lower upper lobe base opacity";
+    let vocab = special
+        .iter()
+        .copied()
+        .chain(words.split_whitespace())
+        .take(size)
+        .enumerate()
+        .map(|(i, t)| (t.to_string(), i as u32))
+        .collect();
+    let model = WordLevel::builder()
+        .vocab(vocab)
+        .unk_token(special[3].into())
+        .build()
+        .unwrap();
+    let mut tokenizer = tokenizers::Tokenizer::new(model);
+    tokenizer.with_pre_tokenizer(Some(WhitespaceSplit));
+    tokenizer.save(path, false).unwrap();
+}
+
+/// The `base` preset trains through both stages from pretrained parts (the tiny Swin, BERT and
+/// LLaMA checkpoints of the encoder and LLM crates, with word-level tokenizers written here):
+/// reports go through the LLM's tokenizer, sentences through the text encoder's.
+#[test]
+fn base_preset_trains_from_pretrained_parts_with_their_tokenizers() {
+    let _guard = exclusive();
+    let root = temp("base");
+    let data = root.join("data");
+    dataset(&data);
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let copy = |from: &str, to: &str| {
+        let dir = root.join(to);
+        std::fs::create_dir_all(&dir).unwrap();
+        for entry in std::fs::read_dir(fixtures.join(from)).unwrap() {
+            let entry = entry.unwrap();
+            std::fs::copy(entry.path(), dir.join(entry.file_name())).unwrap();
+        }
+        dir
+    };
+    let vision = copy("vision/tests/fixtures/tiny_swin", "swin");
+    let text = copy("text/tests/fixtures/tiny_bert", "bert");
+    let llm = copy("llm/tests/fixtures/tiny_llama_untied", "llama");
+    word_tokenizer(
+        &text.join("tokenizer.json"),
+        &["[PAD]", "[CLS]", "[SEP]", "[UNK]"],
+        99,
+    );
+    word_tokenizer(
+        &llm.join("tokenizer.json"),
+        &["<pad>", "<s>", "</s>", "<unk>"],
+        64,
+    );
+
+    let mut config = config();
+    config.preset = Preset::Base;
+    config.stage2.epochs = 1;
+    config.image.resize = 40;
+    config.image.crop = 36;
+    // The tiny LLaMA covers 128 positions: a 70-token soft prompt and the report.
+    config.max_seq_length = Some(40);
+    config.eval.max_new_tokens = 8;
+    let refused = train::<A>(
+        &config,
+        &options(&data, &root.join("refused"), false, None),
+        &Default::default(),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(refused.contains("base"), "{refused}");
+    config.base = Some(trrg_train::BaseParts {
+        vision,
+        text,
+        llm,
+        llm_tokens: trrg_data::SpecialTokens {
+            bos: "<s>".into(),
+            eos: "</s>".into(),
+            pad: "<pad>".into(),
+        },
+        text_tokens: trrg_data::SpecialTokens {
+            bos: "[CLS]".into(),
+            eos: "[SEP]".into(),
+            pad: "[PAD]".into(),
+        },
+    });
+    let run = root.join("run");
+    let summary = train::<A>(
+        &config,
+        &options(&data, &run, false, None),
+        &Default::default(),
+    )
+    .unwrap();
+    assert_eq!(summary.metrics["preset"], "base");
+    assert!(summary.metrics["test"]["CE"]["f1"].is_number());
+    // No word vocabulary: the tokenizers are the checkpoints' own.
+    assert!(!run.join("vocab.json").exists());
+    let samples = std::fs::read_to_string(run.join("samples.jsonl")).unwrap();
+    assert_eq!(samples.lines().count(), 8);
+    // The LLM's tokenizer decodes what it writes: only its words (or nothing) appear.
+    for line in samples.lines() {
+        let sample: Value = serde_json::from_str(line).unwrap();
+        let generated = sample["generated"].as_str().unwrap();
+        assert!(
+            generated
+                .split_whitespace()
+                .all(|w| w == "<unk>" || w.chars().all(|c| c.is_ascii_lowercase() || c == '.')),
+            "{generated}"
+        );
+    }
+    std::fs::remove_dir_all(root).unwrap();
+}
