@@ -100,8 +100,8 @@ pub struct TrrgConfig {
     /// present clue carries the words the report should state, and which disease it is, in the
     /// space the LLM reads and writes; an absent clue adds nothing. Any disease set works (the
     /// prompts are its own). Not in the paper (which leaves the clue embedding open): trrg's
-    /// choice, because without it the tiny LLM learned to state some clues and ignore others
-    /// (docs/results.md). Default true.
+    /// choice, made because the tiny LLM stated some clues and ignored others (docs/results.md).
+    /// Default true.
     #[config(default = true)]
     pub lexical_clues: bool,
     /// Multi-view fusion. Default concat.

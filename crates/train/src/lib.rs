@@ -36,6 +36,6 @@ pub use config::{
 pub use data::{epoch_batches, pretrained_tokenizers, sentence_set, LabelSource, RunData};
 pub use error::{Error, Result};
 pub use evaluate::{auc, evaluate, zero_shot_auc, Evaluation, Sample};
-pub use run::{init_model, train, train_parallel, RunOptions, RunSummary};
+pub use run::{train, train_parallel, RunOptions, RunSummary};
 pub use schedule::learning_rate;
 pub use summary::{default_synthetic_data, results_table};

@@ -12,8 +12,7 @@ use serde_json::{json, Value};
 use trrg_clue::DiseaseSet;
 use trrg_data::{ReportBatch, ReportBatcher, ReportTokenizer, WordVocab};
 use trrg_llm::GenerationConfig;
-use trrg_model::PretrainedPaths;
-use trrg_model::{ClueBank, ClueMode, Trrg};
+use trrg_model::{ClueBank, ClueMode, PretrainedPaths, Trrg};
 use trrg_text::SentenceBatch;
 
 use crate::checkpoint::{Best, Checkpoints, RunState};
@@ -282,7 +281,7 @@ pub fn train_parallel<B: AutodiffBackend>(
 
 /// The model of a run: `config` with random weights, or, for the `base` preset, with the
 /// pretrained parts loaded from `paths`.
-pub fn init_model<B: Backend>(
+fn init_model<B: Backend>(
     config: &trrg_model::TrrgConfig,
     paths: Option<&PretrainedPaths>,
     device: &B::Device,
