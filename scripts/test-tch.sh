@@ -17,6 +17,10 @@ if ! "$venv/bin/python" -c 'import sys, torch; sys.exit(torch.__version__.split(
     echo "installing torch==2.9.0 into $venv" >&2
     "$venv/bin/pip" install --quiet torch==2.9.0
 fi
+# Absolute, and announced as the active venv: torch-sys's build script runs `python` (with
+# VIRTUAL_ENV) or `python3` from PATH in its own directory, where a relative entry finds nothing.
+venv=$(cd "$venv" && pwd)
+export VIRTUAL_ENV="$venv"
 torch_lib=$("$venv/bin/python" -c 'import os, torch; print(os.path.join(os.path.dirname(torch.__file__), "lib"))' 2>/dev/null)
 export LIBTORCH_USE_PYTORCH=1
 export PATH="$venv/bin:$PATH"
