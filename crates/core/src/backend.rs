@@ -136,8 +136,8 @@ pub fn parse_device(spec: &str) -> Result<Device, DeviceError> {
     {
         use burn::backend::wgpu::WgpuDevice;
         match spec.as_str() {
-            "default" => Ok(WgpuDevice::DefaultDevice),
-            "best" => Ok(WgpuDevice::BestAvailable),
+            // `best` is wgpu's old name of the default device (`BestAvailable`, deprecated).
+            "default" | "best" => Ok(WgpuDevice::DefaultDevice),
             "cpu" => Ok(WgpuDevice::Cpu),
             _ => index(&spec, "gpu")
                 .map(WgpuDevice::DiscreteGpu)
