@@ -70,8 +70,10 @@ impl<B: Backend> ClueEmbedder<B> {
         let q = p.clone().neg() + 1.0;
         let pos = prompts.positive.clone().unsqueeze::<3>(); // [1, n_clues, d_text]
         let neg = prompts.negative.clone().unsqueeze::<3>();
-        let mix = p.clone() * pos.clone() + q.clone() * neg.clone(); // [batch, n_clues, d_text]
-        let identity = self.identity_proj.forward((pos + neg) / 2.0); // [1, n_clues, d_model]
+        let mix = p.clone() * pos + q.clone() * neg; // [batch, n_clues, d_text]
+        let identity = self
+            .identity_proj
+            .forward(prompts.identity().unsqueeze::<3>()); // [1, n_clues, d_model]
         let state = self.state.val();
         let present = state.clone().narrow(0, 0, 1).reshape([1, 1, d_model]);
         let absent = state.narrow(0, 1, 1).reshape([1, 1, d_model]);

@@ -61,7 +61,7 @@ impl<B: Backend> ClueLocator<B> {
     /// - output: `[batch, n_clues]`
     pub fn forward(&self, patches: Tensor<B, 3>, prompts: &PromptEmbeddings<B>) -> Tensor<B, 2> {
         let [batch, _, _] = patches.dims();
-        let identity = (prompts.positive.clone() + prompts.negative.clone()) / 2.0; // [n_clues, d_text]
+        let identity = prompts.identity(); // [n_clues, d_text]
         let [n_clues, _] = identity.dims();
         let query = self.query.forward(identity.clone()); // [n_clues, d_locate]
         let d_locate = query.dims()[1];

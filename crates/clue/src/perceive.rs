@@ -15,6 +15,14 @@ pub struct PromptEmbeddings<B: Backend> {
 }
 
 impl<B: Backend> PromptEmbeddings<B> {
+    /// Each disease's identity: the mean of its positive and negative prompt embeddings.
+    ///
+    /// # Shapes
+    /// - output: `[n_clues, d_text]`
+    pub fn identity(&self) -> Tensor<B, 2> {
+        (self.positive.clone() + self.negative.clone()) / 2.0
+    }
+
     /// Averages pooled prompt embeddings given in [`DiseaseSet::prompts`] order.
     ///
     /// # Shapes

@@ -52,7 +52,7 @@ impl<B: Backend> ClueRefiner<B> {
     /// - global: `[batch, d_vision]`
     /// - output: `[batch, n_clues]`
     pub fn forward(&self, global: Tensor<B, 2>, prompts: &PromptEmbeddings<B>) -> Tensor<B, 2> {
-        let identity = (prompts.positive.clone() + prompts.negative.clone()) / 2.0; // [n_clues, d_text]
+        let identity = prompts.identity(); // [n_clues, d_text]
         self.image
             .forward(global)
             .matmul(self.disease.forward(identity).transpose())

@@ -9,7 +9,7 @@ use trrg_clue::DiseaseSet;
 use trrg_data::{load_gray, ReportTokenizer, WordVocab};
 use trrg_llm::GenerationConfig;
 use trrg_model::{ClueBank, ClueMode, Trrg};
-use trrg_train::{Checkpoints, TrainConfig};
+use trrg_train::{Checkpoints, RunTokenizers, TrainConfig};
 
 /// Errors of [`ReportGenerator`].
 #[derive(thiserror::Error, Debug)]
@@ -58,15 +58,11 @@ impl<B: Backend> ReportGenerator<B> {
     pub fn from_dir(run_dir: impl AsRef<Path>, device: &B::Device) -> Result<Self, Error> {
         let dir = run_dir.as_ref();
         let config = TrainConfig::from_path(&dir.join("config.json"))?;
-        let (vocab, sentences): (Arc<dyn ReportTokenizer>, Arc<dyn ReportTokenizer>) =
-            match &config.base {
-                Some(base) => trrg_train::pretrained_tokenizers(base)?,
-                None => {
-                    let words: Arc<dyn ReportTokenizer> =
-                        Arc::new(WordVocab::load(dir.join("vocab.json"))?);
-                    (words.clone(), words)
-                }
-            };
+        let RunTokenizers {
+            reports: vocab,
+            sentences,
+            ..
+        } = RunTokenizers::for_config(&config, || Ok(WordVocab::load(dir.join("vocab.json"))?))?;
         let checkpoints = Checkpoints::new(dir)?;
         let state = checkpoints.read_state()?.ok_or_else(|| {
             Error::Request(format!(

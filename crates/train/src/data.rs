@@ -15,7 +15,7 @@ use trrg_data::{
 };
 use trrg_labeler::Labeler;
 
-use crate::{BaseParts, Error, TrainConfig};
+use crate::{Error, TrainConfig};
 
 /// Where the labels of a dataset come from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -79,26 +79,20 @@ impl RunData {
                 trrg_data::EmptyReportPolicy::Skip,
             )
         };
-        let (reports, sentences, words) = match (&config.base, vocab) {
-            (Some(base), _) => {
-                let (reports, sentences) = pretrained_tokenizers(base)?;
-                (reports, sentences, None)
+        let RunTokenizers {
+            reports,
+            sentences,
+            words,
+        } = RunTokenizers::for_config(config, || match vocab {
+            Some(v) => Ok(v),
+            None => {
+                let train = studies(Split::Train)?;
+                Ok(WordVocab::build(
+                    train.studies.iter().map(|s| s.report.as_str()),
+                    config.vocab_threshold.unwrap_or(kind.default_threshold()),
+                ))
             }
-            (None, saved) => {
-                let words = match saved {
-                    Some(v) => v,
-                    None => {
-                        let train = studies(Split::Train)?;
-                        WordVocab::build(
-                            train.studies.iter().map(|s| s.report.as_str()),
-                            config.vocab_threshold.unwrap_or(kind.default_threshold()),
-                        )
-                    }
-                };
-                let shared: Arc<dyn ReportTokenizer> = Arc::new(words.clone());
-                (shared.clone(), shared, Some(words))
-            }
-        };
+        })?;
         let labels_path = dir.join("labels.json");
         let (labels, label_source) = if labels_path.is_file() {
             (
@@ -174,16 +168,48 @@ impl RunData {
     }
 }
 
-/// The `base` preset's tokenizers: the LLM's (its `tokenizer.json`, or the one rebuilt from the
-/// GGUF) for reports, the text encoder's `tokenizer.json` for sentences.
-pub fn pretrained_tokenizers(
-    base: &BaseParts,
-) -> crate::Result<(Arc<dyn ReportTokenizer>, Arc<dyn ReportTokenizer>)> {
-    let llm = base.paths().llm_tokenizer()?;
-    let reports = HfReportTokenizer::from_tokenizer(llm, &base.llm, &base.llm_tokens)?;
-    let sentences =
-        HfReportTokenizer::from_file(base.text.join("tokenizer.json"), &base.text_tokens)?;
-    Ok((Arc::new(reports), Arc::new(sentences)))
+/// The tokenizers of a run.
+pub struct RunTokenizers {
+    /// Reports (the LLM's side).
+    pub reports: Arc<dyn ReportTokenizer>,
+    /// Sentences and prompts (the text encoder's side).
+    pub sentences: Arc<dyn ReportTokenizer>,
+    /// The word vocabulary, when the run has one.
+    pub words: Option<WordVocab>,
+}
+
+impl RunTokenizers {
+    /// The `base` preset's own tokenizers (the LLM's `tokenizer.json` or the one rebuilt from
+    /// its GGUF for reports, the text encoder's `tokenizer.json` for sentences); otherwise the
+    /// word vocabulary `words` gives, shared by both sides.
+    pub fn for_config(
+        config: &TrainConfig,
+        words: impl FnOnce() -> crate::Result<WordVocab>,
+    ) -> crate::Result<Self> {
+        Ok(match &config.base {
+            Some(base) => Self {
+                reports: Arc::new(HfReportTokenizer::from_tokenizer(
+                    base.paths().llm_tokenizer()?,
+                    &base.llm,
+                    &base.llm_tokens,
+                )?),
+                sentences: Arc::new(HfReportTokenizer::from_file(
+                    base.text.join("tokenizer.json"),
+                    &base.text_tokens,
+                )?),
+                words: None,
+            },
+            None => {
+                let words = words()?;
+                let shared: Arc<dyn ReportTokenizer> = Arc::new(words.clone());
+                Self {
+                    reports: shared.clone(),
+                    sentences: shared,
+                    words: Some(words),
+                }
+            }
+        })
+    }
 }
 
 /// Batches of indices for one epoch: shuffled by `(seed, epoch)` when `shuffle`.

@@ -33,7 +33,7 @@ pub use checkpoint::{param_shapes, Best, Checkpoints, RunState};
 pub use config::{
     BaseParts, Decay, EvalConfig, Freeze, LlmTraining, Preset, Selection, StageConfig, TrainConfig,
 };
-pub use data::{epoch_batches, pretrained_tokenizers, sentence_set, LabelSource, RunData};
+pub use data::{epoch_batches, sentence_set, LabelSource, RunData, RunTokenizers};
 pub use error::{Error, Result};
 pub use evaluate::{auc, evaluate, zero_shot_auc, Evaluation, Sample};
 pub use run::{train, train_parallel, RunOptions, RunSummary};
