@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::Args;
 use trrg_core::backend::{device, Backend};
+use trrg_core::train::thresholds_by_name;
 use trrg_core::ReportGenerator;
 
 /// Arguments of `trrg generate`.
@@ -16,7 +17,8 @@ pub struct GenerateArgs {
     /// The study's view images (PNG/JPEG), as many as the model was trained with.
     #[arg(required = true)]
     images: Vec<PathBuf>,
-    /// Print `{"report": .., "clues": {disease: p}}` as JSON.
+    /// Print `{"report": .., "clues": {disease: p}}` as JSON (with `"clue_thresholds":
+    /// {disease: t}` for a run with hard clues).
     #[arg(long)]
     json: bool,
 }
@@ -25,20 +27,29 @@ pub struct GenerateArgs {
 pub fn run(args: GenerateArgs) -> Result<()> {
     let generator = ReportGenerator::<Backend>::from_dir(&args.checkpoint, &device()?)?;
     let report = generator.generate(&args.images)?;
+    let thresholds = generator.clue_thresholds();
     if args.json {
         let clues: serde_json::Map<String, serde_json::Value> = report
             .clues
             .iter()
             .map(|(d, p)| (d.clone(), serde_json::json!(p)))
             .collect();
-        println!(
-            "{}",
-            serde_json::json!({"report": report.text, "clues": clues})
-        );
+        let mut out = serde_json::json!({"report": report.text, "clues": clues});
+        if let Some(t) = thresholds {
+            let names: Vec<String> = report.clues.iter().map(|(d, _)| d.clone()).collect();
+            out["clue_thresholds"] = thresholds_by_name(&names, t);
+        }
+        println!("{out}");
     } else {
         println!("{}", report.text);
-        for (disease, p) in &report.clues {
-            println!("  {disease:<28} {p:.3}");
+        for (i, (disease, p)) in report.clues.iter().enumerate() {
+            match thresholds.map(|t| t[i]) {
+                Some(t) => {
+                    let verdict = if *p >= t { "present" } else { "absent" };
+                    println!("  {disease:<28} {p:.3}  {verdict} (threshold {t:.2})");
+                }
+                None => println!("  {disease:<28} {p:.3}"),
+            }
         }
     }
     Ok(())

@@ -296,6 +296,42 @@ fn train_in_bf16_keeps_its_parameters_in_bf16() {
         !losses.is_empty() && losses.iter().all(|l| l.is_finite()),
         "{losses:?}"
     );
+    // `trrg generate` writes a report for a study of the run's split, with the clue
+    // probabilities and the thresholds the run fitted on its validation split.
+    let views: Vec<String> = std::fs::read_dir(data.join("images"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .map(|study| {
+            let mut views: Vec<String> = std::fs::read_dir(study.path())
+                .unwrap()
+                .map(|v| v.unwrap().path().display().to_string())
+                .collect();
+            views.sort();
+            views
+        })
+        .unwrap();
+    let mut args = vec!["generate", "--checkpoint", run.to_str().unwrap(), "--json"];
+    args.extend(views.iter().map(String::as_str));
+    let out = trrg(&args);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report: serde_json::Value =
+        serde_json::from_str(String::from_utf8_lossy(&out.stdout).trim()).unwrap();
+    assert!(report["report"].is_string(), "{report}");
+    assert_eq!(report["clues"].as_object().unwrap().len(), 14, "{report}");
+    let fitted: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("clue_thresholds.json")).unwrap())
+            .unwrap();
+    assert_eq!(report["clue_thresholds"], fitted, "{report}");
+    assert_eq!(metrics["clue_thresholds"], fitted, "{metrics}");
+    std::fs::remove_file(run.join("clue_thresholds.json")).unwrap();
+    let out = trrg(&args);
+    assert!(
+        !out.status.success() && stderr(&out).contains("clue_thresholds.json"),
+        "{}",
+        stderr(&out)
+    );
+
     let bad = temp_file("f8.json", r#"{"precision": "f8"}"#);
     let out = trrg(&["train", "--config", bad.to_str().unwrap()]);
     assert!(

@@ -9,7 +9,7 @@ use trrg_clue::DiseaseSet;
 use trrg_data::{load_gray, ReportTokenizer, WordVocab};
 use trrg_llm::GenerationConfig;
 use trrg_model::{ClueBank, ClueMode, Trrg};
-use trrg_train::{Checkpoints, RunTokenizers, TrainConfig};
+use trrg_train::{read_clue_thresholds, Checkpoints, RunTokenizers, TrainConfig};
 
 /// Errors of [`ReportGenerator`].
 #[derive(thiserror::Error, Debug)]
@@ -53,8 +53,9 @@ pub struct ReportGenerator<B: Backend> {
 
 impl<B: Backend> ReportGenerator<B> {
     /// Loads a run directory written by [`trrg_train::train`]: `config.json`, `vocab.json` (the
-    /// `base` preset reads its tokenizers from its checkpoints instead), `diseases.json` and the
-    /// best (else the latest) checkpoint.
+    /// `base` preset reads its tokenizers from its checkpoints instead), `diseases.json`, the
+    /// best (else the latest) checkpoint and, for a run that fits its clue thresholds,
+    /// `clue_thresholds.json` (hard clues with those thresholds).
     pub fn from_dir(run_dir: impl AsRef<Path>, device: &B::Device) -> Result<Self, Error> {
         let dir = run_dir.as_ref();
         let config = TrainConfig::from_path(&dir.join("config.json"))?;
@@ -77,7 +78,14 @@ impl<B: Backend> ReportGenerator<B> {
             None
         } else {
             let set = DiseaseSet::from_path(dir.join("diseases.json"))?;
-            Some(model.clue_bank_with(&set, &*sentences, &*vocab, config.max_sentence_length)?)
+            let bank =
+                model.clue_bank_with(&set, &*sentences, &*vocab, config.max_sentence_length)?;
+            Some(if config.fit_clue_thresholds {
+                let thresholds = read_clue_thresholds(dir, &bank.names)?;
+                bank.with_thresholds(thresholds)?
+            } else {
+                bank
+            })
         };
         let generation = config.generation(vocab.eos_id());
         Ok(Self {
@@ -88,6 +96,13 @@ impl<B: Backend> ReportGenerator<B> {
             generation,
             device: device.clone(),
         })
+    }
+
+    /// The per-disease thresholds of hard clues, in disease order (None = soft clues or no
+    /// clues): a disease counts as present, and its clue as 1, where its probability reaches
+    /// the threshold.
+    pub fn clue_thresholds(&self) -> Option<&[f32]> {
+        self.bank.as_ref()?.thresholds.as_deref()
     }
 
     /// Decoding settings (the run's evaluation settings unless changed).

@@ -94,6 +94,10 @@ pub struct ClueBank<B: Backend> {
     pub padding: Option<Tensor<B, 2, Bool>>,
     /// The LLM's tokens of the positive prompts (for lexical clues).
     pub tokens: PromptTokens<B>,
+    /// Per-disease decision thresholds: at inference each clue becomes hard, 1 where
+    /// `p_d >= threshold_d`, else 0 (None = the model's `hard_clue_threshold`, else soft). Set
+    /// with [`ClueBank::with_thresholds`]; training fits them on the validation split.
+    pub thresholds: Option<Vec<f32>>,
 }
 
 /// The LLM's token ids of each disease's positive prompts, and how to average their embeddings
@@ -180,7 +184,36 @@ impl<B: Backend> ClueBank<B> {
             tokens: self
                 .tokens
                 .map(|i| i.to_device(device), |w| w.to_device(device)),
+            thresholds: self.thresholds.clone(),
         }
+    }
+
+    /// The same diseases with hard clues at inference decided by one threshold per disease
+    /// (clue order), each in `[0, 1]`.
+    pub fn with_thresholds(mut self, thresholds: Vec<f32>) -> crate::Result<Self> {
+        if thresholds.len() != self.names.len() {
+            return Err(Error::Shape {
+                what: "clue thresholds",
+                reason: format!(
+                    "{} thresholds for {} diseases",
+                    thresholds.len(),
+                    self.names.len()
+                ),
+            });
+        }
+        if let Some((name, t)) = self
+            .names
+            .iter()
+            .zip(&thresholds)
+            .find(|(_, t)| !(0.0..=1.0).contains(*t))
+        {
+            return Err(Error::Shape {
+                what: "clue thresholds",
+                reason: format!("{name}: {t} is not in [0, 1]"),
+            });
+        }
+        self.thresholds = Some(thresholds);
+        Ok(self)
     }
 
     /// The same diseases with per-row padding (`[batch, n_clues]`, true = the row does not use
@@ -238,6 +271,10 @@ impl<B: Backend> ClueBank<B> {
                 ids: self.tokens.ids.clone(),
                 weights: self.tokens.weights.clone().select(0, rows),
             },
+            thresholds: self
+                .thresholds
+                .as_ref()
+                .map(|t| indices.iter().map(|&i| t[i]).collect()),
         })
     }
 
@@ -537,6 +574,7 @@ impl<B: Backend> Trrg<B> {
         };
         Ok(ClueBank {
             padding: None,
+            thresholds: None,
             tokens,
             names: set.names().into_iter().map(String::from).collect(),
             prompts: PromptEmbeddings::from_pooled(set, pooled)?,
@@ -638,8 +676,14 @@ impl<B: Backend> Trrg<B> {
                     if let Some((values, used)) = forced {
                         p = p.mask_where(used, values);
                     }
-                    if let Some(t) = self.settings.hard_clue_threshold {
-                        if !B::ad_enabled(&device) {
+                    if !B::ad_enabled(&device) {
+                        if let Some(t) = &bank.thresholds {
+                            let n = t.len();
+                            let t = Tensor::<B, 1>::from_floats(t.as_slice(), &device);
+                            p = p
+                                .greater_equal(t.unsqueeze::<2>().expand([batch, n]))
+                                .float();
+                        } else if let Some(t) = self.settings.hard_clue_threshold {
                             p = p.greater_equal_elem(t).float();
                         }
                     }

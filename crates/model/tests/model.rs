@@ -504,6 +504,46 @@ fn hard_clues_apply_at_inference_only() {
         .contains("hard_clue_threshold"));
 }
 
+/// Per-disease thresholds in the bank make the clues hard at inference on a soft model: 1 where
+/// `p_d >= threshold_d`, else 0 (a threshold of 0 is always met, one of 1 never by a sigmoid
+/// short of saturation).
+#[test]
+fn per_disease_thresholds_in_the_bank_make_hard_clues() {
+    let device = Default::default();
+    let model: Trrg<B> = config(ClueMode::NoInteraction).init(&device).unwrap();
+    let bank = model.clue_bank(&diseases(4), &vocab(), 8).unwrap();
+    let clue_tokens = |bank: &trrg_model::ClueBank<B>| {
+        let prefix = model.prefix(images(2, 1), Some(bank)).unwrap().embeds;
+        let len = prefix.dims()[1];
+        prefix.narrow(1, len - 5, 4) // <clue> c1..c4 </clue>
+    };
+    let soft = clue_tokens(&bank);
+    assert!(max_diff(soft.clone().narrow(0, 0, 1), soft.narrow(0, 1, 1)) > 1e-4);
+    let on = clue_tokens(&bank.clone().with_thresholds(vec![0.0; 4]).unwrap());
+    let last_off = clue_tokens(
+        &bank
+            .clone()
+            .with_thresholds(vec![0.0, 0.0, 0.0, 1.0])
+            .unwrap(),
+    );
+    for hard in [&on, &last_off] {
+        assert!(max_diff(hard.clone().narrow(0, 0, 1), hard.clone().narrow(0, 1, 1)) < 1e-6);
+    }
+    assert!(max_diff(on.clone().narrow(1, 3, 1), last_off.clone().narrow(1, 3, 1)) > 1e-4);
+    // Selecting diseases keeps their thresholds.
+    let picked = bank
+        .clone()
+        .with_thresholds(vec![0.1, 0.2, 0.3, 0.4])
+        .unwrap()
+        .select(&[3, 0])
+        .unwrap();
+    assert_eq!(picked.thresholds, Some(vec![0.4, 0.1]));
+    for bad in [vec![0.5; 3], vec![0.5, 0.5, 1.5, 0.5]] {
+        let err = bank.clone().with_thresholds(bad).unwrap_err().to_string();
+        assert!(err.contains("clue thresholds"), "{err}");
+    }
+}
+
 #[test]
 fn lexical_clues_add_p_times_the_llm_embedding_of_the_positive_prompts() {
     let device = Default::default();

@@ -235,6 +235,13 @@ pub struct TrainConfig {
     /// Hard clues at validation and test: probability >= threshold -> present, else absent
     /// (None = soft probabilities).
     pub hard_clue_threshold: Option<f64>,
+    /// Hard clues with one threshold per disease, fitted on the validation split: at each
+    /// stage-2 validation and before the test, each disease's threshold (0.05, 0.10, ..., 0.95)
+    /// is chosen to maximize the micro-F1 of the clue decisions against the validation labels
+    /// (see [`fit_thresholds`](crate::fit_thresholds)), and the reports are generated with those
+    /// hard clues. The best checkpoint's thresholds go to `clue_thresholds.json`, which
+    /// `trrg generate` reads. Excludes `hard_clue_threshold`. Default true.
+    pub fit_clue_thresholds: bool,
     /// Lexical clues ([`TrrgConfig::lexical_clues`]): a present clue also carries the LLM's
     /// embedding of its disease's positive prompts. Default true.
     pub lexical_clues: bool,
@@ -285,6 +292,7 @@ impl Default for TrainConfig {
             consistency_pos_weight: 1.0,
             clue_teacher_forcing: 0.5,
             hard_clue_threshold: None,
+            fit_clue_thresholds: true,
             lexical_clues: true,
             clue_localization: true,
             diseases: None,
@@ -377,6 +385,14 @@ impl TrainConfig {
         if let Some(t) = self.hard_clue_threshold {
             if !(0.0..=1.0).contains(&t) {
                 return bad("hard_clue_threshold", format!("{t} is not in [0, 1]"));
+            }
+            if self.fit_clue_thresholds {
+                return bad(
+                    "hard_clue_threshold",
+                    "is a fixed threshold but fit_clue_thresholds (default true) fits one per \
+                     disease; set fit_clue_thresholds to false to use it"
+                        .into(),
+                );
             }
         }
         if !(0.0..=1.0).contains(&self.clue_teacher_forcing) {

@@ -16,6 +16,7 @@ use trrg_metrics::{clinical_efficacy, CeConvention, CeScores, Meteor, NlgEvaluat
 use trrg_model::{ClueBank, Trrg};
 
 use crate::data::epoch_batches;
+use crate::thresholds::{fit_thresholds, thresholds_by_name};
 
 /// One generated report beside its reference.
 #[derive(Clone, Debug, Serialize)]
@@ -194,24 +195,25 @@ pub fn auc(scores: &[f32], positive: &[bool]) -> Option<f64> {
     Some(u / (n_pos * n_neg) as f64)
 }
 
-/// Zero-shot clue probabilities on `dataset` and the AUC per disease against its labels
-/// (present = 1; absent = 0; blank and uncertain left out).
-#[allow(clippy::too_many_arguments)]
-pub fn zero_shot_auc<B: Backend>(
-    model: &Trrg<B>,
+/// Clue probabilities on `dataset` from `logits` (per batch of images, `[batch, n_clues]`) and
+/// each study's label per disease (present = true; absent = false; blank, uncertain or not a
+/// labeled disease = None), both indexed `[disease][study]`.
+#[allow(clippy::type_complexity)]
+fn perceive_split<B: Backend>(
     dataset: &ReportDataset,
     batcher: &ReportBatcher,
     batch_size: usize,
     bank: &ClueBank<B>,
     device: &B::Device,
-) -> crate::Result<BTreeMap<String, Option<f64>>> {
+    logits: impl Fn(Tensor<B, 5>) -> trrg_model::Result<Tensor<B, 2>>,
+) -> crate::Result<(Vec<Vec<f32>>, Vec<Vec<Option<bool>>>)> {
     let n_clues = bank.names.len();
     let mut probs: Vec<Vec<f32>> = vec![Vec::new(); n_clues];
     let mut truth: Vec<Vec<Option<bool>>> = vec![Vec::new(); n_clues];
     for indices in epoch_batches(dataset.len(), batch_size, 0, 0, false) {
         let items = crate::data::items(dataset, &indices);
         let batch = batcher.try_batch::<B>(&items, device)?;
-        let p = sigmoid(model.zero_shot(batch.images, bank)?)
+        let p = sigmoid(logits(batch.images)?)
             .into_data()
             .convert::<f32>()
             .into_vec::<f32>()
@@ -232,6 +234,22 @@ pub fn zero_shot_auc<B: Backend>(
             }
         }
     }
+    Ok((probs, truth))
+}
+
+/// Zero-shot clue probabilities on `dataset` and the AUC per disease against its labels
+/// (present = 1; absent = 0; blank and uncertain left out).
+pub fn zero_shot_auc<B: Backend>(
+    model: &Trrg<B>,
+    dataset: &ReportDataset,
+    batcher: &ReportBatcher,
+    batch_size: usize,
+    bank: &ClueBank<B>,
+    device: &B::Device,
+) -> crate::Result<BTreeMap<String, Option<f64>>> {
+    let (probs, truth) = perceive_split(dataset, batcher, batch_size, bank, device, |images| {
+        model.zero_shot(images, bank)
+    })?;
     Ok(bank
         .names
         .iter()
@@ -245,6 +263,41 @@ pub fn zero_shot_auc<B: Backend>(
             (name.clone(), auc(&s, &t))
         })
         .collect())
+}
+
+/// `bank` with hard clues whose per-disease thresholds [`fit_thresholds`] chose on `dataset`
+/// (the validation split) from the model's stage-2 clue probabilities. The labels count in the
+/// r2gen convention (present = positive; absent, blank and uncertain = negative); a disease
+/// outside the label set, or without a labeled study, keeps 0.5.
+pub fn fit_clue_thresholds<B: Backend>(
+    model: &Trrg<B>,
+    dataset: &ReportDataset,
+    batcher: &ReportBatcher,
+    batch_size: usize,
+    bank: &ClueBank<B>,
+    device: &B::Device,
+) -> crate::Result<ClueBank<B>> {
+    let (probs, truth) = perceive_split(dataset, batcher, batch_size, bank, device, |images| {
+        model.clue_logits(images, bank)
+    })?;
+    let truth: Vec<Option<Vec<bool>>> = truth
+        .iter()
+        .map(|t| {
+            t.iter()
+                .any(Option::is_some)
+                .then(|| t.iter().map(|v| *v == Some(true)).collect())
+        })
+        .collect();
+    let thresholds = fit_thresholds(&probs, &truth);
+    Ok(bank.clone().with_thresholds(thresholds)?)
+}
+
+/// The thresholds of a bank by disease name (see [`thresholds_by_name`]); null for soft clues.
+pub fn thresholds_json<B: Backend>(bank: &ClueBank<B>) -> Value {
+    match &bank.thresholds {
+        Some(t) => thresholds_by_name(&bank.names, t),
+        None => Value::Null,
+    }
 }
 
 #[cfg(test)]

@@ -28,6 +28,11 @@ pub use precision::Precision;
 mod run;
 mod schedule;
 mod summary;
+mod thresholds;
+pub use thresholds::{
+    fit_thresholds, micro_f1, read_clue_thresholds, threshold_grid, thresholds_by_name,
+    CLUE_THRESHOLDS_FILE,
+};
 
 pub use checkpoint::{param_shapes, Best, Checkpoints, RunState};
 pub use config::{
@@ -35,7 +40,9 @@ pub use config::{
 };
 pub use data::{epoch_batches, sentence_set, LabelSource, RunData, RunTokenizers};
 pub use error::{Error, Result};
-pub use evaluate::{auc, evaluate, zero_shot_auc, Evaluation, Sample};
+pub use evaluate::{
+    auc, evaluate, fit_clue_thresholds, thresholds_json, zero_shot_auc, Evaluation, Sample,
+};
 pub use run::{train, train_parallel, RunOptions, RunSummary};
 pub use schedule::learning_rate;
 pub use summary::{default_synthetic_data, results_table};

@@ -17,11 +17,12 @@ use trrg_text::SentenceBatch;
 
 use crate::checkpoint::{Best, Checkpoints, RunState};
 use crate::data::{epoch_batches, items, sentence_set, LabelSource, RunData};
-use crate::evaluate::{evaluate, zero_shot_auc, Evaluation};
+use crate::evaluate::{evaluate, fit_clue_thresholds, thresholds_json, zero_shot_auc, Evaluation};
 use crate::log::{progress, JsonlLog};
 use crate::optim::Optimizers;
 use crate::parallel::DataParallel;
 use crate::schedule::learning_rate;
+use crate::thresholds::CLUE_THRESHOLDS_FILE;
 use crate::{Error, Freeze, LlmTraining, Selection, TrainConfig};
 
 /// Where and how to run.
@@ -222,6 +223,14 @@ pub fn train_parallel<B: AutodiffBackend>(
     };
     let inner = best_model.valid();
     let inner_bank = bank.as_ref().map(|b| valid_bank::<B>(b));
+    let test_bank = decision_bank(&ctx, &inner, inner_bank.as_ref())?;
+    let thresholds = test_bank
+        .as_ref()
+        .map(thresholds_json)
+        .unwrap_or(Value::Null);
+    if !thresholds.is_null() {
+        write_json(&out.join(CLUE_THRESHOLDS_FILE), &thresholds)?;
+    }
     let bar = progress(data.test.len(), "test", options.quiet);
     let test = evaluate(
         &inner,
@@ -229,7 +238,7 @@ pub fn train_parallel<B: AutodiffBackend>(
         None,
         &eval_batcher,
         config.batch_size,
-        inner_bank.as_ref(),
+        test_bank.as_ref(),
         &*data.reports,
         &generation,
         data.label_source == LabelSource::File,
@@ -266,6 +275,7 @@ pub fn train_parallel<B: AutodiffBackend>(
         "float_dtype": format!("{:?}", inner.markers.val().dtype()),
         "best_epoch": best.as_ref().map(|b| b.epoch),
         "val_zero_shot_auc": zero_shot,
+        "clue_thresholds": thresholds,
         "test": test.scores,
     });
     write_json(&out.join("metrics.json"), &metrics)?;
@@ -309,6 +319,26 @@ fn prepare_stage2<B: AutodiffBackend>(
     Ok(model)
 }
 
+/// The clue bank that validation and test generate with: with `fit_clue_thresholds`, hard clues
+/// whose thresholds are fitted on the validation split for `model`; else `bank` itself.
+fn decision_bank<B: AutodiffBackend>(
+    ctx: &Context<'_, B>,
+    model: &Trrg<B::InnerBackend>,
+    bank: Option<&ClueBank<B::InnerBackend>>,
+) -> crate::Result<Option<ClueBank<B::InnerBackend>>> {
+    match bank {
+        Some(b) if ctx.config.fit_clue_thresholds => Ok(Some(fit_clue_thresholds(
+            model,
+            &ctx.data.val,
+            ctx.eval_batcher,
+            ctx.config.batch_size,
+            b,
+            ctx.device,
+        )?)),
+        other => Ok(other.cloned()),
+    }
+}
+
 fn valid_bank<B: AutodiffBackend>(bank: &ClueBank<B>) -> ClueBank<B::InnerBackend> {
     ClueBank {
         names: bank.names.clone(),
@@ -319,6 +349,7 @@ fn valid_bank<B: AutodiffBackend>(bank: &ClueBank<B>) -> ClueBank<B::InnerBacken
         label_columns: bank.label_columns.clone(),
         padding: bank.padding.clone().map(|p| p.inner()),
         tokens: bank.tokens.map(|i| i.inner(), |w| w.inner()),
+        thresholds: bank.thresholds.clone(),
     }
 }
 
@@ -639,13 +670,14 @@ fn stage2<B: AutodiffBackend>(
             let inner = model.valid();
             let bar = progress(data.val.len(), "validation", options.quiet);
             let val_generation = generation.clone().with_num_beams(config.eval.val_num_beams);
+            let val_bank = decision_bank(ctx, &inner, inner_bank.as_ref())?;
             let val = evaluate(
                 &inner,
                 &data.val,
                 config.eval.val_limit,
                 eval_batcher,
                 config.batch_size,
-                inner_bank.as_ref(),
+                val_bank.as_ref(),
                 &*data.reports,
                 &val_generation,
                 data.label_source == LabelSource::File,
@@ -657,7 +689,8 @@ fn stage2<B: AutodiffBackend>(
                 Selection::Bleu4Cider => 0.5 * val.bleu4 + 0.5 * val.cider,
                 Selection::CeF1 => val.ce_f1,
             };
-            log.write(json!({"stage": 2, "epoch": epoch + 1, "step": state.step, "split": "val", "score": score, "scores": val.scores}))?;
+            let thresholds = val_bank.as_ref().map(thresholds_json);
+            log.write(json!({"stage": 2, "epoch": epoch + 1, "step": state.step, "split": "val", "score": score, "scores": val.scores, "clue_thresholds": thresholds}))?;
             line += &format!(
                 ", val BLEU_4 {:.3} CIDEr {:.3} CE F1 {:.3}",
                 val.bleu4, val.cider, val.ce_f1

@@ -88,9 +88,26 @@ fn resumed_run_equals_uninterrupted_run() {
         "vocab.json",
         "diseases.json",
         "plots/stage2_val_bleu4_cider_ce_f1.png",
+        "clue_thresholds.json",
     ] {
         assert!(root.join("a").join(file).is_file(), "{file}");
     }
+    // The test split is generated with hard clues whose thresholds were fitted on validation:
+    // one grid value per disease, also in every validation record of the log.
+    let thresholds = whole.metrics["clue_thresholds"].as_object().unwrap();
+    assert_eq!(thresholds.len(), 14);
+    let grid = trrg_train::threshold_grid();
+    assert!(thresholds.values().all(|t| {
+        let t = t.as_f64().unwrap() as f32;
+        grid.iter().any(|g| (g - t).abs() < 1e-6)
+    }));
+    let log = std::fs::read_to_string(root.join("a/log.jsonl")).unwrap();
+    let val: Vec<Value> = log
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|v| v["stage"] == 2 && v["split"] == "val")
+        .collect();
+    assert!(!val.is_empty() && val.iter().all(|v| v["clue_thresholds"].is_object()));
 
     let b = root.join("b");
     let err = train::<A>(&config, &options(&data, &b, false, Some(1)), &device).unwrap_err();
@@ -166,6 +183,17 @@ fn bad_input_fails_before_anything_is_overwritten() {
     };
     let err = train::<A>(&bad_config, &options(&data, &out, false, None), &device).unwrap_err();
     assert!(err.to_string().contains("batch_size"), "{err}");
+    // A fixed threshold and fitted ones at once is refused, naming both.
+    let both = TrainConfig {
+        hard_clue_threshold: Some(0.5),
+        ..config.clone()
+    };
+    let err = both.validate().unwrap_err().to_string();
+    assert!(
+        err.contains("hard_clue_threshold") && err.contains("fit_clue_thresholds"),
+        "{err}"
+    );
+    assert!(!out.exists());
 
     let file = root.join("config.json");
     std::fs::write(&file, r#"{"stage2": {"epochs": 2, "learning_rate": 1}}"#).unwrap();

@@ -1,0 +1,222 @@
+//! Per-disease clue thresholds fitted on the validation split.
+//!
+//! The clue probabilities of rare findings rarely reach 0.5 even where they rank the studies
+//! well (a validation AUC of 0.86 with every probability under 0.2 is common), so one threshold
+//! of 0.5 keeps those clues off. [`fit_thresholds`] picks one threshold per disease from a grid
+//! to maximize the micro-F1 of the hard clue decisions against the labels, which is the quantity
+//! clinical efficacy measures (r2gen convention: positive = 1, micro over the observations).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use crate::Error;
+
+/// The run-directory file of the best checkpoint's thresholds, `{disease: threshold}`.
+pub const CLUE_THRESHOLDS_FILE: &str = "clue_thresholds.json";
+
+/// Reads a run directory's [`CLUE_THRESHOLDS_FILE`] and orders its thresholds as `names`.
+pub fn read_clue_thresholds(run_dir: &Path, names: &[String]) -> crate::Result<Vec<f32>> {
+    let path = run_dir.join(CLUE_THRESHOLDS_FILE);
+    let bad = |reason: String| Error::Checkpoint {
+        path: path.clone(),
+        reason,
+    };
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(bad(
+                "missing: the run fits its clue thresholds (fit_clue_thresholds) \
+                 and writes them when it finishes; finish it with --resume"
+                    .into(),
+            ))
+        }
+        Err(source) => {
+            return Err(Error::Io {
+                action: "cannot read",
+                path,
+                source,
+            })
+        }
+    };
+    let map: BTreeMap<String, f32> = serde_json::from_str(&text)
+        .map_err(|e| bad(format!("not a {{disease: threshold}} object: {e}")))?;
+    names
+        .iter()
+        .map(|name| match map.get(name) {
+            Some(&t) if (0.0..=1.0).contains(&t) => Ok(t),
+            Some(t) => Err(bad(format!("{name}: {t} is not in [0, 1]"))),
+            None => Err(bad(format!("no threshold for {name}"))),
+        })
+        .collect()
+}
+
+/// `{disease: threshold}` as JSON, each rounded to two decimals (the grid's values, without
+/// f32 noise), as `clue_thresholds.json`, `metrics.json` and the logs hold them.
+pub fn thresholds_by_name(names: &[String], thresholds: &[f32]) -> serde_json::Value {
+    names
+        .iter()
+        .zip(thresholds)
+        .map(|(n, t)| {
+            let t = (f64::from(*t) * 100.0).round() / 100.0;
+            (n.clone(), serde_json::json!(t))
+        })
+        .collect::<serde_json::Map<_, _>>()
+        .into()
+}
+
+/// The candidate thresholds: 0.05, 0.10, ..., 0.95.
+pub fn threshold_grid() -> Vec<f32> {
+    (1..20).map(|i| i as f32 / 20.0).collect()
+}
+
+/// One threshold per disease (from [`threshold_grid`]) maximizing the micro-F1 of
+/// `probs[d][i] >= threshold[d]` against `truth[d][i]`, by coordinate ascent from 0.5 over the
+/// diseases in order until no threshold changes (ties keep the current threshold). Diseases whose
+/// `truth` is None (no labels) keep 0.5 and do not count.
+pub fn fit_thresholds(probs: &[Vec<f32>], truth: &[Option<Vec<bool>>]) -> Vec<f32> {
+    let grid = threshold_grid();
+    let half = grid
+        .iter()
+        .position(|&t| (t - 0.5).abs() < 1e-6)
+        .unwrap_or(0);
+    // counts[d][g] = (tp, fp, fn) of disease d at grid value g.
+    let counts: Vec<Option<Vec<[usize; 3]>>> = probs
+        .iter()
+        .zip(truth)
+        .map(|(p, t)| {
+            t.as_ref().map(|t| {
+                grid.iter()
+                    .map(|&g| {
+                        let mut c = [0; 3];
+                        for (&p, &y) in p.iter().zip(t) {
+                            match (p >= g, y) {
+                                (true, true) => c[0] += 1,
+                                (true, false) => c[1] += 1,
+                                (false, true) => c[2] += 1,
+                                (false, false) => {}
+                            }
+                        }
+                        c
+                    })
+                    .collect()
+            })
+        })
+        .collect();
+    let mut chosen = vec![half; probs.len()];
+    let total = |chosen: &[usize]| {
+        let mut sum = [0usize; 3];
+        for (c, &g) in counts.iter().zip(chosen) {
+            if let Some(c) = c {
+                for k in 0..3 {
+                    sum[k] += c[g][k];
+                }
+            }
+        }
+        sum
+    };
+    let f1 = |[tp, fp, fn_]: [usize; 3]| {
+        if tp == 0 {
+            0.0
+        } else {
+            2.0 * tp as f64 / (2 * tp + fp + fn_) as f64
+        }
+    };
+    // Each accepted change raises the micro-F1, so this ends; the bound is a guard.
+    for _ in 0..100 {
+        let mut changed = false;
+        for d in 0..probs.len() {
+            if counts[d].is_none() {
+                continue;
+            }
+            let mut best = (f1(total(&chosen)), chosen[d]);
+            for g in 0..grid.len() {
+                let mut trial = chosen.clone();
+                trial[d] = g;
+                let score = f1(total(&trial));
+                if score > best.0 + 1e-12 {
+                    best = (score, g);
+                }
+            }
+            if best.1 != chosen[d] {
+                chosen[d] = best.1;
+                changed = true;
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+    chosen.into_iter().map(|g| grid[g]).collect()
+}
+
+/// Micro-F1 of the hard decisions `probs[d][i] >= thresholds[d]` over the labeled diseases.
+pub fn micro_f1(probs: &[Vec<f32>], truth: &[Option<Vec<bool>>], thresholds: &[f32]) -> f64 {
+    let (mut tp, mut fp, mut fn_) = (0usize, 0usize, 0usize);
+    for ((p, t), &th) in probs.iter().zip(truth).zip(thresholds) {
+        let Some(t) = t else { continue };
+        for (&p, &y) in p.iter().zip(t) {
+            match (p >= th, y) {
+                (true, true) => tp += 1,
+                (true, false) => fp += 1,
+                (false, true) => fn_ += 1,
+                (false, false) => {}
+            }
+        }
+    }
+    if tp == 0 {
+        0.0
+    } else {
+        2.0 * tp as f64 / (2 * tp + fp + fn_) as f64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_rare_finding_with_low_but_ranking_probabilities_gets_a_low_threshold() {
+        // Disease 0: common, well calibrated. Disease 1: rare, every probability under 0.3, but
+        // its two positives rank first.
+        let probs = vec![
+            vec![0.9, 0.8, 0.7, 0.2, 0.1, 0.1],
+            vec![0.25, 0.22, 0.05, 0.06, 0.04, 0.03],
+        ];
+        let truth = vec![
+            Some(vec![true, true, true, false, false, false]),
+            Some(vec![true, true, false, false, false, false]),
+        ];
+        let at_half = micro_f1(&probs, &truth, &[0.5, 0.5]);
+        let fitted = fit_thresholds(&probs, &truth);
+        // 0.5 still separates disease 0, so the tie keeps it; for disease 1 every threshold in
+        // 0.10 ..= 0.20 separates its positives from its negatives, and the first one wins.
+        assert_eq!(fitted[0], 0.5);
+        assert_eq!(fitted[1], 0.1, "{fitted:?}");
+        assert!((micro_f1(&probs, &truth, &fitted) - 1.0).abs() < 1e-12);
+        assert!(at_half < 0.9, "{at_half}");
+    }
+
+    #[test]
+    fn a_disease_that_only_adds_false_positives_is_switched_off_and_unlabeled_ones_keep_half() {
+        let probs = vec![
+            vec![0.9, 0.1, 0.9, 0.1],
+            // Uninformative: positives and negatives alike at 0.6.
+            vec![0.6, 0.6, 0.6, 0.6],
+            vec![0.99, 0.01, 0.5, 0.5],
+        ];
+        let truth = vec![
+            Some(vec![true, false, true, false]),
+            Some(vec![true, false, false, false]),
+            None,
+        ];
+        let fitted = fit_thresholds(&probs, &truth);
+        assert_eq!(fitted[0], 0.5);
+        // Any threshold above 0.6 turns disease 1 off: one missed positive costs less micro-F1
+        // than three false positives; the first such grid value is 0.65.
+        assert_eq!(fitted[1], 0.65, "{fitted:?}");
+        assert_eq!(fitted[2], 0.5);
+        let grid = threshold_grid();
+        assert_eq!(grid.len(), 19);
+        assert!(fitted.iter().all(|t| grid.contains(t)));
+    }
+}
