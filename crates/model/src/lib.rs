@@ -16,15 +16,15 @@
 //! ```
 #![warn(missing_docs)]
 
+mod bank;
 mod config;
 mod error;
 mod pretrained;
 mod trrg;
 
+pub use bank::{ClueBank, PromptTokens};
 pub use config::{ClueMode, TrrgConfig, ViewFusion};
 pub use error::{Error, Result};
 pub use pretrained::PretrainedPaths;
-pub use trrg::{
-    ClueBank, ContrastiveOutput, Generation, Prefix, PromptTokens, Settings, Trrg, TrrgOutput,
-};
+pub use trrg::{ContrastiveOutput, Generation, Prefix, Settings, Trrg, TrrgOutput};
 pub use trrg_vision::{VisionEncoderConfig, VitConfig};

@@ -1,0 +1,222 @@
+//! `ClueBank`: a disease set ready for the model (prompt embeddings, label columns, the LLM's
+//! prompt tokens, per-row padding and per-disease decision thresholds).
+
+use burn::prelude::*;
+use burn::tensor::TensorData;
+use trrg_clue::{DiseaseSet, PromptEmbeddings};
+use trrg_data::ReportTokenizer;
+
+use crate::Error;
+
+/// A disease set ready for the model: prompt embeddings (computed once) and label columns.
+///
+/// For a batch whose studies use different disease sets, build the bank of their union and mark
+/// each row's missing diseases with [`ClueBank::with_padding`]: a padded clue has no effect on
+/// that row (not in the interaction, not in the LLM's soft prompt, not in the consistency loss).
+#[derive(Clone, Debug)]
+pub struct ClueBank<B: Backend> {
+    /// Disease names, in clue order.
+    pub names: Vec<String>,
+    /// Prompt embeddings from the text encoder, averaged over templates.
+    pub prompts: PromptEmbeddings<B>,
+    /// Column of each disease in a CheXpert label row, if it is one of the 14.
+    pub label_columns: Vec<Option<usize>>,
+    /// `[batch, n_clues]`, true where a row does not use the clue (None = every row uses all).
+    pub padding: Option<Tensor<B, 2, Bool>>,
+    /// The LLM's tokens of the positive prompts (for lexical clues).
+    pub tokens: PromptTokens<B>,
+    /// Per-disease decision thresholds: at inference each clue becomes hard, 1 where
+    /// `p_d >= threshold_d`, else 0 (None = the model's `hard_clue_threshold`, else soft). Set
+    /// with [`ClueBank::with_thresholds`]; training fits them on the validation split.
+    pub thresholds: Option<Vec<f32>>,
+}
+
+/// The LLM's token ids of each disease's positive prompts, and how to average their embeddings
+/// per disease (each template counts equally, each token equally within its template).
+#[derive(Clone, Debug)]
+pub struct PromptTokens<B: Backend> {
+    /// Every positive prompt's token ids, concatenated, `[n_tokens]`.
+    pub ids: Tensor<B, 1, Int>,
+    /// Averaging weights, `[n_clues, n_tokens]`.
+    pub weights: Tensor<B, 2>,
+}
+
+impl<B: Backend> PromptTokens<B> {
+    /// Tokenizes the positive prompts of `set` with the LLM's tokenizer; every id must be below
+    /// `vocab_size` (the LLM's embedding table).
+    pub fn new(
+        set: &DiseaseSet,
+        tokenizer: &dyn ReportTokenizer,
+        vocab_size: usize,
+        device: &B::Device,
+    ) -> crate::Result<Self> {
+        let mut ids = Vec::new();
+        let mut entries = Vec::new(); // (disease, token index, weight)
+        for (d, disease) in set.diseases.iter().enumerate() {
+            let templates: Vec<Vec<u32>> = disease
+                .positive
+                .iter()
+                .map(|p| tokenizer.tokenize(p))
+                .collect::<Result<_, _>>()?;
+            let used = templates.iter().filter(|t| !t.is_empty()).count().max(1);
+            for template in templates {
+                let weight = 1.0 / (used * template.len().max(1)) as f32;
+                for id in template {
+                    if id as usize >= vocab_size {
+                        return Err(Error::Shape {
+                            what: "clue prompt tokens",
+                            reason: format!(
+                                "token {id} of `{}` is outside the LLM's vocabulary of \
+                                 {vocab_size}; tokenize the prompts with the LLM's tokenizer",
+                                disease.name
+                            ),
+                        });
+                    }
+                    entries.push((d, ids.len(), weight));
+                    ids.push(id as i64);
+                }
+            }
+        }
+        let n_tokens = ids.len();
+        let mut weights = vec![0.0f32; set.len() * n_tokens];
+        for (d, t, w) in entries {
+            weights[d * n_tokens + t] = w;
+        }
+        Ok(Self {
+            ids: Tensor::from_data(TensorData::new(ids, [n_tokens]), device),
+            weights: Tensor::from_data(TensorData::new(weights, [set.len(), n_tokens]), device),
+        })
+    }
+
+    /// The same tokens on `device`, or on another backend through `map`.
+    pub fn map<C: Backend>(
+        &self,
+        ids: impl FnOnce(Tensor<B, 1, Int>) -> Tensor<C, 1, Int>,
+        weights: impl FnOnce(Tensor<B, 2>) -> Tensor<C, 2>,
+    ) -> PromptTokens<C> {
+        PromptTokens {
+            ids: ids(self.ids.clone()),
+            weights: weights(self.weights.clone()),
+        }
+    }
+}
+
+impl<B: Backend> ClueBank<B> {
+    /// The same bank on `device` (for data-parallel replicas).
+    pub fn to_device(&self, device: &B::Device) -> Self {
+        Self {
+            names: self.names.clone(),
+            prompts: PromptEmbeddings {
+                positive: self.prompts.positive.clone().to_device(device),
+                negative: self.prompts.negative.clone().to_device(device),
+            },
+            label_columns: self.label_columns.clone(),
+            padding: self.padding.clone().map(|p| p.to_device(device)),
+            tokens: self
+                .tokens
+                .map(|i| i.to_device(device), |w| w.to_device(device)),
+            thresholds: self.thresholds.clone(),
+        }
+    }
+
+    /// The same diseases with hard clues at inference decided by one threshold per disease
+    /// (clue order), each in `[0, 1]`.
+    pub fn with_thresholds(mut self, thresholds: Vec<f32>) -> crate::Result<Self> {
+        if thresholds.len() != self.names.len() {
+            return Err(Error::Shape {
+                what: "clue thresholds",
+                reason: format!(
+                    "{} thresholds for {} diseases",
+                    thresholds.len(),
+                    self.names.len()
+                ),
+            });
+        }
+        if let Some((name, t)) = self
+            .names
+            .iter()
+            .zip(&thresholds)
+            .find(|(_, t)| !(0.0..=1.0).contains(*t))
+        {
+            return Err(Error::Shape {
+                what: "clue thresholds",
+                reason: format!("{name}: {t} is not in [0, 1]"),
+            });
+        }
+        self.thresholds = Some(thresholds);
+        Ok(self)
+    }
+
+    /// The same diseases with per-row padding (`[batch, n_clues]`, true = the row does not use
+    /// that disease). Each row must keep at least one clue.
+    pub fn with_padding(mut self, padding: Tensor<B, 2, Bool>) -> crate::Result<Self> {
+        let [batch, n] = padding.dims();
+        if n != self.names.len() {
+            return Err(Error::Shape {
+                what: "clue padding",
+                reason: format!("{n} columns for {} diseases", self.names.len()),
+            });
+        }
+        let kept = padding
+            .clone()
+            .bool_not()
+            .int()
+            .sum_dim(1)
+            .into_data()
+            .convert::<i64>()
+            .into_vec::<i64>()
+            .unwrap_or_default();
+        if let Some(row) = kept.iter().position(|&k| k == 0) {
+            return Err(Error::Shape {
+                what: "clue padding",
+                reason: format!("row {row} of {batch} pads every clue; give it at least one"),
+            });
+        }
+        self.padding = Some(padding);
+        Ok(self)
+    }
+
+    /// The bank of the diseases at `indices` (in that order), without padding.
+    pub fn select(&self, indices: &[usize]) -> crate::Result<Self> {
+        let n = self.names.len();
+        if let Some(&i) = indices.iter().find(|&&i| i >= n) {
+            return Err(Error::Shape {
+                what: "clue indices",
+                reason: format!("index {i} but the bank has {n} diseases"),
+            });
+        }
+        let device = self.prompts.positive.device();
+        let rows = Tensor::<B, 1, Int>::from_data(
+            TensorData::new(indices.iter().map(|&i| i as i64).collect(), [indices.len()]),
+            &device,
+        );
+        Ok(Self {
+            names: indices.iter().map(|&i| self.names[i].clone()).collect(),
+            prompts: PromptEmbeddings {
+                positive: self.prompts.positive.clone().select(0, rows.clone()),
+                negative: self.prompts.negative.clone().select(0, rows.clone()),
+            },
+            label_columns: indices.iter().map(|&i| self.label_columns[i]).collect(),
+            padding: None,
+            tokens: PromptTokens {
+                ids: self.tokens.ids.clone(),
+                weights: self.tokens.weights.clone().select(0, rows),
+            },
+            thresholds: self
+                .thresholds
+                .as_ref()
+                .map(|t| indices.iter().map(|&i| t[i]).collect()),
+        })
+    }
+
+    /// The padding for a batch of `batch` rows, checked against it.
+    pub(crate) fn padding_for(&self, batch: usize) -> crate::Result<Option<Tensor<B, 2, Bool>>> {
+        match &self.padding {
+            Some(p) if p.dims()[0] != batch => Err(Error::Shape {
+                what: "clue padding",
+                reason: format!("{} rows for a batch of {batch}", p.dims()[0]),
+            }),
+            other => Ok(other.clone()),
+        }
+    }
+}
