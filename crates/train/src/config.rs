@@ -231,6 +231,8 @@ pub struct TrainConfig {
     /// negatives); 1 = unweighted.
     pub consistency_pos_weight: f64,
     /// Probability that a known label replaces a clue's probability in stage-2 training.
+    /// Default 1.0: the LLM always reads the labels' clues in training (perception still
+    /// learns from the consistency loss) and the fitted hard clues at validation and test.
     pub clue_teacher_forcing: f64,
     /// Hard clues at validation and test: probability >= threshold -> present, else absent
     /// (None = soft probabilities).
@@ -290,7 +292,7 @@ impl Default for TrainConfig {
             consistency_weight: 1.0,
             consistency_blank: BlankLabel::Negative,
             consistency_pos_weight: 1.0,
-            clue_teacher_forcing: 0.5,
+            clue_teacher_forcing: 1.0,
             hard_clue_threshold: None,
             fit_clue_thresholds: true,
             lexical_clues: true,
