@@ -96,3 +96,34 @@ pub fn progress(len: usize, label: &str, quiet: bool) -> ProgressBar {
     bar.set_prefix(label.to_string());
     bar
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A resumed run reads the stage-1 AUC back from the log into `metrics.json`: every float
+    /// must come back bit for bit (37/85 is one that serde_json's default fast parser reads one
+    /// ulp off; the workspace enables `float_roundtrip`).
+    #[test]
+    fn floats_read_back_from_the_log_are_exact() {
+        let dir = std::env::temp_dir().join(format!("trrg-log-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let log = JsonlLog::new(&dir);
+        let _ = std::fs::remove_file(dir.join("log.jsonl"));
+        let values = [37.0 / 85.0, 0.1 + 0.2, 1.0 / 3.0, 2.0f64.sqrt() / 7.0];
+        log.write(serde_json::json!({"stage": 1, "split": "val", "zero_shot_auc": values}))
+            .unwrap();
+        let back = log.last_zero_shot_auc().unwrap();
+        let back: Vec<f64> = back
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect();
+        assert_eq!(
+            back.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+            values.map(f64::to_bits)
+        );
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}
