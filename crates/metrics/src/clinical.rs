@@ -98,7 +98,9 @@ fn ratio(a: usize, b: usize) -> f64 {
     }
 }
 
-fn prf(tp: usize, fp: usize, fn_: usize) -> (f64, f64, f64) {
+/// Precision, recall and F1 from true-positive, false-positive and false-negative counts (0 where
+/// undefined), as every clinical-efficacy score here computes them.
+pub fn prf(tp: usize, fp: usize, fn_: usize) -> (f64, f64, f64) {
     let (p, r) = (ratio(tp, tp + fp), ratio(tp, tp + fn_));
     let f1 = if tp == 0 {
         0.0

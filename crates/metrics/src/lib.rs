@@ -22,7 +22,7 @@ mod ngrams;
 mod nlg;
 mod rouge;
 
-pub use clinical::{clinical_efficacy, CeConvention, CeScores, ObservationScores, CE_FIVE};
+pub use clinical::{clinical_efficacy, prf, CeConvention, CeScores, ObservationScores, CE_FIVE};
 pub use error::{Error, Result};
 pub use meteor::{corpus_meteor, Meteor, MeteorStats};
 pub use nlg::{ExampleScores, NlgEvaluator, NlgScores};

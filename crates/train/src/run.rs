@@ -224,10 +224,7 @@ pub fn train_parallel<B: AutodiffBackend>(
     let inner = best_model.valid();
     let inner_bank = bank.as_ref().map(|b| valid_bank::<B>(b));
     let test_bank = decision_bank(&ctx, &inner, inner_bank.as_ref())?;
-    let thresholds = test_bank
-        .as_ref()
-        .map(thresholds_json)
-        .unwrap_or(Value::Null);
+    let thresholds = test_bank.as_ref().map_or(Value::Null, thresholds_json);
     if !thresholds.is_null() {
         write_json(&out.join(CLUE_THRESHOLDS_FILE), &thresholds)?;
     }

@@ -9,6 +9,8 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use trrg_metrics::prf;
+
 use crate::Error;
 
 /// The run-directory file of the best checkpoint's thresholds, `{disease: threshold}`.
@@ -69,70 +71,56 @@ pub fn threshold_grid() -> Vec<f32> {
     (1..20).map(|i| i as f32 / 20.0).collect()
 }
 
+/// `[tp, fp, fn]` of the decisions `probs[i] >= threshold` against `truth[i]`.
+fn confusion(probs: &[f32], truth: &[bool], threshold: f32) -> [usize; 3] {
+    let mut c = [0; 3];
+    for (&p, &y) in probs.iter().zip(truth) {
+        match (p >= threshold, y) {
+            (true, true) => c[0] += 1,
+            (true, false) => c[1] += 1,
+            (false, true) => c[2] += 1,
+            (false, false) => {}
+        }
+    }
+    c
+}
+
+fn f1([tp, fp, fn_]: [usize; 3]) -> f64 {
+    prf(tp, fp, fn_).2
+}
+
+fn add(a: [usize; 3], b: [usize; 3]) -> [usize; 3] {
+    [a[0] + b[0], a[1] + b[1], a[2] + b[2]]
+}
+
 /// One threshold per disease (from [`threshold_grid`]) maximizing the micro-F1 of
 /// `probs[d][i] >= threshold[d]` against `truth[d][i]`, by coordinate ascent from 0.5 over the
 /// diseases in order until no threshold changes (ties keep the current threshold). Diseases whose
 /// `truth` is None (no labels) keep 0.5 and do not count.
 pub fn fit_thresholds(probs: &[Vec<f32>], truth: &[Option<Vec<bool>>]) -> Vec<f32> {
     let grid = threshold_grid();
-    let half = grid
-        .iter()
-        .position(|&t| (t - 0.5).abs() < 1e-6)
-        .unwrap_or(0);
-    // counts[d][g] = (tp, fp, fn) of disease d at grid value g.
-    let counts: Vec<Option<Vec<[usize; 3]>>> = probs
+    let half = grid.len() / 2; // 0.5
+                               // counts[d][g] = [tp, fp, fn] of disease d at grid value g (empty without labels).
+    let counts: Vec<Vec<[usize; 3]>> = probs
         .iter()
         .zip(truth)
-        .map(|(p, t)| {
-            t.as_ref().map(|t| {
-                grid.iter()
-                    .map(|&g| {
-                        let mut c = [0; 3];
-                        for (&p, &y) in p.iter().zip(t) {
-                            match (p >= g, y) {
-                                (true, true) => c[0] += 1,
-                                (true, false) => c[1] += 1,
-                                (false, true) => c[2] += 1,
-                                (false, false) => {}
-                            }
-                        }
-                        c
-                    })
-                    .collect()
-            })
+        .map(|(p, t)| match t {
+            Some(t) => grid.iter().map(|&g| confusion(p, t, g)).collect(),
+            None => Vec::new(),
         })
         .collect();
     let mut chosen = vec![half; probs.len()];
-    let total = |chosen: &[usize]| {
-        let mut sum = [0usize; 3];
-        for (c, &g) in counts.iter().zip(chosen) {
-            if let Some(c) = c {
-                for k in 0..3 {
-                    sum[k] += c[g][k];
-                }
-            }
-        }
-        sum
-    };
-    let f1 = |[tp, fp, fn_]: [usize; 3]| {
-        if tp == 0 {
-            0.0
-        } else {
-            2.0 * tp as f64 / (2 * tp + fp + fn_) as f64
-        }
-    };
     // Each accepted change raises the micro-F1, so this ends; the bound is a guard.
     for _ in 0..100 {
         let mut changed = false;
-        for d in 0..probs.len() {
-            if counts[d].is_none() {
-                continue;
-            }
-            let mut best = (f1(total(&chosen)), chosen[d]);
-            for g in 0..grid.len() {
-                let mut trial = chosen.clone();
-                trial[d] = g;
-                let score = f1(total(&trial));
+        for d in (0..probs.len()).filter(|&d| !counts[d].is_empty()) {
+            // The micro counts of every other disease at its current threshold.
+            let rest = (0..probs.len())
+                .filter(|&e| e != d && !counts[e].is_empty())
+                .fold([0; 3], |sum, e| add(sum, counts[e][chosen[e]]));
+            let mut best = (f1(add(rest, counts[d][chosen[d]])), chosen[d]);
+            for (g, &c) in counts[d].iter().enumerate() {
+                let score = f1(add(rest, c));
                 if score > best.0 + 1e-12 {
                     best = (score, g);
                 }
@@ -151,23 +139,13 @@ pub fn fit_thresholds(probs: &[Vec<f32>], truth: &[Option<Vec<bool>>]) -> Vec<f3
 
 /// Micro-F1 of the hard decisions `probs[d][i] >= thresholds[d]` over the labeled diseases.
 pub fn micro_f1(probs: &[Vec<f32>], truth: &[Option<Vec<bool>>], thresholds: &[f32]) -> f64 {
-    let (mut tp, mut fp, mut fn_) = (0usize, 0usize, 0usize);
-    for ((p, t), &th) in probs.iter().zip(truth).zip(thresholds) {
-        let Some(t) = t else { continue };
-        for (&p, &y) in p.iter().zip(t) {
-            match (p >= th, y) {
-                (true, true) => tp += 1,
-                (true, false) => fp += 1,
-                (false, true) => fn_ += 1,
-                (false, false) => {}
-            }
-        }
-    }
-    if tp == 0 {
-        0.0
-    } else {
-        2.0 * tp as f64 / (2 * tp + fp + fn_) as f64
-    }
+    let counts = probs
+        .iter()
+        .zip(truth)
+        .zip(thresholds)
+        .filter_map(|((p, t), &th)| t.as_ref().map(|t| confusion(p, t, th)))
+        .fold([0; 3], add);
+    f1(counts)
 }
 
 #[cfg(test)]
