@@ -5,9 +5,8 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
-use serde_json::{json, Map, Value};
-use trrg_labeler::{Labeler, LABELER_NAME};
-use trrg_metrics::{clinical_efficacy, CeConvention, Meteor, NlgEvaluator};
+use serde_json::Value;
+use trrg_metrics::{evaluate, evaluation_json, CeConvention, Meteor};
 
 /// Clinical-efficacy convention.
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -85,7 +84,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
                 h.len()
             );
         };
-        examples.push((id, r, h.clone()));
+        examples.push((id.as_str(), r, h.clone()));
     }
     let meteor = match args.meteor_jar.or_else(Meteor::find_jar) {
         Some(jar) => Arc::new(Meteor::from_jar(&jar)?),
@@ -97,45 +96,13 @@ pub fn run(args: EvalArgs) -> Result<()> {
             Meteor::shared_exact_stem()
         }
     };
-    let labeler = Labeler::new();
-    let mut eval = NlgEvaluator::with_meteor(meteor);
-    let (mut ref_labels, mut hyp_labels) = (Vec::new(), Vec::new());
-    for (id, r, h) in &examples {
-        eval.update(id, r, h)?;
-        ref_labels.push(labeler.label(&r[0]));
-        hyp_labels.push(labeler.label(h));
-    }
-    let scores = eval.finalize()?;
     let convention = match args.ce {
         Ce::R2gen => CeConvention::R2gen,
         Ce::Promptmrg => CeConvention::Promptmrg,
         Ce::F1chexbert => CeConvention::F1chexbert,
     };
-    let ce = clinical_efficacy(&ref_labels, &hyp_labels, convention, LABELER_NAME);
-    let mut out = Map::new();
-    for k in 0..4 {
-        out.insert(format!("BLEU_{}", k + 1), json!(scores.bleu[k]));
-    }
-    out.insert("METEOR".into(), json!(scores.meteor));
-    out.insert("ROUGE_L".into(), json!(scores.rouge_l));
-    out.insert("CIDEr".into(), json!(scores.cider));
-    out.insert("METEOR_modules".into(), json!(scores.meteor_modules));
-    let mut ce_json = json!({
-        "convention": ce.convention, "labeler": ce.labeler,
-        "precision": ce.precision, "recall": ce.recall, "f1": ce.f1,
-        "reference_labels_from": "first reference of each example",
-    });
-    if matches!(convention, CeConvention::F1chexbert) {
-        ce_json["micro_f1_14"] = json!(ce.f1);
-        ce_json["macro_f1_14"] = json!(ce.macro_f1_14);
-        ce_json["micro_f1_5"] = json!(ce.micro_f1_5);
-        ce_json["macro_f1_5"] = json!(ce.macro_f1_5);
-    }
-    ce_json["per_observation"] = json!(ce.per_observation);
-    out.insert("CE".into(), ce_json);
-    if args.per_example {
-        out.insert("per_example".into(), json!(scores.per_example));
-    }
-    println!("{}", serde_json::to_string_pretty(&Value::Object(out))?);
+    let (scores, ce) = evaluate(&examples, meteor, convention)?;
+    let out = evaluation_json(&scores, &ce, args.per_example);
+    println!("{}", serde_json::to_string_pretty(&out)?);
     Ok(())
 }

@@ -37,7 +37,6 @@
 mod annotation;
 mod assets;
 mod batch;
-mod clean;
 mod dataset;
 mod error;
 mod files;
@@ -56,7 +55,7 @@ pub use annotation::{
 };
 pub use assets::{asset_for_test, assets_dir};
 pub use batch::{DiseaseLabels, ReportBatch, ReportBatcher};
-pub use clean::{py_split_whitespace, Cleaner};
+pub use trrg_clean::{py_split_whitespace, Cleaner};
 pub use dataset::{ReportDataset, ReportDatasetConfig, StudyItem};
 pub use error::{Error, Result};
 pub use files::{parse_json, read_json, write_atomic};

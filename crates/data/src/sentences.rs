@@ -8,7 +8,7 @@
 pub fn split_sentences(cleaned: &str) -> Vec<&str> {
     cleaned
         .split(" .")
-        .map(|s| s.trim_matches(crate::clean::is_py_space))
+        .map(|s| s.trim_matches(trrg_clean::is_py_space))
         .filter(|s| !s.is_empty() && *s != ".")
         .collect()
 }

@@ -10,7 +10,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::clean::py_split_whitespace;
+use trrg_clean::py_split_whitespace;
 use crate::{write_atomic, Error, ReportTokenizer, Result};
 
 /// The unknown-word token.

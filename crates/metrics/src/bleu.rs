@@ -9,6 +9,7 @@
 use rustc_hash::FxHashMap as HashMap;
 
 use crate::ngrams::{count_ngrams, NGram};
+use crate::nlg::BleuTotals;
 
 const TINY: f64 = 1e-15;
 const SMALL: f64 = 1e-9;
@@ -77,17 +78,34 @@ pub(crate) fn example_bleu(s: &BleuStats) -> [f64; 4] {
     )
 }
 
-/// Corpus BLEU-1..4 from all examples' statistics.
-pub(crate) fn corpus_bleu(stats: &[BleuStats]) -> [f64; 4] {
-    let (mut test_len, mut ref_len) = (0.0, 0.0);
-    let (mut guess, mut correct) = ([0.0; 4], [0.0; 4]);
-    for s in stats {
-        test_len += s.test_len as f64;
-        ref_len += s.ref_len as f64;
-        for k in 0..4 {
-            guess[k] += s.guess[k] as f64;
-            correct[k] += s.correct[k] as f64;
+impl BleuTotals {
+    /// The sums of all examples' statistics.
+    pub(crate) fn of(stats: &[BleuStats]) -> Self {
+        let mut t = BleuTotals {
+            test_len: 0,
+            ref_len: 0,
+            guess: [0; 4],
+            correct: [0; 4],
+        };
+        for s in stats {
+            t.test_len += s.test_len;
+            t.ref_len += s.ref_len;
+            for k in 0..4 {
+                t.guess[k] += s.guess[k];
+                t.correct[k] += s.correct[k];
+            }
         }
+        t
     }
-    score(test_len, ref_len, guess, correct)
+}
+
+/// Corpus BLEU-1..4 from all examples' statistics (integer sums, as Python's).
+pub(crate) fn corpus_bleu(stats: &[BleuStats]) -> [f64; 4] {
+    let t = BleuTotals::of(stats);
+    score(
+        t.test_len as f64,
+        t.ref_len as f64,
+        t.guess.map(|g| g as f64),
+        t.correct.map(|c| c as f64),
+    )
 }

@@ -1,4 +1,4 @@
-//! CIDEr-D exactly as pycocoevalcap's `CiderScorer` (n = 4, sigma = 6).
+//! CIDEr-D exactly as pycocoevalcap's `CiderScorer` (default n = 4, sigma = 6).
 //!
 //! Document frequency `df(g)` = number of examples whose references contain n-gram g, over the
 //! evaluated set only; `log N` = ln(number of examples). Each text becomes, per n, a tf-idf vector
@@ -13,7 +13,8 @@ use rayon::prelude::*;
 
 use crate::ngrams::NGram;
 
-const SIGMA: f64 = 6.0;
+/// pycocoevalcap's default length-penalty width.
+pub(crate) const CIDER_SIGMA: f64 = 6.0;
 
 type Counts = Vec<(NGram, u32)>;
 
@@ -48,7 +49,7 @@ fn vectorize(counts: &Counts, df: &HashMap<NGram, u32>, log_n: f64) -> Vector {
     }
 }
 
-fn similarity(h: &Vector, r: &Vector) -> [f64; 4] {
+fn similarity(h: &Vector, r: &Vector, sigma: f64) -> [f64; 4] {
     let delta = h.length - r.length;
     let mut val = [0.0f64; 4];
     for (n, v) in val.iter_mut().enumerate() {
@@ -68,13 +69,18 @@ fn similarity(h: &Vector, r: &Vector) -> [f64; 4] {
         if h.norms[n] != 0.0 && r.norms[n] != 0.0 {
             *v /= h.norms[n] * r.norms[n];
         }
-        *v *= std::f64::consts::E.powf(-(delta * delta) / (2.0 * SIGMA * SIGMA));
+        *v *= std::f64::consts::E.powf(-(delta * delta) / (2.0 * sigma * sigma));
     }
     val
 }
 
-/// Per-example CIDEr-D scores of a whole evaluated set.
-pub(crate) fn cider_scores(hyps: &[Counts], refs: &[Vec<Counts>]) -> Vec<f64> {
+/// Per-example CIDEr-D scores of a whole evaluated set, from n-gram counts up to `n` (1..=4).
+pub(crate) fn cider_scores(
+    hyps: &[Counts],
+    refs: &[Vec<Counts>],
+    n: usize,
+    sigma: f64,
+) -> Vec<f64> {
     let mut df: HashMap<NGram, u32> = HashMap::default();
     for example_refs in refs {
         let mut seen = rustc_hash::FxHashSet::default();
@@ -93,12 +99,12 @@ pub(crate) fn cider_scores(hyps: &[Counts], refs: &[Vec<Counts>]) -> Vec<f64> {
             let hv = vectorize(h, &df, log_n);
             let mut total = [0.0f64; 4];
             for r in rs {
-                let s = similarity(&hv, &vectorize(r, &df, log_n));
-                for n in 0..4 {
-                    total[n] += s[n];
+                let s = similarity(&hv, &vectorize(r, &df, log_n), sigma);
+                for k in 0..n {
+                    total[k] += s[k];
                 }
             }
-            total.iter().sum::<f64>() / 4.0 / rs.len() as f64 * 10.0
+            total[..n].iter().sum::<f64>() / n as f64 / rs.len() as f64 * 10.0
         })
         .collect()
 }

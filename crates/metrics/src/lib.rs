@@ -5,7 +5,7 @@
 //! reference length, 1e-15 / 1e-9 smoothing), ROUGE-L (beta 1.2, mean over examples) and CIDEr-D
 //! (n 1..4, sigma 6, x10, document frequencies from the evaluated set's references, bigram-count
 //! length). Golden tests compare with pycocoevalcap to 1e-6. Clinical efficacy has three named
-//! conventions ([`CeConvention`]). METEOR is not implemented yet.
+//! conventions ([`CeConvention`]). METEOR 1.5 is a Rust port ([`Meteor`]): no Java.
 //!
 //! ```text
 //! (id, refs, hyp)* --update--> n-gram counts, BLEU statistics --finalize--> NlgScores
@@ -20,9 +20,11 @@ mod error;
 mod meteor;
 mod ngrams;
 mod nlg;
+mod report;
 mod rouge;
 
 pub use clinical::{clinical_efficacy, prf, CeConvention, CeScores, ObservationScores, CE_FIVE};
 pub use error::{Error, Result};
-pub use meteor::{corpus_meteor, Meteor, MeteorStats};
-pub use nlg::{ExampleScores, NlgEvaluator, NlgScores};
+pub use meteor::{corpus_meteor, Meteor, MeteorCache, MeteorStats};
+pub use nlg::{BleuScores, BleuTotals, ExampleScores, MeteorScores, NlgEvaluator, NlgScores};
+pub use report::{evaluate, evaluation_json};

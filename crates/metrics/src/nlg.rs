@@ -7,7 +7,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::bleu::{bleu_stats, corpus_bleu, example_bleu, BleuStats};
-use crate::cider::cider_scores;
+use crate::cider::{cider_scores, CIDER_SIGMA};
 use crate::meteor::{corpus_meteor, Meteor, MeteorStats};
 use crate::ngrams::{count_ngrams, Interner, NGram};
 use crate::rouge::example_rouge_l;
@@ -111,6 +111,11 @@ impl NlgEvaluator {
         Ok(())
     }
 
+    /// The examples' ids, in update order.
+    pub fn ids(&self) -> &[String] {
+        &self.ids
+    }
+
     /// Number of examples so far.
     pub fn len(&self) -> usize {
         self.ids.len()
@@ -121,48 +126,124 @@ impl NlgEvaluator {
         self.ids.is_empty()
     }
 
+    /// BLEU-1..4 of everything added, as pycocoevalcap's `Bleu(4).compute_score`.
+    pub fn bleu(&self) -> BleuScores {
+        let stats: Vec<BleuStats> = self
+            .tokens
+            .par_iter()
+            .map(|(h, r)| bleu_stats(h, r))
+            .collect();
+        BleuScores {
+            corpus: corpus_bleu(&stats),
+            per_example: stats.iter().map(example_bleu).collect(),
+            totals: BleuTotals::of(&stats),
+        }
+    }
+
+    /// Per-example ROUGE-L (beta 1.2), as pycocoevalcap's `Rouge().compute_score`; the corpus
+    /// score is their mean.
+    pub fn rouge_l(&self) -> Vec<f64> {
+        self.hyps
+            .par_iter()
+            .zip(&self.refs)
+            .map(|(h, r)| example_rouge_l(h, r))
+            .collect()
+    }
+
+    /// Per-example CIDEr-D with n-grams up to `n` (1..=4) and length penalty `sigma`, as
+    /// pycocoevalcap's `Cider(n=n, sigma=sigma).compute_score`; the corpus score is their mean.
+    pub fn cider(&self, n: usize, sigma: f64) -> Result<Vec<f64>> {
+        if !(1..=4).contains(&n) {
+            return Err(Error::Unsupported(format!(
+                "CIDEr with n = {n}: n-grams of 1 to 4 tokens are supported"
+            )));
+        }
+        type Counts = Vec<(NGram, u32)>;
+        let (hyp_counts, ref_counts): (Vec<Counts>, Vec<Vec<Counts>>) = self
+            .tokens
+            .par_iter()
+            .map(|(h, r)| {
+                (
+                    count_ngrams(h, n),
+                    r.iter().map(|r| count_ngrams(r, n)).collect(),
+                )
+            })
+            .unzip();
+        Ok(cider_scores(&hyp_counts, &ref_counts, n, sigma))
+    }
+
+    /// METEOR of everything added: per-example scores and the corpus score of the pooled
+    /// statistics, as pycocoevalcap's `Meteor().compute_score`.
+    pub fn meteor(&self) -> MeteorScores {
+        let stats: Vec<MeteorStats> = self.meteor.stats_many(&self.hyps, &self.refs);
+        MeteorScores {
+            corpus: corpus_meteor(&stats),
+            per_example: stats.iter().map(MeteorStats::score).collect(),
+            modules: self.meteor.modules(),
+        }
+    }
+
     /// Scores everything added.
     pub fn finalize(&self) -> Result<NlgScores> {
         if self.ids.is_empty() {
             return Err(Error::Empty);
         }
-        let rouge: Vec<f64> = self
-            .hyps
-            .par_iter()
-            .zip(&self.refs)
-            .map(|(h, r)| example_rouge_l(h, r))
-            .collect();
-        let meteor: Vec<MeteorStats> = self.meteor.stats_many(&self.hyps, &self.refs);
-        type Counts = Vec<(NGram, u32)>;
-        let counted: Vec<(BleuStats, Counts, Vec<Counts>)> = self
-            .tokens
-            .par_iter()
-            .map(|(h, r)| {
-                let ref_counts = r.iter().map(|r| count_ngrams(r, 4)).collect();
-                (bleu_stats(h, r), count_ngrams(h, 4), ref_counts)
-            })
-            .collect();
-        let (bleu, counts): (Vec<BleuStats>, Vec<(Counts, Vec<Counts>)>) =
-            counted.into_iter().map(|(b, h, r)| (b, (h, r))).unzip();
-        let (hyp_counts, ref_counts): (Vec<Counts>, Vec<Vec<Counts>>) = counts.into_iter().unzip();
-        let cider = cider_scores(&hyp_counts, &ref_counts);
+        let rouge = self.rouge_l();
+        let meteor = self.meteor();
+        let bleu = self.bleu();
+        let cider = self.cider(4, CIDER_SIGMA)?;
         let n = self.ids.len() as f64;
         let per_example = (0..self.ids.len())
             .map(|i| ExampleScores {
                 id: self.ids[i].clone(),
-                bleu: example_bleu(&bleu[i]),
-                meteor: meteor[i].score(),
+                bleu: bleu.per_example[i],
+                meteor: meteor.per_example[i],
                 rouge_l: rouge[i],
                 cider: cider[i],
             })
             .collect();
         Ok(NlgScores {
-            bleu: corpus_bleu(&bleu),
-            meteor: corpus_meteor(&meteor),
-            meteor_modules: self.meteor.modules(),
+            bleu: bleu.corpus,
+            meteor: meteor.corpus,
+            meteor_modules: meteor.modules,
             rouge_l: rouge.iter().sum::<f64>() / n,
             cider: cider.iter().sum::<f64>() / n,
             per_example,
         })
     }
+}
+
+/// BLEU-1..4 of a set ([`NlgEvaluator::bleu`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct BleuScores {
+    /// Corpus BLEU-1..4.
+    pub corpus: [f64; 4],
+    /// BLEU-1..4 of each example alone, in update order.
+    pub per_example: Vec<[f64; 4]>,
+    /// The pooled counts behind the corpus score (what pycocoevalcap prints when verbose).
+    pub totals: BleuTotals,
+}
+
+/// The pooled BLEU counts of a set.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BleuTotals {
+    /// Hypothesis tokens.
+    pub test_len: usize,
+    /// Reference tokens (per example, the reference length closest to the hypothesis's).
+    pub ref_len: usize,
+    /// Hypothesis n-grams, n = 1..4.
+    pub guess: [usize; 4],
+    /// Clipped matching n-grams, n = 1..4.
+    pub correct: [usize; 4],
+}
+
+/// METEOR of a set ([`NlgEvaluator::meteor`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct MeteorScores {
+    /// The score of the pooled statistics.
+    pub corpus: f64,
+    /// Each example's score against its best reference, in update order.
+    pub per_example: Vec<f64>,
+    /// The modules used ([`Meteor::modules`]).
+    pub modules: String,
 }

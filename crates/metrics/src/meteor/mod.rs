@@ -9,6 +9,7 @@
 //! [`Meteor::exact_stem`] needs no files and says so in [`Meteor::modules`].
 
 mod align;
+mod cache;
 mod normalize;
 mod resources;
 
@@ -20,6 +21,8 @@ use rustc_hash::FxHashSet;
 
 use crate::{Error, Result};
 use align::{align, Line, EXACT, PARAPHRASE, STEM, SYNONYM};
+pub use cache::MeteorCache;
+use cache::Tables;
 use rayon::prelude::*;
 use resources::{Paraphrases, Synonyms};
 
@@ -40,6 +43,81 @@ pub struct Meteor {
 }
 
 static EXACT_STEM: LazyLock<Arc<Meteor>> = LazyLock::new(|| Arc::new(Meteor::exact_stem()));
+
+/// `data/paraphrase-en.gz` beside the jar, where pycocoevalcap and the assets script put it.
+fn paraphrase_beside(jar: &Path) -> Option<PathBuf> {
+    let path = jar
+        .parent()
+        .unwrap_or(Path::new("."))
+        .join("data")
+        .join("paraphrase-en.gz");
+    path.is_file().then_some(path)
+}
+
+/// The jar's function words and WordNet data, and the paraphrase table when given.
+fn read_tables(jar: &Path, paraphrase: Option<&Path>) -> Result<Tables> {
+    let file = std::fs::File::open(jar).map_err(|e| data_error(jar, e))?;
+    let mut zip = zip::ZipArchive::new(file)
+        .map_err(|e| data_error(jar, format!("not a readable jar (zip) file: {e}")))?;
+    let mut entry = |name: &str| -> Result<String> {
+        let mut text = String::new();
+        let mut file = zip
+            .by_name(name)
+            .map_err(|e| data_error(jar, format!("no `{name}` in the jar: {e}")))?;
+        std::io::Read::read_to_string(&mut file, &mut text)
+            .map_err(|e| data_error(jar, format!("`{name}`: {e}")))?;
+        Ok(text)
+    };
+    let function_words = entry("function/english.words")?;
+    let synonyms = Synonyms::parse(
+        &entry("synonym/english.exceptions")?,
+        &entry("synonym/english.synsets")?,
+    )
+    .map_err(|e| data_error(jar, e))?;
+    let paraphrases = paraphrase
+        .map(|p| Paraphrases::load(p).map_err(|e| data_error(p, e)))
+        .transpose()?;
+    Ok(Tables {
+        function_words: function_words.lines().map(str::to_string).collect(),
+        synonyms,
+        paraphrases,
+    })
+}
+
+/// Maps a cache file into memory.
+fn map_file(path: &Path) -> std::io::Result<cache::Backing> {
+    if cfg!(target_endian = "big") {
+        // The cache holds little-endian tables that are used in place.
+        return Err(std::io::Error::other(
+            "the cache is not used on big-endian machines",
+        ));
+    }
+    let file = std::fs::File::open(path)?;
+    // SAFETY: trrg writes cache files once, through a temporary file and a rename, and never
+    // changes one in place; the map stays valid as long as nobody else truncates the file.
+    let map = unsafe { memmap2::Mmap::map(&file)? };
+    Ok(Arc::new(map))
+}
+
+/// Writes `bytes` to `path` through a temporary file in the same directory and a rename, so a
+/// reader never sees half a file.
+fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let tmp = dir.join(format!(
+        ".{}.{}-{n}.tmp",
+        path.file_name().and_then(|f| f.to_str()).unwrap_or("cache"),
+        std::process::id()
+    ));
+    let written = std::fs::write(&tmp, bytes).and_then(|()| std::fs::rename(&tmp, path));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written
+}
 
 fn data_error(path: &Path, message: impl std::fmt::Display) -> Error {
     Error::MeteorData {
@@ -71,45 +149,55 @@ impl Meteor {
     /// All four modules, as pycocoevalcap: WordNet data from `jar` (`meteor-1.5.jar`) and the
     /// paraphrase table from `data/paraphrase-en.gz` beside it. Like METEOR itself, a missing
     /// paraphrase file leaves the paraphrase module empty ([`Meteor::modules`] then omits it).
-    /// Reading the 62 MB table takes a few seconds.
+    /// Reading the 62 MB table takes a few seconds; [`Meteor::from_jar_cached`] does it once.
     pub fn from_jar(jar: &Path) -> Result<Self> {
-        let paraphrase = jar
-            .parent()
-            .unwrap_or(Path::new("."))
-            .join("data")
-            .join("paraphrase-en.gz");
-        Self::from_files(jar, paraphrase.is_file().then_some(paraphrase.as_path()))
+        let paraphrase = paraphrase_beside(jar);
+        Self::from_files(jar, paraphrase.as_deref())
     }
 
     /// WordNet data from `jar`, the paraphrase table from `paraphrase` (or none).
     pub fn from_files(jar: &Path, paraphrase: Option<&Path>) -> Result<Self> {
-        let file = std::fs::File::open(jar).map_err(|e| data_error(jar, e))?;
-        let mut zip = zip::ZipArchive::new(file)
-            .map_err(|e| data_error(jar, format!("not a readable jar (zip) file: {e}")))?;
-        let mut entry = |name: &str| -> Result<String> {
-            let mut text = String::new();
-            let mut file = zip
-                .by_name(name)
-                .map_err(|e| data_error(jar, format!("no `{name}` in the jar: {e}")))?;
-            std::io::Read::read_to_string(&mut file, &mut text)
-                .map_err(|e| data_error(jar, format!("`{name}`: {e}")))?;
-            Ok(text)
+        Ok(Self::from_tables(read_tables(jar, paraphrase)?))
+    }
+
+    /// [`Meteor::from_jar`] through a cache of the parsed tables in `cache_dir` (one file per
+    /// jar, rebuilt when the jar or the paraphrase file changes size or modification time). The
+    /// returned [`MeteorCache`] says whether the cache was read or written; failing to write it
+    /// is not an error, since the scorer is complete either way.
+    pub fn from_jar_cached(jar: &Path, cache_dir: &Path) -> Result<(Self, MeteorCache)> {
+        let paraphrase = paraphrase_beside(jar);
+        let paraphrase = paraphrase.as_deref();
+        let fingerprint = cache::fingerprint(jar, paraphrase).map_err(|e| data_error(jar, e))?;
+        let path = cache::cache_path(cache_dir, jar, paraphrase);
+        let replaced = match map_file(&path) {
+            Ok(bytes) => match cache::decode(&bytes, fingerprint) {
+                Ok(Some(tables)) => {
+                    return Ok((Self::from_tables(tables), MeteorCache::Loaded(path)))
+                }
+                Ok(None) => Some("it was made from other files or by another trrg version".into()),
+                Err(e) => Some(e),
+            },
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => Some(e.to_string()),
         };
-        let function_words = entry("function/english.words")?;
-        let synonyms = Synonyms::parse(
-            &entry("synonym/english.exceptions")?,
-            &entry("synonym/english.synsets")?,
-        )
-        .map_err(|e| data_error(jar, e))?;
-        let paraphrases = paraphrase
-            .map(|p| Paraphrases::load(p).map_err(|e| data_error(p, e)))
-            .transpose()?;
-        Ok(Self {
-            function_words: function_words.lines().map(str::to_string).collect(),
+        let tables = read_tables(jar, paraphrase)?;
+        let outcome = match write_atomically(&path, &cache::encode(&tables, fingerprint)) {
+            Ok(()) => MeteorCache::Written { path, replaced },
+            Err(e) => MeteorCache::NotWritten {
+                path,
+                reason: e.to_string(),
+            },
+        };
+        Ok((Self::from_tables(tables), outcome))
+    }
+
+    fn from_tables(tables: Tables) -> Self {
+        Self {
+            function_words: tables.function_words,
             stemmer: Stemmer::create(Algorithm::English),
-            synonyms: Some(synonyms),
-            paraphrases,
-        })
+            synonyms: Some(tables.synonyms),
+            paraphrases: tables.paraphrases,
+        }
     }
 
     /// Finds pycocoevalcap's `meteor-1.5.jar`: `$TRRG_METEOR_JAR` when set, else the

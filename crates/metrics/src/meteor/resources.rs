@@ -6,6 +6,7 @@ use std::path::Path;
 
 use rustc_hash::FxHashMap;
 
+use super::cache::U32s;
 use super::normalize::is_java_token_delimiter;
 
 fn java_tokens(line: &str) -> impl Iterator<Item = &str> {
@@ -80,6 +81,25 @@ impl Synonyms {
         })
     }
 
+    pub(crate) fn from_parts(
+        synsets: FxHashMap<String, Vec<i32>>,
+        bases: FxHashMap<String, Vec<String>>,
+    ) -> Self {
+        Self { synsets, bases }
+    }
+
+    /// The tables as parallel lists, for the cache.
+    pub(crate) fn parts(&self) -> SynonymParts<'_> {
+        let (synset_words, synset_ids) = self.synsets.iter().map(|(k, v)| (k.as_str(), v)).unzip();
+        let (base_forms, base_lists) = self.bases.iter().map(|(k, v)| (k.as_str(), v)).unzip();
+        SynonymParts {
+            synset_words,
+            synset_ids,
+            base_forms,
+            base_lists,
+        }
+    }
+
     fn sets(&self, word: &str) -> &[i32] {
         self.synsets.get(word).map_or(&[], Vec::as_slice)
     }
@@ -118,6 +138,25 @@ impl Synonyms {
     }
 }
 
+/// [`Synonyms`] as parallel lists.
+pub(crate) struct SynonymParts<'a> {
+    pub(crate) synset_words: Vec<&'a str>,
+    pub(crate) synset_ids: Vec<&'a Vec<i32>>,
+    pub(crate) base_forms: Vec<&'a str>,
+    pub(crate) base_lists: Vec<&'a Vec<String>>,
+}
+
+/// [`Paraphrases`] as flat lists: the vocabulary in id order, the trie edges as
+/// `(node, word, child)`.
+pub(crate) struct ParaphraseParts<'a> {
+    pub(crate) vocab: Vec<&'a str>,
+    pub(crate) edges: Vec<(u32, u32, u32)>,
+    pub(crate) emit_offsets: &'a [u32],
+    pub(crate) emits: &'a [u32],
+    pub(crate) word_offsets: &'a [u32],
+    pub(crate) words: &'a [u32],
+}
+
 /// `ParaphraseTransducer`: a trie of reference phrases, each node emitting the indices of the
 /// paraphrases of the phrase ending there (in file order).
 pub(crate) struct Paraphrases {
@@ -125,11 +164,11 @@ pub(crate) struct Paraphrases {
     /// `(node, word) -> child node`; node 0 is the root.
     edges: FxHashMap<(u32, u32), u32>,
     /// Paraphrase indices emitted by node `n`: `emits[emit_offsets[n]..emit_offsets[n + 1]]`.
-    emit_offsets: Vec<u32>,
-    emits: Vec<u32>,
+    emit_offsets: U32s,
+    emits: U32s,
     /// Words of paraphrase `p`: `words[word_offsets[p]..word_offsets[p + 1]]`.
-    word_offsets: Vec<u32>,
-    words: Vec<u32>,
+    word_offsets: U32s,
+    words: U32s,
 }
 
 impl Paraphrases {
@@ -145,11 +184,12 @@ impl Paraphrases {
         let mut table = Self {
             vocab: FxHashMap::default(),
             edges: FxHashMap::default(),
-            emit_offsets: Vec::new(),
-            emits: Vec::new(),
-            word_offsets: vec![0],
-            words: Vec::new(),
+            emit_offsets: U32s::default(),
+            emits: U32s::default(),
+            word_offsets: U32s::default(),
+            words: U32s::default(),
         };
+        let (mut word_offsets, mut words) = (vec![0u32], Vec::new());
         let mut node_emits: Vec<(u32, u32)> = Vec::new();
         let mut nodes = 1u32;
         let (mut prob, mut phrase, mut para) = (String::new(), String::new(), String::new());
@@ -178,27 +218,69 @@ impl Paraphrases {
                     nodes - 1
                 });
             }
-            let index = table.word_offsets.len() as u32 - 1;
+            let index = word_offsets.len() as u32 - 1;
             node_emits.push((node, index));
             for token in java_tokens(para.trim_end_matches(['\n', '\r'])) {
                 let word = table.intern(token);
-                table.words.push(word);
+                words.push(word);
             }
-            table.word_offsets.push(table.words.len() as u32);
+            word_offsets.push(words.len() as u32);
         }
         // Group emits by node, keeping file order within a node.
         node_emits.sort_by_key(|&(node, _)| node);
-        table.emit_offsets = vec![0; nodes as usize + 1];
+        let mut emit_offsets = vec![0; nodes as usize + 1];
         for &(node, _) in &node_emits {
-            table.emit_offsets[node as usize + 1] += 1;
+            emit_offsets[node as usize + 1] += 1;
         }
         for n in 0..nodes as usize {
-            table.emit_offsets[n + 1] += table.emit_offsets[n];
+            emit_offsets[n + 1] += emit_offsets[n];
         }
-        table.emits = node_emits.into_iter().map(|(_, p)| p).collect();
+        table.emit_offsets = emit_offsets.into();
+        table.emits = node_emits
+            .into_iter()
+            .map(|(_, p)| p)
+            .collect::<Vec<_>>()
+            .into();
+        table.word_offsets = word_offsets.into();
+        table.words = words.into();
         table.vocab.shrink_to_fit();
         table.edges.shrink_to_fit();
         Ok(table)
+    }
+
+    /// A table from its parts; the cache checks that offsets and indices are in range.
+    pub(crate) fn from_parts(
+        vocab: FxHashMap<Box<str>, u32>,
+        edges: FxHashMap<(u32, u32), u32>,
+        emit_offsets: U32s,
+        emits: U32s,
+        word_offsets: U32s,
+        words: U32s,
+    ) -> Self {
+        Self {
+            vocab,
+            edges,
+            emit_offsets,
+            emits,
+            word_offsets,
+            words,
+        }
+    }
+
+    /// The table as flat lists, for the cache.
+    pub(crate) fn parts(&self) -> ParaphraseParts<'_> {
+        let mut vocab = vec![""; self.vocab.len()];
+        for (word, &id) in &self.vocab {
+            vocab[id as usize] = word;
+        }
+        ParaphraseParts {
+            vocab,
+            edges: self.edges.iter().map(|(&(n, w), &c)| (n, w, c)).collect(),
+            emit_offsets: &self.emit_offsets,
+            emits: &self.emits,
+            word_offsets: &self.word_offsets,
+            words: &self.words,
+        }
     }
 
     fn intern(&mut self, token: &str) -> u32 {

@@ -1,4 +1,7 @@
-//! Report cleaning, ported exactly from R2Gen and R2GenGPT.
+//! # trrg-clean: report cleaning, ported exactly from R2Gen and R2GenGPT
+//!
+//! No dependency beyond serde, so the Python package and the metrics use it without burn;
+//! `trrg-data` re-exports it.
 //!
 //! Three cleaners, selected by [`Cleaner`]:
 //!
@@ -13,7 +16,8 @@
 //! so `; < = > ? @` and `A`-`Z` go, while `-` stays); empty sentences are kept (the original
 //! filter `sent_cleaner(sent) != []` is always true); `strip`/`split` use Python's whitespace;
 //! the result always ends with the token ` .`. Golden cases made with Python's `re` live in
-//! `tests/fixtures/clean_golden.json` (script: `scripts/make_clean_golden.py`).
+//! `crates/data/tests/fixtures/clean_golden.json` (script: `crates/data/scripts/make_clean_golden.py`).
+#![warn(missing_docs)]
 
 use serde::{Deserialize, Serialize};
 
@@ -34,7 +38,7 @@ impl Cleaner {
     /// Cleans one raw report.
     ///
     /// ```
-    /// use trrg_data::Cleaner;
+    /// use trrg_clean::Cleaner;
     /// assert_eq!(
     ///     Cleaner::IuXray.clean("1. Heart size normal. 2. No effusion."),
     ///     "heart size normal . no effusion ."
@@ -58,12 +62,12 @@ impl Cleaner {
 }
 
 /// Python's `str.isspace` (Unicode White_Space plus U+001C..U+001F).
-pub(crate) fn is_py_space(c: char) -> bool {
+pub fn is_py_space(c: char) -> bool {
     c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c)
 }
 
 /// Python's `str.strip()`.
-pub(crate) fn py_strip(s: &str) -> &str {
+pub fn py_strip(s: &str) -> &str {
     s.trim_matches(is_py_space)
 }
 
