@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::{clean::Cleaner, parse_json, resolve_under, Error, Result};
+use crate::{parse_json, resolve_under, Cleaner, Error, Result};
 
 /// One entry of `annotation.json`, as written there.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -55,7 +55,6 @@ pub use annotation::{
 };
 pub use assets::{asset_for_test, assets_dir};
 pub use batch::{DiseaseLabels, ReportBatch, ReportBatcher};
-pub use trrg_clean::{py_split_whitespace, Cleaner};
 pub use dataset::{ReportDataset, ReportDatasetConfig, StudyItem};
 pub use error::{Error, Result};
 pub use files::{parse_json, read_json, write_atomic};
@@ -68,5 +67,6 @@ pub use openi::{iu_xray_annotation, read_openi_reports, OpenIReport, R2GenIuSpli
 pub use paths::resolve_under;
 pub use sentences::split_sentences;
 pub use tokenizer::{HfReportTokenizer, ReportTokenizer, SpecialTokens};
+pub use trrg_clean::{py_split_whitespace, Cleaner};
 pub use vocab::{WordVocab, UNK};
 pub use weights::{transpose, TensorInfo, WeightFile};

@@ -10,8 +10,8 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use trrg_clean::py_split_whitespace;
 use crate::{write_atomic, Error, ReportTokenizer, Result};
+use trrg_clean::py_split_whitespace;
 
 /// The unknown-word token.
 pub const UNK: &str = "<unk>";

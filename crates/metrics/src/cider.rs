@@ -1,4 +1,4 @@
-//! CIDEr-D exactly as pycocoevalcap's `CiderScorer` (default n = 4, sigma = 6).
+//! CIDEr-D exactly as pycocoevalcap's `CiderScorer` (n = 4; sigma 6 by default).
 //!
 //! Document frequency `df(g)` = number of examples whose references contain n-gram g, over the
 //! evaluated set only; `log N` = ln(number of examples). Each text becomes, per n, a tf-idf vector
@@ -74,13 +74,8 @@ fn similarity(h: &Vector, r: &Vector, sigma: f64) -> [f64; 4] {
     val
 }
 
-/// Per-example CIDEr-D scores of a whole evaluated set, from n-gram counts up to `n` (1..=4).
-pub(crate) fn cider_scores(
-    hyps: &[Counts],
-    refs: &[Vec<Counts>],
-    n: usize,
-    sigma: f64,
-) -> Vec<f64> {
+/// Per-example CIDEr-D scores of a whole evaluated set, with length penalty width `sigma`.
+pub(crate) fn cider_scores(hyps: &[Counts], refs: &[Vec<Counts>], sigma: f64) -> Vec<f64> {
     let mut df: HashMap<NGram, u32> = HashMap::default();
     for example_refs in refs {
         let mut seen = rustc_hash::FxHashSet::default();
@@ -100,11 +95,11 @@ pub(crate) fn cider_scores(
             let mut total = [0.0f64; 4];
             for r in rs {
                 let s = similarity(&hv, &vectorize(r, &df, log_n), sigma);
-                for k in 0..n {
-                    total[k] += s[k];
+                for n in 0..4 {
+                    total[n] += s[n];
                 }
             }
-            total[..n].iter().sum::<f64>() / n as f64 / rs.len() as f64 * 10.0
+            total.iter().sum::<f64>() / 4.0 / rs.len() as f64 * 10.0
         })
         .collect()
 }

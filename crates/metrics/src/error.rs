@@ -29,9 +29,6 @@ pub enum Error {
     /// Nothing to evaluate.
     #[error("no examples to evaluate")]
     Empty,
-    /// A metric setting outside what is implemented.
-    #[error("unsupported: {0}")]
-    Unsupported(String),
 }
 
 /// `Result` with this crate's [`Error`].

@@ -150,26 +150,21 @@ impl NlgEvaluator {
             .collect()
     }
 
-    /// Per-example CIDEr-D with n-grams up to `n` (1..=4) and length penalty `sigma`, as
-    /// pycocoevalcap's `Cider(n=n, sigma=sigma).compute_score`; the corpus score is their mean.
-    pub fn cider(&self, n: usize, sigma: f64) -> Result<Vec<f64>> {
-        if !(1..=4).contains(&n) {
-            return Err(Error::Unsupported(format!(
-                "CIDEr with n = {n}: n-grams of 1 to 4 tokens are supported"
-            )));
-        }
+    /// Per-example CIDEr-D (n-grams up to 4) with length penalty width `sigma`, as
+    /// pycocoevalcap's `Cider(sigma=sigma).compute_score`; the corpus score is their mean.
+    pub fn cider(&self, sigma: f64) -> Vec<f64> {
         type Counts = Vec<(NGram, u32)>;
         let (hyp_counts, ref_counts): (Vec<Counts>, Vec<Vec<Counts>>) = self
             .tokens
             .par_iter()
             .map(|(h, r)| {
                 (
-                    count_ngrams(h, n),
-                    r.iter().map(|r| count_ngrams(r, n)).collect(),
+                    count_ngrams(h, 4),
+                    r.iter().map(|r| count_ngrams(r, 4)).collect(),
                 )
             })
             .unzip();
-        Ok(cider_scores(&hyp_counts, &ref_counts, n, sigma))
+        cider_scores(&hyp_counts, &ref_counts, sigma)
     }
 
     /// METEOR of everything added: per-example scores and the corpus score of the pooled
@@ -191,7 +186,7 @@ impl NlgEvaluator {
         let rouge = self.rouge_l();
         let meteor = self.meteor();
         let bleu = self.bleu();
-        let cider = self.cider(4, CIDER_SIGMA)?;
+        let cider = self.cider(CIDER_SIGMA);
         let n = self.ids.len() as f64;
         let per_example = (0..self.ids.len())
             .map(|i| ExampleScores {

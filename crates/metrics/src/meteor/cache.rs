@@ -390,3 +390,106 @@ pub(crate) fn decode(all: &Backing, fingerprint: [u64; 4]) -> Result<Option<Tabl
         paraphrases,
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Bytes in a `u32` buffer, so that tables can be used in place as from a memory map.
+    struct Aligned(Vec<u32>, usize);
+
+    impl AsRef<[u8]> for Aligned {
+        fn as_ref(&self) -> &[u8] {
+            &bytemuck::cast_slice(&self.0)[..self.1]
+        }
+    }
+
+    fn backing(bytes: &[u8]) -> Backing {
+        let mut words = vec![0u32; bytes.len().div_ceil(4)];
+        bytemuck::cast_slice_mut::<u32, u8>(&mut words)[..bytes.len()].copy_from_slice(bytes);
+        Arc::new(Aligned(words, bytes.len()))
+    }
+
+    fn tables() -> Tables {
+        let text = "0.5\nheart size\ncardiac silhouette\n0.1\nheart\ncardiac\n0.2\nheart size\nsize of the heart\n";
+        Tables {
+            function_words: ["the", "of", "a"].map(String::from).into_iter().collect(),
+            synonyms: Synonyms::parse("mouse\nmice\n", "mouse\n1 2\nlung\n7\nenlarge\n9\n")
+                .unwrap(),
+            paraphrases: Some(Paraphrases::read(text.as_bytes()).unwrap()),
+        }
+    }
+
+    /// Every lookup a scorer makes, over every word of the vocabulary.
+    fn exercise(t: &Tables) -> Vec<(usize, usize, Vec<u32>)> {
+        let mut out = Vec::new();
+        let _ = (t.synonyms.all_sets("mice"), t.synonyms.all_sets("lungs"));
+        if let Some(p) = &t.paraphrases {
+            let line: Vec<Option<u32>> = (0..8).map(Some).chain([None]).collect();
+            for start in 0..line.len() {
+                for (len, index) in p.phrases_at(&line, start) {
+                    out.push((len, index, p.paraphrase(index).to_vec()));
+                }
+            }
+        }
+        out
+    }
+
+    const FINGERPRINT: [u64; 4] = [1, 2, 3, 4];
+
+    #[test]
+    fn round_trip_gives_the_same_lookups_and_other_sources_are_stale() {
+        let t = tables();
+        let bytes = encode(&t, FINGERPRINT);
+        assert_eq!(bytes.len() % 4, 0);
+        let back = decode(&backing(&bytes), FINGERPRINT).unwrap().unwrap();
+        assert_eq!(exercise(&back), exercise(&t));
+        assert!(!exercise(&t).is_empty());
+        assert_eq!(back.function_words, t.function_words);
+        assert_eq!(back.synonyms.all_sets("mice"), vec![1, 2]);
+        assert!(decode(&backing(&bytes), [1, 2, 3, 5]).unwrap().is_none());
+        assert!(decode(&backing(b"TRRGMETEOR\0\0"), FINGERPRINT).is_err());
+        assert!(decode(&backing(b"not a cache at all"), FINGERPRINT).is_err());
+    }
+
+    /// A seeded mutation loop: truncations and byte changes of a valid cache decode to an error
+    /// or to tables whose every lookup works; none panics.
+    #[test]
+    fn damaged_caches_are_errors_never_panics() {
+        let bytes = encode(&tables(), FINGERPRINT);
+        for cut in 0..bytes.len() {
+            assert!(
+                decode(&backing(&bytes[..cut]), FINGERPRINT).is_err(),
+                "cut at {cut}"
+            );
+        }
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let header = MAGIC.len() + 4 + 32;
+        let mut decoded = 0;
+        for _ in 0..20_000 {
+            let mut b = bytes.clone();
+            for _ in 0..1 + next() % 4 {
+                let at = header + (next() as usize) % (b.len() - header);
+                b[at] = match next() % 3 {
+                    0 => next() as u8,
+                    1 => b[at].wrapping_add(1),
+                    _ => 0xff,
+                };
+            }
+            if let Ok(Some(t)) = decode(&backing(&b), FINGERPRINT) {
+                exercise(&t);
+                decoded += 1;
+            }
+        }
+        assert!(
+            decoded > 0,
+            "no mutation kept a valid cache: the loop tests nothing"
+        );
+    }
+}
