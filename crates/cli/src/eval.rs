@@ -6,7 +6,7 @@ use std::sync::Arc;
 use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
 use serde_json::Value;
-use trrg_metrics::{evaluate, evaluation_json, CeConvention, Meteor};
+use trrg_metrics::{evaluate, evaluation_json, CeConvention, Meteor, MeteorCache};
 
 /// Clinical-efficacy convention.
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -33,7 +33,8 @@ pub struct EvalArgs {
     per_example: bool,
     /// pycocoevalcap's `meteor-1.5.jar` (WordNet synonyms), with `data/paraphrase-en.gz` beside
     /// it. Default: `$TRRG_METEOR_JAR`, else the pycocoevalcap package of `python3`; without one,
-    /// METEOR uses the exact and stem modules only and `METEOR_modules` says so.
+    /// METEOR uses the exact and stem modules only and `METEOR_modules` says so. The parsed
+    /// tables are cached once in `$TRRG_CACHE_DIR` (default `~/.cache/trrg`).
     #[arg(long)]
     meteor_jar: Option<PathBuf>,
 }
@@ -49,6 +50,23 @@ fn texts(value: &Value, what: &str, id: &str, file: &str) -> Result<Vec<String>>
                 .with_context(|| format!("{file}: {what}[{id}] must hold strings"))
         })
         .collect()
+}
+
+/// The full METEOR for `jar`, through the table cache of [`Meteor::default_cache_dir`] (a note on
+/// stderr when the cache cannot be written).
+fn load_meteor(jar: &std::path::Path) -> Result<Meteor> {
+    let Some(dir) = Meteor::default_cache_dir() else {
+        return Ok(Meteor::from_jar(jar)?);
+    };
+    let (meteor, cache) = Meteor::from_jar_cached(jar, &dir)?;
+    if let MeteorCache::NotWritten { path, reason } = cache {
+        eprintln!(
+            "trrg eval: METEOR's table cache {} was not written ({reason}); every run parses the \
+             data again (set TRRG_CACHE_DIR to a writable directory)",
+            path.display()
+        );
+    }
+    Ok(meteor)
 }
 
 /// Runs `trrg eval`: prints one JSON object of scores.
@@ -87,7 +105,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
         examples.push((id.as_str(), r, h.clone()));
     }
     let meteor = match args.meteor_jar.or_else(Meteor::find_jar) {
-        Some(jar) => Arc::new(Meteor::from_jar(&jar)?),
+        Some(jar) => Arc::new(load_meteor(&jar)?),
         None => {
             eprintln!(
                 "trrg eval: no meteor-1.5.jar (give --meteor-jar, set TRRG_METEOR_JAR or pip install \

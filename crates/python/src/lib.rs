@@ -313,6 +313,13 @@ fn evaluate(
     })
 }
 
+/// Where the METEOR table cache lives by default (`$TRRG_CACHE_DIR`, `$XDG_CACHE_HOME/trrg` or
+/// `~/.cache/trrg`), as `trrg eval` keeps it.
+#[pyfunction]
+fn default_cache_dir() -> Option<PathBuf> {
+    Meteor::default_cache_dir()
+}
+
 /// The 14 CheXpert observations, in the labeler's order.
 #[pyfunction]
 fn observations() -> Vec<&'static str> {
@@ -355,6 +362,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(cider_d, m)?)?;
     m.add_function(wrap_pyfunction!(evaluate, m)?)?;
     m.add_function(wrap_pyfunction!(observations, m)?)?;
+    m.add_function(wrap_pyfunction!(default_cache_dir, m)?)?;
     m.add_function(wrap_pyfunction!(label, m)?)?;
     m.add_function(wrap_pyfunction!(clean, m)?)?;
     m.add_class::<MeteorScorer>()?;

@@ -15,7 +15,8 @@ from trrg.pycocoevalcap.cider import Cider
 from trrg.pycocoevalcap.meteor import Meteor
 from trrg.pycocoevalcap.rouge import Rouge
 
-# R2Gen's modules/metrics.py (cuhksz-nlp/R2Gen), verbatim but for the imports placeholder.
+# The compute_scores of R2Gen (cuhksz-nlp/R2Gen, modules/metrics.py), as R2Gen writes it; only
+# the import lines are filled in.
 R2GEN_METRICS = '''
 {imports}
 

@@ -191,6 +191,19 @@ impl Meteor {
         Ok((Self::from_tables(tables), outcome))
     }
 
+    /// Where [`Meteor::from_jar_cached`] keeps its cache by default: `$TRRG_CACHE_DIR`, else
+    /// `$XDG_CACHE_HOME/trrg`, else `$HOME/.cache/trrg`; `None` when none of them is set.
+    pub fn default_cache_dir() -> Option<PathBuf> {
+        let var = |name: &str| {
+            std::env::var_os(name)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        };
+        var("TRRG_CACHE_DIR")
+            .or_else(|| var("XDG_CACHE_HOME").map(|d| d.join("trrg")))
+            .or_else(|| var("HOME").map(|d| d.join(".cache").join("trrg")))
+    }
+
     fn from_tables(tables: Tables) -> Self {
         Self {
             function_words: tables.function_words,

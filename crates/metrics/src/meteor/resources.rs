@@ -179,7 +179,7 @@ impl Paraphrases {
         Self::read(flate2::read::MultiGzDecoder::new(file))
     }
 
-    fn read(reader: impl Read) -> Result<Self, String> {
+    pub(crate) fn read(reader: impl Read) -> Result<Self, String> {
         let mut reader = BufReader::with_capacity(1 << 20, reader);
         let mut table = Self {
             vocab: FxHashMap::default(),

@@ -43,14 +43,11 @@ def find_meteor_jar() -> Optional[Path]:
     return None
 
 
-def meteor_cache_dir() -> Path:
-    """Where the METEOR table cache lives: ``$TRRG_CACHE_DIR``, else ``$XDG_CACHE_HOME/trrg``,
-    else ``~/.cache/trrg``."""
-    if os.environ.get("TRRG_CACHE_DIR"):
-        return Path(os.environ["TRRG_CACHE_DIR"])
-    if os.environ.get("XDG_CACHE_HOME"):
-        return Path(os.environ["XDG_CACHE_HOME"]) / "trrg"
-    return Path.home() / ".cache" / "trrg"
+def meteor_cache_dir() -> Optional[Path]:
+    """Where the METEOR table cache lives, shared with ``trrg eval``: ``$TRRG_CACHE_DIR``, else
+    ``$XDG_CACHE_HOME/trrg``, else ``~/.cache/trrg`` (``None`` without ``$HOME``)."""
+    found = _native.default_cache_dir()
+    return Path(found) if found is not None else None
 
 
 def load_meteor(

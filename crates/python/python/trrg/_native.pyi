@@ -31,6 +31,9 @@ def evaluate(
 ) -> str:
     """The JSON text of every NLG metric and CE, as ``trrg eval`` prints it."""
 
+def default_cache_dir() -> Optional[Any]:
+    """``$TRRG_CACHE_DIR``, ``$XDG_CACHE_HOME/trrg`` or ``~/.cache/trrg``."""
+
 def observations() -> List[str]:
     """The 14 CheXpert observations."""
 
