@@ -99,7 +99,7 @@ impl Writer {
         for s in v {
             self.0.extend_from_slice(s.as_bytes());
         }
-        while self.0.len() % 4 != 0 {
+        while !self.0.len().is_multiple_of(4) {
             self.0.push(0);
         }
     }
@@ -364,12 +364,8 @@ pub(crate) fn decode(all: &Backing, fingerprint: [u64; 4]) -> Result<Option<Tabl
             if vocab.len() != n_words {
                 return Err("paraphrase vocabulary: a word given twice".into());
             }
-            let edges: FxHashMap<(u32, u32), u32> = parents
-                .into_iter()
-                .zip(words)
-                .zip(children)
-                .map(|((p, w), c)| ((p, w), c))
-                .collect();
+            let edges: FxHashMap<(u32, u32), u32> =
+                parents.into_iter().zip(words).zip(children).collect();
             Some(Paraphrases::from_parts(
                 vocab,
                 edges,
