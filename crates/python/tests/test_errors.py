@@ -60,6 +60,8 @@ def test_bad_settings_and_api_input(tmp_path):
         trrg.score(["a ."], "a .")
     with pytest.raises(TypeError, match=r"hyps\[0\] must be a str, not int"):
         trrg.score(["a ."], [1])
+    with pytest.raises(TypeError, match="meteor must be a path to meteor-1.5.jar or a trrg.pycocoevalcap.Meteor, not bool"):
+        trrg.score(["a ."], ["a ."], meteor=False)
     with pytest.raises(ValueError, match=r"gts\[0\]\[0\] is an empty reference"):
         trrg.score([""], ["a ."])
     with pytest.raises(ValueError, match='unknown cleaner "iu_xray": use "iu", "mimic" or "r2gengpt_mimic"'):

@@ -12,6 +12,7 @@ The work runs in Rust (trrg-metrics, trrg-labeler, trrg-clean) with the GIL rele
 from __future__ import annotations
 
 import json
+import os
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
 
 from . import _native, pycocoevalcap
@@ -93,8 +94,12 @@ def score(
     gts, res = _as_examples(refs, hyps)
     if isinstance(meteor, pycocoevalcap.Meteor):
         scorer = meteor._scorer
-    else:
+    elif meteor is None or isinstance(meteor, (str, os.PathLike)):
         scorer = load_meteor(meteor)
+    else:
+        raise TypeError(
+            f"meteor must be a path to meteor-1.5.jar or a trrg.pycocoevalcap.Meteor, not {type(meteor).__name__}"
+        )
     return json.loads(_native.evaluate(gts, res, ce, scorer, per_example))
 
 
