@@ -75,7 +75,8 @@ def scores(refs, hyps, meteor=True):
     return out
 
 
-def iu_test_reports(tgz_path):
+def iu_reports(tgz_path, splits=("test",)):
+    """The R2Gen IU-Xray reports of `splits`, R2Gen-cleaned, in split order."""
     split = json.load(open(os.path.join(ROOT, "crates", "data", "assets", "r2gen_iu_split_ids.json")))
     by_id = {}
     with tarfile.open(tgz_path) as tf:
@@ -87,7 +88,11 @@ def iu_test_reports(tgz_path):
             sec = {a.get("Label").lower(): (a.text or "").strip() for a in root.iter("AbstractText")}
             if len(images) >= 2 and sec.get("findings"):
                 by_id[images[0].rsplit("-", 1)[0]] = sec["findings"]
-    return [iu_xray(by_id[i]) for i in split["test"]]
+    return [iu_xray(by_id[i]) for s in splits for i in split[s]]
+
+
+def iu_test_reports(tgz_path):
+    return iu_reports(tgz_path)
 
 
 def main():

@@ -60,21 +60,9 @@ def run(side, pairs_path, env):
 
 
 def main():
-    from make_golden import iu_xray  # noqa: F401  (imported for its side effect on sys.path users)
-    import tarfile
-    import xml.etree.ElementTree as ET
+    from make_golden import iu_reports
 
-    split = json.load(open(os.path.join(ROOT, "crates", "data", "assets", "r2gen_iu_split_ids.json")))
-    by_id = {}
-    with tarfile.open(sys.argv[1]) as tf:
-        for m in tf.getmembers():
-            if m.name.endswith(".xml"):
-                root = ET.fromstring(tf.extractfile(m).read())
-                images = [p.get("id") for p in root.findall("parentImage")]
-                sec = {a.get("Label").lower(): (a.text or "").strip() for a in root.iter("AbstractText")}
-                if len(images) >= 2 and sec.get("findings"):
-                    by_id[images[0].rsplit("-", 1)[0]] = sec["findings"]
-    reports = [iu_xray(by_id[i]) for s in ("train", "val", "test") for i in split[s]]
+    reports = iu_reports(sys.argv[1], ("train", "val", "test"))
     pairs = {"refs": {str(i): [reports[(7 * i) % len(reports)]] for i in range(3858)},
              "hyps": {str(i): [reports[(13 * i + 5) % len(reports)]] for i in range(3858)}}
     work = tempfile.mkdtemp(prefix="trrg-time-")
