@@ -9,18 +9,22 @@
 use rustc_hash::FxHashMap as HashMap;
 
 use crate::ngrams::{count_ngrams, NGram};
-use crate::nlg::BleuTotals;
 
 const TINY: f64 = 1e-15;
 const SMALL: f64 = 1e-9;
 
-/// One example's sufficient statistics.
-#[derive(Clone, Debug, PartialEq)]
-pub(crate) struct BleuStats {
-    test_len: usize,
-    ref_len: usize,
-    guess: [usize; 4],
-    correct: [usize; 4],
+/// BLEU's sufficient statistics of one example, or summed over a set (what pycocoevalcap prints
+/// as `totalcomps` when verbose).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct BleuStats {
+    /// Hypothesis tokens.
+    pub test_len: usize,
+    /// Reference tokens: per example, the reference length closest to the hypothesis's.
+    pub ref_len: usize,
+    /// Hypothesis n-grams, n = 1..4.
+    pub guess: [usize; 4],
+    /// Clipped matching n-grams, n = 1..4.
+    pub correct: [usize; 4],
 }
 
 pub(crate) fn bleu_stats(hyp: &[u32], refs: &[Vec<u32>]) -> BleuStats {
@@ -68,25 +72,10 @@ fn score(test_len: f64, ref_len: f64, guess: [f64; 4], correct: [f64; 4]) -> [f6
     out
 }
 
-/// BLEU-1..4 of one example.
-pub(crate) fn example_bleu(s: &BleuStats) -> [f64; 4] {
-    score(
-        s.test_len as f64,
-        s.ref_len as f64,
-        s.guess.map(|g| g as f64),
-        s.correct.map(|c| c as f64),
-    )
-}
-
-impl BleuTotals {
-    /// The sums of all examples' statistics.
-    pub(crate) fn of(stats: &[BleuStats]) -> Self {
-        let mut t = BleuTotals {
-            test_len: 0,
-            ref_len: 0,
-            guess: [0; 4],
-            correct: [0; 4],
-        };
+impl BleuStats {
+    /// The sums of all examples' statistics (integers, as Python's).
+    pub(crate) fn sum(stats: &[BleuStats]) -> Self {
+        let mut t = BleuStats::default();
         for s in stats {
             t.test_len += s.test_len;
             t.ref_len += s.ref_len;
@@ -97,15 +86,14 @@ impl BleuTotals {
         }
         t
     }
-}
 
-/// Corpus BLEU-1..4 from all examples' statistics (integer sums, as Python's).
-pub(crate) fn corpus_bleu(stats: &[BleuStats]) -> [f64; 4] {
-    let t = BleuTotals::of(stats);
-    score(
-        t.test_len as f64,
-        t.ref_len as f64,
-        t.guess.map(|g| g as f64),
-        t.correct.map(|c| c as f64),
-    )
+    /// BLEU-1..4 of these statistics: of one example, or the corpus score of summed ones.
+    pub fn score(&self) -> [f64; 4] {
+        score(
+            self.test_len as f64,
+            self.ref_len as f64,
+            self.guess.map(|g| g as f64),
+            self.correct.map(|c| c as f64),
+        )
+    }
 }

@@ -23,8 +23,9 @@ mod nlg;
 mod report;
 mod rouge;
 
+pub use bleu::BleuStats;
 pub use clinical::{clinical_efficacy, prf, CeConvention, CeScores, ObservationScores, CE_FIVE};
 pub use error::{Error, Result};
 pub use meteor::{corpus_meteor, Meteor, MeteorCache, MeteorStats};
-pub use nlg::{BleuScores, BleuTotals, ExampleScores, MeteorScores, NlgEvaluator, NlgScores};
+pub use nlg::{BleuScores, ExampleScores, MeteorScores, NlgEvaluator, NlgScores};
 pub use report::{evaluate, evaluation_json};

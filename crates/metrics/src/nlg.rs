@@ -6,7 +6,7 @@ use std::sync::Arc;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::bleu::{bleu_stats, corpus_bleu, example_bleu, BleuStats};
+use crate::bleu::{bleu_stats, BleuStats};
 use crate::cider::{cider_scores, CIDER_SIGMA};
 use crate::meteor::{corpus_meteor, Meteor, MeteorStats};
 use crate::ngrams::{count_ngrams, Interner, NGram};
@@ -111,11 +111,6 @@ impl NlgEvaluator {
         Ok(())
     }
 
-    /// The examples' ids, in update order.
-    pub fn ids(&self) -> &[String] {
-        &self.ids
-    }
-
     /// Number of examples so far.
     pub fn len(&self) -> usize {
         self.ids.len()
@@ -133,10 +128,11 @@ impl NlgEvaluator {
             .par_iter()
             .map(|(h, r)| bleu_stats(h, r))
             .collect();
+        let totals = BleuStats::sum(&stats);
         BleuScores {
-            corpus: corpus_bleu(&stats),
-            per_example: stats.iter().map(example_bleu).collect(),
-            totals: BleuTotals::of(&stats),
+            corpus: totals.score(),
+            per_example: stats.iter().map(BleuStats::score).collect(),
+            totals,
         }
     }
 
@@ -216,20 +212,7 @@ pub struct BleuScores {
     /// BLEU-1..4 of each example alone, in update order.
     pub per_example: Vec<[f64; 4]>,
     /// The pooled counts behind the corpus score (what pycocoevalcap prints when verbose).
-    pub totals: BleuTotals,
-}
-
-/// The pooled BLEU counts of a set.
-#[derive(Clone, Debug, PartialEq)]
-pub struct BleuTotals {
-    /// Hypothesis tokens.
-    pub test_len: usize,
-    /// Reference tokens (per example, the reference length closest to the hypothesis's).
-    pub ref_len: usize,
-    /// Hypothesis n-grams, n = 1..4.
-    pub guess: [usize; 4],
-    /// Clipped matching n-grams, n = 1..4.
-    pub correct: [usize; 4],
+    pub totals: BleuStats,
 }
 
 /// METEOR of a set ([`NlgEvaluator::meteor`]).

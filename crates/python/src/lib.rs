@@ -126,7 +126,9 @@ impl Examples {
                     "gts[{id}][{i}] is an empty reference"
                 )));
             }
-            let hyp = res.get_item(&key)?.expect("the ids were compared");
+            let hyp = res
+                .get_item(&key)?
+                .ok_or_else(|| PyValueError::new_err(format!("res has no id {id}")))?;
             let hyp = texts(&hyp, "res", &id)?;
             let [hyp] = <[String; 1]>::try_from(hyp).map_err(|h| {
                 PyValueError::new_err(format!(
