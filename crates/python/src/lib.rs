@@ -9,7 +9,8 @@
 //! ```
 //!
 //! Every check of the inputs that pycocoevalcap makes with `assert` becomes a `TypeError` or
-//! `ValueError` naming the id and what is wrong; trrg's own errors keep their messages.
+//! `ValueError` naming the id and what is wrong, and so do non-str and empty texts, which
+//! pycocoevalcap scores silently; trrg's own errors keep their messages.
 #![warn(missing_docs)]
 
 use std::path::PathBuf;
@@ -136,6 +137,12 @@ impl Examples {
                     h.len()
                 ))
             })?;
+            if hyp.trim().is_empty() {
+                return Err(PyValueError::new_err(format!(
+                    "res[{id}][0] is an empty hypothesis: trrg refuses empty texts, so that a \
+                     failed generation is not scored as a report (pycocoevalcap would score it 0)"
+                )));
+            }
             examples.refs.push(refs);
             examples.hyps.push(hyp);
         }

@@ -1,5 +1,5 @@
-"""Bad input is a TypeError or ValueError that names the id and what is wrong (pycocoevalcap
-would fail an assert, or score nonsense)."""
+"""Bad input is a TypeError or ValueError that names the id and what is wrong (where
+pycocoevalcap would fail an assert, or score a non-text or an empty text silently)."""
 
 import pytest
 
@@ -36,6 +36,8 @@ def score(scorer, gts, res):
         ({"a": ["ok", None], "b": ["x"]}, RES, TypeError, "gts['a'][1] must be a str, not NoneType"),
         ({"a": [], "b": ["x"]}, RES, ValueError, "gts['a'] is an empty list"),
         ({"a": ["ok", "  "], "b": ["x"]}, RES, ValueError, "gts['a'][1] is an empty reference"),
+        (GTS, {"a": [""], "b": ["x"]}, ValueError, "res['a'][0] is an empty hypothesis: trrg refuses empty texts"),
+        (GTS, {"a": [" \n"], "b": ["x"]}, ValueError, "res['a'][0] is an empty hypothesis"),
         ({}, {}, ValueError, "gts and res are empty"),
     ],
 )
@@ -64,6 +66,8 @@ def test_bad_settings_and_api_input(tmp_path):
         trrg.score(["a ."], ["a ."], meteor=False)
     with pytest.raises(ValueError, match=r"gts\[0\]\[0\] is an empty reference"):
         trrg.score([""], ["a ."])
+    with pytest.raises(ValueError, match=r"res\[1\]\[0\] is an empty hypothesis"):
+        trrg.score(["a .", "b ."], ["a .", ""])
     with pytest.raises(ValueError, match='unknown cleaner "iu_xray": use "iu", "mimic" or "r2gengpt_mimic"'):
         trrg.clean("x", "iu_xray")
     with pytest.raises(TypeError, match="report must be a str, not bytes"):
