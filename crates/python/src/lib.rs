@@ -295,16 +295,19 @@ fn evaluate(
     meteor: &MeteorScorer,
     per_example: bool,
 ) -> PyResult<String> {
-    let convention = match convention {
-        "r2gen" => CeConvention::R2gen,
-        "promptmrg" => CeConvention::Promptmrg,
-        "f1chexbert" => CeConvention::F1chexbert,
-        other => {
-            return Err(PyValueError::new_err(format!(
-                "unknown CE convention {other:?}: use \"r2gen\", \"promptmrg\" or \"f1chexbert\""
-            )))
-        }
-    };
+    let conventions = [
+        CeConvention::R2gen,
+        CeConvention::Promptmrg,
+        CeConvention::F1chexbert,
+    ];
+    let convention = conventions
+        .into_iter()
+        .find(|c| c.name() == convention)
+        .ok_or_else(|| {
+            PyValueError::new_err(format!(
+                "unknown CE convention {convention:?}: use \"r2gen\", \"promptmrg\" or \"f1chexbert\""
+            ))
+        })?;
     let ex = Examples::read(gts, res)?;
     let examples: Vec<(String, Vec<String>, String)> = ex
         .refs
