@@ -29,6 +29,7 @@ mod consistency;
 mod disease;
 mod embed;
 mod error;
+mod labels;
 mod locate;
 mod perceive;
 mod refine;
@@ -38,6 +39,7 @@ pub use consistency::{consistency_loss, BlankLabel, ConsistencyConfig, Uncertain
 pub use disease::{Disease, DiseaseSet};
 pub use embed::{ClueEmbedder, ClueEmbedderConfig};
 pub use error::{Error, Result};
+pub use labels::DiseaseLabels;
 pub use locate::{ClueLocator, ClueLocatorConfig};
 pub use perceive::{zero_shot_logits, PromptEmbeddings};
 pub use refine::{ClueRefiner, ClueRefinerConfig};

@@ -238,7 +238,7 @@ impl Annotation {
             let image_paths = entry.image_path[..needed]
                 .iter()
                 .map(|p| resolve_under(images_root, p, &entry.id))
-                .collect::<Result<Vec<_>>>()?;
+                .collect::<std::result::Result<Vec<_>, _>>()?;
             set.studies.push(Study {
                 id: entry.id.clone(),
                 split,

@@ -5,6 +5,7 @@ use burn::prelude::*;
 use burn::tensor::TensorData;
 
 use crate::{load_gray, Error, ImageTransformConfig, Result, StudyItem};
+pub use trrg_clue::DiseaseLabels;
 
 /// A batch of studies.
 #[derive(Clone, Debug)]
@@ -24,15 +25,6 @@ pub struct ReportBatch<B: Backend> {
     pub label_mask: Tensor<B, 2, Bool>,
     /// Disease labels when every study in the batch has them.
     pub labels: Option<DiseaseLabels<B>>,
-}
-
-/// Disease labels of a batch.
-#[derive(Clone, Debug)]
-pub struct DiseaseLabels<B: Backend> {
-    /// - values: `[batch, n_clues]`: 1 positive, 0 negative, -1 uncertain, 0 where blank.
-    pub values: Tensor<B, 2>,
-    /// - known: `[batch, n_clues]`: false where the label is blank.
-    pub known: Tensor<B, 2, Bool>,
 }
 
 /// Turns [`StudyItem`]s into a [`ReportBatch`]: decodes and transforms the images, pads tokens.

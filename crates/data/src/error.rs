@@ -9,19 +9,6 @@ use std::path::PathBuf;
 #[derive(thiserror::Error, Debug)]
 #[non_exhaustive]
 pub enum Error {
-    /// A checkpoint tensor is missing, misshapen, of an unsupported dtype, or unused.
-    #[error(
-        "checkpoint {path}: {}{reason}",
-        if tensor.is_empty() { String::new() } else { format!("tensor `{tensor}` ") }
-    )]
-    Weights {
-        /// The checkpoint file.
-        path: PathBuf,
-        /// The tensor's name in the file (empty when the file itself is unreadable).
-        tensor: String,
-        /// What is wrong.
-        reason: String,
-    },
     /// A file could not be opened or read.
     #[error("cannot read {path}: {source}")]
     Io {
@@ -30,39 +17,6 @@ pub enum Error {
         /// The underlying I/O error.
         #[source]
         source: std::io::Error,
-    },
-    /// A file could not be written.
-    #[error("cannot write {path}: {source}")]
-    Write {
-        /// The file.
-        path: PathBuf,
-        /// The underlying I/O error.
-        #[source]
-        source: std::io::Error,
-    },
-    /// A JSON file is malformed or does not have the expected structure.
-    #[error("malformed JSON in {path} at `{json_path}`: {source}")]
-    Json {
-        /// The file.
-        path: PathBuf,
-        /// Where in the document the problem is, e.g. `train[3].image_path`.
-        json_path: String,
-        /// The underlying parse error (with line and column).
-        #[source]
-        source: serde_json::Error,
-    },
-    /// An image path in the annotation points outside the images root.
-    #[error(
-        "study `{id}`: image path `{image_path}` escapes the images root {root}; \
-         paths must be relative and stay inside it"
-    )]
-    PathEscapesRoot {
-        /// Study id.
-        id: String,
-        /// The path as written in the annotation.
-        image_path: String,
-        /// The images root.
-        root: PathBuf,
     },
     /// An image listed in the annotation does not exist.
     #[error("study `{id}`: image {path} does not exist (check the images root)")]
@@ -116,23 +70,6 @@ pub enum Error {
         /// The annotation file.
         path: PathBuf,
     },
-    /// A HF `tokenizer.json` could not be loaded or used.
-    #[error("tokenizer {path}: {source}")]
-    Tokenizer {
-        /// The tokenizer file.
-        path: PathBuf,
-        /// The tokenizers crate's error.
-        #[source]
-        source: tokenizers::Error,
-    },
-    /// A special token named in the configuration is not in the tokenizer's vocabulary.
-    #[error("tokenizer {path}: special token `{token}` is not in its vocabulary")]
-    UnknownSpecialToken {
-        /// The tokenizer file.
-        path: PathBuf,
-        /// The token.
-        token: String,
-    },
     /// An entry of a report archive (Open-i `NLMCXR_reports.tgz`) cannot be parsed.
     #[error("{path}: entry {entry}: {reason}")]
     BadArchiveEntry {
@@ -161,6 +98,12 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
+    /// A file (JSON, weights, a path under a root) could not be read, written or resolved.
+    #[error(transparent)]
+    File(#[from] trrg_io::Error),
+    /// A tokenizer could not be loaded or used.
+    #[error(transparent)]
+    Tokenize(#[from] trrg_tokenize::Error),
 }
 
 /// `Result` with this crate's [`Error`].

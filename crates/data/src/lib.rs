@@ -39,34 +39,26 @@ mod assets;
 mod batch;
 mod dataset;
 mod error;
-mod files;
 mod image;
 mod labels;
 mod openi;
-mod paths;
 mod sentences;
-mod tokenizer;
-mod torch;
-mod vocab;
-mod weights;
 
 pub use annotation::{
     Annotation, AnnotationEntry, DatasetKind, EmptyReportPolicy, Split, Study, StudySet,
 };
-pub use assets::{asset_for_test, assets_dir};
+pub use assets::assets_dir;
 pub use batch::{DiseaseLabels, ReportBatch, ReportBatcher};
 pub use dataset::{ReportDataset, ReportDatasetConfig, StudyItem};
 pub use error::{Error, Result};
-pub use files::{parse_json, read_json, write_atomic};
 pub use image::{
     load_gray, GrayImage, HfImageProcessor, ImageTransformConfig, ResizeMode, IMAGENET_MEAN,
     IMAGENET_STD,
 };
 pub use labels::{LabelRow, LabelTable, CHEXPERT_OBSERVATIONS};
 pub use openi::{iu_xray_annotation, read_openi_reports, OpenIReport, R2GenIuSplit};
-pub use paths::resolve_under;
 pub use sentences::split_sentences;
-pub use tokenizer::{HfReportTokenizer, ReportTokenizer, SpecialTokens};
 pub use trrg_clean::{py_split_whitespace, Cleaner};
-pub use vocab::{WordVocab, UNK};
-pub use weights::{transpose, TensorInfo, WeightFile};
+// The tokenizers and file helpers the dataset uses, from the crates below it.
+pub use trrg_io::{parse_json, read_json, resolve_under, write_atomic};
+pub use trrg_tokenize::{HfReportTokenizer, ReportTokenizer, SpecialTokens, WordVocab, UNK};

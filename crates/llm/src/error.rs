@@ -23,7 +23,7 @@ pub enum Error {
     /// A safetensors checkpoint is unreadable or does not fit (the message names the file and
     /// the tensor).
     #[error(transparent)]
-    Weights(#[from] trrg_data::Error),
+    Weights(#[from] trrg_io::Error),
     /// Inputs have inconsistent shapes.
     #[error("shape mismatch in {what}: {reason}")]
     Shape {

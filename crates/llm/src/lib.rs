@@ -41,7 +41,7 @@ pub use chat::ChatTemplate;
 pub use config::{LlamaConfig, RopeScaling};
 pub use error::{Error, Result};
 pub use generate::{generate, generate_from_ids, GenerationConfig};
-pub use gguf::{Gguf, GgufValue};
+pub use gguf::{Gguf, GgufLlama, GgufValue};
 pub use lora::{LoraAdapter, LoraConfig, LORA_TARGETS};
 pub use model::{
     bool_values, masked_cross_entropy, real_mask, LlamaDecoderLayer, LlamaForCausalLM, LlamaMlp,

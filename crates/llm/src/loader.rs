@@ -7,7 +7,7 @@ use burn::module::Param;
 use burn::nn::Linear;
 use burn::prelude::*;
 use serde::Deserialize;
-use trrg_data::WeightFile;
+use trrg_io::WeightFile;
 
 use crate::{Error, LlamaConfig, LlamaForCausalLM, Result};
 

@@ -10,7 +10,7 @@ use burn::module::Param;
 use burn::nn::{Dropout, DropoutConfig, Initializer, Linear};
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
-use trrg_data::WeightFile;
+use trrg_io::WeightFile;
 
 use crate::{Error, LlamaForCausalLM, Result};
 
@@ -272,8 +272,8 @@ impl<B: Backend> LlamaForCausalLM<B> {
         let mut json = serde_json::to_value(config).expect("plain config");
         json["peft_type"] = "LORA".into();
         json["task_type"] = "CAUSAL_LM".into();
-        trrg_data::write_atomic(&dir.join("adapter_model.safetensors"), &weights)?;
-        trrg_data::write_atomic(
+        trrg_io::write_atomic(&dir.join("adapter_model.safetensors"), &weights)?;
+        trrg_io::write_atomic(
             &dir.join("adapter_config.json"),
             json.to_string().as_bytes(),
         )?;

@@ -8,7 +8,7 @@ use burn::prelude::*;
 use burn::tensor::TensorData;
 use serde_json::Value;
 use std::path::Path;
-use trrg_data::asset_for_test;
+use trrg_testutil::asset_for_test;
 
 use trrg_llm::{
     generate, generate_from_ids, GenerationConfig, Gguf, LlamaConfig, LlamaForCausalLM,

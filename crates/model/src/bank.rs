@@ -4,7 +4,7 @@
 use burn::prelude::*;
 use burn::tensor::TensorData;
 use trrg_clue::{DiseaseSet, PromptEmbeddings};
-use trrg_data::ReportTokenizer;
+use trrg_tokenize::ReportTokenizer;
 
 use crate::Error;
 

@@ -29,9 +29,12 @@ pub enum Error {
     /// The clue injector failed.
     #[error(transparent)]
     Clue(#[from] trrg_clue::Error),
-    /// Tokenizing a prompt failed.
+    /// Tokenizing a prompt, or decoding a report, failed.
     #[error(transparent)]
-    Data(#[from] trrg_data::Error),
+    Tokenize(#[from] trrg_tokenize::Error),
+    /// Reading a file failed.
+    #[error(transparent)]
+    File(#[from] trrg_io::Error),
     /// The LLM failed.
     #[error(transparent)]
     Llm(#[from] trrg_llm::Error),

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 use trrg_interact::InteractionConfig;
-use trrg_llm::{Gguf, LlamaConfig, LlamaForCausalLM};
+use trrg_llm::{Gguf, GgufLlama, LlamaConfig, LlamaForCausalLM};
 use trrg_text::{Bert, BertConfig};
 use trrg_vision::{is_pytorch_checkpoint, EfficientNetConfig, VisionEncoder, VisionEncoderConfig};
 

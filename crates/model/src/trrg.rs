@@ -11,7 +11,8 @@ use trrg_clue::{
     ClueEmbedderConfig, ClueLocator, ClueLocatorConfig, ClueRefiner, ClueRefinerConfig,
     ConsistencyConfig, DiseaseSet, PromptEmbeddings,
 };
-use trrg_data::{DiseaseLabels, ReportTokenizer};
+use trrg_clue::DiseaseLabels;
+use trrg_tokenize::ReportTokenizer;
 use trrg_interact::ClueInteraction;
 use trrg_llm::{masked_cross_entropy, real_mask, GenerationConfig, LlamaForCausalLM};
 use trrg_text::{mean_pool, Bert, SentenceBatch};
@@ -557,7 +558,7 @@ impl<B: Backend> Trrg<B> {
     ///
     /// # Shapes
     /// - images: `[batch, n_views, channels, height, width]`
-    /// - token_ids, attention_mask, label_mask: `[batch, seq_len]` (as [`trrg_data::ReportBatch`])
+    /// - token_ids, attention_mask, label_mask: `[batch, seq_len]` (as `trrg_data::ReportBatch` holds them)
     pub fn forward_train(
         &self,
         images: Tensor<B, 5>,

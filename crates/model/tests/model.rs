@@ -448,7 +448,7 @@ fn base_preset_loads_pretrained_parts() {
 /// (`scripts/fetch-assets.sh`), and the config read from the same file.
 #[test]
 fn real_base_preset_takes_the_llm_tokenizer() {
-    let Some(gguf) = trrg_data::asset_for_test("smollm2/SmolLM2-135M-Instruct.Q4_1.gguf") else {
+    let Some(gguf) = trrg_testutil::asset_for_test("smollm2/SmolLM2-135M-Instruct.Q4_1.gguf") else {
         return;
     };
     let paths = trrg_model::PretrainedPaths {

@@ -20,9 +20,12 @@ pub enum Error {
         /// What was wrong.
         reason: String,
     },
-    /// Tokenizing, or reading a checkpoint or its config, failed (the message names the file).
+    /// Reading a checkpoint or its config failed (the message names the file).
     #[error(transparent)]
-    Data(#[from] trrg_data::Error),
+    File(#[from] trrg_io::Error),
+    /// Tokenizing failed (the message names the tokenizer).
+    #[error(transparent)]
+    Tokenize(#[from] trrg_tokenize::Error),
 }
 
 /// Result with [`Error`].

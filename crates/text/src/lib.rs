@@ -6,7 +6,7 @@
 //!
 //! ```
 //! use burn::backend::Flex;
-//! use trrg_data::WordVocab;
+//! use trrg_tokenize::WordVocab;
 //! use trrg_text::{mean_pool, BertConfig, SentenceBatch};
 //!
 //! let device = Default::default();

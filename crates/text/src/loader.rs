@@ -5,7 +5,7 @@ use std::path::Path;
 
 use burn::prelude::*;
 use serde::Deserialize;
-use trrg_data::WeightFile;
+use trrg_io::WeightFile;
 
 use crate::{Bert, BertConfig, Error};
 
@@ -45,7 +45,7 @@ impl BertConfig {
     /// Reads HF's `config.json`; only what this encoder implements is accepted (GELU, absolute
     /// positions).
     pub fn from_hf_json(path: impl AsRef<Path>) -> crate::Result<Self> {
-        let hf: HfBertConfig = trrg_data::read_json(path.as_ref())?;
+        let hf: HfBertConfig = trrg_io::read_json(path.as_ref())?;
         if hf.hidden_act != "gelu" {
             return Err(Error::InvalidConfig {
                 field: "hidden_act",

@@ -2,7 +2,7 @@
 
 use burn::prelude::*;
 use burn::tensor::TensorData;
-use trrg_data::ReportTokenizer;
+use trrg_tokenize::ReportTokenizer;
 
 use crate::Error;
 

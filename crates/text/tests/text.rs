@@ -14,7 +14,8 @@ use burn::record::{FullPrecisionSettings, NamedMpkBytesRecorder, Recorder};
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::TensorData;
 use serde_json::Value;
-use trrg_data::{asset_for_test, HfReportTokenizer, SpecialTokens};
+use trrg_testutil::asset_for_test;
+use trrg_tokenize::{HfReportTokenizer, SpecialTokens};
 use trrg_text::{mean_pool, Bert, BertConfig, SentenceBatch};
 
 type B = Flex;

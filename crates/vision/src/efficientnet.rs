@@ -14,7 +14,7 @@ use burn::nn::{Initializer, Linear, LinearConfig};
 use burn::prelude::*;
 use burn::tensor::module::conv2d;
 use burn::tensor::ops::{ConvOptions, PadMode};
-use trrg_data::WeightFile;
+use trrg_io::WeightFile;
 
 use crate::{Error, VisionOutput};
 

@@ -22,7 +22,7 @@ pub enum Error {
     },
     /// Reading a checkpoint or its config failed (the message names the file and tensor).
     #[error(transparent)]
-    Data(#[from] trrg_data::Error),
+    File(#[from] trrg_io::Error),
 }
 
 /// Result with [`Error`].

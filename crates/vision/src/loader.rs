@@ -8,7 +8,7 @@ use std::path::Path;
 use burn::module::Param;
 use burn::prelude::*;
 use serde::Deserialize;
-use trrg_data::WeightFile;
+use trrg_io::WeightFile;
 
 use crate::{
     EfficientNet, EfficientNetConfig, Error, Swin, SwinConfig, VisionEncoder, VisionEncoderConfig,
@@ -102,7 +102,7 @@ impl VisionEncoderConfig {
     /// Swin).
     pub fn from_hf_json(path: impl AsRef<Path>) -> crate::Result<Self> {
         let path = path.as_ref();
-        let common: HfCommon = trrg_data::read_json(path)?;
+        let common: HfCommon = trrg_io::read_json(path)?;
         if common.hidden_act != "gelu" {
             return Err(unsupported("hidden_act", common.hidden_act, path));
         }
@@ -111,7 +111,7 @@ impl VisionEncoderConfig {
         }
         match common.model_type.as_deref() {
             Some("vit") => {
-                let hf: HfVitConfig = trrg_data::read_json(path)?;
+                let hf: HfVitConfig = trrg_io::read_json(path)?;
                 Ok(Self::Vit(
                     VitConfig::new()
                         .with_image_size(hf.image_size)
@@ -125,7 +125,7 @@ impl VisionEncoderConfig {
                 ))
             }
             Some("swin") => {
-                let hf: HfSwinConfig = trrg_data::read_json(path)?;
+                let hf: HfSwinConfig = trrg_io::read_json(path)?;
                 if hf.use_absolute_embeddings {
                     return Err(unsupported("use_absolute_embeddings", true, path));
                 }

@@ -14,7 +14,7 @@ use burn::record::{FullPrecisionSettings, NamedMpkBytesRecorder, Recorder};
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::TensorData;
 use serde_json::Value;
-use trrg_data::asset_for_test;
+use trrg_testutil::asset_for_test;
 use trrg_vision::{
     EfficientNet, EfficientNetConfig, SwinConfig, VisionEncoder, VisionEncoderConfig, VitConfig,
 };

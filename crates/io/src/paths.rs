@@ -12,9 +12,9 @@ use crate::{Error, Result};
 ///
 /// ```
 /// use std::path::Path;
-/// let p = trrg_data::resolve_under(Path::new("/data/iu/images"), "CXR1/0.png", "CXR1").unwrap();
+/// let p = trrg_io::resolve_under(Path::new("/data/iu/images"), "CXR1/0.png", "CXR1").unwrap();
 /// assert_eq!(p, Path::new("/data/iu/images/CXR1/0.png"));
-/// assert!(trrg_data::resolve_under(Path::new("/data/iu/images"), "../../etc/passwd", "x").is_err());
+/// assert!(trrg_io::resolve_under(Path::new("/data/iu/images"), "../../etc/passwd", "x").is_err());
 /// ```
 pub fn resolve_under(root: &Path, relative: &str, id: &str) -> Result<PathBuf> {
     let escape = || Error::PathEscapesRoot {

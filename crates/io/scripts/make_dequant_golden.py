@@ -2,7 +2,7 @@
 """Golden dequantization for trrg-llm's GGUF reader: deterministic pseudo-random blocks of each
 supported ggml type, dequantized by the `gguf` package (llama.cpp's Python reference,
 `pip install gguf numpy`). Scale fields are set to small finite f16 values.
-Usage: python crates/llm/scripts/make_dequant_golden.py > crates/llm/tests/fixtures/dequant_golden.json"""
+Usage: python crates/io/scripts/make_dequant_golden.py > crates/io/tests/fixtures/dequant_golden.json"""
 import json
 import sys
 
@@ -38,7 +38,7 @@ def block(kind):
     raise ValueError(kind)
 
 
-out = {"generator": "crates/llm/scripts/make_dequant_golden.py", "gguf": gguf.__version__ if hasattr(gguf, "__version__") else "?", "types": {}}
+out = {"generator": "crates/io/scripts/make_dequant_golden.py", "gguf": gguf.__version__ if hasattr(gguf, "__version__") else "?", "types": {}}
 for kind, n_blocks in [(T.F32, 1), (T.F16, 1), (T.BF16, 1), (T.Q4_0, 2), (T.Q4_1, 2), (T.Q8_0, 2), (T.Q4_K, 2), (T.Q6_K, 2)]:
     raw = b"".join(block(kind) for _ in range(n_blocks))
     values = dequantize(np.frombuffer(raw, dtype=np.uint8), kind).reshape(-1)

@@ -10,7 +10,9 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{write_atomic, Error, ReportTokenizer, Result};
+use trrg_io::{read_json, write_atomic};
+
+use crate::{Error, ReportTokenizer, Result};
 use trrg_clean::py_split_whitespace;
 
 /// The unknown-word token.
@@ -99,13 +101,13 @@ impl WordVocab {
             tokens: self.tokens.clone(),
         };
         let json = serde_json::to_vec_pretty(&file).expect("a list of strings serializes");
-        write_atomic(path.as_ref(), &json)
+        Ok(write_atomic(path.as_ref(), &json)?)
     }
 
     /// Reads a vocabulary written by [`WordVocab::save`].
     pub fn load(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
-        let file: VocabFile = crate::read_json(path)?;
+        let file: VocabFile = read_json(path)?;
         let bad = |reason: String| Error::InvalidConfig {
             field: "vocabulary",
             reason,
@@ -130,7 +132,7 @@ impl ReportTokenizer for WordVocab {
     }
 
     /// R2Gen's decode: tokens joined by spaces, stopping at the first id 0.
-    fn decode(&self, ids: &[u32]) -> String {
+    fn decode(&self, ids: &[u32]) -> Result<String> {
         let mut text = String::new();
         for (i, &id) in ids.iter().enumerate() {
             if id == 0 {
@@ -141,7 +143,7 @@ impl ReportTokenizer for WordVocab {
             }
             text.push_str(self.token(id));
         }
-        text
+        Ok(text)
     }
 
     fn vocab_size(&self) -> usize {
@@ -171,7 +173,7 @@ mod tests {
         assert_eq!(v.tokens(), [".", "<unk>", "heart", "normal"]);
         let ids = v.encode_report("heart huge .", 60).unwrap();
         assert_eq!(ids, [0, 3, 2, 1, 0]);
-        assert_eq!(v.decode(&ids[1..]), "heart <unk> .");
+        assert_eq!(v.decode(&ids[1..]).unwrap(), "heart <unk> .");
         assert_eq!(v.encode_report("heart normal .", 3).unwrap(), [0, 3, 4]);
         assert_eq!(v.vocab_size(), 5);
     }

@@ -11,8 +11,9 @@ pub trait ReportTokenizer: Send + Sync {
     /// Token ids of a (cleaned) report, without special tokens.
     fn tokenize(&self, text: &str) -> Result<Vec<u32>>;
 
-    /// Text of token ids; special tokens are dropped.
-    fn decode(&self, ids: &[u32]) -> String;
+    /// Text of token ids; special tokens are dropped. An error when the tokenizer cannot decode
+    /// them (a HF tokenizer whose decoder fails); never an empty text in place of one.
+    fn decode(&self, ids: &[u32]) -> Result<String>;
 
     /// Number of ids the tokenizer can produce (embedding table size).
     fn vocab_size(&self) -> usize;
@@ -67,10 +68,11 @@ impl HfReportTokenizer {
     pub fn from_file(path: impl AsRef<Path>, special: &SpecialTokens) -> Result<Self> {
         let path = path.as_ref().to_path_buf();
         if !path.is_file() {
-            return Err(Error::Io {
+            return Err(trrg_io::Error::Io {
                 path,
                 source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
-            });
+            }
+            .into());
         }
         let tokenizer = Tokenizer::from_file(&path).map_err(|source| Error::Tokenizer {
             path: path.clone(),
@@ -130,15 +132,20 @@ impl ReportTokenizer for HfReportTokenizer {
         Ok(encoding.get_ids().to_vec())
     }
 
-    fn decode(&self, ids: &[u32]) -> String {
+    fn decode(&self, ids: &[u32]) -> Result<String> {
         let special = [self.bos, self.eos, self.pad];
         let ids: Vec<u32> = ids
             .iter()
             .copied()
             .filter(|id| !special.contains(id))
             .collect();
-        // Decoding ids this tokenizer produced cannot fail; unknown ids decode to nothing.
-        self.tokenizer.decode(&ids, true).unwrap_or_default()
+        self.tokenizer
+            .decode(&ids, true)
+            .map_err(|source| Error::Decode {
+                path: self.path.clone(),
+                ids,
+                source,
+            })
     }
 
     fn vocab_size(&self) -> usize {
@@ -209,7 +216,7 @@ mod tests {
             tok.encode_report("heart normal . x", 60).unwrap(),
             [1, 4, 5, 6, 3, 2]
         );
-        assert_eq!(tok.decode(&[1, 4, 5, 2]), "heart normal");
+        assert_eq!(tok.decode(&[1, 4, 5, 2]).unwrap(), "heart normal");
         assert_eq!((tok.vocab_size(), tok.pad_id()), (7, 0));
         let bad = SpecialTokens {
             bos: "<bos>".into(),

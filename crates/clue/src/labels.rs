@@ -1,0 +1,13 @@
+//! Disease labels of a batch, as the clue losses consume them.
+
+use burn::prelude::*;
+
+/// Disease labels of a batch (built by `trrg-data`'s batcher, consumed by the consistency and
+/// alignment losses).
+#[derive(Clone, Debug)]
+pub struct DiseaseLabels<B: Backend> {
+    /// - values: `[batch, n_clues]`: 1 positive, 0 negative, -1 uncertain, 0 where blank.
+    pub values: Tensor<B, 2>,
+    /// - known: `[batch, n_clues]`: false where the label is blank.
+    pub known: Tensor<B, 2, Bool>,
+}

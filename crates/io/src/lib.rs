@@ -1,0 +1,29 @@
+//! # trrg-io: weight and file I/O for the model crates
+//!
+//! What a model crate needs from disk, and nothing about datasets:
+//!
+//! - [`WeightFile`]: a safetensors checkpoint (one file, or the shards of a
+//!   `model.safetensors.index.json`) or a PyTorch `torch.save` state dict, taken tensor by tensor
+//!   with strict accounting: a missing, misshapen or unused tensor is an error naming the file
+//!   and the tensor.
+//! - [`Gguf`]: the llama.cpp container, with its tensors dequantized to f32.
+//! - [`read_json`] / [`parse_json`]: JSON whose errors name the file and the JSON path;
+//!   [`write_atomic`]: a temporary file and a rename, so readers never see half a file;
+//!   [`resolve_under`]: a relative path joined under a root it may not escape.
+//!
+//! Every parser here reads untrusted bytes: it returns an [`Error`], never panics, and never
+//! allocates from a size it has not checked against the file's length (`tests/fuzz.rs`).
+#![warn(missing_docs)]
+
+mod error;
+mod files;
+mod gguf;
+mod paths;
+mod torch;
+mod weights;
+
+pub use error::{Error, Result};
+pub use files::{parse_json, read_json, write_atomic};
+pub use gguf::{Gguf, GgufValue};
+pub use paths::resolve_under;
+pub use weights::{transpose, TensorInfo, WeightFile};
