@@ -7,7 +7,7 @@ use anyhow::{bail, Context, Result};
 use burn::module::Module;
 use clap::Args;
 use trrg_core::backend::{device, Backend};
-use trrg_core::data::{TensorInfo, WeightFile};
+use trrg_core::io::{TensorInfo, WeightFile};
 use trrg_core::llm::{Gguf, LlamaForCausalLM};
 use trrg_core::text::Bert;
 use trrg_core::vision::VisionEncoder;

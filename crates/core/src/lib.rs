@@ -45,27 +45,28 @@
     feature = "cuda"
 ))]
 pub mod backend;
-mod generator;
-
-pub use generator::{Error as GeneratorError, Report, ReportGenerator};
+pub use trrg_run::{Error as GeneratorError, Report, ReportGenerator};
 
 pub use trrg_clue as clue;
 pub use trrg_data as data;
 pub use trrg_interact as interact;
+pub use trrg_io as io;
 pub use trrg_labeler as labeler;
 pub use trrg_llm as llm;
 pub use trrg_metrics as metrics;
 pub use trrg_model as model;
+pub use trrg_run as run;
 pub use trrg_synth as synth;
 pub use trrg_text as text;
+pub use trrg_tokenize as tokenize;
 pub use trrg_train as train;
 pub use trrg_vision as vision;
 
 /// The types most programs need.
 pub mod prelude {
     pub use trrg_clue::DiseaseSet;
-    pub use trrg_data::{ReportTokenizer, WordVocab};
     pub use trrg_llm::GenerationConfig;
     pub use trrg_model::{ClueMode, Trrg, TrrgConfig};
+    pub use trrg_tokenize::{ReportTokenizer, WordVocab};
     pub use trrg_train::{train, RunOptions, TrainConfig};
 }

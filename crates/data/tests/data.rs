@@ -6,6 +6,7 @@ use burn::data::dataloader::batcher::Batcher;
 use burn::data::dataset::Dataset;
 use burn::tensor::{Bool, Int, Tensor};
 use trrg_data::*;
+use trrg_io::WeightFile;
 use trrg_testutil::asset_for_test;
 
 type B = burn::backend::Flex;
@@ -173,7 +174,10 @@ fn escaping_paths_are_rejected() {
         &ReportDatasetConfig::default(),
     )
     .unwrap_err();
-    assert!(matches!(err, Error::File(trrg_io::Error::PathEscapesRoot { .. })), "{err}");
+    assert!(
+        matches!(err, Error::File(trrg_io::Error::PathEscapesRoot { .. })),
+        "{err}"
+    );
     let msg = err.to_string();
     assert!(
         msg.contains("evil") && msg.contains("../../etc/passwd"),

@@ -410,7 +410,6 @@ impl Gguf {
         }
         Ok(out)
     }
-
 }
 
 #[cfg(test)]
@@ -451,5 +450,4 @@ mod tests {
             }
         }
     }
-
 }

@@ -56,7 +56,6 @@ impl GgufLlama for Gguf {
         Ok(config)
     }
 
-
     fn tokenizer(&self) -> Result<Tokenizer> {
         match self.metadata().get("tokenizer.ggml.model") {
             Some(GgufValue::String(m)) if m == "gpt2" => {}

@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
 
 use serde_json::Value;
-use trrg_testutil::asset_for_test;
 use trrg_data::{iu_xray_annotation, read_openi_reports, Cleaner, R2GenIuSplit};
 use trrg_metrics::{Meteor, NlgEvaluator, NlgScores};
+use trrg_testutil::asset_for_test;
 
 const TOLERANCE: f64 = 1e-6;
 const METEOR_TOLERANCE: f64 = 1e-3;

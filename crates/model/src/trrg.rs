@@ -6,16 +6,16 @@ use burn::prelude::*;
 use burn::tensor::activation::sigmoid;
 use burn::tensor::module::adaptive_avg_pool2d;
 use burn::tensor::TensorData;
+use trrg_clue::DiseaseLabels;
 use trrg_clue::{
     consistency_loss, info_nce, zero_shot_logits, AlignmentConfig, AlignmentHead, ClueEmbedder,
     ClueEmbedderConfig, ClueLocator, ClueLocatorConfig, ClueRefiner, ClueRefinerConfig,
     ConsistencyConfig, DiseaseSet, PromptEmbeddings,
 };
-use trrg_clue::DiseaseLabels;
-use trrg_tokenize::ReportTokenizer;
 use trrg_interact::ClueInteraction;
 use trrg_llm::{masked_cross_entropy, real_mask, GenerationConfig, LlamaForCausalLM};
 use trrg_text::{mean_pool, Bert, SentenceBatch};
+use trrg_tokenize::ReportTokenizer;
 use trrg_vision::VisionEncoder;
 
 use crate::{ClueBank, ClueMode, Error, PromptTokens, TrrgConfig, ViewFusion};

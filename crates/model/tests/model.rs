@@ -5,12 +5,13 @@ use burn::module::{Module, ModuleVisitor, Param};
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{Distribution, TensorData};
+use trrg_clue::DiseaseLabels;
 use trrg_clue::{Disease, DiseaseSet};
-use trrg_data::{DiseaseLabels, ReportTokenizer, WordVocab};
 use trrg_interact::InteractionConfig;
 use trrg_llm::{GenerationConfig, LlamaConfig};
 use trrg_model::{ClueMode, Trrg, TrrgConfig, VisionEncoderConfig, VitConfig};
 use trrg_text::BertConfig;
+use trrg_tokenize::{ReportTokenizer, WordVocab};
 
 type B = Flex;
 type A = Autodiff<Flex>;
@@ -448,7 +449,8 @@ fn base_preset_loads_pretrained_parts() {
 /// (`scripts/fetch-assets.sh`), and the config read from the same file.
 #[test]
 fn real_base_preset_takes_the_llm_tokenizer() {
-    let Some(gguf) = trrg_testutil::asset_for_test("smollm2/SmolLM2-135M-Instruct.Q4_1.gguf") else {
+    let Some(gguf) = trrg_testutil::asset_for_test("smollm2/SmolLM2-135M-Instruct.Q4_1.gguf")
+    else {
         return;
     };
     let paths = trrg_model::PretrainedPaths {

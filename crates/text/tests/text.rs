@@ -15,8 +15,8 @@ use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::TensorData;
 use serde_json::Value;
 use trrg_testutil::asset_for_test;
-use trrg_tokenize::{HfReportTokenizer, SpecialTokens};
 use trrg_text::{mean_pool, Bert, BertConfig, SentenceBatch};
+use trrg_tokenize::{HfReportTokenizer, SpecialTokens};
 
 type B = Flex;
 type A = Autodiff<Flex>;

@@ -14,17 +14,6 @@ pub enum Error {
         /// Why.
         reason: String,
     },
-    /// A config file could not be parsed.
-    #[error("malformed config {path} at `{at}`: {source}")]
-    ConfigFile {
-        /// The file.
-        path: PathBuf,
-        /// JSON path of the problem.
-        at: String,
-        /// The parse error.
-        #[source]
-        source: serde_json::Error,
-    },
     /// A file could not be read or written.
     #[error("{action} {path}: {source}")]
     Io {
@@ -53,6 +42,15 @@ pub enum Error {
     /// The dataset failed to load.
     #[error(transparent)]
     Data(#[from] trrg_data::Error),
+    /// The run directory or its config (see `trrg_run`).
+    #[error(transparent)]
+    Run(#[from] trrg_run::Error),
+    /// A file could not be read or written.
+    #[error(transparent)]
+    File(#[from] trrg_io::Error),
+    /// A report could not be tokenized or decoded.
+    #[error(transparent)]
+    Tokenize(#[from] trrg_tokenize::Error),
     /// The model failed.
     #[error(transparent)]
     Model(#[from] trrg_model::Error),

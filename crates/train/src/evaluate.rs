@@ -7,8 +7,8 @@ use std::sync::{Arc, OnceLock};
 use burn::data::dataset::Dataset;
 use burn::prelude::*;
 use burn::tensor::activation::sigmoid;
-use serde::Serialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use trrg_data::{LabelRow, ReportBatcher, ReportDataset, ReportTokenizer};
 use trrg_labeler::{Labeler, ReportLabels, LABELER_NAME};
 use trrg_llm::GenerationConfig;
@@ -16,7 +16,9 @@ use trrg_metrics::{clinical_efficacy, CeConvention, CeScores, Meteor, NlgEvaluat
 use trrg_model::{ClueBank, Trrg};
 
 use crate::data::epoch_batches;
-use crate::thresholds::{fit_thresholds, thresholds_by_name};
+use crate::log::progress;
+use crate::thresholds::fit_thresholds;
+use crate::thresholds_by_name;
 
 /// One generated report beside its reference.
 #[derive(Clone, Debug, Serialize)]
@@ -31,29 +33,107 @@ pub struct Sample {
     pub clues: BTreeMap<String, f32>,
 }
 
-/// Scores of a split.
+/// Clinical efficacy as `metrics.json` holds it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CeRecord {
+    /// `r2gen` (the convention of the run's own scores).
+    pub convention: String,
+    /// The labeler of both sides.
+    pub labeler: String,
+    /// Micro precision over the 14 observations.
+    pub precision: f64,
+    /// Micro recall.
+    pub recall: f64,
+    /// Micro F1.
+    pub f1: f64,
+    /// What the generated reports' labels were compared with, when not the reference reports'
+    /// labels.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<String>,
+}
+
+impl CeRecord {
+    fn new(ce: &CeScores) -> Self {
+        Self {
+            convention: ce.convention.clone(),
+            labeler: ce.labeler.clone(),
+            precision: ce.precision,
+            recall: ce.recall,
+            f1: ce.f1,
+            reference: None,
+        }
+    }
+}
+
+/// The scores of a split, as `metrics.json` (`test`) and the validation log records hold them.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Scores {
+    /// BLEU-1.
+    #[serde(rename = "BLEU_1")]
+    pub bleu_1: f64,
+    /// BLEU-2.
+    #[serde(rename = "BLEU_2")]
+    pub bleu_2: f64,
+    /// BLEU-3.
+    #[serde(rename = "BLEU_3")]
+    pub bleu_3: f64,
+    /// BLEU-4.
+    #[serde(rename = "BLEU_4")]
+    pub bleu_4: f64,
+    /// METEOR.
+    #[serde(rename = "METEOR")]
+    pub meteor: f64,
+    /// Which METEOR modules scored (`exact+stem+synonym+paraphrase` with the jar).
+    #[serde(rename = "METEOR_modules")]
+    pub meteor_modules: String,
+    /// ROUGE-L.
+    #[serde(rename = "ROUGE_L")]
+    pub rouge_l: f64,
+    /// CIDEr-D.
+    #[serde(rename = "CIDEr")]
+    pub cider: f64,
+    /// Clinical efficacy, labeler on both reports.
+    #[serde(rename = "CE")]
+    pub ce: CeRecord,
+    /// Clinical efficacy against the dataset's own labels (synthetic data, whose labels are
+    /// exact).
+    #[serde(
+        rename = "CE_vs_ground_truth",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub ce_vs_ground_truth: Option<CeRecord>,
+}
+
+/// Scores of a split, and its generated reports.
 #[derive(Clone, Debug)]
 pub struct Evaluation {
-    /// `BLEU_1..4, METEOR, ROUGE_L, CIDEr, CE` (and `CE_vs_ground_truth`) as in `metrics.json`.
-    pub scores: Value,
-    /// BLEU-4.
-    pub bleu4: f64,
-    /// CIDEr-D.
-    pub cider: f64,
-    /// CE F1 (r2gen convention, labeler on both reports).
-    pub ce_f1: f64,
+    /// The scores.
+    pub scores: Scores,
     /// Every generated report.
     pub samples: Vec<Sample>,
 }
 
-fn ce_json(ce: &CeScores) -> Value {
-    json!({
-        "convention": ce.convention,
-        "labeler": ce.labeler,
-        "precision": ce.precision,
-        "recall": ce.recall,
-        "f1": ce.f1,
-    })
+/// What generating and scoring a split needs besides the model.
+pub struct EvalContext<'a, B: Backend> {
+    /// The split.
+    pub dataset: &'a ReportDataset,
+    /// Score only the first `limit` studies (None = all).
+    pub limit: Option<usize>,
+    /// Batches the studies (no augmentation).
+    pub batcher: &'a ReportBatcher,
+    /// Studies per batch.
+    pub batch_size: usize,
+    /// The clue bank (None = a run without clues).
+    pub bank: Option<&'a ClueBank<B>>,
+    /// Decodes the generated ids.
+    pub tokenizer: &'a dyn ReportTokenizer,
+    /// Decoding settings.
+    pub generation: &'a GenerationConfig,
+    /// Add `CE_vs_ground_truth` (the dataset's labels are exact).
+    pub ground_truth: bool,
+    /// Where the model runs.
+    pub device: &'a B::Device,
 }
 
 fn row_labels(row: &LabelRow) -> ReportLabels {
@@ -84,43 +164,39 @@ fn meteor() -> Arc<Meteor> {
         .clone()
 }
 
-/// Generates a report for each of the first `limit` studies of `dataset` and scores them.
-///
-/// `ground_truth` adds `CE_vs_ground_truth` (generated-report labels against the dataset's own
-/// labels, for synthetic data whose labels are exact).
-#[allow(clippy::too_many_arguments)]
+/// Generates a report for each of the first `limit` studies of the split and scores them,
+/// with a progress bar labelled `label` unless `quiet`.
 pub fn evaluate<B: Backend>(
     model: &Trrg<B>,
-    dataset: &ReportDataset,
-    limit: Option<usize>,
-    batcher: &ReportBatcher,
-    batch_size: usize,
-    bank: Option<&ClueBank<B>>,
-    vocab: &dyn ReportTokenizer,
-    generation: &GenerationConfig,
-    ground_truth: bool,
-    device: &B::Device,
-    bar: &indicatif::ProgressBar,
+    ctx: &EvalContext<'_, B>,
+    label: &str,
+    quiet: bool,
 ) -> crate::Result<Evaluation> {
-    let n = limit.unwrap_or(usize::MAX).min(dataset.len());
+    let n = ctx.limit.unwrap_or(usize::MAX).min(ctx.dataset.len());
+    let bar = progress(n, label, quiet);
     let labeler = Labeler::new();
     let mut nlg = NlgEvaluator::with_meteor(meteor());
     let (mut ref_labels, mut hyp_labels, mut truth) = (Vec::new(), Vec::new(), Vec::new());
     let mut samples = Vec::with_capacity(n);
-    bar.set_length(n as u64);
-    for indices in epoch_batches(n, batch_size, 0, 0, false) {
-        let items = crate::data::items(dataset, &indices);
-        let batch = batcher.try_batch::<B>(&items, device)?;
-        let generated = model.generate(batch.images, bank, generation, vocab.bos_id())?;
+    for indices in epoch_batches(n, ctx.batch_size, 0, 0, false) {
+        let items = crate::data::items(ctx.dataset, &indices);
+        let batch = ctx.batcher.try_batch::<B>(&items, ctx.device)?;
+        let generated = model.generate(
+            batch.images,
+            ctx.bank,
+            ctx.generation,
+            ctx.tokenizer.bos_id(),
+        )?;
         for (item, g) in items.iter().zip(generated) {
-            let text = vocab.decode(&g.ids);
+            let text = ctx.tokenizer.decode(&g.ids)?;
             nlg.update(&item.id, &[item.report.as_str()], &text)?;
             ref_labels.push(labeler.label(&item.report));
             hyp_labels.push(labeler.label(&text));
             if let Some(row) = &item.labels {
                 truth.push(row_labels(row));
             }
-            let clues = bank
+            let clues = ctx
+                .bank
                 .map(|b| {
                     b.names
                         .iter()
@@ -138,30 +214,30 @@ pub fn evaluate<B: Backend>(
         }
         bar.inc(indices.len() as u64);
     }
+    bar.finish_and_clear();
     let nlg = nlg.finalize()?;
     let ce = clinical_efficacy(&ref_labels, &hyp_labels, CeConvention::R2gen, LABELER_NAME);
-    let mut scores = json!({
-        "BLEU_1": nlg.bleu[0],
-        "BLEU_2": nlg.bleu[1],
-        "BLEU_3": nlg.bleu[2],
-        "BLEU_4": nlg.bleu[3],
-        "METEOR": nlg.meteor,
-        "METEOR_modules": nlg.meteor_modules,
-        "ROUGE_L": nlg.rouge_l,
-        "CIDEr": nlg.cider,
-        "CE": ce_json(&ce),
-    });
-    if ground_truth && truth.len() == hyp_labels.len() {
+    let ce_vs_ground_truth = (ctx.ground_truth && truth.len() == hyp_labels.len()).then(|| {
         let gt = clinical_efficacy(&truth, &hyp_labels, CeConvention::R2gen, LABELER_NAME);
-        let mut value = ce_json(&gt);
-        value["reference"] = json!("dataset ground-truth labels (labels.json)");
-        scores["CE_vs_ground_truth"] = value;
-    }
+        CeRecord {
+            reference: Some("dataset ground-truth labels (labels.json)".into()),
+            ..CeRecord::new(&gt)
+        }
+    });
+    let [bleu_1, bleu_2, bleu_3, bleu_4] = nlg.bleu;
     Ok(Evaluation {
-        scores,
-        bleu4: nlg.bleu[3],
-        cider: nlg.cider,
-        ce_f1: ce.f1,
+        scores: Scores {
+            bleu_1,
+            bleu_2,
+            bleu_3,
+            bleu_4,
+            meteor: nlg.meteor,
+            meteor_modules: nlg.meteor_modules,
+            rouge_l: nlg.rouge_l,
+            cider: nlg.cider,
+            ce: CeRecord::new(&ce),
+            ce_vs_ground_truth,
+        },
         samples,
     })
 }
@@ -217,7 +293,7 @@ fn perceive_split<B: Backend>(
             .into_data()
             .convert::<f32>()
             .into_vec::<f32>()
-            .unwrap_or_default();
+            .expect("converted to f32 above");
         for (b, item) in items.iter().enumerate() {
             for d in 0..n_clues {
                 probs[d].push(p[b * n_clues + d]);

@@ -12,8 +12,6 @@
 //! only on the seed and the epoch, so a resumed run equals an uninterrupted one.
 #![warn(missing_docs)]
 
-mod checkpoint;
-mod config;
 mod data;
 mod error;
 mod evaluate;
@@ -23,22 +21,15 @@ pub use optim::Optimizers;
 mod parallel;
 pub use parallel::{DataParallel, ParallelGrads};
 mod plot;
-mod precision;
-pub use precision::Precision;
 mod run;
 mod schedule;
 mod summary;
 mod thresholds;
-pub use thresholds::{
-    fit_thresholds, micro_f1, read_clue_thresholds, threshold_grid, thresholds_by_name,
-    CLUE_THRESHOLDS_FILE,
-};
+pub use thresholds::{fit_thresholds, micro_f1, threshold_grid};
 
-pub use checkpoint::{param_shapes, Best, Checkpoints, RunState};
-pub use config::{
-    BaseParts, Decay, EvalConfig, Freeze, LlmTraining, Preset, Selection, StageConfig, TrainConfig,
-};
-pub use data::{epoch_batches, sentence_set, LabelSource, RunData, RunTokenizers};
+pub use data::{epoch_batches, sentence_set, LabelSource, RunData};
+// The run directory and its formats live below this crate, so that inference does not depend
+// on training; they are re-exported here for the programs that train.
 pub use error::{Error, Result};
 pub use evaluate::{
     auc, evaluate, fit_clue_thresholds, thresholds_json, zero_shot_auc, Evaluation, Sample,
@@ -46,3 +37,8 @@ pub use evaluate::{
 pub use run::{train, train_parallel, RunOptions, RunSummary};
 pub use schedule::learning_rate;
 pub use summary::{default_synthetic_data, results_table};
+pub use trrg_run::{
+    param_shapes, read_clue_thresholds, thresholds_by_name, BaseParts, Best, Checkpoints, Decay,
+    EvalConfig, Freeze, LlmTraining, Precision, Preset, RunDir, RunState, RunTokenizers, Selection,
+    StageConfig, TrainConfig, CLUE_THRESHOLDS_FILE,
+};

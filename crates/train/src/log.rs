@@ -23,7 +23,8 @@ impl JsonlLog {
     }
 
     /// Appends one record.
-    pub fn write(&self, record: Value) -> crate::Result<()> {
+    pub fn write(&self, record: &impl serde::Serialize) -> crate::Result<()> {
+        let line = serde_json::to_string(record).expect("log records serialize (string keys)");
         let mut file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -33,27 +34,41 @@ impl JsonlLog {
                 path: self.path.clone(),
                 source,
             })?;
-        writeln!(file, "{record}").map_err(|source| Error::Io {
+        writeln!(file, "{line}").map_err(|source| Error::Io {
             action: "cannot write",
             path: self.path.clone(),
             source,
         })
     }
 
+    /// The log's text: empty when there is no log yet, an error when it exists but cannot be
+    /// read (never treated as empty, since [`JsonlLog::truncate_after`] rewrites it).
+    fn text(&self) -> crate::Result<String> {
+        match std::fs::read_to_string(&self.path) {
+            Ok(text) => Ok(text),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(String::new()),
+            Err(source) => Err(Error::Io {
+                action: "cannot read",
+                path: self.path.clone(),
+                source,
+            }),
+        }
+    }
+
     /// Every record so far (for plots), skipping lines that do not parse (a killed run may
     /// leave half a line).
-    pub fn read(&self) -> Vec<Value> {
-        std::fs::read_to_string(&self.path)
-            .unwrap_or_default()
+    pub fn read(&self) -> crate::Result<Vec<Value>> {
+        Ok(self
+            .text()?
             .lines()
             .filter_map(|l| serde_json::from_str(l).ok())
-            .collect()
+            .collect())
     }
 
     /// Drops records written after a checkpoint (on resume), by stage and step. Kept lines are
     /// written back byte for byte (re-serializing would round floats differently).
     pub fn truncate_after(&self, stage: u8, step: usize) -> crate::Result<()> {
-        let text = std::fs::read_to_string(&self.path).unwrap_or_default();
+        let text = self.text()?;
         let mut kept = String::with_capacity(text.len());
         for line in text.lines() {
             let Ok(r) = serde_json::from_str::<Value>(line) else {
@@ -66,17 +81,18 @@ impl JsonlLog {
                 kept.push('\n');
             }
         }
-        trrg_data::write_atomic(&self.path, kept.as_bytes())?;
+        trrg_io::write_atomic(&self.path, kept.as_bytes())?;
         Ok(())
     }
 
     /// The last stage-1 validation's zero-shot AUC per disease, if the log has one.
-    pub fn last_zero_shot_auc(&self) -> Option<Value> {
-        self.read()
+    pub fn last_zero_shot_auc(&self) -> crate::Result<Option<Value>> {
+        Ok(self
+            .read()?
             .into_iter()
             .rev()
             .find(|r| r["stage"].as_u64() == Some(1) && r["split"].as_str() == Some("val"))
-            .map(|r| r["zero_shot_auc"].clone())
+            .map(|r| r["zero_shot_auc"].clone()))
     }
 }
 
@@ -111,9 +127,9 @@ mod tests {
         let log = JsonlLog::new(&dir);
         let _ = std::fs::remove_file(dir.join("log.jsonl"));
         let values = [37.0 / 85.0, 0.1 + 0.2, 1.0 / 3.0, 2.0f64.sqrt() / 7.0];
-        log.write(serde_json::json!({"stage": 1, "split": "val", "zero_shot_auc": values}))
+        log.write(&serde_json::json!({"stage": 1, "split": "val", "zero_shot_auc": values}))
             .unwrap();
-        let back = log.last_zero_shot_auc().unwrap();
+        let back = log.last_zero_shot_auc().unwrap().unwrap();
         let back: Vec<f64> = back
             .as_array()
             .unwrap()

@@ -80,7 +80,8 @@ impl<B: AutodiffBackend> Optimizers<B> {
 
     /// Saves both groups' state.
     pub fn save(&self, checkpoints: &Checkpoints, name: &str) -> crate::Result<()> {
-        checkpoints.save_record::<B, _>(name, (self.vision.to_record(), self.rest.to_record()))
+        Ok(checkpoints
+            .save_record::<B, _>(name, (self.vision.to_record(), self.rest.to_record()))?)
     }
 
     /// Loads both groups' state.

@@ -5,32 +5,12 @@ use std::sync::Arc;
 
 use burn::prelude::*;
 use burn::tensor::TensorData;
-use trrg_clue::DiseaseSet;
-use trrg_data::{load_gray, ReportTokenizer, WordVocab};
+use trrg_data::load_gray;
 use trrg_llm::GenerationConfig;
 use trrg_model::{ClueBank, ClueMode, Trrg};
-use trrg_train::{read_clue_thresholds, Checkpoints, RunTokenizers, TrainConfig};
+use trrg_tokenize::ReportTokenizer;
 
-/// Errors of [`ReportGenerator`].
-#[derive(thiserror::Error, Debug)]
-#[non_exhaustive]
-pub enum Error {
-    /// The run directory lacks a file or it is malformed.
-    #[error(transparent)]
-    Train(#[from] trrg_train::Error),
-    /// An input image or the vocabulary could not be read.
-    #[error(transparent)]
-    Data(#[from] trrg_data::Error),
-    /// The model failed.
-    #[error(transparent)]
-    Model(#[from] trrg_model::Error),
-    /// The disease set failed.
-    #[error(transparent)]
-    Clue(#[from] trrg_clue::Error),
-    /// The request itself is wrong.
-    #[error("{0}")]
-    Request(String),
-}
+use crate::{Error, RunDir, RunTokenizers, TrainConfig};
 
 /// A generated report.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
@@ -52,36 +32,34 @@ pub struct ReportGenerator<B: Backend> {
 }
 
 impl<B: Backend> ReportGenerator<B> {
-    /// Loads a run directory written by [`trrg_train::train`]: `config.json`, `vocab.json` (the
+    /// Loads a run directory written by `trrg_train::train`: `config.json`, `vocab.json` (the
     /// `base` preset reads its tokenizers from its checkpoints instead), `diseases.json`, the
     /// best (else the latest) checkpoint and, for a run that fits its clue thresholds,
     /// `clue_thresholds.json` (hard clues with those thresholds).
     pub fn from_dir(run_dir: impl AsRef<Path>, device: &B::Device) -> Result<Self, Error> {
-        let dir = run_dir.as_ref();
-        let config = TrainConfig::from_path(&dir.join("config.json"))?;
+        let dir = RunDir::new(run_dir.as_ref());
+        let config = dir.read_config()?;
         let RunTokenizers {
             reports: vocab,
             sentences,
             ..
-        } = RunTokenizers::for_config(&config, || Ok(WordVocab::load(dir.join("vocab.json"))?))?;
-        let checkpoints = Checkpoints::new(dir)?;
-        let state = checkpoints.read_state()?.ok_or_else(|| {
-            Error::Request(format!(
-                "{} has no checkpoint (checkpoints/state.json)",
-                dir.display()
-            ))
-        })?;
+        } = dir.tokenizers(&config)?;
+        let state = dir
+            .read_state(&config)?
+            .ok_or_else(|| Error::NoCheckpoint {
+                dir: dir.root().to_path_buf(),
+            })?;
         let file = state.best.map(|b| b.model_file).unwrap_or(state.model_file);
         let model: Trrg<B> = config.model_config(vocab.vocab_size())?.init(device)?;
-        let model = checkpoints.load_module(&file, model, device)?;
+        let model = dir.checkpoints()?.load_module(&file, model, device)?;
         let bank = if config.clues == ClueMode::Off {
             None
         } else {
-            let set = DiseaseSet::from_path(dir.join("diseases.json"))?;
+            let set = dir.read_diseases()?;
             let bank =
                 model.clue_bank_with(&set, &*sentences, &*vocab, config.max_sentence_length)?;
             Some(if config.fit_clue_thresholds {
-                let thresholds = read_clue_thresholds(dir, &bank.names)?;
+                let thresholds = dir.read_clue_thresholds(&bank.names)?;
                 bank.with_thresholds(thresholds)?
             } else {
                 bank
@@ -113,10 +91,10 @@ impl<B: Backend> ReportGenerator<B> {
     fn load_views(&self, views: &[PathBuf]) -> Result<Tensor<B, 5>, Error> {
         let want = self.config.dataset.n_views();
         if views.len() != want {
-            return Err(Error::Request(format!(
-                "this model takes {want} view(s) per study, {} given",
-                views.len()
-            )));
+            return Err(Error::WrongViewCount {
+                want,
+                got: views.len(),
+            });
         }
         let transform = &self.config.image;
         let mut pixels = Vec::with_capacity(want * transform.output_len());
@@ -134,9 +112,7 @@ impl<B: Backend> ReportGenerator<B> {
     /// Disease probabilities of one study: zero-shot perception (positive vs negative prompt per
     /// disease), refined as in stage 2 when the model has a refiner.
     pub fn perceive(&self, views: &[PathBuf]) -> Result<Vec<(String, f32)>, Error> {
-        let bank = self.bank.as_ref().ok_or_else(|| {
-            Error::Request("this run was trained without clues (clues: off)".into())
-        })?;
+        let bank = self.bank.as_ref().ok_or(Error::NoClues)?;
         let logits = self.model.clue_logits(self.load_views(views)?, bank)?;
         let p = burn::tensor::activation::sigmoid(logits)
             .into_data()
@@ -165,7 +141,7 @@ impl<B: Backend> ReportGenerator<B> {
             .map(|b| b.names.clone())
             .unwrap_or_default();
         Ok(Report {
-            text: self.vocab.decode(&out.ids),
+            text: self.vocab.decode(&out.ids)?,
             clues: names.into_iter().zip(out.clue_probabilities).collect(),
         })
     }

@@ -7,11 +7,17 @@ use burn::module::{Module, ModuleVisitor, ParamId};
 use burn::prelude::*;
 use burn::record::{FullPrecisionSettings, NamedMpkBytesRecorder, Record, Recorder};
 use serde::{Deserialize, Serialize};
-use trrg_data::write_atomic;
+use trrg_io::write_atomic;
 
 use crate::Error;
 
-const FORMAT: &str = "trrg-run-state-v1";
+/// The format tag of `checkpoints/state.json`. Version 2 came with `trrg_llm::LoraLinear`: a
+/// LoRA run's model records hold their adapters under `q_proj.adapter.*` instead of
+/// `q_lora.*`; a run without LoRA has the same records in both versions.
+pub const RUN_STATE_FORMAT: &str = "trrg-run-state-v2";
+
+/// The previous format tag, read for runs without LoRA (see [`RUN_STATE_FORMAT`]).
+pub(crate) const RUN_STATE_FORMAT_V1: &str = "trrg-run-state-v1";
 
 /// The best checkpoint so far.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -49,7 +55,7 @@ impl RunState {
     /// A state at the start of a stage.
     pub fn new(stage: u8) -> Self {
         Self {
-            format: FORMAT.into(),
+            format: RUN_STATE_FORMAT.into(),
             stage,
             epochs_done: 0,
             step: 0,
@@ -156,7 +162,7 @@ impl Checkpoints {
     /// Writes `state.json` atomically.
     pub fn write_state(&self, state: &RunState) -> crate::Result<()> {
         let path = self.path("state.json");
-        let text = serde_json::to_string_pretty(state).unwrap_or_default();
+        let text = serde_json::to_string_pretty(state).expect("RunState serializes (no maps)");
         write_atomic(&path, text.as_bytes())?;
         Ok(())
     }
@@ -172,10 +178,10 @@ impl Checkpoints {
             path: path.clone(),
             reason: format!("malformed run state ({e})"),
         })?;
-        if state.format != FORMAT {
+        if state.format != RUN_STATE_FORMAT && state.format != RUN_STATE_FORMAT_V1 {
             return Err(Error::Checkpoint {
                 path,
-                reason: format!("format `{}` is not {FORMAT}", state.format),
+                reason: format!("format `{}` is not {RUN_STATE_FORMAT}", state.format),
             });
         }
         Ok(Some(state))

@@ -1,0 +1,232 @@
+//! [`RunDir`]: the one owner of a run directory's layout and file formats.
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use trrg_clue::DiseaseSet;
+use trrg_io::write_atomic;
+use trrg_tokenize::WordVocab;
+
+use crate::checkpoint::RUN_STATE_FORMAT_V1;
+use crate::thresholds::{read_clue_thresholds, thresholds_by_name, CLUE_THRESHOLDS_FILE};
+use crate::{Checkpoints, Error, LlmTraining, Result, RunState, RunTokenizers, TrainConfig};
+
+/// A run directory (see the crate docs for its layout). Training writes through it, inference
+/// reads through it; no other code spells a file name of the run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunDir {
+    root: PathBuf,
+}
+
+/// `value` as `to_string_pretty` writes it, with a final newline: every JSON file of a run.
+pub(crate) fn pretty_json(value: &impl Serialize) -> String {
+    // The values written here are plain structs and `serde_json::Value`s: maps with string keys
+    // only, so serialization cannot fail.
+    serde_json::to_string_pretty(value).expect("run files serialize (string-keyed maps only)")
+        + "\n"
+}
+
+impl RunDir {
+    /// The run directory at `root` (nothing is read or created yet).
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Self { root: root.into() }
+    }
+
+    /// The directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// A file of the run, by its name relative to the directory (`metrics.json`, `plots/`).
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.root.join(name)
+    }
+
+    /// `config.json`.
+    pub fn config_path(&self) -> PathBuf {
+        self.path("config.json")
+    }
+
+    /// `checkpoints/state.json`, the file that makes a checkpoint count.
+    pub fn state_path(&self) -> PathBuf {
+        self.path("checkpoints").join("state.json")
+    }
+
+    /// Whether the directory already holds a run (a config or a checkpoint).
+    pub fn holds_run(&self) -> bool {
+        self.config_path().exists() || self.state_path().exists()
+    }
+
+    /// Creates the directory, with an error naming it when that is impossible (a file in the
+    /// way, no permission).
+    pub fn create(&self) -> Result<()> {
+        std::fs::create_dir_all(&self.root).map_err(|source| Error::Io {
+            action: "cannot create the run directory",
+            path: self.root.clone(),
+            source,
+        })
+    }
+
+    /// Writes `value` as pretty JSON to the run's file `name`, atomically.
+    pub fn write_json(&self, name: &str, value: &impl Serialize) -> Result<()> {
+        Ok(write_atomic(
+            &self.path(name),
+            pretty_json(value).as_bytes(),
+        )?)
+    }
+
+    /// Reads `config.json` (unknown fields rejected).
+    pub fn read_config(&self) -> Result<TrainConfig> {
+        TrainConfig::from_path(&self.config_path())
+    }
+
+    /// Writes `config.json`.
+    pub fn write_config(&self, config: &TrainConfig) -> Result<()> {
+        self.write_json("config.json", config)
+    }
+
+    /// Reads `vocab.json` (the word vocabulary; the `base` preset has none).
+    pub fn read_vocab(&self) -> Result<WordVocab> {
+        Ok(WordVocab::load(self.path("vocab.json"))?)
+    }
+
+    /// Writes `vocab.json`.
+    pub fn write_vocab(&self, vocab: &WordVocab) -> Result<()> {
+        Ok(vocab.save(self.path("vocab.json"))?)
+    }
+
+    /// Reads `diseases.json`.
+    pub fn read_diseases(&self) -> Result<DiseaseSet> {
+        Ok(DiseaseSet::from_path(self.path("diseases.json"))?)
+    }
+
+    /// Writes `diseases.json`.
+    pub fn write_diseases(&self, diseases: &DiseaseSet) -> Result<()> {
+        self.write_json("diseases.json", diseases)
+    }
+
+    /// The run's tokenizers: the `base` preset's own, else `vocab.json` for both sides.
+    pub fn tokenizers(&self, config: &TrainConfig) -> Result<RunTokenizers> {
+        RunTokenizers::for_config(config, || self.read_vocab())
+    }
+
+    /// The `checkpoints/` folder (created when absent).
+    pub fn checkpoints(&self) -> Result<Checkpoints> {
+        Checkpoints::new(&self.root)
+    }
+
+    /// `checkpoints/state.json` of a run trained with `config`, if any. A version-1 state is
+    /// read for a run without LoRA (its records are the same) and refused for a LoRA run, whose
+    /// adapters version 1 stored under other names.
+    pub fn read_state(&self, config: &TrainConfig) -> Result<Option<RunState>> {
+        let state = self.checkpoints()?.read_state()?;
+        if let Some(s) = &state {
+            if s.format == RUN_STATE_FORMAT_V1 && matches!(config.stage2_llm, LlmTraining::Lora(_))
+            {
+                return Err(Error::Checkpoint {
+                    path: self.state_path(),
+                    reason: format!(
+                        "a LoRA run of format `{RUN_STATE_FORMAT_V1}`, written before trrg 0.1's \
+                         LoraLinear: its adapters are stored under names this version does not \
+                         read; train the run again (runs without LoRA still load)"
+                    ),
+                });
+            }
+        }
+        Ok(state)
+    }
+
+    /// `clue_thresholds.json`, ordered as `names`.
+    pub fn read_clue_thresholds(&self, names: &[String]) -> Result<Vec<f32>> {
+        read_clue_thresholds(&self.root, names)
+    }
+
+    /// Writes `clue_thresholds.json`: `{disease: threshold}`, each rounded to two decimals.
+    pub fn write_clue_thresholds(&self, names: &[String], thresholds: &[f32]) -> Result<()> {
+        self.write_json(CLUE_THRESHOLDS_FILE, &thresholds_by_name(names, thresholds))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp(name: &str) -> RunDir {
+        let dir = std::env::temp_dir().join(format!("trrg-rundir-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        RunDir::new(dir)
+    }
+
+    #[test]
+    fn config_vocab_diseases_and_thresholds_round_trip() {
+        let run = temp("roundtrip");
+        run.create().unwrap();
+        let config = TrainConfig::default();
+        run.write_config(&config).unwrap();
+        assert_eq!(run.read_config().unwrap(), config);
+        let vocab = WordVocab::build(["heart normal ."], 1);
+        run.write_vocab(&vocab).unwrap();
+        assert_eq!(run.read_vocab().unwrap(), vocab);
+        let set = DiseaseSet::chexpert();
+        run.write_diseases(&set).unwrap();
+        assert_eq!(run.read_diseases().unwrap(), set);
+        let names = vec!["A".to_string(), "B".to_string()];
+        run.write_clue_thresholds(&names, &[0.25, 0.5]).unwrap();
+        assert_eq!(run.read_clue_thresholds(&names).unwrap(), [0.25, 0.5]);
+        assert!(run.holds_run());
+        std::fs::remove_dir_all(run.root()).unwrap();
+    }
+
+    #[test]
+    fn a_file_in_the_way_is_one_error_naming_the_directory() {
+        let run = temp("blocked");
+        std::fs::write(run.root(), b"not a directory").unwrap();
+        let err = run.create().unwrap_err().to_string();
+        assert!(
+            err.contains("cannot create the run directory") && err.contains("trrg-rundir-blocked"),
+            "{err}"
+        );
+        std::fs::remove_file(run.root()).unwrap();
+    }
+
+    #[test]
+    fn a_truncated_state_is_one_error_naming_the_file() {
+        let run = temp("truncated");
+        let checkpoints = run.checkpoints().unwrap();
+        checkpoints.write_state(&RunState::new(2)).unwrap();
+        let text = std::fs::read_to_string(run.state_path()).unwrap();
+        std::fs::write(run.state_path(), &text[..text.len() / 2]).unwrap();
+        let err = run
+            .read_state(&TrainConfig::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("state.json") && err.contains("malformed run state"),
+            "{err}"
+        );
+        std::fs::remove_dir_all(run.root()).unwrap();
+    }
+
+    #[test]
+    fn a_version_1_lora_run_is_refused_and_one_without_lora_is_read() {
+        let run = temp("v1");
+        let checkpoints = run.checkpoints().unwrap();
+        let mut state = RunState::new(2);
+        state.format = RUN_STATE_FORMAT_V1.into();
+        checkpoints.write_state(&state).unwrap();
+        assert_eq!(
+            run.read_state(&TrainConfig::default()).unwrap(),
+            Some(state)
+        );
+        let lora = TrainConfig {
+            stage2_llm: LlmTraining::Lora(Default::default()),
+            ..TrainConfig::default()
+        };
+        let err = run.read_state(&lora).unwrap_err().to_string();
+        assert!(
+            err.contains("trrg-run-state-v1") && err.contains("LoRA"),
+            "{err}"
+        );
+        std::fs::remove_dir_all(run.root()).unwrap();
+    }
+}

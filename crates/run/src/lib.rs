@@ -1,0 +1,37 @@
+//! # trrg-run: the run directory, and inference from it
+//!
+//! A training run writes one directory; this crate owns its format, so that training
+//! (`trrg-train`) writes it and inference ([`ReportGenerator`]) reads it, and inference does not
+//! compile the training crate (autodiff, data parallelism, the synthetic renderer, the metrics).
+//!
+//! ```text
+//! RUN/
+//!   config.json            TrainConfig           RunDir::{write,read}_config
+//!   vocab.json             WordVocab             RunDir::{write,read}_vocab   (not for `base`)
+//!   diseases.json          DiseaseSet            RunDir::{write,read}_diseases
+//!   checkpoints/state.json RunState              Checkpoints::{write,read}_state
+//!   checkpoints/*.mpk      burn records          Checkpoints::{save,load}_record
+//!   clue_thresholds.json   {disease: threshold}  RunDir::{write,read}_clue_thresholds
+//!   log.jsonl, metrics.json, samples.jsonl, plots/   (written by trrg-train)
+//! ```
+#![warn(missing_docs)]
+
+mod checkpoint;
+mod config;
+mod dir;
+mod error;
+mod generator;
+mod precision;
+mod thresholds;
+mod tokenizers;
+
+pub use checkpoint::{param_shapes, Best, Checkpoints, RunState, RUN_STATE_FORMAT};
+pub use config::{
+    BaseParts, Decay, EvalConfig, Freeze, LlmTraining, Preset, Selection, StageConfig, TrainConfig,
+};
+pub use dir::RunDir;
+pub use error::{Error, Result};
+pub use generator::{Report, ReportGenerator};
+pub use precision::Precision;
+pub use thresholds::{read_clue_thresholds, thresholds_by_name, CLUE_THRESHOLDS_FILE};
+pub use tokenizers::RunTokenizers;

@@ -1,0 +1,333 @@
+//! A training run end to end: stage 1, stage 2 with validation, test evaluation, outputs.
+
+//!
+//! - `epoch.rs`: one epoch of either stage (order, accumulation, steps, log, progress);
+//! - `stage1.rs`, `stage2.rs`: what each stage computes per batch and validates per epoch;
+//! - `test.rs`: the best checkpoint on the test split and the run's result files.
+
+mod epoch;
+mod stage1;
+mod stage2;
+mod test;
+
+use std::path::PathBuf;
+
+use burn::data::dataset::Dataset;
+use burn::module::Module;
+use burn::prelude::*;
+use burn::tensor::backend::AutodiffBackend;
+use serde_json::Value;
+use trrg_clue::DiseaseSet;
+use trrg_data::ReportBatcher;
+use trrg_model::{ClueBank, ClueMode, PretrainedPaths, Trrg};
+
+use crate::data::RunData;
+use crate::evaluate::fit_clue_thresholds;
+use crate::log::JsonlLog;
+use crate::optim::Optimizers;
+use crate::parallel::DataParallel;
+use crate::{Checkpoints, Error, Freeze, LlmTraining, RunDir, RunState, TrainConfig};
+
+use stage1::stage1;
+use stage2::stage2;
+use test::test;
+
+/// Where and how to run.
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    /// R2Gen-layout data directory.
+    pub data_dir: PathBuf,
+    /// Run directory (config, vocabulary, checkpoints, logs, results).
+    pub out_dir: PathBuf,
+    /// Continue the run in `out_dir` from its last checkpoint.
+    pub resume: bool,
+    /// Hide progress bars and epoch lines.
+    pub quiet: bool,
+    /// Stop after this many stage-2 epochs in this invocation, as an interruption would (the
+    /// run stays resumable; used to test `--resume`). None = run to the end.
+    pub stop_after_stage2_epochs: Option<usize>,
+}
+
+/// What a finished run produced.
+#[derive(Clone, Debug)]
+pub struct RunSummary {
+    /// The content of `metrics.json`.
+    pub metrics: Value,
+    /// The run directory.
+    pub out_dir: PathBuf,
+}
+
+/// Trains TRRG as `config` says on `options.data_dir`, writing everything to `options.out_dir`.
+pub fn train<B: AutodiffBackend>(
+    config: &TrainConfig,
+    options: &RunOptions,
+    device: &B::Device,
+) -> crate::Result<RunSummary> {
+    train_parallel::<B>(config, options, std::slice::from_ref(device))
+}
+
+/// [`train`] with stage 2 data-parallel over `devices` (see [`DataParallel`]); the first device
+/// holds the optimizer and runs stage 1 (its InfoNCE needs the whole batch's negatives),
+/// validation, test and checkpoints. One device is plain [`train`]. With dropout on, the workers
+/// draw their masks from the backend's one generator in thread order, so a data-parallel run is
+/// repeatable only up to that order.
+pub fn train_parallel<B: AutodiffBackend>(
+    config: &TrainConfig,
+    options: &RunOptions,
+    devices: &[B::Device],
+) -> crate::Result<RunSummary> {
+    config.validate()?;
+    for device in devices {
+        config.precision.apply::<B>(device)?;
+    }
+    let parallel = DataParallel::<B>::new(devices.to_vec())?;
+    let device = &devices[0];
+    let run = RunDir::new(&options.out_dir);
+    check_resume(&run, config, options.resume)?;
+
+    let saved_vocab = if options.resume && config.base.is_none() {
+        Some(run.read_vocab()?)
+    } else {
+        None
+    };
+    let data = RunData::load(&options.data_dir, config, saved_vocab)?;
+    let diseases = match &config.diseases {
+        Some(path) => DiseaseSet::from_path(path)?,
+        None => DiseaseSet::chexpert(),
+    };
+
+    run.create()?;
+    if !options.resume {
+        run.write_config(config)?;
+        if let Some(words) = &data.words {
+            run.write_vocab(words)?;
+        }
+        run.write_diseases(&diseases)?;
+        let _ = std::fs::remove_file(run.path("log.jsonl"));
+    }
+    let checkpoints = run.checkpoints()?;
+    let log = JsonlLog::new(run.root());
+    let mut state = run.read_state(config)?.unwrap_or_else(|| RunState::new(1));
+    if options.resume {
+        log.truncate_after(state.stage, state.step)?;
+    }
+
+    let model_config = config.model_config(data.reports.vocab_size())?;
+    B::seed(device, config.seed);
+    let paths = config.base.as_ref().map(|b| b.paths());
+    let mut model: Trrg<B> = init_model(&model_config, paths.as_ref(), device)?;
+    // A stage-2 checkpoint holds the stage-2 layout (LoRA adapters, frozen parts).
+    if state.stage == 2 {
+        model = prepare_stage2(model, config, device)?;
+    }
+    if !state.model_file.is_empty() {
+        model = checkpoints.load_module(&state.model_file, model, device)?;
+    }
+    let train_batcher = ReportBatcher::new(config.image.clone(), true, data.reports.pad_id())?;
+    let eval_batcher = ReportBatcher::new(config.image.clone(), false, data.reports.pad_id())?;
+    let kind = if data.synthetic { "SYNTHETIC" } else { "real" };
+    log::info!(
+        "training on {} ({kind}): {} train / {} val / {} test studies, vocabulary {}",
+        data.dir.display(),
+        data.train.len(),
+        data.val.len(),
+        data.test.len(),
+        data.reports.vocab_size()
+    );
+
+    let ctx = Context::<B> {
+        config,
+        data: &data,
+        train_batcher: &train_batcher,
+        eval_batcher: &eval_batcher,
+        checkpoints: &checkpoints,
+        log: &log,
+        options,
+        device,
+        parallel: (devices.len() > 1).then_some(&parallel),
+    };
+    // The stage-1 zero-shot AUC of metrics.json; a resumed run reads it back from the log.
+    let mut zero_shot = log.last_zero_shot_auc()?.unwrap_or(Value::Null);
+    if state.stage == 1 && state.epochs_done < config.stage1.epochs {
+        model = stage1(&ctx, &mut state, model, &diseases, &mut zero_shot)?;
+    }
+    if state.stage == 1 {
+        state = RunState {
+            best: None,
+            ..RunState::new(2)
+        };
+        model = prepare_stage2(model, config, device)?;
+    }
+
+    let bank = (config.clues != ClueMode::Off)
+        .then(|| {
+            model.clue_bank_with(
+                &diseases,
+                &*data.sentences,
+                &*data.reports,
+                config.max_sentence_length,
+            )
+        })
+        .transpose()?;
+    let generation = config.generation(data.reports.eos_id());
+    if !state.finished && state.epochs_done < config.stage2.epochs {
+        model = stage2(&ctx, &mut state, model, bank.as_ref(), &generation)?;
+    }
+    let metrics = test(
+        &ctx,
+        &run,
+        &state,
+        model,
+        bank.as_ref(),
+        &generation,
+        zero_shot,
+    )?;
+    state.finished = true;
+    checkpoints.write_state(&state)?;
+    Ok(RunSummary {
+        metrics,
+        out_dir: options.out_dir.clone(),
+    })
+}
+
+/// A new run needs an empty directory; a resumed one a checkpoint and the same config.
+fn check_resume(run: &RunDir, config: &TrainConfig, resume: bool) -> crate::Result<()> {
+    if !resume {
+        if run.holds_run() {
+            return Err(Error::RunExists {
+                path: run.root().to_path_buf(),
+            });
+        }
+        return Ok(());
+    }
+    let state = run.state_path();
+    if !state.is_file() {
+        return Err(Error::Checkpoint {
+            path: state,
+            reason: "nothing to resume: the run has no checkpoint yet".into(),
+        });
+    }
+    if run.read_config()? != *config {
+        return Err(Error::InvalidConfig {
+            field: "config".into(),
+            reason: format!(
+                "differs from the run's {}; resume with the same settings",
+                run.config_path().display()
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// The model of a run: `config` with random weights, or, for the `base` preset, with the
+/// pretrained parts loaded from `paths`.
+fn init_model<B: Backend>(
+    config: &trrg_model::TrrgConfig,
+    paths: Option<&PretrainedPaths>,
+    device: &B::Device,
+) -> crate::Result<Trrg<B>> {
+    Ok(match paths {
+        Some(paths) => Trrg::from_pretrained(config, paths, device)?,
+        None => config.init(device)?,
+    })
+}
+
+/// Stage 2's trainable set: the text encoder frozen (the prompt embeddings are computed once),
+/// the visual encoder as `stage2_vision` says, the LLM as `stage2_llm` says, and what the clue
+/// ablation leaves unused.
+fn prepare_stage2<B: AutodiffBackend>(
+    model: Trrg<B>,
+    config: &TrainConfig,
+    device: &B::Device,
+) -> crate::Result<Trrg<B>> {
+    let mut model = model.freeze_for_stage2(config.stage2_vision == Freeze::Frozen);
+    model.llm = match &config.stage2_llm {
+        LlmTraining::Full => model.llm,
+        LlmTraining::Frozen => model.llm.no_grad(),
+        LlmTraining::Lora(lora) => model.llm.with_lora(lora, device)?,
+    };
+    Ok(model)
+}
+
+/// The clue bank that validation and test generate with: with `fit_clue_thresholds`, hard clues
+/// whose thresholds are fitted on the validation split for `model`; else `bank` itself.
+fn decision_bank<B: AutodiffBackend>(
+    ctx: &Context<'_, B>,
+    model: &Trrg<B::InnerBackend>,
+    bank: Option<&ClueBank<B::InnerBackend>>,
+) -> crate::Result<Option<ClueBank<B::InnerBackend>>> {
+    match bank {
+        Some(b) if ctx.config.fit_clue_thresholds => Ok(Some(fit_clue_thresholds(
+            model,
+            &ctx.data.val,
+            ctx.eval_batcher,
+            ctx.config.batch_size,
+            b,
+            ctx.device,
+        )?)),
+        other => Ok(other.cloned()),
+    }
+}
+
+fn valid_bank<B: AutodiffBackend>(bank: &ClueBank<B>) -> ClueBank<B::InnerBackend> {
+    ClueBank {
+        names: bank.names.clone(),
+        prompts: trrg_clue::PromptEmbeddings {
+            positive: bank.prompts.positive.clone().inner(),
+            negative: bank.prompts.negative.clone().inner(),
+        },
+        label_columns: bank.label_columns.clone(),
+        padding: bank.padding.clone().map(|p| p.inner()),
+        tokens: bank.tokens.map(|i| i.inner(), |w| w.inner()),
+        thresholds: bank.thresholds.clone(),
+    }
+}
+
+/// What both stages read.
+struct Context<'a, B: AutodiffBackend> {
+    config: &'a TrainConfig,
+    data: &'a RunData,
+    train_batcher: &'a ReportBatcher,
+    eval_batcher: &'a ReportBatcher,
+    checkpoints: &'a Checkpoints,
+    log: &'a JsonlLog,
+    options: &'a RunOptions,
+    device: &'a B::Device,
+    /// Stage 2's data-parallel workers (None: one device).
+    parallel: Option<&'a DataParallel<B>>,
+}
+
+impl<B: AutodiffBackend> Context<'_, B> {
+    /// An epoch's summary line: on stderr unless quiet (progress bars share stderr), and in the
+    /// log at `info` for programs that collect logs.
+    fn report(&self, line: String) {
+        log::info!("{line}");
+        if !self.options.quiet && !log::log_enabled!(log::Level::Info) {
+            eprintln!("{line}");
+        }
+    }
+}
+
+fn save<B: AutodiffBackend>(
+    state: &mut RunState,
+    model: &Trrg<B>,
+    optim: &Optimizers<B>,
+    checkpoints: &Checkpoints,
+    keep_last: usize,
+) -> crate::Result<()> {
+    let stem = format!("stage{}-epoch{:03}", state.stage, state.epochs_done);
+    let (model_file, optim_file) = (format!("{stem}.model.mpk"), format!("{stem}.optim.mpk"));
+    checkpoints.save_record::<B, _>(&model_file, model.clone().into_record())?;
+    optim.save(checkpoints, &optim_file)?;
+    let previous = std::mem::replace(&mut state.model_file, model_file);
+    state.optim_file = optim_file;
+    checkpoints.write_state(state)?;
+    // Keep the last `keep_last` model files (the newest is always kept).
+    let keep: Vec<String> = (1..keep_last)
+        .filter_map(|k| state.epochs_done.checked_sub(k))
+        .map(|e| format!("stage{}-epoch{e:03}.model.mpk", state.stage))
+        .chain((keep_last > 1).then_some(previous))
+        .collect();
+    checkpoints.prune(state, &keep);
+    Ok(())
+}

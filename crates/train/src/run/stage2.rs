@@ -1,0 +1,193 @@
+//! Stage 2: clue-enhanced fine-tuning (LM loss plus the consistency loss), validated by
+//! generating reports, with the best checkpoint kept by the selection score.
+
+use burn::module::{AutodiffModule, Module};
+use burn::prelude::*;
+use burn::tensor::backend::AutodiffBackend;
+use serde::Serialize;
+use serde_json::Value;
+use trrg_data::ReportBatch;
+use trrg_llm::GenerationConfig;
+use trrg_model::{ClueBank, Trrg};
+
+use crate::data::{items, LabelSource};
+use crate::evaluate::{evaluate, thresholds_json, EvalContext, Scores};
+use crate::optim::Optimizers;
+use crate::{Best, Error, RunState, Selection};
+
+use super::epoch::{run_epoch, StepLosses, STAGE2};
+use super::{decision_bank, save, valid_bank, Context};
+
+/// The `log.jsonl` record of a stage-2 validation.
+#[derive(Serialize)]
+struct ValRecord<'a> {
+    stage: u8,
+    epoch: usize,
+    step: usize,
+    split: &'static str,
+    score: f64,
+    scores: &'a Scores,
+    clue_thresholds: Option<Value>,
+}
+
+/// The losses of a batch on a model replica, and what is minimized.
+fn forward<B: AutodiffBackend>(
+    model: &Trrg<B>,
+    batch: ReportBatch<B>,
+    bank: Option<&ClueBank<B>>,
+) -> crate::Result<(Tensor<B, 1>, StepLosses)> {
+    let out = model.forward_train(
+        batch.images,
+        batch.token_ids,
+        batch.attention_mask,
+        batch.label_mask,
+        batch.labels.as_ref(),
+        bank,
+    )?;
+    let losses = StepLosses {
+        loss: out.loss.clone().into_scalar().elem::<f32>(),
+        lm_loss: Some(out.lm_loss.into_scalar().elem::<f32>()),
+        consistency_loss: out.consistency_loss.map(|c| c.into_scalar().elem::<f32>()),
+    };
+    Ok((out.loss, losses))
+}
+
+/// Runs the remaining stage-2 epochs.
+pub(super) fn stage2<B: AutodiffBackend>(
+    ctx: &Context<'_, B>,
+    state: &mut RunState,
+    mut model: Trrg<B>,
+    bank: Option<&ClueBank<B>>,
+    generation: &GenerationConfig,
+) -> crate::Result<Trrg<B>> {
+    let Context {
+        config,
+        data,
+        train_batcher,
+        eval_batcher,
+        checkpoints,
+        log,
+        options,
+        device,
+        parallel,
+    } = *ctx;
+    let stage = &config.stage2;
+    let first_epoch = state.epochs_done;
+    let mut optim = Optimizers::<B>::new(stage);
+    if state.stage == 2 && !state.optim_file.is_empty() {
+        optim = optim.load(checkpoints, &state.optim_file, device)?;
+    }
+    let inner_bank = bank.map(valid_bank::<B>);
+    // Each worker's copy of the clue bank, on its device.
+    let worker_banks: Vec<Option<ClueBank<B>>> = parallel
+        .map(|p| {
+            p.devices()
+                .iter()
+                .map(|d| bank.map(|b| b.to_device(d)))
+                .collect()
+        })
+        .unwrap_or_default();
+    for epoch in state.epochs_done..stage.epochs {
+        let sums;
+        (model, sums) = run_epoch(
+            ctx,
+            STAGE2,
+            stage,
+            epoch,
+            state,
+            model,
+            &mut optim,
+            |model, optim, indices| match parallel {
+                None => {
+                    let batch =
+                        train_batcher.try_batch::<B>(&items(&data.train, indices), device)?;
+                    let (loss, losses) = forward(model, batch, bank)?;
+                    optim.backward(loss, model);
+                    Ok(losses)
+                }
+                Some(p) => {
+                    let mut shards = Vec::new();
+                    for (k, range) in p.shards(indices.len()).into_iter().enumerate() {
+                        let batch = train_batcher.try_batch::<B>(
+                            &items(&data.train, &indices[range.clone()]),
+                            &p.devices()[k],
+                        )?;
+                        shards.push(((k, batch), range.len() as f32 / indices.len() as f32));
+                    }
+                    let grads = p.gradients(model, shards, |replica, (k, batch)| {
+                        let (loss, losses) = forward(replica, batch, worker_banks[k].as_ref())?;
+                        Ok((loss, losses.to_values()))
+                    })?;
+                    optim.accumulate(model, grads.vision, grads.rest);
+                    Ok(StepLosses::from_values(&grads.values))
+                }
+            },
+        )?;
+        state.epochs_done = epoch + 1;
+        let last = epoch + 1 == stage.epochs;
+        let n = sums.batches as f64;
+        let mut line = format!(
+            "stage 2 epoch {}/{}: lm loss {:.4}, consistency {:.4}, {:.0} s",
+            epoch + 1,
+            stage.epochs,
+            sums.lm / n,
+            sums.consistency / n,
+            sums.seconds()
+        );
+        if (epoch + 1) % config.eval.every_epochs == 0 || last {
+            let inner = model.valid();
+            let val_generation = generation.clone().with_num_beams(config.eval.val_num_beams);
+            let val_bank = decision_bank(ctx, &inner, inner_bank.as_ref())?;
+            let val = evaluate(
+                &inner,
+                &EvalContext {
+                    dataset: &data.val,
+                    limit: config.eval.val_limit,
+                    batcher: eval_batcher,
+                    batch_size: config.batch_size,
+                    bank: val_bank.as_ref(),
+                    tokenizer: &*data.reports,
+                    generation: &val_generation,
+                    ground_truth: data.label_source == LabelSource::File,
+                    device,
+                },
+                "validation",
+                options.quiet,
+            )?;
+            let scores = &val.scores;
+            let score = match config.eval.selection {
+                Selection::Bleu4Cider => 0.5 * scores.bleu_4 + 0.5 * scores.cider,
+                Selection::CeF1 => scores.ce.f1,
+            };
+            log.write(&ValRecord {
+                stage: 2,
+                epoch: epoch + 1,
+                step: state.step,
+                split: "val",
+                score,
+                scores,
+                clue_thresholds: val_bank.as_ref().map(thresholds_json),
+            })?;
+            line += &format!(
+                ", val BLEU_4 {:.3} CIDEr {:.3} CE F1 {:.3}",
+                scores.bleu_4, scores.cider, scores.ce.f1
+            );
+            if state.best.as_ref().is_none_or(|b| score > b.score) {
+                let file = format!("stage2-best-epoch{:03}.model.mpk", epoch + 1);
+                checkpoints.save_record::<B, _>(&file, model.clone().into_record())?;
+                state.best = Some(Best {
+                    epoch: epoch + 1,
+                    score,
+                    model_file: file,
+                });
+                line += " (best)";
+            }
+        }
+        ctx.report(line);
+        save(state, &model, &optim, checkpoints, config.keep_last)?;
+        if options.stop_after_stage2_epochs == Some(epoch + 1 - first_epoch) && !last {
+            return Err(Error::Stopped { epochs: epoch + 1 });
+        }
+    }
+    Ok(model)
+}
