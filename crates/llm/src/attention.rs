@@ -1,11 +1,11 @@
 //! Grouped-query self-attention with RoPE and an optional KV cache.
 
-use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig};
+use burn::nn::{Dropout, DropoutConfig};
 use burn::prelude::*;
 use burn::tensor::activation::softmax;
 
 use crate::cache::LayerCache;
-use crate::lora::{project, LoraAdapter};
+use crate::lora::LoraLinear;
 use crate::rope::apply_rope;
 use crate::LlamaConfig;
 
@@ -16,21 +16,13 @@ pub const MASKED_SCORE: f32 = -1.0e9;
 #[derive(Module, Debug)]
 pub struct LlamaAttention<B: Backend> {
     /// `[hidden_size, n_heads * head_dim]`
-    pub q_proj: Linear<B>,
+    pub q_proj: LoraLinear<B>,
     /// `[hidden_size, n_kv_heads * head_dim]`
-    pub k_proj: Linear<B>,
+    pub k_proj: LoraLinear<B>,
     /// `[hidden_size, n_kv_heads * head_dim]`
-    pub v_proj: Linear<B>,
+    pub v_proj: LoraLinear<B>,
     /// `[n_heads * head_dim, hidden_size]`
-    pub o_proj: Linear<B>,
-    /// LoRA adapter on `q_proj` ([`LlamaForCausalLM::with_lora`](crate::LlamaForCausalLM::with_lora)).
-    pub q_lora: Option<LoraAdapter<B>>,
-    /// LoRA adapter on `k_proj`.
-    pub k_lora: Option<LoraAdapter<B>>,
-    /// LoRA adapter on `v_proj`.
-    pub v_lora: Option<LoraAdapter<B>>,
-    /// LoRA adapter on `o_proj`.
-    pub o_lora: Option<LoraAdapter<B>>,
+    pub o_proj: LoraLinear<B>,
     dropout: Dropout,
     n_heads: usize,
     n_kv_heads: usize,
@@ -42,16 +34,12 @@ impl<B: Backend> LlamaAttention<B> {
     pub fn new(config: &LlamaConfig, device: &B::Device) -> Self {
         let (d, hd) = (config.hidden_size, config.head_dim());
         let (h, kv) = (config.num_attention_heads, config.n_kv_heads());
-        let linear = |i, o| LinearConfig::new(i, o).with_bias(false).init(device);
+        let linear = |i, o| LoraLinear::new(i, o, device);
         Self {
             q_proj: linear(d, h * hd),
             k_proj: linear(d, kv * hd),
             v_proj: linear(d, kv * hd),
             o_proj: linear(h * hd, d),
-            q_lora: None,
-            k_lora: None,
-            v_lora: None,
-            o_lora: None,
             dropout: DropoutConfig::new(config.dropout).init(),
             n_heads: h,
             n_kv_heads: kv,
@@ -79,17 +67,9 @@ impl<B: Backend> LlamaAttention<B> {
         let split = |t: Tensor<B, 3>, heads| {
             t.reshape([batch, seq_len, heads, hd]).swap_dims(1, 2) // [batch, heads, seq_len, head_dim]
         };
-        let q = apply_rope(
-            split(project(&self.q_proj, &self.q_lora, x.clone()), h),
-            cos,
-            sin,
-        );
-        let mut k = apply_rope(
-            split(project(&self.k_proj, &self.k_lora, x.clone()), kv),
-            cos,
-            sin,
-        );
-        let mut v = split(project(&self.v_proj, &self.v_lora, x), kv);
+        let q = apply_rope(split(self.q_proj.forward(x.clone()), h), cos, sin);
+        let mut k = apply_rope(split(self.k_proj.forward(x.clone()), kv), cos, sin);
+        let mut v = split(self.v_proj.forward(x), kv);
         if let Some(slot) = cache {
             if let Some(past) = slot.take() {
                 k = Tensor::cat(vec![past.key, k], 2); // [batch, n_kv_heads, past_len + seq_len, head_dim]
@@ -118,6 +98,6 @@ impl<B: Backend> LlamaAttention<B> {
             .matmul(v)
             .swap_dims(1, 2)
             .reshape([batch, seq_len, h * hd]); // [batch, seq_len, n_heads * head_dim]
-        project(&self.o_proj, &self.o_lora, context)
+        self.o_proj.forward(context)
     }
 }

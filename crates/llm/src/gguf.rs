@@ -15,6 +15,7 @@ use tokenizers::pre_tokenizers::sequence::Sequence;
 use tokenizers::{AddedToken, PreTokenizerWrapper, Tokenizer};
 pub use trrg_io::{Gguf, GgufValue};
 
+use crate::model::{RopeRows, PROJECTION_NAMES};
 use crate::{LlamaConfig, LlamaForCausalLM, Result};
 
 /// What a `llama` GGUF file's metadata says about the model: its config and its tokenizer.
@@ -134,12 +135,8 @@ impl<B: Backend> LlamaForCausalLM<B> {
         let config = gguf.llama_config()?;
         let tokenizer = gguf.tokenizer()?;
         let mut model = config.init::<B>(device)?;
-        let (d, d_ff) = (config.hidden_size, config.intermediate_size);
-        let (heads, kv_heads, head_dim) = (
-            config.num_attention_heads,
-            config.n_kv_heads(),
-            config.head_dim(),
-        );
+        let d = config.hidden_size;
+        let (heads, kv_heads) = (config.num_attention_heads, config.n_kv_heads());
         let linear =
             |name: &str, d_out: usize, d_in: usize, permute: Option<usize>| -> Result<Linear<B>> {
                 let mut w = gguf.tensor_values(name, &[d_out, d_in])?;
@@ -176,29 +173,17 @@ impl<B: Backend> LlamaForCausalLM<B> {
             let p = format!("blk.{i}");
             layer.input_layernorm.gamma = vector(&format!("{p}.attn_norm.weight"), d)?;
             layer.post_attention_layernorm.gamma = vector(&format!("{p}.ffn_norm.weight"), d)?;
-            let attn = &mut layer.self_attn;
-            attn.q_proj = linear(
-                &format!("{p}.attn_q.weight"),
-                heads * head_dim,
-                d,
-                Some(heads),
-            )?;
-            attn.k_proj = linear(
-                &format!("{p}.attn_k.weight"),
-                kv_heads * head_dim,
-                d,
-                Some(kv_heads),
-            )?;
-            attn.v_proj = linear(&format!("{p}.attn_v.weight"), kv_heads * head_dim, d, None)?;
-            attn.o_proj = linear(
-                &format!("{p}.attn_output.weight"),
-                d,
-                heads * head_dim,
-                None,
-            )?;
-            layer.mlp.gate_proj = linear(&format!("{p}.ffn_gate.weight"), d_ff, d, None)?;
-            layer.mlp.up_proj = linear(&format!("{p}.ffn_up.weight"), d_ff, d, None)?;
-            layer.mlp.down_proj = linear(&format!("{p}.ffn_down.weight"), d, d_ff, None)?;
+            for ((_, proj), (_, gguf_name, rows)) in
+                layer.projections_mut().into_iter().zip(PROJECTION_NAMES)
+            {
+                let [d_in, d_out] = proj.dims();
+                let permute = match rows {
+                    RopeRows::Plain => None,
+                    RopeRows::Query => Some(heads),
+                    RopeRows::Key => Some(kv_heads),
+                };
+                proj.weight = linear(&format!("{p}.{gguf_name}.weight"), d_out, d_in, permute)?.weight;
+            }
         }
         let expected = 2 + usize::from(model.lm_head.is_some()) + 9 * config.num_hidden_layers;
         if gguf.tensor_names().count() != expected {

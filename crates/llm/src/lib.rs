@@ -33,6 +33,7 @@ mod gguf;
 mod loader;
 mod lora;
 mod model;
+mod peft;
 mod rope;
 
 pub use attention::{LlamaAttention, MASKED_SCORE};
@@ -42,7 +43,7 @@ pub use config::{LlamaConfig, RopeScaling};
 pub use error::{Error, Result};
 pub use generate::{generate, generate_from_ids, GenerationConfig};
 pub use gguf::{Gguf, GgufLlama, GgufValue};
-pub use lora::{LoraAdapter, LoraConfig, LORA_TARGETS};
+pub use lora::{LoraAdapter, LoraConfig, LoraLinear, LORA_TARGETS};
 pub use model::{
     bool_values, masked_cross_entropy, real_mask, LlamaDecoderLayer, LlamaForCausalLM, LlamaMlp,
     LlamaModel,

@@ -118,15 +118,7 @@ impl<B: Backend> LlamaForCausalLM<B> {
         let config = LlamaConfig::from_hf_json(dir.join("config.json"))?;
         let mut model = config.init::<B>(device)?;
         let mut file = WeightFile::open_dir(dir)?;
-        let (d, d_ff, vocab) = (
-            config.hidden_size,
-            config.intermediate_size,
-            config.vocab_size,
-        );
-        let (q, kv) = (
-            config.num_attention_heads * config.head_dim(),
-            config.n_kv_heads() * config.head_dim(),
-        );
+        let (d, vocab) = (config.hidden_size, config.vocab_size);
         let vector = |file: &mut WeightFile, name: &str| -> Result<Param<Tensor<B, 1>>> {
             Ok(Param::from_tensor(file.tensor(name, [d], device)?))
         };
@@ -144,57 +136,11 @@ impl<B: Backend> LlamaForCausalLM<B> {
                 vector(&mut file, &format!("{p}.input_layernorm.weight"))?;
             layer.post_attention_layernorm.gamma =
                 vector(&mut file, &format!("{p}.post_attention_layernorm.weight"))?;
-            let a = &mut layer.self_attn;
-            a.q_proj = linear(
-                &mut file,
-                &format!("{p}.self_attn.q_proj.weight"),
-                d,
-                q,
-                device,
-            )?;
-            a.k_proj = linear(
-                &mut file,
-                &format!("{p}.self_attn.k_proj.weight"),
-                d,
-                kv,
-                device,
-            )?;
-            a.v_proj = linear(
-                &mut file,
-                &format!("{p}.self_attn.v_proj.weight"),
-                d,
-                kv,
-                device,
-            )?;
-            a.o_proj = linear(
-                &mut file,
-                &format!("{p}.self_attn.o_proj.weight"),
-                q,
-                d,
-                device,
-            )?;
-            let m = &mut layer.mlp;
-            m.gate_proj = linear(
-                &mut file,
-                &format!("{p}.mlp.gate_proj.weight"),
-                d,
-                d_ff,
-                device,
-            )?;
-            m.up_proj = linear(
-                &mut file,
-                &format!("{p}.mlp.up_proj.weight"),
-                d,
-                d_ff,
-                device,
-            )?;
-            m.down_proj = linear(
-                &mut file,
-                &format!("{p}.mlp.down_proj.weight"),
-                d_ff,
-                d,
-                device,
-            )?;
+            for (name, proj) in layer.projections_mut() {
+                let [d_in, d_out] = proj.dims();
+                let name = format!("{p}.{name}.weight");
+                proj.weight = Param::from_tensor(file.linear_weight(&name, d_in, d_out, device)?);
+            }
         }
         // Rotary caches some checkpoints store are recomputed from the config.
         let rotary: Vec<String> = file

@@ -7,7 +7,7 @@ use burn::tensor::TensorData;
 
 use crate::attention::LlamaAttention;
 use crate::cache::KvCache;
-use crate::lora::{project, LoraAdapter};
+use crate::lora::LoraLinear;
 use crate::rope::Rope;
 use crate::{Error, LlamaConfig, Result};
 
@@ -15,26 +15,20 @@ use crate::{Error, LlamaConfig, Result};
 #[derive(Module, Debug)]
 pub struct LlamaMlp<B: Backend> {
     /// `[hidden_size, intermediate_size]`
-    pub gate_proj: Linear<B>,
+    pub gate_proj: LoraLinear<B>,
     /// `[hidden_size, intermediate_size]`
-    pub up_proj: Linear<B>,
+    pub up_proj: LoraLinear<B>,
     /// `[intermediate_size, hidden_size]`
-    pub down_proj: Linear<B>,
-    /// LoRA adapter on `gate_proj`.
-    pub gate_lora: Option<LoraAdapter<B>>,
-    /// LoRA adapter on `up_proj`.
-    pub up_lora: Option<LoraAdapter<B>>,
-    /// LoRA adapter on `down_proj`.
-    pub down_lora: Option<LoraAdapter<B>>,
+    pub down_proj: LoraLinear<B>,
 }
 
 impl<B: Backend> LlamaMlp<B> {
     /// # Shapes
     /// - x: `[batch, seq_len, d_model]` -> `[batch, seq_len, d_model]`
     pub fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
-        let gate = project(&self.gate_proj, &self.gate_lora, x.clone());
-        let up = project(&self.up_proj, &self.up_lora, x);
-        project(&self.down_proj, &self.down_lora, silu(gate) * up)
+        let gate = self.gate_proj.forward(x.clone());
+        let up = self.up_proj.forward(x);
+        self.down_proj.forward(silu(gate) * up)
     }
 }
 
@@ -49,6 +43,102 @@ pub struct LlamaDecoderLayer<B: Backend> {
     pub post_attention_layernorm: RmsNorm<B>,
     /// SwiGLU MLP.
     pub mlp: LlamaMlp<B>,
+}
+
+/// Which heads' rotary halves llama.cpp interleaves in a projection's rows (it permutes Q and K
+/// only).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum RopeRows {
+    /// Not permuted.
+    Plain,
+    /// Q: `num_attention_heads` heads.
+    Query,
+    /// K: `num_key_value_heads` heads.
+    Key,
+}
+
+/// The seven projections of a decoder layer, in one order, by their name in each format.
+///
+/// # Key Mappings
+/// | HF (`model.layers.{i}.` + ) | GGUF (`blk.{i}.` + ) | llama.cpp row permutation |
+/// |---|---|---|
+/// | `self_attn.q_proj` | `attn_q` | by `num_attention_heads` |
+/// | `self_attn.k_proj` | `attn_k` | by `num_key_value_heads` |
+/// | `self_attn.v_proj` | `attn_v` | none |
+/// | `self_attn.o_proj` | `attn_output` | none |
+/// | `mlp.gate_proj` | `ffn_gate` | none |
+/// | `mlp.up_proj` | `ffn_up` | none |
+/// | `mlp.down_proj` | `ffn_down` | none |
+///
+/// PEFT names an adapter `base_model.model.model.layers.{i}.{HF}.lora_{A,B}.weight`.
+pub(crate) const PROJECTION_NAMES: [(&str, &str, RopeRows); 7] = [
+    ("self_attn.q_proj", "attn_q", RopeRows::Query),
+    ("self_attn.k_proj", "attn_k", RopeRows::Key),
+    ("self_attn.v_proj", "attn_v", RopeRows::Plain),
+    ("self_attn.o_proj", "attn_output", RopeRows::Plain),
+    ("mlp.gate_proj", "ffn_gate", RopeRows::Plain),
+    ("mlp.up_proj", "ffn_up", RopeRows::Plain),
+    ("mlp.down_proj", "ffn_down", RopeRows::Plain),
+];
+
+impl<B: Backend> LlamaDecoderLayer<B> {
+    /// The layer's seven projections by their HF path under the layer (`self_attn.q_proj`,
+    /// ..., `mlp.down_proj`), in [`PROJECTION_NAMES`]' order: the one list that the HF, GGUF
+    /// and PEFT loaders and LoRA go through.
+    pub fn projections(&self) -> [(&'static str, &LoraLinear<B>); 7] {
+        let (a, m) = (&self.self_attn, &self.mlp);
+        let p = [
+            &a.q_proj,
+            &a.k_proj,
+            &a.v_proj,
+            &a.o_proj,
+            &m.gate_proj,
+            &m.up_proj,
+            &m.down_proj,
+        ];
+        std::array::from_fn(|i| (PROJECTION_NAMES[i].0, p[i]))
+    }
+
+    /// [`LlamaDecoderLayer::projections`], mutable.
+    pub fn projections_mut(&mut self) -> [(&'static str, &mut LoraLinear<B>); 7] {
+        let (a, m) = (&mut self.self_attn, &mut self.mlp);
+        let mut p = [
+            &mut a.q_proj,
+            &mut a.k_proj,
+            &mut a.v_proj,
+            &mut a.o_proj,
+            &mut m.gate_proj,
+            &mut m.up_proj,
+            &mut m.down_proj,
+        ]
+        .into_iter();
+        PROJECTION_NAMES.map(|(hf, _, _)| (hf, p.next().expect("seven projections")))
+    }
+
+    /// Pre-norm attention and MLP, each added to its input.
+    ///
+    /// # Shapes
+    /// - x: `[batch, seq_len, d_model]` -> `[batch, seq_len, d_model]`
+    /// - cos, sin: `[batch, 1, seq_len, head_dim]`
+    /// - mask: `[batch, 1, seq_len, past_len + seq_len]`, true where attention is not allowed
+    pub fn forward(
+        &self,
+        x: Tensor<B, 3>,
+        cos: &Tensor<B, 4>,
+        sin: &Tensor<B, 4>,
+        mask: Tensor<B, 4, Bool>,
+        cache: Option<&mut Option<crate::cache::LayerCache<B>>>,
+    ) -> Tensor<B, 3> {
+        let h = self.self_attn.forward(
+            self.input_layernorm.forward(x.clone()),
+            cos,
+            sin,
+            mask,
+            cache,
+        );
+        let x = x + h;
+        x.clone() + self.mlp.forward(self.post_attention_layernorm.forward(x))
+    }
 }
 
 /// HF `LlamaModel`.
@@ -87,12 +177,9 @@ impl<B: Backend> LlamaForCausalLM<B> {
                 self_attn: LlamaAttention::new(config, device),
                 post_attention_layernorm: norm(),
                 mlp: LlamaMlp {
-                    gate_proj: linear(d, config.intermediate_size),
-                    up_proj: linear(d, config.intermediate_size),
-                    down_proj: linear(config.intermediate_size, d),
-                    gate_lora: None,
-                    up_lora: None,
-                    down_lora: None,
+                    gate_proj: linear(d, config.intermediate_size).into(),
+                    up_proj: linear(d, config.intermediate_size).into(),
+                    down_proj: linear(config.intermediate_size, d).into(),
                 },
             })
             .collect();
@@ -240,15 +327,7 @@ impl<B: Backend> LlamaForCausalLM<B> {
         let mut x = inputs_embeds;
         for (i, layer) in self.model.layers.iter().enumerate() {
             let slot = use_cache.then(|| &mut cache.layers[i]);
-            let h = layer.self_attn.forward(
-                layer.input_layernorm.forward(x.clone()),
-                &cos,
-                &sin,
-                mask.clone(),
-                slot,
-            );
-            x = x + h;
-            x = x.clone() + layer.mlp.forward(layer.post_attention_layernorm.forward(x));
+            x = layer.forward(x, &cos, &sin, mask.clone(), slot);
         }
         cache.mask = full_mask;
         Ok(self.model.norm.forward(x))
