@@ -151,8 +151,9 @@ fn fresh_dir(base: PathBuf) -> PathBuf {
 
 /// Runs the main job for `kind`; on failure prints one `error: ...` line and exits with status 1.
 pub fn main(kind: DatasetKind) {
+    trrg_core::init_logging();
     if let Err(e) = run(kind) {
-        eprintln!("error: {e}");
+        eprintln!("error: {}", trrg_core::error_line(e.as_ref()));
         std::process::exit(1);
     }
 }

@@ -43,6 +43,7 @@ fn read_utf8(path: &std::path::Path) -> anyhow::Result<String> {
 }
 
 fn main() {
+    trrg_core::init_logging();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Synth(args) => synth::run(args),
@@ -53,7 +54,7 @@ fn main() {
         Command::Inspect(args) => inspect::run(args),
     };
     if let Err(e) = result {
-        eprintln!("error: {e:#}");
+        eprintln!("error: {}", trrg_core::error_line(e.as_ref()));
         std::process::exit(1);
     }
 }

@@ -341,3 +341,40 @@ fn train_in_bf16_keeps_its_parameters_in_bf16() {
     );
     std::fs::remove_dir_all(root).unwrap();
 }
+
+/// Each cause is printed once: a config with an unknown field lists the valid fields once, and a
+/// missing run directory names the OS error once.
+#[test]
+fn errors_print_each_cause_once() {
+    let config = temp_file("unknown-field.json", r#"{"no_such_field": 1}"#);
+    let out = trrg(&[
+        "train",
+        "--config",
+        config.to_str().unwrap(),
+        "--data-dir",
+        "/nonexistent/data",
+        "--out",
+        "/nonexistent/run",
+    ]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains("no_such_field"), "{err}");
+    assert_eq!(err.matches("batch_size").count(), 1, "{err}");
+    assert_eq!(
+        err.lines().filter(|l| l.starts_with("error:")).count(),
+        1,
+        "{err}"
+    );
+
+    let out = trrg(&[
+        "generate",
+        "--checkpoint",
+        "/nonexistent/run",
+        "frontal.png",
+        "lateral.png",
+    ]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains("/nonexistent/run"), "{err}");
+    assert_eq!(err.matches("No such file or directory").count(), 1, "{err}");
+}

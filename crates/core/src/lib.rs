@@ -62,6 +62,39 @@ pub use trrg_tokenize as tokenize;
 pub use trrg_train as train;
 pub use trrg_vision as vision;
 
+/// Installs the logger of trrg's programs (the `trrg` binary, the examples): `RUST_LOG` chooses
+/// what is shown in env_logger's syntax (`RUST_LOG=info`, `RUST_LOG=trrg_data=debug`), default
+/// `warn`. Info lines print as they are; other levels as `warning: ...`, `error: ...`. A second
+/// call does nothing.
+pub fn init_logging() {
+    use std::io::Write;
+    let env = env_logger::Env::default().default_filter_or("warn");
+    let _ = env_logger::Builder::from_env(env)
+        .format(|buf, record| match record.level() {
+            log::Level::Info => writeln!(buf, "{}", record.args()),
+            log::Level::Warn => writeln!(buf, "warning: {}", record.args()),
+            level => writeln!(buf, "{}: {}", level.as_str().to_lowercase(), record.args()),
+        })
+        .try_init();
+}
+
+/// One line for an error and its causes, each cause once: a cause whose text the line already
+/// holds is left out. (Many variants name their cause in their message and also return it as
+/// `source()`, as thiserror's `#[source]` does; printing the whole chain would repeat it.)
+pub fn error_line(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut line = error.to_string();
+    let mut cause = error.source();
+    while let Some(c) = cause {
+        let text = c.to_string();
+        if !line.contains(&text) {
+            line.push_str(": ");
+            line.push_str(&text);
+        }
+        cause = c.source();
+    }
+    line
+}
+
 /// The types most programs need.
 pub mod prelude {
     pub use trrg_clue::DiseaseSet;

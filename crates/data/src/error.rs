@@ -37,6 +37,26 @@ pub enum Error {
         #[source]
         source: image::ImageError,
     },
+    /// An image's header claims more pixels than [`crate::load_gray`] decodes: sides over
+    /// [`crate::MAX_IMAGE_SIDE`], or more pixels than a file of its size can hold
+    /// ([`crate::max_image_pixels`]).
+    #[error(
+        "study `{id}`: image {path} claims {width}x{height} pixels, more than a {len}-byte file \
+         can hold or over {max} px a side; the file is corrupt",
+        max = crate::MAX_IMAGE_SIDE
+    )]
+    ImageTooLarge {
+        /// Study id (or the file name when no study is involved).
+        id: String,
+        /// The image file.
+        path: PathBuf,
+        /// Claimed width.
+        width: u32,
+        /// Claimed height.
+        height: u32,
+        /// The file's length in bytes.
+        len: u64,
+    },
     /// A study has the wrong number of image paths for the dataset kind.
     #[error("study `{id}` has {found} image path(s); {kind} needs at least {needed}")]
     WrongViewCount {

@@ -39,20 +39,65 @@ pub fn load_gray(path: &Path, id: &str) -> Result<GrayImage> {
     Ok(decoded.to_luma32f())
 }
 
-/// Decodes a PNG or JPEG file (format guessed from the bytes); `id` names the study in errors.
-fn decode(path: &Path, id: &str) -> Result<image::DynamicImage> {
+/// The widest and tallest image [`load_gray`] decodes (chest radiographs are at most about
+/// 4,300 px a side).
+pub const MAX_IMAGE_SIDE: u32 = 16_384;
+
+/// How many pixels an image file of `len` bytes may claim: 1,100 per byte (deflate, PNG's
+/// compression, expands at most 1,032 times; a JPEG block needs a few bits) plus 1 Mi. A
+/// header that claims more is refused before any pixel buffer is allocated, so a small file
+/// cannot make the decoder allocate gigabytes.
+pub fn max_image_pixels(len: u64) -> u64 {
+    1_100 * len + (1 << 20)
+}
+
+/// The most memory the decoder may allocate for one image (1 GiB).
+pub const MAX_IMAGE_BYTES: u64 = 1 << 30;
+
+fn open_reader(path: &Path) -> Result<image::ImageReader<std::io::BufReader<std::fs::File>>> {
     image::ImageReader::open(path)
         .and_then(|r| r.with_guessed_format())
         .map_err(|source| Error::Io {
             path: path.to_path_buf(),
             source,
-        })?
-        .decode()
-        .map_err(|source| Error::ImageDecode {
-            id: id.to_string(),
+        })
+}
+
+/// Decodes a PNG or JPEG file (format guessed from the bytes); `id` names the study in errors.
+fn decode(path: &Path, id: &str) -> Result<image::DynamicImage> {
+    let bad = |source| Error::ImageDecode {
+        id: id.to_string(),
+        path: path.to_path_buf(),
+        source,
+    };
+    let len = std::fs::metadata(path)
+        .map_err(|source| Error::Io {
             path: path.to_path_buf(),
             source,
-        })
+        })?
+        .len();
+    let (width, height) = open_reader(path)?.into_dimensions().map_err(bad)?;
+    let pixels = u64::from(width) * u64::from(height);
+    if width > MAX_IMAGE_SIDE || height > MAX_IMAGE_SIDE || pixels > max_image_pixels(len) {
+        return Err(Error::ImageTooLarge {
+            id: id.to_string(),
+            path: path.to_path_buf(),
+            width,
+            height,
+            len,
+        });
+    }
+    let mut limits = image::Limits::default();
+    limits.max_image_width = Some(MAX_IMAGE_SIDE);
+    limits.max_image_height = Some(MAX_IMAGE_SIDE);
+    limits.max_alloc = Some(MAX_IMAGE_BYTES);
+    let mut reader = open_reader(path)?;
+    reader.limits(limits);
+    reader.decode().map_err(|source| Error::ImageDecode {
+        id: id.to_string(),
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 /// How the first resize step treats the aspect ratio.

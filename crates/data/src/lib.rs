@@ -52,8 +52,8 @@ pub use batch::{DiseaseLabels, ReportBatch, ReportBatcher};
 pub use dataset::{ReportDataset, ReportDatasetConfig, StudyItem};
 pub use error::{Error, Result};
 pub use image::{
-    load_gray, GrayImage, HfImageProcessor, ImageTransformConfig, ResizeMode, IMAGENET_MEAN,
-    IMAGENET_STD,
+    load_gray, max_image_pixels, GrayImage, HfImageProcessor, ImageTransformConfig, ResizeMode,
+    IMAGENET_MEAN, IMAGENET_STD, MAX_IMAGE_BYTES, MAX_IMAGE_SIDE,
 };
 pub use labels::{LabelRow, LabelTable, CHEXPERT_OBSERVATIONS};
 pub use openi::{iu_xray_annotation, read_openi_reports, OpenIReport, R2GenIuSplit};

@@ -9,6 +9,8 @@ use trrg_data::*;
 use trrg_io::WeightFile;
 use trrg_testutil::asset_for_test;
 
+mod fuzz;
+
 type B = burn::backend::Flex;
 
 fn fixtures() -> PathBuf {

@@ -54,7 +54,9 @@ impl<B: Backend> CrossAttentionBlock<B> {
             norm_kv: LayerNormConfig::new(config.d_model).init(device),
             attention: MultiHeadAttentionConfig::new(config.d_model, config.n_heads)
                 .with_dropout(config.dropout)
-                .with_min_float(-1.0e9)
+                // f16's lowest finite value, as `trrg_llm::MASKED_SCORE`: finite in every
+                // float type, so fully masked rows give no NaN in f16.
+                .with_min_float(-65504.0)
                 .init(device),
             dropout: DropoutConfig::new(config.dropout).init(),
         }

@@ -9,8 +9,11 @@ use crate::lora::LoraLinear;
 use crate::rope::apply_rope;
 use crate::LlamaConfig;
 
-/// Value added to masked attention scores.
-pub const MASKED_SCORE: f32 = -1.0e9;
+/// The score a masked attention position gets: f16's lowest finite value, so that it stays
+/// finite in every float type trrg computes in (f32, bf16, f16). (-1e9 is -inf in f16, and a
+/// row whose keys are all masked, as a left-padded start has, would then be NaN.) In f32 the
+/// softmax weight of a masked position is exactly 0 either way: `exp(-65504 - max)` underflows.
+pub const MASKED_SCORE: f32 = -65504.0;
 
 /// HF `LlamaAttention`: `q_proj`, `k_proj`, `v_proj`, `o_proj` without biases.
 #[derive(Module, Debug)]

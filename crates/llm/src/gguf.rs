@@ -182,7 +182,8 @@ impl<B: Backend> LlamaForCausalLM<B> {
                     RopeRows::Query => Some(heads),
                     RopeRows::Key => Some(kv_heads),
                 };
-                proj.weight = linear(&format!("{p}.{gguf_name}.weight"), d_out, d_in, permute)?.weight;
+                proj.weight =
+                    linear(&format!("{p}.{gguf_name}.weight"), d_out, d_in, permute)?.weight;
             }
         }
         let expected = 2 + usize::from(model.lm_head.is_some()) + 9 * config.num_hidden_layers;

@@ -118,7 +118,9 @@ impl<B: Backend> LlamaForCausalLM<B> {
         let mut file = WeightFile::open(dir.join("adapter_model.safetensors"))?;
         for (i, layer) in model.model.layers.iter_mut().enumerate() {
             for (slot, proj) in layer.projections_mut() {
-                let Some(ad) = proj.adapter.as_mut() else { continue };
+                let Some(ad) = proj.adapter.as_mut() else {
+                    continue;
+                };
                 let [d_in, r] = ad.lora_a.dims();
                 let d_out = ad.lora_b.dims()[1];
                 let a = file.linear_weight::<B>(&peft_name(i, slot, "A"), d_in, r, device)?;

@@ -11,7 +11,7 @@ use std::path::Path;
 use trrg_testutil::asset_for_test;
 
 use trrg_llm::{
-    generate, generate_from_ids, GenerationConfig, Gguf, LlamaConfig, LlamaForCausalLM,
+    generate, generate_from_ids, real_mask, GenerationConfig, Gguf, LlamaConfig, LlamaForCausalLM,
 };
 
 type B = Flex;
@@ -365,4 +365,82 @@ fn gguf_errors_name_the_problem() {
         .to_string();
     assert!(err.contains("missing.gguf"), "{err}");
     std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// The child half of `f16_forward_with_left_padding_is_finite_and_equals_the_unpadded_row`: the
+/// float type of a device is fixed once per process, so f16 runs in a process of its own.
+#[test]
+#[ignore = "run in its own process by f16_forward_with_left_padding_is_finite_and_equals_the_unpadded_row"]
+fn f16_child() {
+    assert_eq!(
+        std::env::var("TRRG_F16_CHILD").as_deref(),
+        Ok("1"),
+        "run by its parent test"
+    );
+    let device = Default::default();
+    fn set_f16<B2: burn::tensor::backend::Backend>(device: &B2::Device) {
+        let int = <B2::IntElem as burn::tensor::Element>::dtype();
+        burn::tensor::set_default_dtypes::<B2>(device, burn::tensor::FloatDType::F16, int).unwrap();
+    }
+    set_f16::<B>(&device);
+    B::seed(&device, 7);
+    let model: LlamaForCausalLM<B> = LlamaConfig::new(40, 32, 64, 2, 4)
+        .with_num_key_value_heads(Some(2))
+        .init(&device)
+        .unwrap();
+    assert_eq!(
+        model.model.embed_tokens.weight.val().dtype(),
+        burn::tensor::DType::F16
+    );
+    // Row 0: 5 real tokens. Row 1: the same 5 tokens after 3 padding positions.
+    let ids = Tensor::<B, 2, Int>::from_data(
+        [[0, 0, 0, 3, 9, 4, 17, 2], [0, 0, 0, 3, 9, 4, 17, 2]],
+        &device,
+    );
+    let mask = Tensor::<B, 2, Bool>::from_data(
+        [
+            [true, true, true, true, true, true, true, true],
+            [false, false, false, true, true, true, true, true],
+        ],
+        &device,
+    );
+    let unpadded = Tensor::<B, 2, Int>::from_data([[3, 9, 4, 17, 2]], &device);
+    let full = model
+        .forward_embeds(
+            model.embed(unpadded.clone()),
+            real_mask(1, 5, &device),
+            None,
+        )
+        .unwrap();
+    let padded = model.forward_embeds(model.embed(ids), mask, None).unwrap();
+    let padded_row = padded.clone().slice([1..2, 3..8]);
+    let values: Vec<f32> = padded.into_data().convert::<f32>().into_vec().unwrap();
+    assert!(
+        values.iter().all(|v| v.is_finite()),
+        "non-finite f16 logits"
+    );
+    let diff: f32 = (padded_row - full)
+        .abs()
+        .max()
+        .into_data()
+        .convert::<f32>()
+        .into_vec::<f32>()
+        .unwrap()[0];
+    assert!(diff < 2e-2, "left-padded row differs by {diff} in f16");
+    println!("F16_CHILD_OK max diff {diff}");
+}
+
+#[test]
+fn f16_forward_with_left_padding_is_finite_and_equals_the_unpadded_row() {
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--ignored", "--exact", "f16_child", "--nocapture"])
+        .env("TRRG_F16_CHILD", "1")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("F16_CHILD_OK"),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

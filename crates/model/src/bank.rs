@@ -3,7 +3,7 @@
 
 use burn::prelude::*;
 use burn::tensor::TensorData;
-use trrg_clue::{DiseaseSet, PromptEmbeddings};
+use trrg_clue::{DiseaseLabels, DiseaseSet, PromptEmbeddings};
 use trrg_tokenize::ReportTokenizer;
 
 use crate::Error;
@@ -63,13 +63,10 @@ impl<B: Backend> PromptTokens<B> {
                 let weight = 1.0 / (used * template.len().max(1)) as f32;
                 for id in template {
                     if id as usize >= vocab_size {
-                        return Err(Error::Shape {
-                            what: "clue prompt tokens",
-                            reason: format!(
-                                "token {id} of `{}` is outside the LLM's vocabulary of \
-                                 {vocab_size}; tokenize the prompts with the LLM's tokenizer",
-                                disease.name
-                            ),
+                        return Err(Error::PromptToken {
+                            disease: disease.name.clone(),
+                            id,
+                            vocab_size,
                         });
                     }
                     entries.push((d, ids.len(), weight));
@@ -102,6 +99,46 @@ impl<B: Backend> PromptTokens<B> {
 }
 
 impl<B: Backend> ClueBank<B> {
+    /// The label columns of the disease set, with unknown (value 0, not known) for diseases
+    /// outside the label set; selected on the device.
+    ///
+    /// # Shapes
+    /// - labels: `[batch, n_labels]` -> two `[batch, n_clues]`
+    pub fn select_labels(
+        &self,
+        labels: &DiseaseLabels<B>,
+    ) -> crate::Result<(Tensor<B, 2>, Tensor<B, 2, Bool>)> {
+        let columns = &self.label_columns;
+        let [batch, n_labels] = labels.values.dims();
+        if let Some(c) = columns.iter().flatten().find(|&&c| c >= n_labels) {
+            return Err(Error::Shape {
+                what: "labels",
+                reason: format!("disease column {c} but label rows have {n_labels} values"),
+            });
+        }
+        let device = labels.values.device();
+        let n = columns.len();
+        if n_labels == 0 || n == 0 {
+            return Ok((
+                Tensor::zeros([batch, n], &device),
+                Tensor::<B, 2>::zeros([batch, n], &device).bool(),
+            ));
+        }
+        let index: Vec<i64> = columns.iter().map(|c| c.unwrap_or(0) as i64).collect();
+        let index = Tensor::<B, 1, Int>::from_data(TensorData::new(index, [n]), &device);
+        let present: Vec<bool> = columns.iter().map(Option::is_some).collect();
+        let present = Tensor::<B, 1, Bool>::from_data(TensorData::new(present, [n]), &device)
+            .unsqueeze::<2>()
+            .expand([batch, n]);
+        let values = labels
+            .values
+            .clone()
+            .select(1, index.clone())
+            .mask_fill(present.clone().bool_not(), 0.0);
+        let known = labels.known.clone().select(1, index).bool_and(present);
+        Ok((values, known))
+    }
+
     /// The same bank on `device` (for data-parallel replicas).
     pub fn to_device(&self, device: &B::Device) -> Self {
         Self {

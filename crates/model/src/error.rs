@@ -20,6 +20,22 @@ pub enum Error {
         /// What did not match.
         reason: String,
     },
+    /// The model uses clues (`ClueMode` is not off) but no clue bank (disease set) was given.
+    #[error("the model uses clues but no disease set was given (a ClueBank is needed)")]
+    MissingClueBank,
+    /// A disease prompt has a token the LLM's vocabulary does not have.
+    #[error(
+        "token {id} of the prompts of `{disease}` is outside the LLM's vocabulary of \
+         {vocab_size}; tokenize the prompts with the LLM's tokenizer"
+    )]
+    PromptToken {
+        /// The disease.
+        disease: String,
+        /// The token id.
+        id: u32,
+        /// The LLM's vocabulary size.
+        vocab_size: usize,
+    },
     /// The visual encoder failed.
     #[error(transparent)]
     Vision(#[from] trrg_vision::Error),

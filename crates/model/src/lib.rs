@@ -19,6 +19,7 @@
 mod bank;
 mod config;
 mod error;
+mod prefix;
 mod pretrained;
 mod trrg;
 

@@ -4,7 +4,6 @@ use burn::module::Param;
 use burn::nn::{Initializer, Linear, LinearConfig};
 use burn::prelude::*;
 use burn::tensor::activation::sigmoid;
-use burn::tensor::module::adaptive_avg_pool2d;
 use burn::tensor::TensorData;
 use trrg_clue::DiseaseLabels;
 use trrg_clue::{
@@ -18,6 +17,7 @@ use trrg_text::{mean_pool, Bert, SentenceBatch};
 use trrg_tokenize::ReportTokenizer;
 use trrg_vision::VisionEncoder;
 
+use crate::prefix::{Forced, Mode};
 use crate::{ClueBank, ClueMode, Error, PromptTokens, TrrgConfig, ViewFusion};
 
 /// Settings the forward pass reads (from [`TrrgConfig`]).
@@ -75,7 +75,7 @@ pub struct Trrg<B: Backend> {
     /// The LLM.
     pub llm: LlamaForCausalLM<B>,
     #[module(skip)]
-    settings: Settings,
+    pub(crate) settings: Settings,
 }
 
 /// The soft prompt of a batch.
@@ -218,7 +218,10 @@ impl<B: Backend> Trrg<B> {
     /// # Shapes
     /// - images: `[batch, n_views, channels, height, width]`
     /// - output: patch tokens `[batch * n_views, n_patches, d_vision]`, global `[batch * n_views, d_vision]`
-    fn encode_views(&self, images: Tensor<B, 5>) -> crate::Result<trrg_vision::VisionOutput<B>> {
+    pub(crate) fn encode_views(
+        &self,
+        images: Tensor<B, 5>,
+    ) -> crate::Result<trrg_vision::VisionOutput<B>> {
         let [batch, n_views, channels, height, width] = images.dims();
         let max_views = self.view_embed.dims()[0];
         if n_views == 0 || n_views > max_views {
@@ -256,7 +259,7 @@ impl<B: Backend> Trrg<B> {
     /// # Shapes
     /// - out: patch tokens `[batch * n_views, n_patches, d_vision]`, global `[batch * n_views, d_vision]`
     /// - output: `[batch, n_clues]`
-    fn clue_logits_of(
+    pub(crate) fn clue_logits_of(
         &self,
         out: &trrg_vision::VisionOutput<B>,
         batch: usize,
@@ -393,165 +396,7 @@ impl<B: Backend> Trrg<B> {
         images: Tensor<B, 5>,
         bank: Option<&ClueBank<B>>,
     ) -> crate::Result<Prefix<B>> {
-        self.prefix_forced(images, bank, None)
-    }
-
-    /// [`Trrg::prefix`], with `forced = (values, use)` replacing the clue probabilities where
-    /// `use` is true (clue teacher forcing).
-    ///
-    /// # Shapes
-    /// - forced: two `[batch, n_clues]`
-    fn prefix_forced(
-        &self,
-        images: Tensor<B, 5>,
-        bank: Option<&ClueBank<B>>,
-        forced: Option<(Tensor<B, 2>, Tensor<B, 2, Bool>)>,
-    ) -> crate::Result<Prefix<B>> {
-        let [batch, n_views, ..] = images.dims();
-        let padding = match bank {
-            Some(bank) => bank.padding_for(batch)?,
-            None => None,
-        };
-        let out = self.encode_views(images)?;
-        let [_, n_patches, _] = out.patch_tokens.dims();
-        let d = self.view_embed.dims()[1];
-        let patches = self
-            .visual_proj
-            .forward(out.patch_tokens.clone())
-            .reshape([batch, n_views, n_patches, d]); // [batch, n_views, n_patches, d_interact]
-        let global = self
-            .visual_proj
-            .forward(out.global.clone())
-            .reshape([batch, n_views, d]); // [batch, n_views, d_interact]
-        let (patches, global, fused_views) = match self.settings.view_fusion {
-            ViewFusion::Concat => {
-                let views = self.view_embed.val().narrow(0, 0, n_views);
-                let patches = (patches + views.clone().reshape([1, n_views, 1, d])).reshape([
-                    batch,
-                    n_views * n_patches,
-                    d,
-                ]);
-                (patches, global + views.unsqueeze::<3>(), n_views)
-            }
-            ViewFusion::Average => (
-                patches.mean_dim(1).reshape([batch, n_patches, d]),
-                global.mean_dim(1),
-                1,
-            ),
-        };
-
-        let mut clue_logits = None;
-        let (global, patches, clues) = match (self.settings.clues, bank) {
-            (ClueMode::Off, _) => (global, patches, None),
-            (_, None) => {
-                return Err(Error::Shape {
-                    what: "clues",
-                    reason: "the model uses clues but no disease set was given".into(),
-                })
-            }
-            (mode, Some(bank)) => {
-                let device = global.device();
-                // An empty disease set gives no clues (burn's linear layers reject zero rows).
-                let (logits, clues, p) = if bank.prompts.n_clues() == 0 {
-                    (
-                        Tensor::zeros([batch, 0], &device),
-                        Tensor::zeros([batch, 0, d], &device),
-                        Tensor::zeros([batch, 0], &device),
-                    )
-                } else {
-                    let logits = self.clue_logits_of(&out, batch, n_views, bank);
-                    let mut p = sigmoid(logits.clone());
-                    if let Some((values, used)) = forced {
-                        p = p.mask_where(used, values);
-                    }
-                    if !B::ad_enabled(&device) {
-                        if let Some(t) = &bank.thresholds {
-                            let n = t.len();
-                            let t = Tensor::<B, 1>::from_floats(t.as_slice(), &device);
-                            p = p
-                                .greater_equal(t.unsqueeze::<2>().expand([batch, n]))
-                                .float();
-                        } else if let Some(t) = self.settings.hard_clue_threshold {
-                            p = p.greater_equal_elem(t).float();
-                        }
-                    }
-                    let clues = self.clue_embedder.forward(p.clone(), &bank.prompts);
-                    (logits, clues, p)
-                };
-                clue_logits = Some(logits);
-                if mode == ClueMode::Full {
-                    let fused = self
-                        .interaction
-                        .forward(global, patches, clues, padding.clone());
-                    (fused.global, fused.patches, Some((fused.clues, p, bank)))
-                } else {
-                    (global, patches, Some((clues, p, bank)))
-                }
-            }
-        };
-
-        let patches = match self.settings.llm_patch_grid {
-            0 => patches,
-            k => {
-                let side = (n_patches as f64).sqrt().round() as usize;
-                if side * side != n_patches {
-                    return Err(Error::Shape {
-                        what: "llm_patch_grid",
-                        reason: format!("{n_patches} patches per view are not a square grid"),
-                    });
-                }
-                let grid = patches
-                    .reshape([batch * fused_views, side, side, d])
-                    .permute([0, 3, 1, 2]); // [batch * views, d_interact, side, side]
-                adaptive_avg_pool2d(grid, [k, k])
-                    .reshape([batch * fused_views, d, k * k])
-                    .swap_dims(1, 2)
-                    .reshape([batch, fused_views * k * k, d]) // [batch, views * k * k, d_interact]
-            }
-        };
-        let visual = self
-            .visual_to_llm
-            .forward(Tensor::cat(vec![global, patches], 1)); // [batch, n_visual, d_llm]
-        let d_llm = visual.dims()[2];
-        let marker = |i: usize| {
-            self.markers
-                .val()
-                .narrow(0, i, 1)
-                .reshape([1, 1, d_llm])
-                .expand([batch, 1, d_llm])
-        };
-        let device = visual.device();
-        let n_visual = visual.dims()[1];
-        let mut parts = vec![marker(0), visual, marker(1)];
-        let mut mask = vec![real_mask(batch, n_visual + 2, &device)];
-        if let Some((clues, p, bank)) = clues {
-            let n_clues = clues.dims()[1];
-            let mut tokens = self.clue_to_llm.forward(clues); // [batch, n_clues, d_llm]
-            let n_tokens = bank.tokens.ids.dims()[0];
-            if self.settings.lexical_clues && n_clues > 0 && n_tokens > 0 {
-                let words = self
-                    .llm
-                    .embed(bank.tokens.ids.clone().reshape([1, n_tokens]))
-                    .reshape([n_tokens, d_llm]);
-                let words = bank.tokens.weights.clone().matmul(words); // [n_clues, d_llm]
-                tokens =
-                    tokens + p.reshape([batch, n_clues, 1]) * words.reshape([1, n_clues, d_llm]);
-            }
-            parts.extend([marker(2), tokens, marker(3)]);
-            mask.extend([
-                real_mask(batch, 1, &device),
-                match padding {
-                    Some(p) => p.bool_not(),
-                    None => real_mask(batch, n_clues, &device),
-                },
-                real_mask(batch, 1, &device),
-            ]);
-        }
-        Ok(Prefix {
-            embeds: Tensor::cat(parts, 1),
-            clue_logits,
-            mask: Tensor::cat(mask, 1),
-        })
+        self.prefix_with(images, bank, Mode::Infer)
     }
 
     /// Stage 2: report cross-entropy (+ lambda * consistency loss).
@@ -571,7 +416,7 @@ impl<B: Backend> Trrg<B> {
         let [batch, seq_len] = token_ids.dims();
         let resolved = match (labels, bank) {
             (Some(labels), Some(bank)) if self.settings.clues != ClueMode::Off => {
-                let (values, known) = select_labels(labels, &bank.label_columns)?;
+                let (values, known) = bank.select_labels(labels)?;
                 let (values, known) = self.settings.consistency.resolve_blanks(values, known);
                 // A padded clue is neither scored nor forced.
                 let known = match bank.padding_for(batch)? {
@@ -584,7 +429,7 @@ impl<B: Backend> Trrg<B> {
         };
         let rate = self.settings.clue_teacher_forcing;
         let forced = match &resolved {
-            Some((values, known)) if rate > 0.0 && B::ad_enabled(&token_ids.device()) => {
+            Some((values, known)) if rate > 0.0 => {
                 let coin = Tensor::<B, 2>::random(
                     known.dims(),
                     burn::tensor::Distribution::Bernoulli(rate),
@@ -595,11 +440,14 @@ impl<B: Backend> Trrg<B> {
                 let usable = known
                     .clone()
                     .bool_and(values.clone().greater_equal_elem(0.0));
-                Some((values.clone().clamp_min(0.0), coin.bool_and(usable)))
+                Some(Forced {
+                    values: values.clone().clamp_min(0.0),
+                    used: coin.bool_and(usable),
+                })
             }
             _ => None,
         };
-        let prefix = self.prefix_forced(images, bank, forced)?;
+        let prefix = self.prefix_with(images, bank, Mode::Train(forced))?;
         let prefix_len = prefix.embeds.dims()[1];
         let embeds = Tensor::cat(vec![prefix.embeds, self.llm.embed(token_ids.clone())], 1);
         let mask = Tensor::cat(vec![prefix.mask, attention_mask], 1);
@@ -684,48 +532,4 @@ fn study_global<B: Backend>(global: Tensor<B, 2>, batch: usize, n_views: usize) 
         .reshape([batch, n_views, d])
         .mean_dim(1)
         .reshape([batch, d])
-}
-
-/// The label columns of a disease set, with unknown for diseases outside the label set.
-fn select_labels<B: Backend>(
-    labels: &DiseaseLabels<B>,
-    columns: &[Option<usize>],
-) -> crate::Result<(Tensor<B, 2>, Tensor<B, 2, Bool>)> {
-    let [batch, n_labels] = labels.values.dims();
-    if let Some(c) = columns.iter().flatten().find(|&&c| c >= n_labels) {
-        return Err(Error::Shape {
-            what: "labels",
-            reason: format!("disease column {c} but label rows have {n_labels} values"),
-        });
-    }
-    let device = labels.values.device();
-    let values = labels
-        .values
-        .clone()
-        .into_data()
-        .convert::<f32>()
-        .into_vec::<f32>()
-        .unwrap_or_default();
-    let known = trrg_llm::bool_values(labels.known.clone());
-    let n = columns.len();
-    let mut v = Vec::with_capacity(batch * n);
-    let mut k = Vec::with_capacity(batch * n);
-    for b in 0..batch {
-        for c in columns {
-            match c {
-                Some(c) => {
-                    v.push(values[b * n_labels + c]);
-                    k.push(known[b * n_labels + c]);
-                }
-                None => {
-                    v.push(0.0);
-                    k.push(false);
-                }
-            }
-        }
-    }
-    Ok((
-        Tensor::from_data(TensorData::new(v, [batch, n]), &device),
-        Tensor::from_data(TensorData::new(k, [batch, n]), &device),
-    ))
 }

@@ -2,6 +2,7 @@
 //! zero-shot AUC of the clue perception.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 
 use burn::data::dataset::Dataset;
@@ -144,19 +145,41 @@ fn row_labels(row: &LabelRow) -> ReportLabels {
     out
 }
 
-/// pycocoevalcap's full METEOR when its jar is found ([`Meteor::find_jar`]; loaded once per
-/// process), else the exact+stem METEOR. `METEOR_modules` in the scores says which.
-fn meteor() -> Arc<Meteor> {
+/// Where the main job and `trrg train` find METEOR's jar: `$TRRG_METEOR_JAR`, else where
+/// `scripts/fetch-assets.sh` puts it (`meteor/meteor-1.5.jar` under [`trrg_data::assets_dir`],
+/// with `data/paraphrase-en.gz` beside it), else an installed pycocoevalcap's
+/// ([`Meteor::find_jar`]).
+pub fn meteor_jar() -> Option<PathBuf> {
+    if std::env::var_os("TRRG_METEOR_JAR").is_none() {
+        let jar = trrg_data::assets_dir()
+            .join("meteor")
+            .join("meteor-1.5.jar");
+        if jar.is_file() {
+            return Some(jar);
+        }
+    }
+    Meteor::find_jar()
+}
+
+/// pycocoevalcap's full METEOR when its jar is found ([`meteor_jar`]; loaded once per
+/// process), else the exact+stem METEOR, with a warning. `METEOR_modules` in the scores says
+/// which.
+pub fn meteor() -> Arc<Meteor> {
     static METEOR: OnceLock<Arc<Meteor>> = OnceLock::new();
     METEOR
         .get_or_init(|| {
-            let Some(jar) = Meteor::find_jar() else {
+            let Some(jar) = meteor_jar() else {
+                log::warn!(
+                    "METEOR's jar was not found ($TRRG_METEOR_JAR, the assets of \
+                     scripts/fetch-assets.sh, or pycocoevalcap): METEOR uses the exact and stem \
+                     modules only"
+                );
                 return Meteor::shared_exact_stem();
             };
             match Meteor::from_jar(&jar) {
                 Ok(m) => Arc::new(m),
                 Err(e) => {
-                    eprintln!("warning: {e}; METEOR uses the exact and stem modules only");
+                    log::warn!("{e}; METEOR uses the exact and stem modules only");
                     Meteor::shared_exact_stem()
                 }
             }
@@ -379,6 +402,18 @@ pub fn thresholds_json<B: Backend>(bank: &ClueBank<B>) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// With the assets of `scripts/fetch-assets.sh`, the run's METEOR is pycocoevalcap's whole
+    /// METEOR, not its exact+stem fallback.
+    #[test]
+    fn real_meteor_jar_of_the_assets_gives_all_four_modules() {
+        let Some(jar) = trrg_testutil::asset_for_test("meteor/meteor-1.5.jar") else {
+            return;
+        };
+        let want = std::env::var_os("TRRG_METEOR_JAR").map_or(jar, PathBuf::from);
+        assert_eq!(meteor_jar(), Some(want));
+        assert_eq!(meteor().modules(), "exact,stem,synonym,paraphrase");
+    }
 
     #[test]
     fn auc_matches_hand_counts() {
