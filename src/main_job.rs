@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 
 use crate::backend::{device, parse_devices, TrainBackend};
 use anyhow::{bail, Context};
-use trrg_data::DatasetKind;
+use trrg_data::{DatasetKind, Split};
 use trrg_model::ClueMode;
 use trrg_synth::PairedStudy;
 use trrg_train::{
@@ -108,16 +108,16 @@ fn semi_synthetic_iu(root: &Path) -> anyhow::Result<PathBuf> {
     let annotation = trrg_data::iu_xray_annotation(&reports, &trrg_data::R2GenIuSplit::embedded())?;
     let labeler = trrg_labeler::Labeler::new();
     let studies: Vec<PairedStudy> = [
-        ("train", &annotation.train),
-        ("val", &annotation.val),
-        ("test", &annotation.test),
+        (Split::Train, &annotation.train),
+        (Split::Val, &annotation.val),
+        (Split::Test, &annotation.test),
     ]
     .into_iter()
     .flat_map(|(split, entries)| {
         let labeler = &labeler;
         entries.iter().map(move |e| PairedStudy {
             id: e.id.clone(),
-            split: split.to_string(),
+            split,
             report: e.report.clone(),
             labels: labeler
                 .observations()

@@ -110,6 +110,27 @@ impl<B: Backend> InteractionBlock<B> {
         }
     }
 
+    /// The block without clues: the visual tokens pass through the visual MLP only.
+    ///
+    /// # Shapes
+    /// - global: `[batch, n_global, d_model]`, patches: `[batch, n_patches, d_model]`, both
+    ///   kept
+    pub fn forward_visual_only(
+        &self,
+        global: Tensor<B, 3>,
+        patches: Tensor<B, 3>,
+    ) -> (Tensor<B, 3>, Tensor<B, 3>) {
+        let n_global = global.dims()[1];
+        let visual = self
+            .visual_ffn
+            .forward(Tensor::cat(vec![global, patches], 1));
+        let n_patches = visual.dims()[1] - n_global;
+        (
+            visual.clone().narrow(1, 0, n_global),
+            visual.narrow(1, n_global, n_patches),
+        )
+    }
+
     /// # Shapes
     /// - global: `[batch, n_global, d_model]`, patches: `[batch, n_patches, d_model]`
     /// - clues: `[batch, n_clues, d_model]` (n_clues > 0), clue_padding: `[batch, n_clues]`

@@ -418,9 +418,7 @@ mod tests {
             .unwrap()
     }
 
-    fn max_diff(a: Tensor<B, 3>, b: Tensor<B, 3>) -> f32 {
-        (a - b).abs().max().into_scalar()
-    }
+    use trrg_testutil::max_diff;
 
     #[test]
     fn cache_equals_full_recomputation_with_soft_prefix() {
@@ -518,7 +516,6 @@ mod tests {
     #[test]
     fn every_parameter_gets_a_gradient() {
         use burn::backend::Autodiff;
-        use burn::module::{ModuleVisitor, Param};
         type A = Autodiff<Flex>;
         let device = Default::default();
         let model: LlamaForCausalLM<A> = LlamaConfig::new(99, 32, 64, 2, 4)
@@ -531,32 +528,12 @@ mod tests {
             .unwrap();
         let loss = masked_cross_entropy(logits, ids, real_mask(1, 4, &device));
         let grads = loss.backward();
-        struct Check<'a> {
-            grads: &'a <A as burn::tensor::backend::AutodiffBackend>::Gradients,
-            missing: usize,
-            total: usize,
-        }
-        impl ModuleVisitor<A> for Check<'_> {
-            fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<A, D>>) {
-                if param.is_require_grad() {
-                    self.total += 1;
-                    if param.val().grad(self.grads).is_none() {
-                        self.missing += 1;
-                    }
-                }
-            }
-        }
-        let mut check = Check {
-            grads: &grads,
-            missing: 0,
-            total: 0,
-        };
-        model.visit(&mut check);
-        assert!(check.total > 10);
+        let check = trrg_testutil::GradCount::of::<A, _>(&model, &grads);
+        assert!(check.trainable > 10);
         assert_eq!(
             check.missing, 0,
             "{} of {} parameters lack a gradient",
-            check.missing, check.total
+            check.missing, check.trainable
         );
     }
 }

@@ -139,7 +139,6 @@ mod tests {
     use super::*;
     use crate::{masked_cross_entropy, real_mask, LlamaConfig, LORA_TARGETS};
     use burn::backend::{Autodiff, Flex};
-    use burn::module::ModuleVisitor;
     use burn::optim::{AdamWConfig, GradientsParams, Optimizer};
     use burn::tensor::Distribution;
 
@@ -199,28 +198,7 @@ mod tests {
             .forward_embeds(model.embed(ids.clone()), real_mask(1, 4, &device), None)
             .unwrap();
         let grads = masked_cross_entropy(out, ids, real_mask(1, 4, &device)).backward();
-        struct Count<'a> {
-            grads: &'a <A as burn::tensor::backend::AutodiffBackend>::Gradients,
-            with: usize,
-            without: usize,
-            trainable: usize,
-        }
-        impl ModuleVisitor<A> for Count<'_> {
-            fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<A, D>>) {
-                self.trainable += usize::from(param.is_require_grad());
-                match param.val().grad(self.grads) {
-                    Some(_) => self.with += 1,
-                    None => self.without += 1,
-                }
-            }
-        }
-        let mut count = Count {
-            grads: &grads,
-            with: 0,
-            without: 0,
-            trainable: 0,
-        };
-        model.visit(&mut count);
+        let count = trrg_testutil::GradCount::of::<A, _>(&model, &grads);
         // 2 layers x 7 projections x (A, B).
         assert_eq!((count.with, count.trainable), (28, 28));
         // Embeddings, 2 x (2 norms + 7 projections), final norm, untied head: frozen.

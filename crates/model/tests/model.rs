@@ -1,9 +1,8 @@
 //! Shape, masking, gradient and generation invariants of `Trrg` on a micro configuration.
 
 use burn::backend::{Autodiff, Flex};
-use burn::module::{Module, ModuleVisitor, Param};
+use burn::module::{Module, Param};
 use burn::prelude::*;
-use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{Distribution, TensorData};
 use trrg_clue::DiseaseLabels;
 use trrg_clue::{Disease, DiseaseSet};
@@ -80,9 +79,7 @@ fn images<BB: Backend>(batch: usize, views: usize) -> Tensor<BB, 5> {
     )
 }
 
-fn max_diff<const D: usize>(a: Tensor<B, D>, b: Tensor<B, D>) -> f32 {
-    (a - b).abs().max().into_scalar()
-}
+use trrg_testutil::max_diff;
 
 #[test]
 fn prefix_shapes_for_any_number_of_clues_and_views() {
@@ -134,25 +131,6 @@ fn batch_of_one_equals_its_row_of_a_batch() {
     );
 }
 
-struct GradCheck<'a> {
-    grads: &'a <A as AutodiffBackend>::Gradients,
-    trainable: usize,
-    missing: usize,
-    frozen_with_grad: usize,
-}
-
-impl ModuleVisitor<A> for GradCheck<'_> {
-    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<A, D>>) {
-        let has = param.val().grad(self.grads).is_some();
-        if param.is_require_grad() {
-            self.trainable += 1;
-            self.missing += usize::from(!has);
-        } else {
-            self.frozen_with_grad += usize::from(has);
-        }
-    }
-}
-
 #[test]
 fn every_trainable_parameter_gets_a_gradient_under_each_ablation() {
     let device = Default::default();
@@ -199,13 +177,7 @@ fn every_trainable_parameter_gets_a_gradient_under_each_ablation() {
                     consistency && mode != ClueMode::Off
                 );
                 let grads = out.loss.backward();
-                let mut check = GradCheck {
-                    grads: &grads,
-                    trainable: 0,
-                    missing: 0,
-                    frozen_with_grad: 0,
-                };
-                model.visit(&mut check);
+                let check = trrg_testutil::GradCount::of::<A, _>(&model, &grads);
                 let what =
                     format!("{mode}, consistency {consistency}, frozen vision {freeze_vision}");
                 assert!(check.trainable > 20, "{what}");

@@ -8,40 +8,11 @@ use rand::SeedableRng;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use trrg_data::AnnotationEntry;
+pub use trrg_data::Split;
+
 use crate::report::{aggregate_labels, report_text, statements, StudyLabels};
 use crate::{render_study, Error, Findings, Result};
-
-/// A dataset split, named as in R2Gen's `annotation.json`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Split {
-    /// `train`.
-    Train,
-    /// `val`.
-    Val,
-    /// `test`.
-    Test,
-}
-
-impl Split {
-    /// The key in `annotation.json`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Split::Train => "train",
-            Split::Val => "val",
-            Split::Test => "test",
-        }
-    }
-}
-
-/// One `annotation.json` entry (R2Gen format).
-#[derive(Serialize)]
-struct Entry {
-    id: String,
-    report: String,
-    image_path: [String; 2],
-    split: &'static str,
-}
 
 /// Synthetic dataset settings.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -216,8 +187,8 @@ pub fn write_dataset(out: &Path, config: &SynthConfig) -> Result<SynthManifest> 
 pub struct PairedStudy {
     /// Study id.
     pub id: String,
-    /// `train`, `val` or `test`.
-    pub split: String,
+    /// Its split.
+    pub split: Split,
     /// The report text, written as given.
     pub report: String,
     /// CheXpert observation -> 1 / 0 / -1 (None = blank), the labels the images show.
@@ -242,15 +213,6 @@ pub fn write_paired_dataset(
         ..SynthConfig::default()
     };
     config.validate()?;
-    if let Some(bad) = studies
-        .iter()
-        .find(|s| !matches!(s.split.as_str(), "train" | "val" | "test"))
-    {
-        return Err(Error::InvalidConfig {
-            field: "split",
-            reason: format!("study `{}` has split `{}`", bad.id, bad.split),
-        });
-    }
     write_atomically(
         out,
         |m| m.config == config && m.reports.as_deref() == Some(source),
@@ -269,15 +231,10 @@ pub fn write_paired_dataset(
                         &mut rng,
                     );
                     let (frontal, lateral) = render_study(&findings, seed ^ 0x5EED, size);
-                    let split = match study.split.as_str() {
-                        "train" => "train",
-                        "val" => "val",
-                        _ => "test",
-                    };
                     Row::write(
                         dir,
                         study.id.clone(),
-                        split,
+                        study.split.as_str(),
                         study.report.clone(),
                         study.labels.clone(),
                         findings,
@@ -377,17 +334,17 @@ fn write_tables(
     config: SynthConfig,
     reports: Option<String>,
 ) -> Result<SynthManifest> {
-    let mut annotation: BTreeMap<&str, Vec<Entry>> =
+    let mut annotation: BTreeMap<&str, Vec<AnnotationEntry>> =
         ["train", "val", "test"].map(|k| (k, Vec::new())).into();
     let mut labels = BTreeMap::new();
     let mut findings = BTreeMap::new();
     let mut counts = BTreeMap::new();
     for Row(id, split, report, study_labels, study_findings) in rows {
-        let entry = Entry {
-            image_path: [format!("{id}/0.png"), format!("{id}/1.png")],
+        let entry = AnnotationEntry {
+            image_path: vec![format!("{id}/0.png"), format!("{id}/1.png")],
             id: id.clone(),
             report,
-            split,
+            split: Some(split.to_string()),
         };
         annotation.entry(split).or_default().push(entry);
         *counts.entry(split.to_string()).or_insert(0) += 1;
@@ -416,10 +373,7 @@ fn generator_name() -> String {
 
 fn write_json(path: &Path, value: &impl Serialize) -> Result<()> {
     let bytes = serde_json::to_vec_pretty(value).expect("maps of strings and numbers serialize");
-    std::fs::write(path, bytes).map_err(|source| Error::Write {
-        path: path.to_path_buf(),
-        source,
-    })
+    Ok(trrg_io::write_atomic(path, &bytes)?)
 }
 
 /// Where [`write_dataset`] would put a dataset by default: `<dir>/synth-iu-<size>px-<n>-seed<seed>`.

@@ -38,6 +38,9 @@ pub enum Error {
         /// The directory.
         path: PathBuf,
     },
+    /// A table could not be written.
+    #[error(transparent)]
+    File(#[from] trrg_io::Error),
 }
 
 /// `Result` with this crate's [`Error`].

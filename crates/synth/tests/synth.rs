@@ -423,13 +423,13 @@ fn paired_dataset_keeps_reports_and_draws_their_labels() {
     let studies = vec![
         PairedStudy {
             id: "CXR1".into(),
-            split: "train".into(),
+            split: Split::Train,
             report: "The heart is enlarged. Small left pleural effusion.".into(),
             labels: labels(&[("Cardiomegaly", 1), ("Pleural Effusion", 1)]),
         },
         PairedStudy {
             id: "CXR2".into(),
-            split: "test".into(),
+            split: Split::Test,
             report: "No acute cardiopulmonary abnormality.".into(),
             labels: labels(&[("No Finding", 1), ("Pleural Effusion", 0)]),
         },
@@ -443,6 +443,22 @@ fn paired_dataset_keeps_reports_and_draws_their_labels() {
         serde_json::from_str(&std::fs::read_to_string(dir.join("annotation.json")).unwrap())
             .unwrap();
     assert_eq!(annotation["train"][0]["report"], studies[0].report.as_str());
+    // What synth writes, trrg-data reads: the same `AnnotationEntry`, every image in place.
+    let back = trrg_data::Annotation::from_path(dir.join("annotation.json")).unwrap();
+    for (split, study) in [(Split::Train, &studies[0]), (Split::Test, &studies[1])] {
+        let set = back
+            .studies(
+                split,
+                trrg_data::DatasetKind::IuXray,
+                trrg_data::Cleaner::IuXray,
+                &dir.join("images"),
+                trrg_data::EmptyReportPolicy::Error,
+            )
+            .unwrap();
+        assert_eq!(set.studies.len(), 1);
+        assert_eq!(set.studies[0].id, study.id);
+        assert!(set.studies[0].image_paths.iter().all(|p| p.is_file()));
+    }
     assert_eq!(annotation["test"][0]["id"], "CXR2");
     let findings: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("findings.json")).unwrap()).unwrap();
@@ -452,10 +468,8 @@ fn paired_dataset_keeps_reports_and_draws_their_labels() {
     assert!(dir.join("images/CXR2/1.png").is_file());
     let again = write_paired_dataset(&dir, &studies, 64, 5, "test reports").unwrap();
     assert_eq!(again, manifest);
-    let mut bad = studies.clone();
-    bad[0].split = "dev".into();
-    let other = dir.with_extension("bad");
-    let err = write_paired_dataset(&other, &bad, 64, 5, "x").unwrap_err();
+    // A split is a `Split` now: a name outside train/val/test is refused where it is read.
+    let err = serde_json::from_str::<Split>("\"dev\"").unwrap_err();
     assert!(err.to_string().contains("dev"), "{err}");
     std::fs::remove_dir_all(dir).unwrap();
 }

@@ -37,7 +37,7 @@ pub fn asset_for_test(name: &str) -> Option<PathBuf> {
 }
 
 /// Gradient accounting of one backward pass over a module's float parameters.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct GradCount {
     /// Parameters that require a gradient.
     pub trainable: usize,
@@ -49,6 +49,8 @@ pub struct GradCount {
     pub with: usize,
     /// Parameters (trainable or not) that got none.
     pub without: usize,
+    /// `"{id} {dims}"` of each parameter that got none, for messages.
+    pub without_grad: Vec<String>,
 }
 
 impl GradCount {
@@ -70,6 +72,10 @@ impl GradCount {
                 }
                 c.with += usize::from(has);
                 c.without += usize::from(!has);
+                if !has {
+                    c.without_grad
+                        .push(format!("{:?} {:?}", param.id, param.dims()));
+                }
             }
         }
         let mut visit = Visit::<B> {

@@ -8,13 +8,12 @@
 use std::path::{Path, PathBuf};
 
 use burn::backend::{Autodiff, Flex};
-use burn::module::{Module, ModuleVisitor, Param};
+use burn::module::Module;
 use burn::prelude::*;
 use burn::record::{FullPrecisionSettings, NamedMpkBytesRecorder, Recorder};
-use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::TensorData;
 use serde_json::Value;
-use trrg_testutil::asset_for_test;
+use trrg_testutil::{asset_for_test, GradCount};
 use trrg_text::{mean_pool, Bert, BertConfig, SentenceBatch};
 use trrg_tokenize::{HfReportTokenizer, SpecialTokens};
 
@@ -99,19 +98,6 @@ fn tiny_bert_matches_transformers() {
     assert!(worst < 1e-4, "largest difference {worst}");
 }
 
-struct GradCheck<'a> {
-    grads: &'a <A as AutodiffBackend>::Gradients,
-    params: usize,
-    missing: usize,
-}
-
-impl ModuleVisitor<A> for GradCheck<'_> {
-    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<A, D>>) {
-        self.params += 1;
-        self.missing += usize::from(param.val().grad(self.grads).is_none());
-    }
-}
-
 fn tiny_inputs<T: Backend>(device: &T::Device) -> (Tensor<T, 2, Int>, Tensor<T, 2, Bool>) {
     (
         Tensor::from_data([[2, 5, 7, 3], [2, 9, 3, 0]], device),
@@ -129,14 +115,9 @@ fn every_bert_parameter_gets_a_gradient() {
     let (ids, mask) = tiny_inputs::<A>(&device);
     let hidden = bert.forward(ids, mask.clone()).unwrap();
     let grads = mean_pool(hidden, mask, true).sum().backward();
-    let mut check = GradCheck {
-        grads: &grads,
-        params: 0,
-        missing: 0,
-    };
-    bert.visit(&mut check);
-    assert!(check.params > 20);
-    assert_eq!(check.missing, 0, "parameters without a gradient");
+    let check = GradCount::of::<A, _>(&bert, &grads);
+    assert!(check.with + check.without > 20);
+    assert_eq!(check.without, 0, "parameters without a gradient");
 }
 
 #[test]

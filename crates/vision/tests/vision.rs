@@ -8,13 +8,12 @@
 use std::path::{Path, PathBuf};
 
 use burn::backend::{Autodiff, Flex};
-use burn::module::{Module, ModuleVisitor, Param};
+use burn::module::Module;
 use burn::prelude::*;
 use burn::record::{FullPrecisionSettings, NamedMpkBytesRecorder, Recorder};
-use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::TensorData;
 use serde_json::Value;
-use trrg_testutil::asset_for_test;
+use trrg_testutil::{asset_for_test, GradCount};
 use trrg_vision::{
     EfficientNet, EfficientNetConfig, SwinConfig, VisionEncoder, VisionEncoderConfig, VitConfig,
 };
@@ -104,22 +103,6 @@ fn swin_matches_transformers() {
     check_against_transformers("swin", "tiny_swin");
 }
 
-struct GradCheck<'a> {
-    grads: &'a <A as AutodiffBackend>::Gradients,
-    params: usize,
-    missing: Vec<String>,
-}
-
-impl ModuleVisitor<A> for GradCheck<'_> {
-    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<A, D>>) {
-        self.params += 1;
-        if param.val().grad(self.grads).is_none() {
-            self.missing
-                .push(format!("{:?} {:?}", param.id, param.dims()));
-        }
-    }
-}
-
 fn tiny_configs() -> Vec<(VisionEncoderConfig, [usize; 4])> {
     vec![
         (
@@ -162,17 +145,12 @@ fn every_parameter_gets_a_gradient() {
         let out = encoder.forward_features(images).unwrap();
         let loss = out.patch_tokens.powi_scalar(2).mean() + out.global.sum();
         let grads = loss.backward();
-        let mut check = GradCheck {
-            grads: &grads,
-            params: 0,
-            missing: Vec::new(),
-        };
-        encoder.visit(&mut check);
-        assert!(check.params > 10, "{config:?}");
+        let check = GradCount::of::<A, _>(&encoder, &grads);
+        assert!(check.with + check.without > 10, "{config:?}");
         assert!(
-            check.missing.is_empty(),
+            check.without_grad.is_empty(),
             "{config:?}: no gradient for {:?}",
-            check.missing
+            check.without_grad
         );
     }
 }
