@@ -33,6 +33,9 @@ fn bench(c: &mut Criterion) {
     let prompts: Vec<&str> = diseases.prompts().into_iter().map(|(_, _, p)| p).collect();
     let vocab = WordVocab::build(prompts.iter().copied(), 1);
     let mut config = TrrgConfig::tiny(VOCAB);
+    // As the PyTorch reference computes: no teacher forcing, blank labels ignored.
+    config.clue.teacher_forcing = 0.0;
+    config.clue.consistency_blank = trrg_core::clue::BlankLabel::Ignore;
     config.llm = config.llm.with_dropout(0.0);
     config.interaction = config.interaction.with_dropout(0.0);
     let model: Trrg<A> = config.init(&device).unwrap();

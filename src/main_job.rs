@@ -213,7 +213,7 @@ pub fn run(kind: DatasetKind) -> anyhow::Result<()> {
             ("no_clues".into(), ClueMode::Off),
         ]
     } else {
-        vec![(config.clues.to_string(), config.clues)]
+        vec![(config.clue.mode.to_string(), config.clue.mode)]
     };
     let devices = match &args.devices {
         Some(list) => parse_devices(list)?,
@@ -226,10 +226,8 @@ pub fn run(kind: DatasetKind) -> anyhow::Result<()> {
         } else {
             out.clone()
         };
-        let config = TrainConfig {
-            clues: mode,
-            ..config.clone()
-        };
+        let mut config = config.clone();
+        config.clue.mode = mode;
         eprintln!("run {name}: {}", run_dir.display());
         let started = std::time::Instant::now();
         let summary = train_parallel::<TrainBackend>(

@@ -90,6 +90,9 @@ impl ModuleMapper<A> for FixedWeights {
 fn config(vocab: usize) -> TrrgConfig {
     // Dropout and clue teacher forcing draw from the backend's generator: off here.
     let mut config = TrrgConfig::tiny(vocab);
+    config.clue.teacher_forcing = 0.0;
+    // The reference scores the consistency loss over the known labels only: blanks ignored.
+    config.clue.consistency_blank = trrg_core::clue::BlankLabel::Ignore;
     config.llm = config.llm.with_dropout(0.0);
     config.interaction = config.interaction.with_dropout(0.0);
     config

@@ -63,7 +63,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
     )?;
     println!(
         "{}",
-        results_table(&[(config.clues.to_string(), summary.metrics)])
+        results_table(&[(config.clue.mode.to_string(), summary.metrics)])
     );
     Ok(())
 }

@@ -378,3 +378,44 @@ fn errors_print_each_cause_once() {
     assert!(err.contains("/nonexistent/run"), "{err}");
     assert_eq!(err.matches("No such file or directory").count(), 1, "{err}");
 }
+
+/// `RUST_LOG=info` (and the default `warn`) shows how many studies were skipped for an empty
+/// report; the corrupt image that follows is one error line naming the file.
+#[test]
+fn skipped_studies_are_logged_and_a_corrupt_image_is_one_error() {
+    let root = std::env::temp_dir().join(format!("trrg-cli-{}-skipped", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    let data = root.join("data");
+    for id in ["a", "b"] {
+        std::fs::create_dir_all(data.join("images").join(id)).unwrap();
+        for view in ["0.png", "1.png"] {
+            std::fs::write(data.join("images").join(id).join(view), b"not a png").unwrap();
+        }
+    }
+    std::fs::write(
+        data.join("annotation.json"),
+        r#"{"train": [
+            {"id": "a", "report": "", "image_path": ["a/0.png", "a/1.png"]},
+            {"id": "b", "report": "The heart is normal.", "image_path": ["b/0.png", "b/1.png"]}
+        ], "val": [], "test": []}"#,
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_trrg"))
+        .args(["train", "--quiet", "--data-dir"])
+        .arg(&data)
+        .arg("--out")
+        .arg(root.join("run"))
+        .env("RUST_LOG", "info")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(
+        err.contains("skipped 1 studies with an empty report"),
+        "{err}"
+    );
+    let errors: Vec<&str> = err.lines().filter(|l| l.starts_with("error:")).collect();
+    assert_eq!(errors.len(), 1, "{err}");
+    assert!(errors[0].contains("study `b`"), "{err}");
+    std::fs::remove_dir_all(root).unwrap();
+}

@@ -230,13 +230,13 @@ mod tests {
     fn saved_adapters_reload_to_the_same_outputs() {
         let device = Default::default();
         let config = LoraConfig::default();
-        let with = randomize_b(
-            tiny::<Flex>(&device).with_lora(&config, &device).unwrap(),
-            &device,
-        );
+        // One base model for both sides: the backend's generator is shared by the tests that
+        // run in parallel, so a second `tiny()` could draw other weights.
+        let base = tiny::<Flex>(&device);
+        let with = randomize_b(base.clone().with_lora(&config, &device).unwrap(), &device);
         let dir = std::env::temp_dir().join(format!("trrg-lora-{}", std::process::id()));
         with.save_lora(&config, &dir).unwrap();
-        let (loaded, loaded_config) = tiny::<Flex>(&device).load_lora(&dir, &device).unwrap();
+        let (loaded, loaded_config) = base.load_lora(&dir, &device).unwrap();
         assert_eq!(loaded_config, config);
         let d = (logits(&loaded, &device) - logits(&with, &device))
             .abs()

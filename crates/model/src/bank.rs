@@ -26,7 +26,7 @@ pub struct ClueBank<B: Backend> {
     /// The LLM's tokens of the positive prompts (for lexical clues).
     pub tokens: PromptTokens<B>,
     /// Per-disease decision thresholds: at inference each clue becomes hard, 1 where
-    /// `p_d >= threshold_d`, else 0 (None = the model's `hard_clue_threshold`, else soft). Set
+    /// `p_d >= threshold_d`, else 0 (None = the model's `clue.hard_threshold`, else soft). Set
     /// with [`ClueBank::with_thresholds`]; training fits them on the validation split.
     pub thresholds: Option<Vec<f32>>,
 }
@@ -126,16 +126,20 @@ impl<B: Backend> ClueBank<B> {
         }
         let index: Vec<i64> = columns.iter().map(|c| c.unwrap_or(0) as i64).collect();
         let index = Tensor::<B, 1, Int>::from_data(TensorData::new(index, [n]), &device);
-        let present: Vec<bool> = columns.iter().map(Option::is_some).collect();
-        let present = Tensor::<B, 1, Bool>::from_data(TensorData::new(present, [n]), &device)
+        // 1 where the disease has a label column, 0 where it has none.
+        let present: Vec<f32> = columns
+            .iter()
+            .map(|c| f32::from(u8::from(c.is_some())))
+            .collect();
+        let present = Tensor::<B, 1>::from_data(TensorData::new(present, [n]), &device)
             .unsqueeze::<2>()
             .expand([batch, n]);
         let values = labels
             .values
             .clone()
             .select(1, index.clone())
-            .mask_fill(present.clone().bool_not(), 0.0);
-        let known = labels.known.clone().select(1, index).bool_and(present);
+            .mask_fill(present.clone().lower_elem(0.5), 0.0);
+        let known = (labels.known.clone().float().select(1, index) * present).greater_elem(0.5);
         Ok((values, known))
     }
 

@@ -3,7 +3,7 @@
 use burn::config::Config;
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
-use trrg_clue::ConsistencyConfig;
+use trrg_clue::{BlankLabel, ConsistencyConfig};
 use trrg_interact::InteractionConfig;
 use trrg_llm::LlamaConfig;
 use trrg_text::BertConfig;
@@ -45,6 +45,119 @@ pub enum ViewFusion {
     Average,
 }
 
+/// TRRG's clue options: every switch and weight of the clue path, with one default and one
+/// validation each. `TrrgConfig::clue` and `TrainConfig::clue` (as `"clue": {...}` in a config
+/// file; missing fields take these defaults) are this struct.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClueOptions {
+    /// The clue ablation switch (the paper's). Default full.
+    pub mode: ClueMode,
+    /// Add the disease-aware consistency loss in stage 2. Default true.
+    pub consistency_loss: bool,
+    /// Its weight lambda. Default 1.
+    pub consistency_weight: f64,
+    /// How blank (unmentioned) labels count in the consistency loss and in teacher forcing.
+    /// Default negative.
+    pub consistency_blank: BlankLabel,
+    /// BCE weight of positive labels in the consistency loss (rare findings against the many
+    /// negatives); 1 = unweighted (default).
+    pub consistency_pos_weight: f64,
+    /// Add the disease-aware bilinear refinement to the zero-shot clue logits in stage 2
+    /// (trained by the consistency loss). Default true.
+    pub refinement: bool,
+    /// Add patch-level evidence to the clue logits in stage 2: each disease attends over every
+    /// view's patch tokens with its prompt embedding as the query ([`trrg_clue::ClueLocator`];
+    /// trained by the consistency loss). Not in the paper, which does not say how perception
+    /// reaches small findings; trrg's choice. Default true.
+    pub localization: bool,
+    /// Clue teacher forcing: in training, each clue whose label is known takes the label
+    /// (1 present, 0 absent; uncertain labels never) instead of its perceived probability with
+    /// this probability, so the LLM learns to state what the clues say while perception is
+    /// still poor; perception still learns from the consistency loss. Default 1.
+    pub teacher_forcing: f64,
+    /// Hard clues at inference: each clue probability becomes 1 where `p >= threshold` and 0
+    /// elsewhere before it is embedded, the discrete states the LLM saw under teacher forcing
+    /// (PromptMRG turns its classifier's output into such tokens). None = soft probabilities
+    /// (default). Excludes `fit_thresholds`.
+    pub hard_threshold: Option<f64>,
+    /// Hard clues with one threshold per disease, fitted on the validation split to maximize
+    /// the micro-F1 of the clue decisions against the labels; the best checkpoint's go to
+    /// `clue_thresholds.json`, which inference reads. Default true.
+    pub fit_thresholds: bool,
+    /// Lexical clues: each clue token in the LLM's width also gets `p_d` times the mean of the
+    /// LLM's own input embeddings of disease `d`'s positive prompts ("pleural effusion"), so a
+    /// present clue carries the words the report should state, in the space the LLM reads and
+    /// writes; an absent clue adds nothing. Not in the paper (which leaves the clue embedding
+    /// open): trrg's choice, made because the tiny LLM stated some clues and ignored others
+    /// (docs/results.md). Default true.
+    pub lexical: bool,
+}
+
+impl Default for ClueOptions {
+    fn default() -> Self {
+        Self {
+            mode: ClueMode::Full,
+            consistency_loss: true,
+            consistency_weight: 1.0,
+            consistency_blank: BlankLabel::Negative,
+            consistency_pos_weight: 1.0,
+            refinement: true,
+            localization: true,
+            teacher_forcing: 1.0,
+            hard_threshold: None,
+            fit_thresholds: true,
+            lexical: true,
+        }
+    }
+}
+
+impl ClueOptions {
+    /// The consistency loss's details.
+    pub fn consistency(&self) -> ConsistencyConfig {
+        ConsistencyConfig::new()
+            .with_blank(self.consistency_blank)
+            .with_pos_weight(self.consistency_pos_weight)
+    }
+
+    /// Checks every option; errors name it as `clue.<option>`.
+    pub fn validate(&self) -> crate::Result<()> {
+        let bad = |field, reason: String| Err(Error::InvalidConfig { field, reason });
+        if !(self.consistency_weight >= 0.0 && self.consistency_weight.is_finite()) {
+            return bad(
+                "clue.consistency_weight",
+                format!("{} must be >= 0", self.consistency_weight),
+            );
+        }
+        if !(self.consistency_pos_weight > 0.0 && self.consistency_pos_weight.is_finite()) {
+            return bad(
+                "clue.consistency_pos_weight",
+                format!("{} must be > 0", self.consistency_pos_weight),
+            );
+        }
+        if !(0.0..=1.0).contains(&self.teacher_forcing) {
+            return bad(
+                "clue.teacher_forcing",
+                format!("{} is not a probability", self.teacher_forcing),
+            );
+        }
+        if let Some(t) = self.hard_threshold {
+            if !(0.0..=1.0).contains(&t) {
+                return bad("clue.hard_threshold", format!("{t} is not in [0, 1]"));
+            }
+            if self.fit_thresholds {
+                return bad(
+                    "clue.hard_threshold",
+                    "is a fixed threshold but clue.fit_thresholds (default true) fits one per \
+                     disease; set clue.fit_thresholds to false to use it"
+                        .into(),
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
 /// The whole model's configuration.
 #[derive(Config, Debug)]
 pub struct TrrgConfig {
@@ -62,48 +175,9 @@ pub struct TrrgConfig {
     /// Initial contrastive temperature. Default 0.07.
     #[config(default = 0.07)]
     pub temperature_init: f64,
-    /// Clue ablation switch. Default full.
-    #[config(default = "ClueMode::Full")]
-    pub clues: ClueMode,
-    /// Add the disease-aware consistency loss in stage 2. Default true.
-    #[config(default = true)]
-    pub consistency_loss: bool,
-    /// Its weight lambda. Default 1.
-    #[config(default = 1.0)]
-    pub consistency_weight: f64,
-    /// Consistency loss details.
-    #[config(default = "ConsistencyConfig::new()")]
-    pub consistency: ConsistencyConfig,
-    /// Add the disease-aware bilinear refinement to the zero-shot clue logits in stage 2
-    /// (trained by the consistency loss). Default true.
-    #[config(default = true)]
-    pub clue_refinement: bool,
-    /// Add patch-level evidence to the clue logits in stage 2: each disease attends over every
-    /// view's patch tokens with its prompt embedding as the query ([`trrg_clue::ClueLocator`];
-    /// trained by the consistency loss). Not in the paper, which does not say how perception
-    /// reaches small findings; trrg's choice. Default true.
-    #[config(default = true)]
-    pub clue_localization: bool,
-    /// Clue teacher forcing: during training, each clue whose label is known takes the label
-    /// (1 present, 0 absent) instead of its perceived probability with this probability, so the
-    /// LLM learns to state what the clues say while perception is still poor. 0 = off (default).
-    #[config(default = 0.0)]
-    pub clue_teacher_forcing: f64,
-    /// Hard clues at inference: outside training (a backend without autodiff) each clue
-    /// probability becomes 1 where `p >= threshold` and 0 elsewhere before it is embedded, the
-    /// discrete present/absent states the LLM saw under clue teacher forcing (PromptMRG turns
-    /// its classifier's output into such discrete tokens). None = soft probabilities (default).
-    #[config(default = "None")]
-    pub hard_clue_threshold: Option<f64>,
-    /// Lexical clues: each clue token in the LLM's width also gets `p_d` times the mean of the
-    /// LLM's own input embeddings of disease `d`'s positive prompts ("pleural effusion"), so a
-    /// present clue carries the words the report should state, and which disease it is, in the
-    /// space the LLM reads and writes; an absent clue adds nothing. Any disease set works (the
-    /// prompts are its own). Not in the paper (which leaves the clue embedding open): trrg's
-    /// choice, made because the tiny LLM stated some clues and ignored others (docs/results.md).
-    /// Default true.
-    #[config(default = true)]
-    pub lexical_clues: bool,
+    /// The clue path's options.
+    #[config(default = "ClueOptions::default()")]
+    pub clue: ClueOptions,
     /// Multi-view fusion. Default concat.
     #[config(default = "ViewFusion::Concat")]
     pub view_fusion: ViewFusion,
@@ -171,12 +245,6 @@ impl TrrgConfig {
         if self.max_views == 0 {
             return bad("max_views", "must be at least 1".into());
         }
-        if self.consistency_weight < 0.0 || !self.consistency_weight.is_finite() {
-            return bad(
-                "consistency_weight",
-                format!("{} must be >= 0", self.consistency_weight),
-            );
-        }
         let d = self.interaction.d_model;
         if self.interaction.n_heads == 0 || !d.is_multiple_of(self.interaction.n_heads) {
             return bad(
@@ -184,17 +252,7 @@ impl TrrgConfig {
                 format!("{} must divide d_model {d}", self.interaction.n_heads),
             );
         }
-        if let Some(t) = self.hard_clue_threshold {
-            if !(0.0..=1.0).contains(&t) {
-                return bad("hard_clue_threshold", format!("{t} is not in [0, 1]"));
-            }
-        }
-        if !(0.0..=1.0).contains(&self.clue_teacher_forcing) {
-            return bad(
-                "clue_teacher_forcing",
-                format!("{} is not a probability", self.clue_teacher_forcing),
-            );
-        }
+        self.clue.validate()?;
         if self.d_embed == 0 || self.temperature_init.is_nan() || self.temperature_init <= 0.0 {
             return bad("d_embed/temperature_init", "must be positive".into());
         }

@@ -24,7 +24,7 @@ mod pretrained;
 mod trrg;
 
 pub use bank::{ClueBank, PromptTokens};
-pub use config::{ClueMode, TrrgConfig, ViewFusion};
+pub use config::{ClueMode, ClueOptions, TrrgConfig, ViewFusion};
 pub use error::{Error, Result};
 pub use pretrained::PretrainedPaths;
 pub use trrg::{ContrastiveOutput, Generation, Prefix, Settings, Trrg, TrrgOutput};

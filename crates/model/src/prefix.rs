@@ -78,7 +78,7 @@ impl<B: Backend> Trrg<B> {
         let out = self.encode_views(images)?;
         let n_patches = out.patch_tokens.dims()[1];
         let views = self.fuse_views(&out, batch, n_views);
-        let (global, patches, clues) = match (self.settings.clues, bank) {
+        let (global, patches, clues) = match (self.settings.clue.mode, bank) {
             (ClueMode::Off, _) => (views.global, views.patches, None),
             (_, None) => return Err(Error::MissingClueBank),
             (mode_, Some(bank)) => {
@@ -174,7 +174,7 @@ impl<B: Backend> Trrg<B> {
                     p = p
                         .greater_equal(t.unsqueeze::<2>().expand([batch, n]))
                         .float();
-                } else if let Some(t) = self.settings.hard_clue_threshold {
+                } else if let Some(t) = self.settings.clue.hard_threshold {
                     p = p.greater_equal_elem(t).float();
                 }
             }
@@ -253,7 +253,7 @@ impl<B: Backend> Trrg<B> {
             let n_clues = clues.embeddings.dims()[1];
             let mut tokens = self.clue_to_llm.forward(clues.embeddings); // [batch, n_clues, d_llm]
             let n_tokens = bank.tokens.ids.dims()[0];
-            if self.settings.lexical_clues && n_clues > 0 && n_tokens > 0 {
+            if self.settings.clue.lexical && n_clues > 0 && n_tokens > 0 {
                 let words = self
                     .llm
                     .embed(bank.tokens.ids.clone().reshape([1, n_tokens]))

@@ -8,8 +8,8 @@ use burn::tensor::TensorData;
 use trrg_clue::DiseaseLabels;
 use trrg_clue::{
     consistency_loss, info_nce, zero_shot_logits, AlignmentConfig, AlignmentHead, ClueEmbedder,
-    ClueEmbedderConfig, ClueLocator, ClueLocatorConfig, ClueRefiner, ClueRefinerConfig,
-    ConsistencyConfig, DiseaseSet, PromptEmbeddings,
+    ClueEmbedderConfig, ClueLocator, ClueLocatorConfig, ClueRefiner, ClueRefinerConfig, DiseaseSet,
+    PromptEmbeddings,
 };
 use trrg_interact::ClueInteraction;
 use trrg_llm::{masked_cross_entropy, real_mask, GenerationConfig, LlamaForCausalLM};
@@ -18,30 +18,17 @@ use trrg_tokenize::ReportTokenizer;
 use trrg_vision::VisionEncoder;
 
 use crate::prefix::{Forced, Mode};
-use crate::{ClueBank, ClueMode, Error, PromptTokens, TrrgConfig, ViewFusion};
+use crate::{ClueBank, ClueMode, ClueOptions, Error, PromptTokens, TrrgConfig, ViewFusion};
 
 /// Settings the forward pass reads (from [`TrrgConfig`]).
 #[derive(Clone, Debug)]
 pub struct Settings {
-    /// Clue ablation switch.
-    pub clues: ClueMode,
-    /// Whether stage 2 adds the consistency loss.
-    pub consistency_loss: bool,
-    /// Its weight.
-    pub consistency_weight: f64,
-    /// Its details.
-    pub consistency: ConsistencyConfig,
+    /// The clue path's options.
+    pub clue: ClueOptions,
     /// Multi-view fusion.
     pub view_fusion: ViewFusion,
     /// Pooled patch grid for the LLM (0 = all patches).
     pub llm_patch_grid: usize,
-    /// Probability that a known label replaces a clue's probability in training.
-    pub clue_teacher_forcing: f64,
-    /// Threshold of hard clues at inference (None = soft).
-    pub hard_clue_threshold: Option<f64>,
-    /// Add `p_d` times the LLM's own embedding of disease `d`'s positive prompts to its clue
-    /// token.
-    pub lexical_clues: bool,
 }
 
 /// The TRRG model: visual encoder -> projector -> clue interaction -> soft prompt -> LLM, plus
@@ -159,10 +146,12 @@ impl<B: Backend> Trrg<B> {
             visual_proj: LinearConfig::new(d_vision, d).init(device),
             view_embed: normal.init([config.max_views, d], device),
             clue_refiner: config
-                .clue_refinement
+                .clue
+                .refinement
                 .then(|| ClueRefinerConfig::new(d_vision, d_text).init(device)),
             clue_locator: config
-                .clue_localization
+                .clue
+                .localization
                 .then(|| ClueLocatorConfig::new(d_vision, d_text).init(device)),
             clue_embedder: ClueEmbedderConfig::new(d_text, d).init(device),
             interaction: config.interaction.init(device),
@@ -171,15 +160,9 @@ impl<B: Backend> Trrg<B> {
             markers: normal.init([4, d_llm], device),
             llm,
             settings: Settings {
-                clues: config.clues,
-                consistency_loss: config.consistency_loss,
-                consistency_weight: config.consistency_weight,
-                consistency: config.consistency.clone(),
+                clue: config.clue.clone(),
                 view_fusion: config.view_fusion,
                 llm_patch_grid: config.llm_patch_grid,
-                clue_teacher_forcing: config.clue_teacher_forcing,
-                hard_clue_threshold: config.hard_clue_threshold,
-                lexical_clues: config.lexical_clues,
             },
         })
     }
@@ -193,7 +176,7 @@ impl<B: Backend> Trrg<B> {
         if freeze_vision {
             self.vision = self.vision.no_grad();
         }
-        match self.settings.clues {
+        match self.settings.clue.mode {
             ClueMode::Off => {
                 self.align = self.align.no_grad();
                 self.clue_refiner = self.clue_refiner.map(|r| r.no_grad());
@@ -399,6 +382,20 @@ impl<B: Backend> Trrg<B> {
         self.prefix_with(images, bank, Mode::Infer)
     }
 
+    /// The soft prompt as training builds it: soft clue probabilities (no hard decisions), and
+    /// no teacher forcing. [`Trrg::prefix`] is inference's, on any backend.
+    ///
+    /// # Shapes
+    /// - images: `[batch, n_views, channels, height, width]`
+    /// - output: see [`Prefix`]
+    pub fn prefix_train(
+        &self,
+        images: Tensor<B, 5>,
+        bank: Option<&ClueBank<B>>,
+    ) -> crate::Result<Prefix<B>> {
+        self.prefix_with(images, bank, Mode::Train(None))
+    }
+
     /// Stage 2: report cross-entropy (+ lambda * consistency loss).
     ///
     /// # Shapes
@@ -415,9 +412,13 @@ impl<B: Backend> Trrg<B> {
     ) -> crate::Result<TrrgOutput<B>> {
         let [batch, seq_len] = token_ids.dims();
         let resolved = match (labels, bank) {
-            (Some(labels), Some(bank)) if self.settings.clues != ClueMode::Off => {
+            (Some(labels), Some(bank)) if self.settings.clue.mode != ClueMode::Off => {
                 let (values, known) = bank.select_labels(labels)?;
-                let (values, known) = self.settings.consistency.resolve_blanks(values, known);
+                let (values, known) = self
+                    .settings
+                    .clue
+                    .consistency()
+                    .resolve_blanks(values, known);
                 // A padded clue is neither scored nor forced.
                 let known = match bank.padding_for(batch)? {
                     Some(p) => known.bool_and(p.bool_not()),
@@ -427,7 +428,7 @@ impl<B: Backend> Trrg<B> {
             }
             _ => None,
         };
-        let rate = self.settings.clue_teacher_forcing;
+        let rate = self.settings.clue.teacher_forcing;
         let forced = match &resolved {
             Some((values, known)) if rate > 0.0 => {
                 let coin = Tensor::<B, 2>::random(
@@ -456,13 +457,18 @@ impl<B: Backend> Trrg<B> {
         let logits = self.llm.lm_head(hidden.narrow(1, prefix_len - 1, seq_len));
         let lm_loss = masked_cross_entropy(logits, token_ids, label_mask);
         let consistency = match (&prefix.clue_logits, resolved) {
-            (Some(logits), Some((values, known))) if self.settings.consistency_loss => Some(
-                consistency_loss(logits.clone(), values, known, &self.settings.consistency),
-            ),
+            (Some(logits), Some((values, known))) if self.settings.clue.consistency_loss => {
+                Some(consistency_loss(
+                    logits.clone(),
+                    values,
+                    known,
+                    &self.settings.clue.consistency(),
+                ))
+            }
             _ => None,
         };
         let loss = match &consistency {
-            Some(c) => lm_loss.clone() + c.clone() * self.settings.consistency_weight,
+            Some(c) => lm_loss.clone() + c.clone() * self.settings.clue.consistency_weight,
             None => lm_loss.clone(),
         };
         Ok(TrrgOutput {

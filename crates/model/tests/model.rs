@@ -8,7 +8,7 @@ use trrg_clue::DiseaseLabels;
 use trrg_clue::{Disease, DiseaseSet};
 use trrg_interact::InteractionConfig;
 use trrg_llm::{GenerationConfig, LlamaConfig};
-use trrg_model::{ClueMode, Trrg, TrrgConfig, VisionEncoderConfig, VitConfig};
+use trrg_model::{ClueMode, ClueOptions, Trrg, TrrgConfig, VisionEncoderConfig, VitConfig};
 use trrg_text::BertConfig;
 use trrg_tokenize::{ReportTokenizer, WordVocab};
 
@@ -41,7 +41,20 @@ fn config(clues: ClueMode) -> TrrgConfig {
     )
     .with_d_embed(16)
     .with_llm_patch_grid(2)
-    .with_clues(clues)
+    // Teacher forcing off and blank labels ignored: these tests check what perception and the
+    // clue path compute on the labels as given.
+    .with_clue(ClueOptions {
+        mode: clues,
+        teacher_forcing: 0.0,
+        consistency_blank: trrg_clue::BlankLabel::Ignore,
+        ..ClueOptions::default()
+    })
+}
+
+/// `config` with its clue options changed by `f`.
+fn with_clue(mut config: TrrgConfig, f: impl FnOnce(&mut ClueOptions)) -> TrrgConfig {
+    f(&mut config.clue);
+    config
 }
 
 fn vocab() -> WordVocab {
@@ -156,8 +169,7 @@ fn every_trainable_parameter_gets_a_gradient_under_each_ablation() {
     for mode in [ClueMode::Full, ClueMode::NoInteraction, ClueMode::Off] {
         for consistency in [true, false] {
             for freeze_vision in [false, true] {
-                let model: Trrg<A> = config(mode)
-                    .with_consistency_loss(consistency)
+                let model: Trrg<A> = with_clue(config(mode), |c| c.consistency_loss = consistency)
                     .init(&device)
                     .unwrap();
                 let bank = model.clue_bank(&diseases(3), &vocab(), 8).unwrap();
@@ -449,11 +461,15 @@ fn real_base_preset_takes_the_llm_tokenizer() {
 
 /// Hard clues: at inference each probability becomes 0 or 1 before it is embedded, so without
 /// the interaction the clue tokens no longer depend on the image (threshold 0: all present);
-/// training (autodiff) keeps the soft probabilities.
+/// training keeps the soft probabilities. The mode is explicit: `prefix` is inference's on any
+/// backend, autodiff included.
 #[test]
 fn hard_clues_apply_at_inference_only() {
     let device = Default::default();
-    let hard = config(ClueMode::NoInteraction).with_hard_clue_threshold(Some(0.0));
+    let hard = with_clue(config(ClueMode::NoInteraction), |c| {
+        c.hard_threshold = Some(0.0);
+        c.fit_thresholds = false;
+    });
     let model: Trrg<B> = hard.init(&device).unwrap();
     let bank = model.clue_bank(&diseases(4), &vocab(), 8).unwrap();
     let prefix = model.prefix(images(2, 1), Some(&bank)).unwrap().embeds;
@@ -464,18 +480,28 @@ fn hard_clues_apply_at_inference_only() {
     let trained: Trrg<A> = hard.init(&device).unwrap();
     let bank = trained.clue_bank(&diseases(4), &vocab(), 8).unwrap();
     let prefix = trained
-        .prefix(images(2, 1), Some(&bank))
+        .prefix_train(images(2, 1), Some(&bank))
         .unwrap()
         .embeds
         .inner();
     let clues = prefix.narrow(1, len - 5, 4);
     assert!(max_diff(clues.clone().narrow(0, 0, 1), clues.narrow(0, 1, 1)) > 1e-4);
-    assert!(config(ClueMode::Full)
-        .with_hard_clue_threshold(Some(1.5))
-        .init::<B>(&device)
-        .unwrap_err()
-        .to_string()
-        .contains("hard_clue_threshold"));
+    // Inference on the autodiff backend is hard as well (no implicit switch on the backend).
+    let prefix = trained
+        .prefix(images(2, 1), Some(&bank))
+        .unwrap()
+        .embeds
+        .inner();
+    let clues = prefix.narrow(1, len - 5, 4);
+    assert!(max_diff(clues.clone().narrow(0, 0, 1), clues.narrow(0, 1, 1)) < 1e-6);
+    assert!(with_clue(config(ClueMode::Full), |c| {
+        c.hard_threshold = Some(1.5);
+        c.fit_thresholds = false;
+    })
+    .init::<B>(&device)
+    .unwrap_err()
+    .to_string()
+    .contains("clue.hard_threshold"));
 }
 
 /// Per-disease thresholds in the bank make the clues hard at inference on a soft model: 1 where
@@ -528,8 +554,7 @@ fn lexical_clues_add_p_times_the_llm_embedding_of_the_positive_prompts() {
         .init(&device)
         .unwrap()
         .load_record(fresh.into_record());
-    let off: Trrg<B> = config(ClueMode::NoInteraction)
-        .with_lexical_clues(false)
+    let off: Trrg<B> = with_clue(config(ClueMode::NoInteraction), |c| c.lexical = false)
         .init(&device)
         .unwrap()
         .load_record(on.clone().into_record());

@@ -3,9 +3,8 @@
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
-use trrg_clue::{BlankLabel, ConsistencyConfig};
 use trrg_data::{DatasetKind, ImageTransformConfig, ResizeMode, SpecialTokens};
-use trrg_model::{ClueMode, PretrainedPaths, TrrgConfig};
+use trrg_model::{ClueOptions, PretrainedPaths, TrrgConfig};
 
 use crate::{Error, Precision};
 
@@ -219,37 +218,10 @@ pub struct TrainConfig {
     pub preset: Preset,
     /// The pretrained parts of the `base` preset (required with it, unused otherwise).
     pub base: Option<BaseParts>,
-    /// Clue ablation switch.
-    pub clues: ClueMode,
-    /// Stage-2 consistency loss on/off.
-    pub consistency_loss: bool,
-    /// Its weight lambda.
-    pub consistency_weight: f64,
-    /// How blank (unmentioned) labels count in the consistency loss and in clue teacher forcing.
-    pub consistency_blank: BlankLabel,
-    /// BCE weight of positive labels in the consistency loss (rare findings against the many
-    /// negatives); 1 = unweighted.
-    pub consistency_pos_weight: f64,
-    /// Probability that a known label replaces a clue's probability in stage-2 training.
-    /// Default 1.0: the LLM always reads the labels' clues in training (perception still
-    /// learns from the consistency loss) and the fitted hard clues at validation and test.
-    pub clue_teacher_forcing: f64,
-    /// Hard clues at validation and test: probability >= threshold -> present, else absent
-    /// (None = soft probabilities).
-    pub hard_clue_threshold: Option<f64>,
-    /// Hard clues with one threshold per disease, fitted on the validation split: at each
-    /// stage-2 validation and before the test, each disease's threshold (0.05, 0.10, ..., 0.95)
-    /// is chosen to maximize the micro-F1 of the clue decisions against the validation labels
-    /// (see [`fit_thresholds`](crate::fit_thresholds)), and the reports are generated with those
-    /// hard clues. The best checkpoint's thresholds go to `clue_thresholds.json`, which
-    /// `trrg generate` reads. Excludes `hard_clue_threshold`. Default true.
-    pub fit_clue_thresholds: bool,
-    /// Lexical clues ([`TrrgConfig::lexical_clues`]): a present clue also carries the LLM's
-    /// embedding of its disease's positive prompts. Default true.
-    pub lexical_clues: bool,
-    /// Patch-level evidence for the clue logits ([`TrrgConfig::clue_localization`]). Default
-    /// true.
-    pub clue_localization: bool,
+    /// The clue path: the ablation switch, the consistency loss, teacher forcing, hard and
+    /// fitted clue thresholds, lexical clues, refinement and localization (see
+    /// [`ClueOptions`]; `"clue": {"mode": "off"}` in a config file).
+    pub clue: ClueOptions,
     /// Disease set JSON (None = the 14 CheXpert observations).
     pub diseases: Option<std::path::PathBuf>,
     /// Seed of initialization, data order, augmentation and dropout.
@@ -287,16 +259,7 @@ impl Default for TrainConfig {
             dataset: DatasetKind::IuXray,
             preset: Preset::Tiny,
             base: None,
-            clues: ClueMode::Full,
-            consistency_loss: true,
-            consistency_weight: 1.0,
-            consistency_blank: BlankLabel::Negative,
-            consistency_pos_weight: 1.0,
-            clue_teacher_forcing: 1.0,
-            hard_clue_threshold: None,
-            fit_clue_thresholds: true,
-            lexical_clues: true,
-            clue_localization: true,
+            clue: ClueOptions::default(),
             diseases: None,
             seed: 42,
             batch_size: 16,
@@ -372,36 +335,11 @@ impl TrainConfig {
         if self.max_sentence_length < 3 {
             return bad("max_sentence_length", "must be at least 3".into());
         }
-        if self.consistency_weight < 0.0 || !self.consistency_weight.is_finite() {
-            return bad(
-                "consistency_weight",
-                format!("{} must be >= 0", self.consistency_weight),
-            );
-        }
-        if !(self.consistency_pos_weight > 0.0 && self.consistency_pos_weight.is_finite()) {
-            return bad(
-                "consistency_pos_weight",
-                format!("{} must be > 0", self.consistency_pos_weight),
-            );
-        }
-        if let Some(t) = self.hard_clue_threshold {
-            if !(0.0..=1.0).contains(&t) {
-                return bad("hard_clue_threshold", format!("{t} is not in [0, 1]"));
-            }
-            if self.fit_clue_thresholds {
-                return bad(
-                    "hard_clue_threshold",
-                    "is a fixed threshold but fit_clue_thresholds (default true) fits one per \
-                     disease; set fit_clue_thresholds to false to use it"
-                        .into(),
-                );
-            }
-        }
-        if !(0.0..=1.0).contains(&self.clue_teacher_forcing) {
-            return bad(
-                "clue_teacher_forcing",
-                format!("{} is not a probability", self.clue_teacher_forcing),
-            );
+        if let Err(e) = self.clue.validate() {
+            return match e {
+                trrg_model::Error::InvalidConfig { field, reason } => bad(field, reason),
+                other => bad("clue", other.to_string()),
+            };
         }
         if let Err(e) = self.image.validate() {
             return bad("image", e.to_string());
@@ -477,18 +415,7 @@ impl TrainConfig {
             }
         };
         let mut config = config
-            .with_clues(self.clues)
-            .with_consistency_loss(self.consistency_loss)
-            .with_consistency_weight(self.consistency_weight)
-            .with_consistency(
-                ConsistencyConfig::new()
-                    .with_blank(self.consistency_blank)
-                    .with_pos_weight(self.consistency_pos_weight),
-            )
-            .with_clue_teacher_forcing(self.clue_teacher_forcing)
-            .with_hard_clue_threshold(self.hard_clue_threshold)
-            .with_lexical_clues(self.lexical_clues)
-            .with_clue_localization(self.clue_localization)
+            .with_clue(self.clue.clone())
             .with_max_views(self.dataset.n_views());
         // A pretrained encoder keeps its channels (gray images are repeated to three).
         let channels = match self.preset {

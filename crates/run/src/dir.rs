@@ -177,6 +177,21 @@ mod tests {
         std::fs::remove_dir_all(run.root()).unwrap();
     }
 
+    /// The configs the docs cite parse and validate (unknown fields are errors).
+    #[test]
+    fn the_configs_of_the_docs_are_valid() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/configs");
+        let mut n = 0;
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if let Err(e) = TrainConfig::from_path(&path) {
+                panic!("{}: {e}", path.display());
+            }
+            n += 1;
+        }
+        assert!(n >= 2);
+    }
+
     #[test]
     fn a_file_in_the_way_is_one_error_naming_the_directory() {
         let run = temp("blocked");

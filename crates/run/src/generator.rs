@@ -52,13 +52,13 @@ impl<B: Backend> ReportGenerator<B> {
         let file = state.best.map(|b| b.model_file).unwrap_or(state.model_file);
         let model: Trrg<B> = config.model_config(vocab.vocab_size())?.init(device)?;
         let model = dir.checkpoints()?.load_module(&file, model, device)?;
-        let bank = if config.clues == ClueMode::Off {
+        let bank = if config.clue.mode == ClueMode::Off {
             None
         } else {
             let set = dir.read_diseases()?;
             let bank =
                 model.clue_bank_with(&set, &*sentences, &*vocab, config.max_sentence_length)?;
-            Some(if config.fit_clue_thresholds {
+            Some(if config.clue.fit_thresholds {
                 let thresholds = dir.read_clue_thresholds(&bank.names)?;
                 bank.with_thresholds(thresholds)?
             } else {

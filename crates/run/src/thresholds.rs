@@ -20,7 +20,7 @@ pub fn read_clue_thresholds(run_dir: &Path, names: &[String]) -> crate::Result<V
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return Err(bad(
-                "missing: the run fits its clue thresholds (fit_clue_thresholds) \
+                "missing: the run fits its clue thresholds (clue.fit_thresholds) \
                  and writes them when it finishes; finish it with --resume"
                     .into(),
             ))

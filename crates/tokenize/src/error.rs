@@ -26,6 +26,17 @@ pub enum Error {
         #[source]
         source: tokenizers::Error,
     },
+    /// A token id the tokenizer does not have (a model whose output is wider than its
+    /// tokenizer, or ids from another tokenizer).
+    #[error("{tokenizer}: token id {id} is outside its vocabulary of {vocab_size}; the ids come from another tokenizer or a model wider than it")]
+    UnknownId {
+        /// The tokenizer (its file, or `word vocabulary`).
+        tokenizer: String,
+        /// The id.
+        id: u32,
+        /// The tokenizer's vocabulary size.
+        vocab_size: usize,
+    },
     /// A special token named in the configuration is not in the tokenizer's vocabulary.
     #[error("tokenizer {path}: special token `{token}` is not in its vocabulary")]
     UnknownSpecialToken {

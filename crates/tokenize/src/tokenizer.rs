@@ -52,6 +52,25 @@ pub struct SpecialTokens {
     pub pad: String,
 }
 
+/// `Tokenizer::from_str`, with any panic inside the tokenizers crate (it `expect`s on some
+/// inputs its own deserializers reject) turned into an error, and the panic message kept out
+/// of stderr: the caller reports the error once.
+fn parse_tokenizer(text: &str) -> std::result::Result<Tokenizer, tokenizers::Error> {
+    use std::str::FromStr;
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let parsed = std::panic::catch_unwind(|| Tokenizer::from_str(text));
+    std::panic::set_hook(hook);
+    parsed.unwrap_or_else(|panic| {
+        let what = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown".into());
+        Err(format!("the tokenizers crate failed on this file ({what})").into())
+    })
+}
+
 /// A HF `tokenizer.json`, with the file's own padding and truncation turned off so that trrg
 /// alone decides lengths.
 #[derive(Clone, Debug)]
@@ -74,7 +93,14 @@ impl HfReportTokenizer {
             }
             .into());
         }
-        let tokenizer = Tokenizer::from_file(&path).map_err(|source| Error::Tokenizer {
+        let text = std::fs::read_to_string(&path).map_err(|source| trrg_io::Error::Io {
+            path: path.clone(),
+            source,
+        })?;
+        // Malformed JSON is reported by serde_json (line and column); the tokenizers crate
+        // panics on some of it (an `expect` in its decoder parsing) instead of failing.
+        trrg_io::parse_json::<serde::de::IgnoredAny>(&text, &path)?;
+        let tokenizer = parse_tokenizer(&text).map_err(|source| Error::Tokenizer {
             path: path.clone(),
             source,
         })?;
@@ -133,6 +159,14 @@ impl ReportTokenizer for HfReportTokenizer {
     }
 
     fn decode(&self, ids: &[u32]) -> Result<String> {
+        let vocab_size = self.vocab_size();
+        if let Some(&id) = ids.iter().find(|&&id| id as usize >= vocab_size) {
+            return Err(Error::UnknownId {
+                tokenizer: self.path.display().to_string(),
+                id,
+                vocab_size,
+            });
+        }
         let special = [self.bos, self.eos, self.pad];
         let ids: Vec<u32> = ids
             .iter()
@@ -217,13 +251,31 @@ mod tests {
             [1, 4, 5, 6, 3, 2]
         );
         assert_eq!(tok.decode(&[1, 4, 5, 2]).unwrap(), "heart normal");
+        let err = tok.decode(&[1, 4, 7]).unwrap_err().to_string();
+        assert!(
+            err.contains("tokenizer.json") && err.contains("token id 7"),
+            "{err}"
+        );
         assert_eq!((tok.vocab_size(), tok.pad_id()), (7, 0));
         let bad = SpecialTokens {
             bos: "<bos>".into(),
-            ..special
+            ..special.clone()
         };
         let err = HfReportTokenizer::from_file(&path, &bad).unwrap_err();
         assert!(err.to_string().contains("`<bos>`"), "{err}");
+        // Regression (found by `fuzz_tokenizer_json`): the tokenizers crate panics on a
+        // malformed decoder; here it is one error naming the file and the JSON position.
+        let text = std::fs::read_to_string(&path).unwrap();
+        let broken = text.replacen("\"decoder\":", "\"decoder\":{{{{{", 1);
+        assert_ne!(broken, text);
+        std::fs::write(&path, broken).unwrap();
+        let err = HfReportTokenizer::from_file(&path, &special)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("tokenizer.json") && err.contains("line"),
+            "{err}"
+        );
         std::fs::remove_dir_all(dir).unwrap();
     }
 }

@@ -39,7 +39,7 @@ impl WordVocab {
     /// Builds the vocabulary from cleaned reports (R2Gen uses the train split only).
     ///
     /// ```
-    /// let v = trrg_data::WordVocab::build(["a b .", "a c .", "a b ."], 2);
+    /// let v = trrg_tokenize::WordVocab::build(["a b .", "a c .", "a b ."], 2);
     /// assert_eq!(v.tokens(), ["."; 1].iter().chain(&["<unk>", "a", "b"]).copied().collect::<Vec<_>>());
     /// ```
     pub fn build<'a>(cleaned_reports: impl IntoIterator<Item = &'a str>, threshold: usize) -> Self {
@@ -131,12 +131,20 @@ impl ReportTokenizer for WordVocab {
         Ok(py_split_whitespace(text).map(|t| self.id(t)).collect())
     }
 
-    /// R2Gen's decode: tokens joined by spaces, stopping at the first id 0.
+    /// R2Gen's decode: tokens joined by spaces, stopping at the first id 0. An id past the
+    /// vocabulary is an error (R2Gen's `idx2token[id]` fails there too).
     fn decode(&self, ids: &[u32]) -> Result<String> {
         let mut text = String::new();
         for (i, &id) in ids.iter().enumerate() {
             if id == 0 {
                 break;
+            }
+            if id as usize >= self.vocab_size() {
+                return Err(Error::UnknownId {
+                    tokenizer: "word vocabulary".into(),
+                    id,
+                    vocab_size: self.vocab_size(),
+                });
             }
             if i >= 1 {
                 text.push(' ');
@@ -174,6 +182,12 @@ mod tests {
         let ids = v.encode_report("heart huge .", 60).unwrap();
         assert_eq!(ids, [0, 3, 2, 1, 0]);
         assert_eq!(v.decode(&ids[1..]).unwrap(), "heart <unk> .");
+        // An id the vocabulary does not have is one clear error, not an empty report.
+        let err = v.decode(&[3, 99]).unwrap_err().to_string();
+        assert!(
+            err.contains("token id 99") && err.contains("vocabulary of 5"),
+            "{err}"
+        );
         assert_eq!(v.encode_report("heart normal .", 3).unwrap(), [0, 3, 4]);
         assert_eq!(v.vocab_size(), 5);
     }

@@ -184,13 +184,11 @@ fn bad_input_fails_before_anything_is_overwritten() {
     let err = train::<A>(&bad_config, &options(&data, &out, false, None), &device).unwrap_err();
     assert!(err.to_string().contains("batch_size"), "{err}");
     // A fixed threshold and fitted ones at once is refused, naming both.
-    let both = TrainConfig {
-        hard_clue_threshold: Some(0.5),
-        ..config.clone()
-    };
+    let mut both = config.clone();
+    both.clue.hard_threshold = Some(0.5);
     let err = both.validate().unwrap_err().to_string();
     assert!(
-        err.contains("hard_clue_threshold") && err.contains("fit_clue_thresholds"),
+        err.contains("clue.hard_threshold") && err.contains("clue.fit_thresholds"),
         "{err}"
     );
     assert!(!out.exists());
@@ -278,6 +276,8 @@ fn two_device_data_parallel_equals_one_device() {
     let vocab = WordVocab::build(prompts.iter().copied(), 1);
     let mut config = TrrgConfig::micro(vocab.tokens().len() + 1);
     config.interaction = config.interaction.with_dropout(0.0);
+    // No teacher forcing: it draws from the backend's generator.
+    config.clue.teacher_forcing = 0.0;
     <A as burn::tensor::backend::Backend>::seed(&device, 11);
     let model: Trrg<A> = config.init(&device).unwrap();
     let bank = model.clue_bank(&diseases, &vocab, 12).unwrap();

@@ -159,7 +159,7 @@ pub fn train_parallel<B: AutodiffBackend>(
         model = prepare_stage2(model, config, device)?;
     }
 
-    let bank = (config.clues != ClueMode::Off)
+    let bank = (config.clue.mode != ClueMode::Off)
         .then(|| {
             model.clue_bank_with(
                 &diseases,
@@ -249,7 +249,7 @@ fn prepare_stage2<B: AutodiffBackend>(
     Ok(model)
 }
 
-/// The clue bank that validation and test generate with: with `fit_clue_thresholds`, hard clues
+/// The clue bank that validation and test generate with: with `clue.fit_thresholds`, hard clues
 /// whose thresholds are fitted on the validation split for `model`; else `bank` itself.
 fn decision_bank<B: AutodiffBackend>(
     ctx: &Context<'_, B>,
@@ -257,7 +257,7 @@ fn decision_bank<B: AutodiffBackend>(
     bank: Option<&ClueBank<B::InnerBackend>>,
 ) -> crate::Result<Option<ClueBank<B::InnerBackend>>> {
     match bank {
-        Some(b) if ctx.config.fit_clue_thresholds => Ok(Some(fit_clue_thresholds(
+        Some(b) if ctx.config.clue.fit_thresholds => Ok(Some(fit_clue_thresholds(
             model,
             &ctx.data.val,
             ctx.eval_batcher,
