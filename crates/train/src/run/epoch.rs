@@ -32,7 +32,7 @@ pub(super) struct StepLosses {
 impl StepLosses {
     /// `[loss, lm_loss, consistency_loss]` as far as present, for the data-parallel workers'
     /// weighted sum ([`crate::ParallelGrads::values`]).
-    pub fn to_values(&self) -> Vec<f32> {
+    pub fn to_values(self) -> Vec<f32> {
         let mut v = vec![self.loss];
         v.extend(self.lm_loss);
         v.extend(self.consistency_loss);
