@@ -52,14 +52,10 @@ struct Pickle<'a> {
     memo: HashMap<u32, Obj>,
 }
 
-fn bad(reason: impl Into<String>) -> String {
-    reason.into()
-}
-
 impl<'a> Pickle<'a> {
     fn take(&mut self, n: usize) -> std::result::Result<&'a [u8], String> {
         let end = self.pos.checked_add(n).filter(|&e| e <= self.data.len());
-        let end = end.ok_or_else(|| bad("truncated pickle"))?;
+        let end = end.ok_or_else(|| String::from("truncated pickle"))?;
         let out = &self.data[self.pos..end];
         self.pos = end;
         Ok(out)
@@ -79,7 +75,7 @@ impl<'a> Pickle<'a> {
         let n = rest
             .iter()
             .position(|&b| b == b'\n')
-            .ok_or_else(|| bad("unterminated GLOBAL"))?;
+            .ok_or_else(|| String::from("unterminated GLOBAL"))?;
         let s = String::from_utf8_lossy(&rest[..n]).into_owned();
         self.pos += n + 1;
         Ok(s)
@@ -94,7 +90,7 @@ impl<'a> Pickle<'a> {
     fn pop(&mut self) -> std::result::Result<Obj, String> {
         self.stack
             .pop()
-            .ok_or_else(|| bad("pickle stack underflow"))
+            .ok_or_else(|| String::from("pickle stack underflow"))
     }
 
     fn pop_mark(&mut self) -> std::result::Result<Vec<Obj>, String> {
@@ -102,7 +98,7 @@ impl<'a> Pickle<'a> {
             .stack
             .iter()
             .rposition(|o| matches!(o, Obj::Mark))
-            .ok_or_else(|| bad("pickle MARK missing"))?;
+            .ok_or_else(|| String::from("pickle MARK missing"))?;
         let items = self.stack.split_off(at + 1);
         self.stack.pop();
         Ok(items)
@@ -111,7 +107,7 @@ impl<'a> Pickle<'a> {
     fn top(&mut self) -> std::result::Result<&mut Obj, String> {
         self.stack
             .last_mut()
-            .ok_or_else(|| bad("pickle stack underflow"))
+            .ok_or_else(|| String::from("pickle stack underflow"))
     }
 
     /// Runs one pickle to its STOP; `persistent` maps a persistent id to an object.
@@ -153,7 +149,7 @@ impl<'a> Pickle<'a> {
                     let n = self.u8()?;
                     let b = self.take(n)?;
                     if n > 16 {
-                        return Err(bad("integer too long"));
+                        return Err(String::from("integer too long"));
                     }
                     let mut v: i128 = 0;
                     for (i, &x) in b.iter().enumerate() {
@@ -193,7 +189,7 @@ impl<'a> Pickle<'a> {
                 0x85..=0x87 => {
                     let n = (op - 0x84) as usize;
                     if self.stack.len() < n {
-                        return Err(bad("pickle stack underflow"));
+                        return Err(String::from("pickle stack underflow"));
                     }
                     let items = self.stack.split_off(self.stack.len() - n);
                     self.stack.push(Obj::Tuple(items));
@@ -219,7 +215,7 @@ impl<'a> Pickle<'a> {
                         .memo
                         .get(&k)
                         .cloned()
-                        .ok_or_else(|| bad(format!("memo {k} missing")))?;
+                        .ok_or_else(|| format!("memo {k} missing"))?;
                     self.stack.push(v);
                 }
                 b'c' => {
@@ -234,7 +230,7 @@ impl<'a> Pickle<'a> {
                         (Obj::Str(m), Obj::Str(n)) => {
                             self.stack.push(Obj::Global(format!("{m}.{n}")))
                         }
-                        _ => return Err(bad("STACK_GLOBAL without names")),
+                        _ => return Err(String::from("STACK_GLOBAL without names")),
                     }
                 }
                 b'Q' => {
@@ -285,10 +281,10 @@ impl<'a> Pickle<'a> {
                     }
                 }
                 other => {
-                    return Err(bad(format!(
+                    return Err(format!(
                         "unsupported pickle opcode 0x{other:02x} at byte {}",
                         self.pos - 1
-                    )))
+                    ))
                 }
             }
         }
@@ -301,10 +297,10 @@ fn usizes(obj: &Obj, what: &str) -> std::result::Result<Vec<usize>, String> {
             .iter()
             .map(|o| match o {
                 Obj::Int(v) if *v >= 0 && *v <= usize::MAX as i128 => Ok(*v as usize),
-                _ => Err(bad(format!("{what} is not a tuple of sizes"))),
+                _ => Err(format!("{what} is not a tuple of sizes")),
             })
             .collect(),
-        _ => Err(bad(format!("{what} is not a tuple"))),
+        _ => Err(format!("{what} is not a tuple")),
     }
 }
 
@@ -320,7 +316,7 @@ fn call(func: Obj, args: Obj) -> std::result::Result<Obj, String> {
         "torch._utils._rebuild_tensor_v2" | "torch._utils._rebuild_tensor" => {
             let [Obj::Storage { key, dtype }, Obj::Int(offset), shape, stride, ..] = &args[..]
             else {
-                return Err(bad(format!("{name} with unexpected arguments")));
+                return Err(format!("{name} with unexpected arguments"));
             };
             Ok(Obj::Tensor(TensorRef {
                 key: key.clone(),
@@ -337,7 +333,9 @@ fn call(func: Obj, args: Obj) -> std::result::Result<Obj, String> {
             let mut it = args.into_iter();
             match (it.next(), it.next(), it.next()) {
                 (Some(f), _, Some(inner)) => call(f, inner),
-                _ => Err(bad("_rebuild_from_type_v2 with unexpected arguments")),
+                _ => Err(String::from(
+                    "_rebuild_from_type_v2 with unexpected arguments",
+                )),
             }
         }
         "collections.OrderedDict" | "builtins.dict" => Ok(Obj::Dict(Vec::new())),
@@ -348,7 +346,7 @@ fn call(func: Obj, args: Obj) -> std::result::Result<Obj, String> {
 /// `('storage', torch.FloatStorage, key, location, numel[, view])` -> a storage reference.
 fn storage_pid(pid: Obj) -> std::result::Result<Obj, String> {
     let Obj::Tuple(items) = pid else {
-        return Err(bad("persistent id is not a tuple"));
+        return Err(String::from("persistent id is not a tuple"));
     };
     match &items[..] {
         [Obj::Str(tag), Obj::Global(class), Obj::Str(key), ..] if tag == "storage" => {
@@ -363,7 +361,7 @@ fn storage_pid(pid: Obj) -> std::result::Result<Obj, String> {
                 dtype,
             })
         }
-        _ => Err(bad(format!("unsupported persistent id {items:?}"))),
+        _ => Err(format!("unsupported persistent id {items:?}")),
     }
 }
 
@@ -430,11 +428,11 @@ fn collect(obj: &Obj, prefix: &str, out: &mut Vec<(String, TensorRef)>) {
 /// Gathers a tensor's elements (row-major over `shape`) from its storage bytes.
 fn gather(t: &TensorRef, storage: &[u8]) -> std::result::Result<Vec<f32>, String> {
     let (size, convert) =
-        element(&t.dtype).ok_or_else(|| bad(format!("unsupported storage type {}", t.dtype)))?;
+        element(&t.dtype).ok_or_else(|| format!("unsupported storage type {}", t.dtype))?;
     let n_storage = storage.len() / size;
     let numel: usize = t.shape.iter().product();
     if t.stride.len() != t.shape.len() {
-        return Err(bad("size and stride differ in length"));
+        return Err(String::from("size and stride differ in length"));
     }
     if numel > 0 {
         let last = t.offset
@@ -444,9 +442,9 @@ fn gather(t: &TensorRef, storage: &[u8]) -> std::result::Result<Vec<f32>, String
                 .map(|(s, st)| (s - 1) * st)
                 .sum::<usize>();
         if last >= n_storage {
-            return Err(bad(format!(
+            return Err(format!(
                 "reaches element {last} of a {n_storage}-element storage"
-            )));
+            ));
         }
     }
     let mut out = Vec::with_capacity(numel);
@@ -507,14 +505,15 @@ pub(crate) fn read(path: &Path) -> Result<BTreeMap<String, Loaded>> {
 type Parsed = (Vec<(String, TensorRef)>, HashMap<String, Vec<u8>>);
 
 fn read_legacy(bytes: &[u8]) -> std::result::Result<Parsed, String> {
-    let not_torch = || bad("not a PyTorch checkpoint (neither zip nor legacy pickle format)");
+    let not_torch =
+        || String::from("not a PyTorch checkpoint (neither zip nor legacy pickle format)");
     let mut p = Pickle {
         data: bytes,
         pos: 0,
         stack: Vec::new(),
         memo: HashMap::new(),
     };
-    let no_pid = |_| Err(bad("unexpected persistent id"));
+    let no_pid = |_| Err(String::from("unexpected persistent id"));
     match p.run(&no_pid) {
         Ok(Obj::Int(LEGACY_MAGIC)) => {}
         _ => return Err(not_torch()),
@@ -524,7 +523,7 @@ fn read_legacy(bytes: &[u8]) -> std::result::Result<Parsed, String> {
     let root = p.run(&storage_pid)?;
     let keys = match p.run(&no_pid)? {
         Obj::List(keys) => keys,
-        _ => return Err(bad("storage key list missing")),
+        _ => return Err(String::from("storage key list missing")),
     };
     let mut storage_types = HashMap::new();
     let mut tensors = Vec::new();
@@ -536,11 +535,11 @@ fn read_legacy(bytes: &[u8]) -> std::result::Result<Parsed, String> {
     let mut pos = p.pos;
     for key in keys {
         let Obj::Str(key) = key else {
-            return Err(bad("storage key is not a string"));
+            return Err(String::from("storage key is not a string"));
         };
         let header = bytes
             .get(pos..pos + 8)
-            .ok_or_else(|| bad(format!("storage {key} is truncated")))?;
+            .ok_or_else(|| format!("storage {key} is truncated"))?;
         let numel = u64::from_le_bytes(header.try_into().expect("8")) as usize;
         let size = storage_types
             .get(&key)
@@ -550,7 +549,7 @@ fn read_legacy(bytes: &[u8]) -> std::result::Result<Parsed, String> {
             .checked_mul(size)
             .and_then(|n| n.checked_add(pos + 8))
             .filter(|&e| e <= bytes.len())
-            .ok_or_else(|| bad(format!("storage {key} is truncated")))?;
+            .ok_or_else(|| format!("storage {key} is truncated"))?;
         storages.insert(key, bytes[pos + 8..end].to_vec());
         pos = end;
     }
@@ -559,22 +558,20 @@ fn read_legacy(bytes: &[u8]) -> std::result::Result<Parsed, String> {
 
 fn read_zip(bytes: &[u8]) -> std::result::Result<Parsed, String> {
     let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes))
-        .map_err(|e| bad(format!("unreadable zip: {e}")))?;
+        .map_err(|e| format!("unreadable zip: {e}"))?;
     let names: Vec<String> = archive.file_names().map(str::to_string).collect();
     let pkl = names
         .iter()
         .find(|n| n.ends_with("/data.pkl") || *n == "data.pkl")
-        .ok_or_else(|| bad("zip without data.pkl: not a torch.save file"))?
+        .ok_or_else(|| String::from("zip without data.pkl: not a torch.save file"))?
         .clone();
     let base = pkl.trim_end_matches("data.pkl").to_string();
     let mut read_entry = |name: &str| -> std::result::Result<Vec<u8>, String> {
-        let mut entry = archive
-            .by_name(name)
-            .map_err(|e| bad(format!("{name}: {e}")))?;
+        let mut entry = archive.by_name(name).map_err(|e| format!("{name}: {e}"))?;
         let mut out = Vec::new();
         entry
             .read_to_end(&mut out)
-            .map_err(|e| bad(format!("{name}: {e}")))?;
+            .map_err(|e| format!("{name}: {e}"))?;
         Ok(out)
     };
     let data = read_entry(&pkl)?;

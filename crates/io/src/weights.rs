@@ -52,15 +52,21 @@ pub struct WeightFile {
     shards: Vec<Shard>,
     /// Tensors read whole from a PyTorch pickle: name -> (dtype, shape, values as f32).
     memory: std::collections::BTreeMap<String, (String, Vec<usize>, Vec<f32>)>,
-    /// Tensor name -> shard (or [`IN_MEMORY`]).
-    location: std::collections::BTreeMap<String, usize>,
+    /// Where each tensor is.
+    location: std::collections::BTreeMap<String, Location>,
     unused: BTreeSet<String>,
     /// Prefix put before every requested name (e.g. `bert.`), found by [`WeightFile::detect_prefix`].
     prefix: String,
 }
 
-/// [`WeightFile::location`] of a tensor held in [`WeightFile::memory`].
-const IN_MEMORY: usize = usize::MAX;
+/// Where a tensor of a [`WeightFile`] is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Location {
+    /// In shard `k` (a safetensors file), read on request.
+    Shard(usize),
+    /// In [`WeightFile::memory`] (read whole from a PyTorch pickle).
+    Memory,
+}
 
 /// One tensor of a checkpoint, as stored.
 #[derive(Clone, Debug, PartialEq)]
@@ -106,7 +112,7 @@ impl WeightFile {
         let out = Self::from_shards(index_path.clone(), shards)?;
         for (name, file) in &index.weight_map {
             let shard = files.binary_search(&file).expect("listed above");
-            if out.location.get(name) != Some(&shard) {
+            if out.location.get(name) != Some(&Location::Shard(shard)) {
                 return Err(Error::Weights {
                     path: index_path,
                     tensor: name.clone(),
@@ -121,7 +127,9 @@ impl WeightFile {
         let mut location = std::collections::BTreeMap::new();
         for (k, shard) in shards.iter().enumerate() {
             for name in shard.metadata.tensors().keys() {
-                if let Some(first) = location.insert(name.clone(), k) {
+                if let Some(Location::Shard(first)) =
+                    location.insert(name.clone(), Location::Shard(k))
+                {
                     return Err(Error::Weights {
                         path: shard.path.clone(),
                         tensor: name.clone(),
@@ -148,7 +156,10 @@ impl WeightFile {
     pub fn open_pytorch(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref().to_path_buf();
         let memory = crate::torch::read(&path)?;
-        let location = memory.keys().map(|k| (k.clone(), IN_MEMORY)).collect();
+        let location = memory
+            .keys()
+            .map(|k| (k.clone(), Location::Memory))
+            .collect();
         let unused = memory.keys().cloned().collect();
         Ok(Self {
             path,
@@ -164,13 +175,16 @@ impl WeightFile {
     pub fn describe(&self) -> Vec<TensorInfo> {
         self.location
             .iter()
-            .map(|(name, &k)| {
-                let (dtype, shape) = if k == IN_MEMORY {
-                    let (dtype, shape, _) = &self.memory[name];
-                    (dtype.clone(), shape.clone())
-                } else {
-                    let info = self.shards[k].metadata.info(name).expect("indexed");
-                    (format!("{:?}", info.dtype), info.shape.clone())
+            .map(|(name, &at)| {
+                let (dtype, shape) = match at {
+                    Location::Memory => {
+                        let (dtype, shape, _) = &self.memory[name];
+                        (dtype.clone(), shape.clone())
+                    }
+                    Location::Shard(k) => {
+                        let info = self.shards[k].metadata.info(name).expect("indexed");
+                        (format!("{:?}", info.dtype), info.shape.clone())
+                    }
                 };
                 TensorInfo {
                     name: name.clone(),
@@ -207,7 +221,7 @@ impl WeightFile {
 
     fn error(&self, tensor: &str, reason: impl Into<String>) -> Error {
         let path = match self.location.get(tensor) {
-            Some(&k) if k != IN_MEMORY => self.shards[k].path.clone(),
+            Some(&Location::Shard(k)) => self.shards[k].path.clone(),
             _ => self.path.clone(),
         };
         Error::Weights {
@@ -220,11 +234,11 @@ impl WeightFile {
     /// Tensor `name` as f32 values, checked against `shape`.
     pub fn values(&mut self, name: &str, shape: &[usize]) -> Result<Vec<f32>> {
         let full = format!("{}{name}", self.prefix);
-        let k = *self
+        let at = *self
             .location
             .get(&full)
             .ok_or_else(|| self.error(&full, "missing from the checkpoint"))?;
-        if k == IN_MEMORY {
+        let Location::Shard(k) = at else {
             let (_, stored, values) = &self.memory[&full];
             if stored != shape {
                 return Err(self.error(
@@ -235,7 +249,7 @@ impl WeightFile {
             let values = values.clone();
             self.unused.remove(&full);
             return Ok(values);
-        }
+        };
         let shard = &self.shards[k];
         let info = shard.metadata.info(&full).expect("indexed above");
         if info.shape != shape {

@@ -230,9 +230,11 @@ mod tests {
     fn saved_adapters_reload_to_the_same_outputs() {
         let device = Default::default();
         let config = LoraConfig::default();
-        // One base model for both sides: the backend's generator is shared by the tests that
-        // run in parallel, so a second `tiny()` could draw other weights.
+        // One base model for both sides, its weights drawn before it is cloned: burn draws a
+        // parameter's initial value on first use, from the generator the tests running in
+        // parallel share, so two lazily initialized copies could draw different weights.
         let base = tiny::<Flex>(&device);
+        let _ = logits(&base, &device);
         let with = randomize_b(base.clone().with_lora(&config, &device).unwrap(), &device);
         let dir = std::env::temp_dir().join(format!("trrg-lora-{}", std::process::id()));
         with.save_lora(&config, &dir).unwrap();
