@@ -40,6 +40,9 @@ pub struct Gguf {
     data_start: usize,
 }
 
+/// How deep metadata arrays may nest (GGUF files in the wild nest none).
+const MAX_NESTING: usize = 8;
+
 struct Reader<'a> {
     bytes: &'a [u8],
     pos: usize,
@@ -78,7 +81,13 @@ impl<'a> Reader<'a> {
         String::from_utf8(self.take(n)?.to_vec())
             .map_err(|_| format!("invalid UTF-8 string at byte {}", self.pos - n))
     }
+    /// One metadata value; arrays nest at most [`MAX_NESTING`] deep (a deeper file is refused,
+    /// not read by unbounded recursion).
     fn value(&mut self, kind: u32) -> std::result::Result<GgufValue, String> {
+        self.value_at(kind, 0)
+    }
+
+    fn value_at(&mut self, kind: u32, depth: usize) -> std::result::Result<GgufValue, String> {
         let b = |r: &mut Self, n| r.take(n).map(|s| s.to_vec());
         Ok(match kind {
             0 => GgufValue::Int(i64::from(b(self, 1)?[0])),
@@ -94,12 +103,18 @@ impl<'a> Reader<'a> {
             6 => GgufValue::Float(f64::from(f32::from_bits(self.u32()?))),
             7 => GgufValue::Bool(b(self, 1)?[0] != 0),
             8 => GgufValue::String(self.string()?),
+            9 if depth >= MAX_NESTING => {
+                return Err(format!(
+                    "arrays nested more than {MAX_NESTING} deep at byte {}",
+                    self.pos
+                ))
+            }
             9 => {
                 let item = self.u32()?;
                 let n = self.len()?;
                 let mut items = Vec::with_capacity(n.min(1 << 20));
                 for _ in 0..n {
-                    items.push(self.value(item)?);
+                    items.push(self.value_at(item, depth + 1)?);
                 }
                 GgufValue::Array(items)
             }
@@ -392,18 +407,22 @@ impl Gguf {
                 type_name(info.kind)
             ))
         })?;
-        let count: usize = shape.iter().product();
+        let past_end = || self.error(format!("tensor `{name}` runs past the end of the file"));
+        let count = shape
+            .iter()
+            .try_fold(1usize, |n, &d| n.checked_mul(d))
+            .ok_or_else(past_end)?;
         if !count.is_multiple_of(block_values) {
             return Err(self.error(format!(
                 "tensor `{name}`: {count} values do not fill whole blocks"
             )));
         }
-        let start = self.data_start + info.offset;
-        let end = start + count / block_values * block_bytes;
-        let data = self
-            .bytes
-            .get(start..end)
-            .ok_or_else(|| self.error(format!("tensor `{name}` runs past the end of the file")))?;
+        let end = (count / block_values)
+            .checked_mul(block_bytes)
+            .and_then(|n| n.checked_add(self.data_start.checked_add(info.offset)?))
+            .ok_or_else(past_end)?;
+        let start = end - count / block_values * block_bytes;
+        let data = self.bytes.get(start..end).ok_or_else(past_end)?;
         let mut out = Vec::with_capacity(count);
         for b in data.chunks_exact(block_bytes) {
             dequantize_block(info.kind, b, &mut out);
@@ -415,6 +434,66 @@ impl Gguf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn header(n_tensors: u64, n_kv: u64) -> Vec<u8> {
+        let mut out = b"GGUF".to_vec();
+        out.extend(3u32.to_le_bytes());
+        out.extend(n_tensors.to_le_bytes());
+        out.extend(n_kv.to_le_bytes());
+        out
+    }
+
+    fn string(out: &mut Vec<u8>, s: &str) {
+        out.extend((s.len() as u64).to_le_bytes());
+        out.extend(s.as_bytes());
+    }
+
+    /// Regressions (a review of what the fuzz loop cannot reach from small seeds): a shape
+    /// whose product overflows, and arrays nested without end, are errors, not a panic or a
+    /// stack overflow.
+    #[test]
+    fn overflowing_shapes_and_deep_nesting_are_errors() {
+        let mut bytes = header(1, 0);
+        string(&mut bytes, "t");
+        bytes.extend(5u32.to_le_bytes());
+        for _ in 0..5 {
+            bytes.extend(64u64.to_le_bytes());
+        }
+        bytes.extend(0u32.to_le_bytes());
+        bytes.extend(0u64.to_le_bytes());
+        bytes.resize(bytes.len() + 64, 0);
+        let gguf = Gguf::parse("t.gguf".into(), bytes.clone()).unwrap();
+        let shape = gguf.tensor_table()[0].1.clone();
+        let err = gguf.tensor_values("t", &shape).unwrap_err().to_string();
+        assert!(err.contains("past the end"), "{err}");
+        // Dimensions whose product overflows usize.
+        let big = (bytes.len() as u64).to_le_bytes();
+        let mut huge = header(1, 0);
+        string(&mut huge, "t");
+        huge.extend(5u32.to_le_bytes());
+        for _ in 0..5 {
+            huge.extend(big);
+        }
+        huge.extend(0u32.to_le_bytes());
+        huge.extend(0u64.to_le_bytes());
+        huge.resize(1 << 12, 0);
+        let gguf = Gguf::parse("t.gguf".into(), huge).unwrap();
+        let shape = gguf.tensor_table()[0].1.clone();
+        assert!(gguf.tensor_values("t", &shape).is_err());
+
+        let mut nested = header(0, 1);
+        string(&mut nested, "deep");
+        nested.extend(9u32.to_le_bytes());
+        for _ in 0..100_000 {
+            nested.extend(9u32.to_le_bytes());
+            nested.extend(1u64.to_le_bytes());
+        }
+        let err = Gguf::parse("n.gguf".into(), nested)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("nested more than 8"), "{err}");
+    }
 
     /// Every supported block type against the `gguf` package's dequantization
     /// (`scripts/make_dequant_golden.py`).

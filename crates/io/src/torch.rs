@@ -45,11 +45,28 @@ struct TensorRef {
     stride: Vec<usize>,
 }
 
+/// How deep pickled containers may nest (state dicts nest a few levels). Bounding it keeps
+/// every recursion over an [`Obj`] (clone, drop, [`collect`]) shallow whatever the file holds.
+const MAX_DEPTH: u32 = 64;
+
 struct Pickle<'a> {
     data: &'a [u8],
     pos: usize,
-    stack: Vec<Obj>,
-    memo: HashMap<u32, Obj>,
+    /// Objects with their nesting depth.
+    stack: Vec<(Obj, u32)>,
+    memo: HashMap<u32, (Obj, u32)>,
+    /// Objects the memo may still copy: a pickle can copy a memoized object many times in a few
+    /// bytes, doubling its size each time, so copies are bounded by the file's length.
+    budget: usize,
+}
+
+/// Objects in `obj`, itself included.
+fn nodes(obj: &Obj) -> usize {
+    1 + match obj {
+        Obj::Tuple(items) | Obj::List(items) => items.iter().map(nodes).sum(),
+        Obj::Dict(items) => items.iter().map(|(k, v)| nodes(k) + nodes(v)).sum(),
+        _ => 0,
+    }
 }
 
 impl<'a> Pickle<'a> {
@@ -87,27 +104,90 @@ impl<'a> Pickle<'a> {
         ))
     }
 
-    fn pop(&mut self) -> std::result::Result<Obj, String> {
+    fn new(data: &'a [u8]) -> Self {
+        Self {
+            data,
+            pos: 0,
+            stack: Vec::new(),
+            memo: HashMap::new(),
+            budget: 16 * data.len() + 4096,
+        }
+    }
+
+    fn push(&mut self, obj: Obj, depth: u32) -> std::result::Result<(), String> {
+        if depth > MAX_DEPTH {
+            return Err(format!(
+                "containers nested more than {MAX_DEPTH} deep at byte {}",
+                self.pos
+            ));
+        }
+        self.stack.push((obj, depth));
+        Ok(())
+    }
+
+    fn pop_with_depth(&mut self) -> std::result::Result<(Obj, u32), String> {
         self.stack
             .pop()
             .ok_or_else(|| String::from("pickle stack underflow"))
     }
 
-    fn pop_mark(&mut self) -> std::result::Result<Vec<Obj>, String> {
+    fn pop(&mut self) -> std::result::Result<Obj, String> {
+        Ok(self.pop_with_depth()?.0)
+    }
+
+    /// The items above the last MARK, and their greatest depth.
+    fn pop_mark(&mut self) -> std::result::Result<(Vec<Obj>, u32), String> {
         let at = self
             .stack
             .iter()
-            .rposition(|o| matches!(o, Obj::Mark))
+            .rposition(|(o, _)| matches!(o, Obj::Mark))
             .ok_or_else(|| String::from("pickle MARK missing"))?;
         let items = self.stack.split_off(at + 1);
         self.stack.pop();
-        Ok(items)
+        let depth = items.iter().map(|(_, d)| *d).max().unwrap_or(0);
+        Ok((items.into_iter().map(|(o, _)| o).collect(), depth))
     }
 
-    fn top(&mut self) -> std::result::Result<&mut Obj, String> {
-        self.stack
+    /// Adds `items` (of greatest depth `depth`) to the container on top, through `add`.
+    fn extend_top(
+        &mut self,
+        depth: u32,
+        add: impl FnOnce(&mut Obj),
+    ) -> std::result::Result<(), String> {
+        let pos = self.pos;
+        let (top, top_depth) = self
+            .stack
             .last_mut()
-            .ok_or_else(|| String::from("pickle stack underflow"))
+            .ok_or_else(|| String::from("pickle stack underflow"))?;
+        *top_depth = (*top_depth).max(depth + 1);
+        if *top_depth > MAX_DEPTH {
+            return Err(format!(
+                "containers nested more than {MAX_DEPTH} deep at byte {pos}"
+            ));
+        }
+        add(top);
+        Ok(())
+    }
+
+    /// A copy of `obj`, counted against the copy budget.
+    fn copy(&mut self, obj: &Obj) -> std::result::Result<Obj, String> {
+        let n = nodes(obj);
+        self.budget = self.budget.checked_sub(n).ok_or_else(|| {
+            String::from("the pickle copies memoized objects past what its size allows")
+        })?;
+        Ok(obj.clone())
+    }
+
+    /// Memoizes the top of the stack under `k`.
+    fn put(&mut self, k: u32) -> std::result::Result<(), String> {
+        let (top, depth) = self
+            .stack
+            .last()
+            .ok_or_else(|| String::from("pickle stack underflow"))?;
+        let (top, depth) = (top.clone(), *depth);
+        let copy = self.copy(&top)?;
+        self.memo.insert(k, (copy, depth));
+        Ok(())
     }
 
     /// Runs one pickle to its STOP; `persistent` maps a persistent id to an object.
@@ -127,23 +207,23 @@ impl<'a> Pickle<'a> {
                     self.take(8)?; // FRAME
                 }
                 b'.' => return self.pop(),
-                b'(' => self.stack.push(Obj::Mark),
-                b'N' => self.stack.push(Obj::None),
-                0x88 | 0x89 => self.stack.push(Obj::Scalar),
+                b'(' => self.push(Obj::Mark, 0)?,
+                b'N' => self.push(Obj::None, 0)?,
+                0x88 | 0x89 => self.push(Obj::Scalar, 0)?,
                 b'K' => {
                     let v = self.u8()? as i128;
-                    self.stack.push(Obj::Int(v));
+                    self.push(Obj::Int(v), 0)?;
                 }
                 b'M' => {
                     let b = self.take(2)?;
-                    self.stack
-                        .push(Obj::Int(u16::from_le_bytes([b[0], b[1]]) as i128));
+                    self.push(Obj::Int(u16::from_le_bytes([b[0], b[1]]) as i128), 0)?;
                 }
                 b'J' => {
                     let b = self.take(4)?;
-                    self.stack.push(Obj::Int(
-                        i32::from_le_bytes([b[0], b[1], b[2], b[3]]) as i128
-                    ));
+                    self.push(
+                        Obj::Int(i32::from_le_bytes([b[0], b[1], b[2], b[3]]) as i128),
+                        0,
+                    )?;
                 }
                 0x8a => {
                     let n = self.u8()?;
@@ -158,33 +238,33 @@ impl<'a> Pickle<'a> {
                     if n > 0 && b[n - 1] & 0x80 != 0 && n < 16 {
                         v -= 1i128 << (8 * n);
                     }
-                    self.stack.push(Obj::Int(v));
+                    self.push(Obj::Int(v), 0)?;
                 }
                 b'G' => {
                     self.take(8)?;
-                    self.stack.push(Obj::Scalar);
+                    self.push(Obj::Scalar, 0)?;
                 }
                 b'X' => {
                     let n = self.u32()?;
                     let s = self.text(n)?;
-                    self.stack.push(s);
+                    self.push(s, 0)?;
                 }
                 0x8c | b'U' => {
                     let n = self.u8()?;
                     let s = self.text(n)?;
-                    self.stack.push(s);
+                    self.push(s, 0)?;
                 }
                 b'T' => {
                     let n = self.u32()?;
                     let s = self.text(n)?;
-                    self.stack.push(s);
+                    self.push(s, 0)?;
                 }
-                b'}' => self.stack.push(Obj::Dict(Vec::new())),
-                b']' => self.stack.push(Obj::List(Vec::new())),
-                b')' => self.stack.push(Obj::Tuple(Vec::new())),
+                b'}' => self.push(Obj::Dict(Vec::new()), 1)?,
+                b']' => self.push(Obj::List(Vec::new()), 1)?,
+                b')' => self.push(Obj::Tuple(Vec::new()), 1)?,
                 b't' => {
-                    let items = self.pop_mark()?;
-                    self.stack.push(Obj::Tuple(items));
+                    let (items, depth) = self.pop_mark()?;
+                    self.push(Obj::Tuple(items), depth + 1)?;
                 }
                 0x85..=0x87 => {
                     let n = (op - 0x84) as usize;
@@ -192,43 +272,43 @@ impl<'a> Pickle<'a> {
                         return Err(String::from("pickle stack underflow"));
                     }
                     let items = self.stack.split_off(self.stack.len() - n);
-                    self.stack.push(Obj::Tuple(items));
+                    let depth = items.iter().map(|(_, d)| *d).max().unwrap_or(0);
+                    let items = items.into_iter().map(|(o, _)| o).collect();
+                    self.push(Obj::Tuple(items), depth + 1)?;
                 }
                 b'q' => {
                     let k = self.u8()? as u32;
-                    let v = self.top()?.clone();
-                    self.memo.insert(k, v);
+                    self.put(k)?;
                 }
                 b'r' => {
                     let k = self.u32()? as u32;
-                    let v = self.top()?.clone();
-                    self.memo.insert(k, v);
+                    self.put(k)?;
                 }
                 0x94 => {
                     let k = self.memo.len() as u32;
-                    let v = self.top()?.clone();
-                    self.memo.insert(k, v);
+                    self.put(k)?;
                 }
                 b'h' | b'j' => {
                     let k = if op == b'h' { self.u8()? } else { self.u32()? } as u32;
-                    let v = self
+                    let (v, depth) = self
                         .memo
                         .get(&k)
                         .cloned()
                         .ok_or_else(|| format!("memo {k} missing"))?;
-                    self.stack.push(v);
+                    let v = self.copy(&v)?;
+                    self.push(v, depth)?;
                 }
                 b'c' => {
                     let module = self.line()?;
                     let name = self.line()?;
-                    self.stack.push(Obj::Global(format!("{module}.{name}")));
+                    self.push(Obj::Global(format!("{module}.{name}")), 0)?;
                 }
                 0x93 => {
                     let name = self.pop()?;
                     let module = self.pop()?;
                     match (module, name) {
                         (Obj::Str(m), Obj::Str(n)) => {
-                            self.stack.push(Obj::Global(format!("{m}.{n}")))
+                            self.push(Obj::Global(format!("{m}.{n}")), 0)?
                         }
                         _ => return Err(String::from("STACK_GLOBAL without names")),
                     }
@@ -236,49 +316,57 @@ impl<'a> Pickle<'a> {
                 b'Q' => {
                     let pid = self.pop()?;
                     let obj = persistent(pid)?;
-                    self.stack.push(obj);
+                    self.push(obj, 1)?;
                 }
                 b'R' => {
-                    let args = self.pop()?;
-                    let func = self.pop()?;
+                    let (args, da) = self.pop_with_depth()?;
+                    let (func, df) = self.pop_with_depth()?;
                     let out = call(func, args)?;
-                    self.stack.push(out);
+                    self.push(out, da.max(df) + 1)?;
                 }
                 0x81 => {
                     self.pop()?;
                     self.pop()?;
-                    self.stack.push(Obj::Opaque);
+                    self.push(Obj::Opaque, 0)?;
                 }
                 b'b' => {
                     self.pop()?; // BUILD state (e.g. an OrderedDict's _metadata): not needed
                 }
                 b's' => {
-                    let v = self.pop()?;
-                    let k = self.pop()?;
-                    if let Obj::Dict(d) = self.top()? {
-                        d.push((k, v));
-                    }
-                }
-                b'u' => {
-                    let items = self.pop_mark()?;
-                    if let Obj::Dict(d) = self.top()? {
-                        let mut it = items.into_iter();
-                        while let (Some(k), Some(v)) = (it.next(), it.next()) {
+                    let (v, dv) = self.pop_with_depth()?;
+                    let (k, dk) = self.pop_with_depth()?;
+                    self.extend_top(dv.max(dk), |top| {
+                        if let Obj::Dict(d) = top {
                             d.push((k, v));
                         }
-                    }
+                    })?;
+                }
+                b'u' => {
+                    let (items, depth) = self.pop_mark()?;
+                    self.extend_top(depth, |top| {
+                        if let Obj::Dict(d) = top {
+                            let mut it = items.into_iter();
+                            while let (Some(k), Some(v)) = (it.next(), it.next()) {
+                                d.push((k, v));
+                            }
+                        }
+                    })?;
                 }
                 b'a' => {
-                    let v = self.pop()?;
-                    if let Obj::List(l) = self.top()? {
-                        l.push(v);
-                    }
+                    let (v, dv) = self.pop_with_depth()?;
+                    self.extend_top(dv, |top| {
+                        if let Obj::List(l) = top {
+                            l.push(v);
+                        }
+                    })?;
                 }
                 b'e' => {
-                    let items = self.pop_mark()?;
-                    if let Obj::List(l) = self.top()? {
-                        l.extend(items);
-                    }
+                    let (items, depth) = self.pop_mark()?;
+                    self.extend_top(depth, |top| {
+                        if let Obj::List(l) = top {
+                            l.extend(items);
+                        }
+                    })?;
                 }
                 other => {
                     return Err(format!(
@@ -430,17 +518,32 @@ fn gather(t: &TensorRef, storage: &[u8]) -> std::result::Result<Vec<f32>, String
     let (size, convert) =
         element(&t.dtype).ok_or_else(|| format!("unsupported storage type {}", t.dtype))?;
     let n_storage = storage.len() / size;
-    let numel: usize = t.shape.iter().product();
     if t.stride.len() != t.shape.len() {
         return Err(String::from("size and stride differ in length"));
     }
+    let implausible = || format!("shape {:?} is implausible", t.shape);
+    let numel = t
+        .shape
+        .iter()
+        .try_fold(1usize, |n, &d| n.checked_mul(d))
+        .ok_or_else(implausible)?;
+    // A view may repeat storage elements (stride 0), but not without bound: nothing is
+    // allocated from a shape the file's bytes cannot back.
+    if numel > 16 * n_storage.max(1) {
+        return Err(format!(
+            "shape {:?} has {numel} elements, far more than its {n_storage}-element storage",
+            t.shape
+        ));
+    }
     if numel > 0 {
-        let last = t.offset
-            + t.shape
-                .iter()
-                .zip(&t.stride)
-                .map(|(s, st)| (s - 1) * st)
-                .sum::<usize>();
+        let last = t
+            .shape
+            .iter()
+            .zip(&t.stride)
+            .try_fold(t.offset, |acc, (s, st)| {
+                acc.checked_add((s - 1).checked_mul(*st)?)
+            })
+            .ok_or_else(implausible)?;
         if last >= n_storage {
             return Err(format!(
                 "reaches element {last} of a {n_storage}-element storage"
@@ -507,12 +610,7 @@ type Parsed = (Vec<(String, TensorRef)>, HashMap<String, Vec<u8>>);
 fn read_legacy(bytes: &[u8]) -> std::result::Result<Parsed, String> {
     let not_torch =
         || String::from("not a PyTorch checkpoint (neither zip nor legacy pickle format)");
-    let mut p = Pickle {
-        data: bytes,
-        pos: 0,
-        stack: Vec::new(),
-        memo: HashMap::new(),
-    };
+    let mut p = Pickle::new(bytes);
     let no_pid = |_| Err(String::from("unexpected persistent id"));
     match p.run(&no_pid) {
         Ok(Obj::Int(LEGACY_MAGIC)) => {}
@@ -575,12 +673,7 @@ fn read_zip(bytes: &[u8]) -> std::result::Result<Parsed, String> {
         Ok(out)
     };
     let data = read_entry(&pkl)?;
-    let mut p = Pickle {
-        data: &data,
-        pos: 0,
-        stack: Vec::new(),
-        memo: HashMap::new(),
-    };
+    let mut p = Pickle::new(&data);
     let root = p.run(&storage_pid)?;
     let mut tensors = Vec::new();
     collect(&root, "", &mut tensors);
@@ -592,4 +685,69 @@ fn read_zip(bytes: &[u8]) -> std::result::Result<Parsed, String> {
         }
     }
     Ok((tensors, storages))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(bytes: &[u8]) -> std::result::Result<Obj, String> {
+        Pickle::new(bytes).run(&|_| Err(String::from("no persistent ids")))
+    }
+
+    /// Regressions (found by reading the VM against the fuzz goals): containers nested without
+    /// end, and a memoized object copied into itself again and again, are errors, not a stack
+    /// overflow or an allocation the file cannot back.
+    #[test]
+    fn deep_nesting_and_memo_amplification_are_errors() {
+        let mut deep = vec![0x80, 2];
+        deep.extend(std::iter::repeat_n(b']', 100_000));
+        deep.extend(std::iter::repeat_n(b'a', 99_999));
+        deep.push(b'.');
+        let err = run(&deep).unwrap_err();
+        assert!(err.contains("nested more than 64"), "{err}");
+
+        // L0 = []; L(k+1) = [L(k), L(k)]: each step doubles the objects in 8 bytes.
+        let mut bomb = vec![0x80, 2, b']', b'q', 0];
+        for k in 0..40u8 {
+            bomb.extend([b']', b'h', k, b'a', b'h', k, b'a', b'q', k + 1]);
+        }
+        bomb.push(b'.');
+        let err = run(&bomb).unwrap_err();
+        assert!(err.contains("copies memoized objects"), "{err}");
+        // A few copies are fine.
+        let mut small = vec![0x80, 2, b']', b'q', 0];
+        for k in 0..3u8 {
+            small.extend([b']', b'h', k, b'a', b'h', k, b'a', b'q', k + 1]);
+        }
+        small.push(b'.');
+        assert!(matches!(run(&small), Ok(Obj::List(l)) if l.len() == 2));
+    }
+
+    #[test]
+    fn shapes_the_storage_cannot_back_are_errors() {
+        let t = |shape: Vec<usize>, stride: Vec<usize>| TensorRef {
+            key: "0".into(),
+            dtype: "Float".into(),
+            offset: 0,
+            shape,
+            stride,
+        };
+        let storage = [0u8; 16];
+        assert_eq!(
+            gather(&t(vec![2, 2], vec![2, 1]), &storage).unwrap().len(),
+            4
+        );
+        // A broadcast view (stride 0) a little larger than its storage is read...
+        assert_eq!(gather(&t(vec![8], vec![0]), &storage).unwrap().len(), 8);
+        // ...one of 2^40 elements is not allocated.
+        let err = gather(&t(vec![1 << 40], vec![0]), &storage).unwrap_err();
+        assert!(err.contains("far more than"), "{err}");
+        let err = gather(&t(vec![1 << 40, 1 << 40], vec![0, 0]), &storage).unwrap_err();
+        assert!(err.contains("implausible"), "{err}");
+        let err = gather(&t(vec![2], vec![usize::MAX]), &storage).unwrap_err();
+        assert!(err.contains("reaches element"), "{err}");
+        let err = gather(&t(vec![3], vec![usize::MAX]), &storage).unwrap_err();
+        assert!(err.contains("implausible"), "{err}");
+    }
 }
