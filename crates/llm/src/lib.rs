@@ -45,7 +45,7 @@ pub use generate::{generate, generate_from_ids, GenerationConfig};
 pub use gguf::{Gguf, GgufLlama, GgufValue};
 pub use lora::{LoraAdapter, LoraConfig, LoraLinear, LORA_TARGETS};
 pub use model::{
-    bool_values, masked_cross_entropy, real_mask, LlamaDecoderLayer, LlamaForCausalLM, LlamaMlp,
-    LlamaModel,
+    bool_values, f32_values, i64_values, masked_cross_entropy, real_mask, LlamaDecoderLayer,
+    LlamaForCausalLM, LlamaMlp, LlamaModel,
 };
 pub use rope::{apply_rope, inv_freq, Rope};

@@ -377,6 +377,24 @@ pub fn bool_values<B: Backend, const D: usize>(tensor: Tensor<B, D, Bool>) -> Ve
         .collect()
 }
 
+/// The values of a float tensor as f32, row-major, whatever float type it computes in.
+pub fn f32_values<B: Backend, const D: usize>(tensor: Tensor<B, D>) -> Vec<f32> {
+    tensor
+        .into_data()
+        .convert::<f32>()
+        .into_vec::<f32>()
+        .expect("converted to f32 above")
+}
+
+/// The values of an integer tensor as i64, row-major.
+pub fn i64_values<B: Backend, const D: usize>(tensor: Tensor<B, D, Int>) -> Vec<i64> {
+    tensor
+        .into_data()
+        .convert::<i64>()
+        .into_vec::<i64>()
+        .expect("converted to i64 above")
+}
+
 /// Mean token cross-entropy over positions where `loss_mask` is true.
 ///
 /// `targets[b, t]` is the token to predict from position `t` (already shifted).

@@ -198,15 +198,7 @@ impl<B: Backend> ClueBank<B> {
                 reason: format!("{n} columns for {} diseases", self.names.len()),
             });
         }
-        let kept = padding
-            .clone()
-            .bool_not()
-            .int()
-            .sum_dim(1)
-            .into_data()
-            .convert::<i64>()
-            .into_vec::<i64>()
-            .unwrap_or_default();
+        let kept = trrg_llm::i64_values(padding.clone().bool_not().int().sum_dim(1));
         if let Some(row) = kept.iter().position(|&k| k == 0) {
             return Err(Error::Shape {
                 what: "clue padding",

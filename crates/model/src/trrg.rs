@@ -508,11 +508,7 @@ impl<B: Backend> Trrg<B> {
                     Some(p) => probs.mask_fill(p, f32::NAN),
                     None => probs,
                 };
-                let flat = probs
-                    .into_data()
-                    .convert::<f32>()
-                    .into_vec::<f32>()
-                    .unwrap_or_default();
+                let flat = trrg_llm::f32_values(probs);
                 flat.chunks(n.max(1)).map(<[f32]>::to_vec).collect()
             }
             None => vec![Vec::new(); batch],

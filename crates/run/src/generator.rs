@@ -114,11 +114,7 @@ impl<B: Backend> ReportGenerator<B> {
     pub fn perceive(&self, views: &[PathBuf]) -> Result<Vec<(String, f32)>, Error> {
         let bank = self.bank.as_ref().ok_or(Error::NoClues)?;
         let logits = self.model.clue_logits(self.load_views(views)?, bank)?;
-        let p = burn::tensor::activation::sigmoid(logits)
-            .into_data()
-            .convert::<f32>()
-            .into_vec::<f32>()
-            .unwrap_or_default();
+        let p = trrg_llm::f32_values(burn::tensor::activation::sigmoid(logits));
         Ok(bank.names.iter().cloned().zip(p).collect())
     }
 
