@@ -1,9 +1,8 @@
 //! `LlamaConfig`: field names as in HF `config.json` of `LlamaForCausalLM`.
 
 use burn::config::Config;
-use burn::prelude::*;
 
-use crate::{Error, LlamaForCausalLM};
+use crate::Error;
 
 /// RoPE frequency scaling, as HF's `rope_scaling` entry.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -133,11 +132,5 @@ impl LlamaConfig {
             .with_rope_theta(100000.0)
             .with_max_position_embeddings(8192)
             .with_tie_word_embeddings(true)
-    }
-
-    /// Builds the model with random weights (after [`LlamaConfig::validate`]).
-    pub fn init<B: Backend>(&self, device: &B::Device) -> crate::Result<LlamaForCausalLM<B>> {
-        self.validate()?;
-        Ok(LlamaForCausalLM::new(self, device))
     }
 }

@@ -162,6 +162,16 @@ pub struct LlamaForCausalLM<B: Backend> {
     rope: Rope<B>,
 }
 
+// Here rather than in `config.rs`, so that the configuration does not depend on the model: the
+// modules point one way, config <- rope, attention <- model.
+impl LlamaConfig {
+    /// Builds the model with random weights (after [`LlamaConfig::validate`]).
+    pub fn init<B: Backend>(&self, device: &B::Device) -> crate::Result<LlamaForCausalLM<B>> {
+        self.validate()?;
+        Ok(LlamaForCausalLM::new(self, device))
+    }
+}
+
 impl<B: Backend> LlamaForCausalLM<B> {
     pub(crate) fn new(config: &LlamaConfig, device: &B::Device) -> Self {
         let d = config.hidden_size;
