@@ -11,14 +11,15 @@ pub struct LayerCache<B: Backend> {
     pub value: Tensor<B, 4>,
 }
 
-/// The cache of every layer, plus the attention mask and positions seen so far.
+/// The cache of every layer, plus the attention mask and positions seen so far, on the device.
 #[derive(Clone, Debug)]
 pub struct KvCache<B: Backend> {
     pub(crate) layers: Vec<Option<LayerCache<B>>>,
-    /// Which cached positions are real tokens, row-major `[batch, past_len]`.
-    pub(crate) mask: Vec<bool>,
-    /// Position id of the next token of each row.
-    pub(crate) next_position: Vec<i64>,
+    /// Which cached positions are real tokens, `[batch, past_len]` (None before the first call).
+    pub(crate) mask: Option<Tensor<B, 2, Bool>>,
+    /// Position id of the next token of each row, `[batch, 1]` (None = 0).
+    pub(crate) next_position: Option<Tensor<B, 2, Int>>,
+    pub(crate) past: usize,
     pub(crate) batch: usize,
 }
 
@@ -27,15 +28,16 @@ impl<B: Backend> KvCache<B> {
     pub fn new(n_layers: usize, batch: usize) -> Self {
         Self {
             layers: vec![None; n_layers],
-            mask: Vec::new(),
-            next_position: vec![0; batch],
+            mask: None,
+            next_position: None,
+            past: 0,
             batch,
         }
     }
 
     /// Number of cached positions.
     pub fn len(&self) -> usize {
-        self.mask.len().checked_div(self.batch).unwrap_or(0)
+        self.past
     }
 
     /// Whether nothing is cached yet.
@@ -50,7 +52,6 @@ impl<B: Backend> KvCache<B> {
 
     /// Keeps the rows `rows` (in that order; repeats allowed), as beam search reorders beams.
     pub fn reorder(&mut self, rows: &[usize], device: &B::Device) {
-        let past = self.len();
         let index = Tensor::<B, 1, Int>::from_data(
             burn::tensor::TensorData::new(
                 rows.iter().map(|&r| r as i64).collect::<Vec<_>>(),
@@ -62,12 +63,15 @@ impl<B: Backend> KvCache<B> {
             layer.key = layer.key.clone().select(0, index.clone());
             layer.value = layer.value.clone().select(0, index.clone());
         }
-        let mut mask = Vec::with_capacity(rows.len() * past);
-        for &r in rows {
-            mask.extend_from_slice(&self.mask[r * past..(r + 1) * past]);
-        }
-        self.mask = mask;
-        self.next_position = rows.iter().map(|&r| self.next_position[r]).collect();
+        // Bool tensors are selected as integers: backends store booleans differently.
+        self.mask = self
+            .mask
+            .take()
+            .map(|m| m.int().select(0, index.clone()).greater_elem(0));
+        self.next_position = self
+            .next_position
+            .take()
+            .map(|p| p.select(0, index.clone()));
         self.batch = rows.len();
     }
 }

@@ -3,7 +3,6 @@
 use burn::nn::{Embedding, EmbeddingConfig, Linear, LinearConfig, RmsNorm, RmsNormConfig};
 use burn::prelude::*;
 use burn::tensor::activation::{log_softmax, silu};
-use burn::tensor::TensorData;
 
 use crate::attention::LlamaAttention;
 use crate::cache::KvCache;
@@ -275,7 +274,6 @@ impl<B: Backend> LlamaForCausalLM<B> {
             });
         }
         let device = inputs_embeds.device();
-        let new_mask = bool_values(attention_mask);
         let mut own_cache;
         let cache = match cache {
             Some(c) => {
@@ -303,34 +301,38 @@ impl<B: Backend> LlamaForCausalLM<B> {
                 ),
             });
         }
-        // Positions and the combined mask, computed on the host once for every layer.
-        let mut positions = Vec::with_capacity(batch * seq_len);
-        let mut full_mask = Vec::with_capacity(batch * total);
-        for b in 0..batch {
-            let row = &new_mask[b * seq_len..(b + 1) * seq_len];
-            full_mask.extend_from_slice(&cache.mask[b * past..(b + 1) * past]);
-            full_mask.extend_from_slice(row);
-            for &real in row {
-                positions.push(if real { cache.next_position[b] } else { 1 });
-                if real {
-                    cache.next_position[b] += 1;
-                }
-            }
-        }
-        let mut blocked = Vec::with_capacity(batch * seq_len * total);
-        for b in 0..batch {
-            for i in 0..seq_len {
-                for j in 0..total {
-                    blocked.push(!(full_mask[b * total + j] && j <= past + i));
-                }
-            }
-        }
-        let mask = Tensor::<B, 4, Bool>::from_data(
-            TensorData::new(blocked, [batch, 1, seq_len, total]),
-            &device,
-        );
-        let positions =
-            Tensor::<B, 2, Int>::from_data(TensorData::new(positions, [batch, seq_len]), &device);
+        // Positions and the combined mask, built on the device once for every layer. HF counts
+        // positions over real tokens only and gives padding position 1.
+        let real = attention_mask.int(); // [batch, seq_len], 1 at real tokens
+        let counts = real.clone().cumsum(1); // real tokens up to and including each position
+        let next = cache
+            .next_position
+            .take()
+            .unwrap_or_else(|| Tensor::zeros([batch, 1], &device)); // [batch, 1]
+        let positions = (counts.clone() + next.clone().expand([batch, seq_len]) - 1)
+            .mask_fill(real.clone().equal_elem(0), 1); // [batch, seq_len]
+        cache.next_position = Some(if seq_len == 0 {
+            next
+        } else {
+            next + counts.narrow(1, seq_len - 1, 1)
+        });
+        let full_mask = match cache.mask.take() {
+            Some(past_mask) => Tensor::cat(vec![past_mask.int(), real], 1),
+            None => real,
+        }; // [batch, total], 1 at real tokens
+           // Blocked: a padding key, or a key after the query (j > past + i). Combined as integers
+           // and compared, so that the result has the backend's own boolean type.
+        let causal = Tensor::<B, 2, Bool>::tril_mask([seq_len, total], past as i64, &device)
+            .int()
+            .reshape([1, 1, seq_len, total])
+            .expand([batch, 1, seq_len, total]);
+        let padding = full_mask
+            .clone()
+            .equal_elem(0)
+            .int()
+            .reshape([batch, 1, 1, total])
+            .expand([batch, 1, seq_len, total]);
+        let mask = (causal + padding).greater_elem(0); // [batch, 1, seq_len, total]
         let (cos, sin) = self.rope.tables(positions);
 
         let use_cache = !cache.layers.is_empty();
@@ -339,7 +341,8 @@ impl<B: Backend> LlamaForCausalLM<B> {
             let slot = use_cache.then(|| &mut cache.layers[i]);
             x = layer.forward(x, &cos, &sin, mask.clone(), slot);
         }
-        cache.mask = full_mask;
+        cache.mask = Some(full_mask.greater_elem(0));
+        cache.past = total;
         Ok(self.model.norm.forward(x))
     }
 
