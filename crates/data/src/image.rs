@@ -54,29 +54,26 @@ pub fn max_image_pixels(len: u64) -> u64 {
 /// The most memory the decoder may allocate for one image (1 GiB).
 pub const MAX_IMAGE_BYTES: u64 = 1 << 30;
 
-fn open_reader(path: &Path) -> Result<image::ImageReader<std::io::BufReader<std::fs::File>>> {
-    image::ImageReader::open(path)
-        .and_then(|r| r.with_guessed_format())
-        .map_err(|source| Error::Io {
-            path: path.to_path_buf(),
-            source,
-        })
-}
-
 /// Decodes a PNG or JPEG file (format guessed from the bytes); `id` names the study in errors.
+/// The file is read once; the header's size is checked against its length before the decoder
+/// allocates pixels.
 fn decode(path: &Path, id: &str) -> Result<image::DynamicImage> {
+    let bytes = std::fs::read(path).map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
     let bad = |source| Error::ImageDecode {
         id: id.to_string(),
         path: path.to_path_buf(),
         source,
     };
-    let len = std::fs::metadata(path)
-        .map_err(|source| Error::Io {
-            path: path.to_path_buf(),
-            source,
-        })?
-        .len();
-    let (width, height) = open_reader(path)?.into_dimensions().map_err(bad)?;
+    let reader = || {
+        image::ImageReader::new(std::io::Cursor::new(bytes.as_slice()))
+            .with_guessed_format()
+            .expect("reading from memory cannot fail")
+    };
+    let (width, height) = reader().into_dimensions().map_err(bad)?;
+    let len = bytes.len() as u64;
     let pixels = u64::from(width) * u64::from(height);
     if width > MAX_IMAGE_SIDE || height > MAX_IMAGE_SIDE || pixels > max_image_pixels(len) {
         return Err(Error::ImageTooLarge {
@@ -91,13 +88,9 @@ fn decode(path: &Path, id: &str) -> Result<image::DynamicImage> {
     limits.max_image_width = Some(MAX_IMAGE_SIDE);
     limits.max_image_height = Some(MAX_IMAGE_SIDE);
     limits.max_alloc = Some(MAX_IMAGE_BYTES);
-    let mut reader = open_reader(path)?;
+    let mut reader = reader();
     reader.limits(limits);
-    reader.decode().map_err(|source| Error::ImageDecode {
-        id: id.to_string(),
-        path: path.to_path_buf(),
-        source,
-    })
+    reader.decode().map_err(bad)
 }
 
 /// How the first resize step treats the aspect ratio.

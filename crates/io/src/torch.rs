@@ -60,6 +60,10 @@ struct Pickle<'a> {
     budget: usize,
 }
 
+fn over_budget() -> String {
+    String::from("the pickle copies memoized objects past what its size allows")
+}
+
 /// Objects in `obj`, itself included.
 fn nodes(obj: &Obj) -> usize {
     1 + match obj {
@@ -171,10 +175,10 @@ impl<'a> Pickle<'a> {
 
     /// A copy of `obj`, counted against the copy budget.
     fn copy(&mut self, obj: &Obj) -> std::result::Result<Obj, String> {
-        let n = nodes(obj);
-        self.budget = self.budget.checked_sub(n).ok_or_else(|| {
-            String::from("the pickle copies memoized objects past what its size allows")
-        })?;
+        self.budget = self
+            .budget
+            .checked_sub(nodes(obj))
+            .ok_or_else(over_budget)?;
         Ok(obj.clone())
     }
 
@@ -184,9 +188,12 @@ impl<'a> Pickle<'a> {
             .stack
             .last()
             .ok_or_else(|| String::from("pickle stack underflow"))?;
-        let (top, depth) = (top.clone(), *depth);
-        let copy = self.copy(&top)?;
-        self.memo.insert(k, (copy, depth));
+        self.budget = self
+            .budget
+            .checked_sub(nodes(top))
+            .ok_or_else(over_budget)?;
+        let entry = (top.clone(), *depth);
+        self.memo.insert(k, entry);
         Ok(())
     }
 

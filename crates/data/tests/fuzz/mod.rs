@@ -345,11 +345,8 @@ fn fuzz_gguf_container() {
     let dir = work_dir("gguf");
     let file = dir.join("model.gguf");
     let seed = gguf_seed();
-    let parsed = trrg_io::Gguf::open({
-        std::fs::write(&file, &seed).unwrap();
-        &file
-    })
-    .unwrap();
+    std::fs::write(&file, &seed).unwrap();
+    let parsed = trrg_io::Gguf::open(&file).unwrap();
     assert_eq!(parsed.tensor_values("q", &[32]).unwrap().len(), 32);
     fuzz("gguf", &[seed], &file, linear_bound, |path| {
         let Ok(g) = trrg_io::Gguf::open(path) else {

@@ -105,7 +105,7 @@ pub(super) fn mix(seed: u64, stage: u64, epoch: u64) -> u64 {
 }
 
 /// Sums of an epoch's batch losses (for the epoch line).
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug)]
 pub(super) struct EpochSums {
     /// Sum of `loss`.
     pub loss: f64,
@@ -116,7 +116,7 @@ pub(super) struct EpochSums {
     /// Batches.
     pub batches: usize,
     /// When the epoch started.
-    pub started: Option<Instant>,
+    pub started: Instant,
 }
 
 impl EpochSums {
@@ -138,7 +138,7 @@ impl EpochSums {
 
     /// Seconds since the epoch started.
     pub fn seconds(&self) -> f64 {
-        self.started.map_or(0.0, |s| s.elapsed().as_secs_f64())
+        self.started.elapsed().as_secs_f64()
     }
 }
 
@@ -180,8 +180,11 @@ pub(super) fn run_epoch<B: AutodiffBackend>(
         ctx.options.quiet,
     );
     let mut sums = EpochSums {
-        started: Some(Instant::now()),
-        ..EpochSums::default()
+        loss: 0.0,
+        lm: 0.0,
+        consistency: 0.0,
+        batches: 0,
+        started: Instant::now(),
     };
     let batches = epoch_batches(
         data.train.len(),
