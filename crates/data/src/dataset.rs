@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     Annotation, Cleaner, DatasetKind, EmptyReportPolicy, Error, LabelRow, LabelTable,
-    ReportTokenizer, Result, Split,
+    ReportTokenizer, Result, Split, StudySet,
 };
 
 /// How a split of an R2Gen dataset is read.
@@ -126,6 +126,17 @@ impl ReportDataset {
             images_root,
             config.empty_reports,
         )?;
+        Self::from_studies(set, tokenizer, labels, config)
+    }
+
+    /// [`ReportDataset::from_annotation`] for a split already read (`Annotation::studies`), so
+    /// that a caller that also needs the studies reads and cleans them once.
+    pub fn from_studies(
+        set: StudySet,
+        tokenizer: &dyn ReportTokenizer,
+        labels: Option<&LabelTable>,
+        config: &ReportDatasetConfig,
+    ) -> Result<Self> {
         let max_len = config.max_seq_length();
         if max_len < 2 {
             return Err(Error::InvalidConfig {

@@ -72,7 +72,9 @@ impl RunData {
         let images = dir.join("images");
         let kind = config.dataset;
         let cleaner = kind.default_cleaner();
-        let studies = |split| {
+        // Each split is read and cleaned once (it logs its skipped studies once), then used for
+        // the vocabulary, the labeler and the dataset.
+        let [train_set, val_set, test_set] = Split::ALL.map(|split| {
             annotation.studies(
                 split,
                 kind,
@@ -80,20 +82,18 @@ impl RunData {
                 &images,
                 trrg_data::EmptyReportPolicy::Skip,
             )
-        };
+        });
+        let sets = [train_set?, val_set?, test_set?];
         let RunTokenizers {
             reports,
             sentences,
             words,
         } = RunTokenizers::for_config(config, || match vocab {
             Some(v) => Ok(v),
-            None => {
-                let train = studies(Split::Train)?;
-                Ok(WordVocab::build(
-                    train.studies.iter().map(|s| s.report.as_str()),
-                    config.vocab_threshold.unwrap_or(kind.default_threshold()),
-                ))
-            }
+            None => Ok(WordVocab::build(
+                sets[0].studies.iter().map(|s| s.report.as_str()),
+                config.vocab_threshold.unwrap_or(kind.default_threshold()),
+            )),
         })?;
         let labels_path = dir.join("labels.json");
         let (labels, label_source) = if labels_path.is_file() {
@@ -104,10 +104,8 @@ impl RunData {
         } else {
             let labeler = Labeler::new();
             let mut rows = HashMap::new();
-            for split in Split::ALL {
-                for study in studies(split)?.studies {
-                    rows.insert(study.id.clone(), labeler.label(&study.report).to_vec());
-                }
+            for study in sets.iter().flat_map(|set| &set.studies) {
+                rows.insert(study.id.clone(), labeler.label(&study.report).to_vec());
             }
             (
                 LabelTable::from_rows(&CHEXPERT_OBSERVATIONS, rows, dir.join("annotation.json")),
@@ -121,21 +119,9 @@ impl RunData {
             empty_reports: trrg_data::EmptyReportPolicy::Skip,
             seed: config.seed,
         };
-        let split = |s| {
-            ReportDataset::from_annotation(
-                &annotation,
-                &images,
-                s,
-                &*reports,
-                Some(&labels),
-                &ds_config,
-            )
-        };
-        let (train, val, test) = (
-            split(Split::Train)?,
-            split(Split::Val)?,
-            split(Split::Test)?,
-        );
+        let [train, val, test] =
+            sets.map(|set| ReportDataset::from_studies(set, &*reports, Some(&labels), &ds_config));
+        let (train, val, test) = (train?, val?, test?);
         if train.len() == 0 {
             return Err(Error::InvalidConfig {
                 field: "data_dir".into(),
