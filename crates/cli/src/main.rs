@@ -4,6 +4,7 @@ mod eval;
 mod generate;
 mod inspect;
 mod label;
+mod predict;
 mod synth;
 mod train;
 
@@ -30,6 +31,9 @@ enum Command {
     Train(train::TrainArgs),
     /// Write the report of one study with a trained run, with per-disease clue probabilities.
     Generate(generate::GenerateArgs),
+    /// Write the reports of a dataset split or of image files with a trained run, batched:
+    /// `predictions.jsonl`, and `metrics.json` where references exist.
+    Predict(predict::PredictArgs),
     /// Show a pretrained checkpoint's architecture, parameter count and dtypes, and whether
     /// every tensor maps onto trrg's model (naming any that do not).
     Inspect(inspect::InspectArgs),
@@ -51,6 +55,7 @@ fn main() {
         Command::Eval(args) => eval::run(args),
         Command::Train(args) => train::run(args),
         Command::Generate(args) => generate::run(args),
+        Command::Predict(args) => predict::run(args),
         Command::Inspect(args) => inspect::run(args),
     };
     if let Err(e) = result {

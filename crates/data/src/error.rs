@@ -37,6 +37,16 @@ pub enum Error {
         #[source]
         source: image::ImageError,
     },
+    /// A DICOM file cannot be read, decoded or displayed as a monochrome radiograph.
+    #[error("study `{id}`: DICOM {path}: {reason}")]
+    Dicom {
+        /// Study id (or the file name when no study is involved).
+        id: String,
+        /// The file.
+        path: PathBuf,
+        /// What is wrong (names the transfer syntax where the pixel data is the problem).
+        reason: String,
+    },
     /// An image's header claims more pixels than [`crate::load_gray`] decodes: sides over
     /// [`crate::MAX_IMAGE_SIDE`], or more pixels than a file of its size can hold
     /// ([`crate::max_image_pixels`]).

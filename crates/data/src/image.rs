@@ -25,7 +25,8 @@ pub const IMAGENET_MEAN: [f32; 3] = [0.485, 0.456, 0.406];
 /// ImageNet channel standard deviations (torchvision).
 pub const IMAGENET_STD: [f32; 3] = [0.229, 0.224, 0.225];
 
-/// Decodes a PNG or JPEG file to gray values in [0, 1] (colour images are converted to luma).
+/// Decodes a PNG, JPEG or DICOM file to gray values in [0, 1] (colour images are converted to
+/// luma; DICOM as [`crate::looks_like_dicom`] and the `dicom` module describe).
 ///
 /// `id` names the study in the error message.
 pub fn load_gray(path: &Path, id: &str) -> Result<GrayImage> {
@@ -35,8 +36,17 @@ pub fn load_gray(path: &Path, id: &str) -> Result<GrayImage> {
             path: path.to_path_buf(),
         });
     }
-    let decoded = decode(path, id)?;
-    Ok(decoded.to_luma32f())
+    let bytes = std::fs::read(path).map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let dicom_name = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("dcm") || e.eq_ignore_ascii_case("dicom"));
+    if crate::looks_like_dicom(&bytes) || dicom_name {
+        return crate::dicom::decode_dicom(&bytes, path, id);
+    }
+    Ok(decode(&bytes, path, id)?.to_luma32f())
 }
 
 /// The widest and tallest image [`load_gray`] decodes (chest radiographs are at most about
@@ -54,21 +64,16 @@ pub fn max_image_pixels(len: u64) -> u64 {
 /// The most memory the decoder may allocate for one image (1 GiB).
 pub const MAX_IMAGE_BYTES: u64 = 1 << 30;
 
-/// Decodes a PNG or JPEG file (format guessed from the bytes); `id` names the study in errors.
-/// The file is read once; the header's size is checked against its length before the decoder
-/// allocates pixels.
-fn decode(path: &Path, id: &str) -> Result<image::DynamicImage> {
-    let bytes = std::fs::read(path).map_err(|source| Error::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
+/// Decodes a PNG or JPEG file's bytes (format guessed from them); `id` names the study in
+/// errors. The header's size is checked against the length before the decoder allocates pixels.
+fn decode(bytes: &[u8], path: &Path, id: &str) -> Result<image::DynamicImage> {
     let bad = |source| Error::ImageDecode {
         id: id.to_string(),
         path: path.to_path_buf(),
         source,
     };
     let reader = || {
-        image::ImageReader::new(std::io::Cursor::new(bytes.as_slice()))
+        image::ImageReader::new(std::io::Cursor::new(bytes))
             .with_guessed_format()
             .expect("reading from memory cannot fail")
     };
@@ -373,7 +378,11 @@ impl HfImageProcessor {
 
     /// Decodes `path` as RGB and returns `([3, height, width] values, [3, height, width])`.
     pub fn apply(&self, path: &Path) -> Result<(Vec<f32>, [usize; 3])> {
-        let decoded = decode(path, &path.display().to_string())?;
+        let bytes = std::fs::read(path).map_err(|source| Error::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let decoded = decode(&bytes, path, &path.display().to_string())?;
         let mut rgb = decoded.to_rgb32f(); // values in [0, 1]
         let filter = match self.resample {
             0 => FilterType::Nearest,

@@ -38,6 +38,7 @@ mod annotation;
 mod assets;
 mod batch;
 mod dataset;
+mod dicom;
 mod error;
 mod image;
 mod labels;
@@ -50,6 +51,7 @@ pub use annotation::{
 pub use assets::assets_dir;
 pub use batch::{DiseaseLabels, ReportBatch, ReportBatcher};
 pub use dataset::{ReportDataset, ReportDatasetConfig, StudyItem};
+pub use dicom::looks_like_dicom;
 pub use error::{Error, Result};
 pub use image::{
     load_gray, max_image_pixels, GrayImage, HfImageProcessor, ImageTransformConfig, ResizeMode,

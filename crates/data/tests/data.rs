@@ -9,6 +9,7 @@ use trrg_data::*;
 use trrg_io::WeightFile;
 use trrg_testutil::asset_for_test;
 
+mod dicom;
 mod fuzz;
 
 type B = burn::backend::Flex;

@@ -26,6 +26,14 @@ pub enum Error {
         /// What is wrong with it.
         message: String,
     },
+    /// The ground-truth label rows do not pair one to one with the examples.
+    #[error("{rows} ground-truth label rows for {examples} examples")]
+    GroundTruthLength {
+        /// Label rows given.
+        rows: usize,
+        /// Examples given.
+        examples: usize,
+    },
     /// Nothing to evaluate.
     #[error("no examples to evaluate")]
     Empty,

@@ -28,4 +28,4 @@ pub use clinical::{clinical_efficacy, prf, CeConvention, CeScores, ObservationSc
 pub use error::{Error, Result};
 pub use meteor::{corpus_meteor, Meteor, MeteorCache, MeteorStats};
 pub use nlg::{BleuScores, ExampleScores, MeteorScores, NlgEvaluator, NlgScores};
-pub use report::{evaluate, evaluation_json};
+pub use report::{evaluate, evaluation_json, predictions_metrics};

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use serde_json::{json, Map, Value};
-use trrg_labeler::{Labeler, LABELER_NAME};
+use trrg_labeler::{Labeler, ReportLabels, LABELER_NAME};
 
 use crate::{clinical_efficacy, CeConvention, CeScores, Meteor, NlgEvaluator, NlgScores, Result};
 
@@ -41,21 +41,89 @@ pub fn evaluation_json(scores: &NlgScores, ce: &CeScores, per_example: bool) -> 
     out.insert("ROUGE_L".into(), json!(scores.rouge_l));
     out.insert("CIDEr".into(), json!(scores.cider));
     out.insert("METEOR_modules".into(), json!(scores.meteor_modules));
-    let mut ce_json = json!({
-        "convention": ce.convention, "labeler": ce.labeler,
-        "precision": ce.precision, "recall": ce.recall, "f1": ce.f1,
-        "reference_labels_from": "first reference of each example",
-    });
-    if ce.convention == CeConvention::F1chexbert.name() {
-        ce_json["micro_f1_14"] = json!(ce.f1);
-        ce_json["macro_f1_14"] = json!(ce.macro_f1_14);
-        ce_json["micro_f1_5"] = json!(ce.micro_f1_5);
-        ce_json["macro_f1_5"] = json!(ce.macro_f1_5);
-    }
-    ce_json["per_observation"] = json!(ce.per_observation);
+    let mut ce_json = ce_json(ce);
+    ce_json["reference_labels_from"] = json!("first reference of each example");
     out.insert("CE".into(), ce_json);
     if per_example {
         out.insert("per_example".into(), json!(scores.per_example));
     }
     Value::Object(out)
+}
+
+/// One clinical-efficacy result as JSON: convention, labeler, precision, recall, F1 (with the
+/// f1chexbert convention's micro/macro F1 over 14 and 5) and the per-observation scores.
+fn ce_json(ce: &CeScores) -> Value {
+    let mut out = json!({
+        "convention": ce.convention, "labeler": ce.labeler,
+        "precision": ce.precision, "recall": ce.recall, "f1": ce.f1,
+    });
+    if ce.convention == CeConvention::F1chexbert.name() {
+        out["micro_f1_14"] = json!(ce.f1);
+        out["macro_f1_14"] = json!(ce.macro_f1_14);
+        out["micro_f1_5"] = json!(ce.micro_f1_5);
+        out["macro_f1_5"] = json!(ce.macro_f1_5);
+    }
+    out["per_observation"] = json!(ce.per_observation);
+    out
+}
+
+/// CE of `hyps` against `refs` in each of the three conventions, keyed by convention name.
+fn ce_all_conventions(refs: &[ReportLabels], hyps: &[ReportLabels]) -> Value {
+    let mut out = Map::new();
+    for convention in [
+        CeConvention::R2gen,
+        CeConvention::Promptmrg,
+        CeConvention::F1chexbert,
+    ] {
+        let ce = clinical_efficacy(refs, hyps, convention, LABELER_NAME);
+        out.insert(convention.name().into(), ce_json(&ce));
+    }
+    Value::Object(out)
+}
+
+/// The scores of a set of predictions, as `trrg predict` writes `metrics.json` and `trrg eval
+/// --predictions` prints it: `n_studies`, BLEU-1..4, METEOR (with `meteor`'s modules), ROUGE-L,
+/// CIDEr-D, and `CE` in all three conventions (`r2gen`, `promptmrg`, `f1chexbert`), both
+/// reports labeled by the CheXpert-style labeler. With `ground_truth` (one label row per
+/// example, e.g. a synthetic dataset's exact labels), `CE_vs_ground_truth` compares the
+/// generated reports' labels with those rows, in the same three conventions.
+///
+/// `examples` are `(id, reference, generated)`; ids must be distinct.
+pub fn predictions_metrics(
+    examples: &[(String, String, String)],
+    ground_truth: Option<&[ReportLabels]>,
+    meteor: Arc<Meteor>,
+) -> Result<Value> {
+    let labeler = Labeler::new();
+    let mut nlg = NlgEvaluator::with_meteor(meteor);
+    let (mut refs, mut hyps) = (Vec::new(), Vec::new());
+    for (id, reference, generated) in examples {
+        nlg.update(id, std::slice::from_ref(reference), generated)?;
+        refs.push(labeler.label(reference));
+        hyps.push(labeler.label(generated));
+    }
+    let scores = nlg.finalize()?;
+    let mut out = Map::new();
+    out.insert("n_studies".into(), json!(examples.len()));
+    for k in 0..4 {
+        out.insert(format!("BLEU_{}", k + 1), json!(scores.bleu[k]));
+    }
+    out.insert("METEOR".into(), json!(scores.meteor));
+    out.insert("METEOR_modules".into(), json!(scores.meteor_modules));
+    out.insert("ROUGE_L".into(), json!(scores.rouge_l));
+    out.insert("CIDEr".into(), json!(scores.cider));
+    out.insert("CE".into(), ce_all_conventions(&refs, &hyps));
+    if let Some(truth) = ground_truth {
+        if truth.len() != hyps.len() {
+            return Err(crate::Error::GroundTruthLength {
+                rows: truth.len(),
+                examples: hyps.len(),
+            });
+        }
+        out.insert(
+            "CE_vs_ground_truth".into(),
+            ce_all_conventions(truth, &hyps),
+        );
+    }
+    Ok(Value::Object(out))
 }

@@ -88,23 +88,52 @@ impl<B: Backend> ReportGenerator<B> {
         &mut self.generation
     }
 
-    fn load_views(&self, views: &[PathBuf]) -> Result<Tensor<B, 5>, Error> {
-        let want = self.config.dataset.n_views();
-        if views.len() != want {
+    /// Views per study the model was trained with.
+    pub fn n_views(&self) -> usize {
+        self.config.dataset.n_views()
+    }
+
+    /// The run's training config.
+    pub fn config(&self) -> &TrainConfig {
+        &self.config
+    }
+
+    /// The disease names of the clues, in order (empty without clues).
+    pub fn disease_names(&self) -> &[String] {
+        self.bank.as_ref().map_or(&[], |b| b.names.as_slice())
+    }
+
+    /// Decodes the studies' views (in parallel) into one batch.
+    ///
+    /// # Shapes
+    /// - output: `[studies.len(), n_views, channels, crop, crop]`
+    fn load_studies(&self, studies: &[&[PathBuf]]) -> Result<Tensor<B, 5>, Error> {
+        use rayon::prelude::*;
+        let want = self.n_views();
+        if let Some(bad) = studies.iter().find(|views| views.len() != want) {
             return Err(Error::WrongViewCount {
                 want,
-                got: views.len(),
+                got: bad.len(),
             });
         }
         let transform = &self.config.image;
-        let mut pixels = Vec::with_capacity(want * transform.output_len());
-        for path in views {
-            let image = load_gray(path, &path.display().to_string())?;
-            pixels.extend(transform.apply(&image, false, 0));
-        }
+        let per_study = studies
+            .par_iter()
+            .map(|views| {
+                let mut pixels = Vec::with_capacity(want * transform.output_len());
+                for path in *views {
+                    let image = load_gray(path, &path.display().to_string())?;
+                    pixels.extend(transform.apply(&image, false, 0));
+                }
+                Ok(pixels)
+            })
+            .collect::<Result<Vec<_>, Error>>()?;
         let side = transform.crop;
         Ok(Tensor::from_data(
-            TensorData::new(pixels, [1, want, transform.channels, side, side]),
+            TensorData::new(
+                per_study.concat(),
+                [studies.len(), want, transform.channels, side, side],
+            ),
             &self.device,
         ))
     }
@@ -113,7 +142,7 @@ impl<B: Backend> ReportGenerator<B> {
     /// disease), refined as in stage 2 when the model has a refiner.
     pub fn perceive(&self, views: &[PathBuf]) -> Result<Vec<(String, f32)>, Error> {
         let bank = self.bank.as_ref().ok_or(Error::NoClues)?;
-        let logits = self.model.clue_logits(self.load_views(views)?, bank)?;
+        let logits = self.model.clue_logits(self.load_studies(&[views])?, bank)?;
         let p = trrg_llm::f32_values(burn::tensor::activation::sigmoid(logits));
         Ok(bank.names.iter().cloned().zip(p).collect())
     }
@@ -121,24 +150,34 @@ impl<B: Backend> ReportGenerator<B> {
     /// Writes the report of one study from its view images (PNG or JPEG; as many views as the
     /// model was trained with).
     pub fn generate(&self, views: &[PathBuf]) -> Result<Report, Error> {
-        let images = self.load_views(views)?;
-        let out = self
-            .model
-            .generate(
-                images,
-                self.bank.as_ref(),
-                &self.generation,
-                self.vocab.bos_id(),
-            )?
-            .remove(0);
-        let names = self
-            .bank
-            .as_ref()
-            .map(|b| b.names.clone())
-            .unwrap_or_default();
-        Ok(Report {
-            text: self.vocab.decode(&out.ids)?,
-            clues: names.into_iter().zip(out.clue_probabilities).collect(),
-        })
+        Ok(self.generate_batch(&[views])?.remove(0))
+    }
+
+    /// Writes the reports of several studies in one batch (their images decoded in parallel);
+    /// one report per study, in order.
+    pub fn generate_batch(&self, studies: &[&[PathBuf]]) -> Result<Vec<Report>, Error> {
+        if studies.is_empty() {
+            return Ok(Vec::new());
+        }
+        let images = self.load_studies(studies)?;
+        let out = self.model.generate(
+            images,
+            self.bank.as_ref(),
+            &self.generation,
+            self.vocab.bos_id(),
+        )?;
+        out.into_iter()
+            .map(|g| {
+                Ok(Report {
+                    text: self.vocab.decode(&g.ids)?,
+                    clues: self
+                        .disease_names()
+                        .iter()
+                        .cloned()
+                        .zip(g.clue_probabilities)
+                        .collect(),
+                })
+            })
+            .collect()
     }
 }

@@ -39,6 +39,20 @@ pub enum Error {
         /// What went wrong.
         reason: String,
     },
+    /// A directory given as a dataset is not in R2Gen layout.
+    #[error("{dir} is not a dataset directory: it has no annotation.json (R2Gen layout: annotation.json + images/)")]
+    NotADataset {
+        /// The directory.
+        dir: PathBuf,
+    },
+    /// Prediction input or a predictions file is unusable.
+    #[error("{what}: {reason}")]
+    Predictions {
+        /// The file, line or study.
+        what: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// The dataset failed to load.
     #[error(transparent)]
     Data(#[from] trrg_data::Error),

@@ -21,6 +21,11 @@ pub use optim::Optimizers;
 mod parallel;
 pub use parallel::{DataParallel, ParallelGrads};
 mod plot;
+mod predict;
+pub use predict::{
+    data_dir_studies, labels_from_json, labels_json, path_studies, predict, prediction_metrics,
+    read_predictions, write_predictions, PredictStudy, Prediction, IMAGE_EXTENSIONS,
+};
 mod run;
 mod schedule;
 mod summary;
@@ -32,7 +37,8 @@ pub use data::{epoch_batches, sentence_set, LabelSource, RunData};
 // on training; they are re-exported here for the programs that train.
 pub use error::{Error, Result};
 pub use evaluate::{
-    auc, evaluate, fit_clue_thresholds, thresholds_json, zero_shot_auc, Evaluation, Sample,
+    auc, evaluate, fit_clue_thresholds, meteor, meteor_jar, thresholds_json, zero_shot_auc,
+    Evaluation, Sample,
 };
 pub use run::{train, train_parallel, RunOptions, RunSummary};
 pub use schedule::learning_rate;

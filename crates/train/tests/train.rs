@@ -87,7 +87,9 @@ fn resumed_run_equals_uninterrupted_run() {
         "log.jsonl",
         "vocab.json",
         "diseases.json",
-        "plots/stage2_val_bleu4_cider_ce_f1.png",
+        "plots/stage2_val.png",
+        "plots/stage2_val.svg",
+        "plots/stage1_loss.png",
         "clue_thresholds.json",
     ] {
         assert!(root.join("a").join(file).is_file(), "{file}");

@@ -11,6 +11,7 @@ use trrg_model::{ClueBank, Trrg};
 use crate::data::LabelSource;
 use crate::evaluate::{evaluate, thresholds_json, zero_shot_auc, EvalContext, Evaluation, Scores};
 use crate::log::JsonlLog;
+use crate::plot::{plot, Panel, Series};
 use crate::{Error, RunDir, RunState};
 
 use super::{decision_bank, valid_bank, Context};
@@ -159,28 +160,75 @@ fn plots(run: &RunDir, log: &JsonlLog) -> crate::Result<()> {
         }
     };
     let loss = |r: &Value| r["loss"].as_f64();
-    crate::plot::plot(
-        &dir.join("stage1_train_loss.png"),
-        &[series(1, None, &loss)],
+    let line = |label: &str, points| Series {
+        label: label.into(),
+        points,
+    };
+    let panel = |title: &str, y_label: &str, series| Panel {
+        title: title.into(),
+        y_label: y_label.into(),
+        series,
+    };
+    plot(
+        &dir.join("stage1_loss"),
+        &[panel(
+            "Stage 1: image-sentence contrastive loss",
+            "InfoNCE loss",
+            vec![
+                line("train", series(1, None, &loss)),
+                line("validation", series(1, Some("val"), &loss)),
+            ],
+        )],
+        "step",
     )?;
-    crate::plot::plot(
-        &dir.join("stage1_val_loss.png"),
-        &[series(1, Some("val"), &loss)],
-    )?;
-    crate::plot::plot(
-        &dir.join("stage2_train_lm_and_consistency_loss.png"),
+    plot(
+        &dir.join("stage2_loss"),
         &[
-            series(2, None, &|r| r["lm_loss"].as_f64()),
-            series(2, None, &|r| r["consistency_loss"].as_f64()),
+            panel(
+                "Stage 2: language-model loss",
+                "LM loss (train)",
+                vec![line("train", series(2, None, &|r| r["lm_loss"].as_f64()))],
+            ),
+            panel(
+                "Stage 2: disease-aware consistency loss",
+                "consistency loss (train)",
+                vec![line(
+                    "train",
+                    series(2, None, &|r| r["consistency_loss"].as_f64()),
+                )],
+            ),
         ],
+        "step",
     )?;
-    crate::plot::plot(
-        &dir.join("stage2_val_bleu4_cider_ce_f1.png"),
+    plot(
+        &dir.join("stage2_val"),
         &[
-            series(2, Some("val"), &val(|s| s.bleu_4)),
-            series(2, Some("val"), &val(|s| s.cider)),
-            series(2, Some("val"), &val(|s| s.ce.f1)),
+            panel(
+                "Stage 2 validation: BLEU-4",
+                "BLEU-4",
+                vec![line(
+                    "validation",
+                    series(2, Some("val"), &val(|s| s.bleu_4)),
+                )],
+            ),
+            panel(
+                "Stage 2 validation: CIDEr",
+                "CIDEr-D",
+                vec![line(
+                    "validation",
+                    series(2, Some("val"), &val(|s| s.cider)),
+                )],
+            ),
+            panel(
+                "Stage 2 validation: clinical efficacy",
+                "CE micro-F1 (r2gen)",
+                vec![line(
+                    "validation",
+                    series(2, Some("val"), &val(|s| s.ce.f1)),
+                )],
+            ),
         ],
+        "step",
     )?;
     Ok(())
 }

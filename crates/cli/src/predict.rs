@@ -1,0 +1,100 @@
+//! `trrg predict`.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::Result;
+use clap::{Args, ValueEnum};
+use trrg_core::backend::{device, Backend};
+use trrg_core::data::Split;
+use trrg_core::train::{data_dir_studies, meteor, path_studies, predict, write_predictions};
+use trrg_core::ReportGenerator;
+
+/// Which split of `--data-dir` to predict.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum SplitArg {
+    /// The training split.
+    Train,
+    /// The validation split.
+    Val,
+    /// The test split.
+    Test,
+    /// Every split, in the order train, val, test.
+    All,
+}
+
+/// Arguments of `trrg predict`.
+#[derive(Args, Debug)]
+pub struct PredictArgs {
+    /// Run directory written by `trrg train` or the `train_iu_xray` example.
+    #[arg(long)]
+    checkpoint: PathBuf,
+    /// An R2Gen-layout dataset (`annotation.json` + `images/`) whose `--split` to predict and
+    /// score against its reports (and against `labels.json` where it exists).
+    #[arg(long, conflicts_with = "inputs")]
+    data_dir: Option<PathBuf>,
+    /// The split of `--data-dir`.
+    #[arg(long, value_enum, default_value_t = SplitArg::Test, requires = "data_dir")]
+    split: SplitArg,
+    /// Studies without references: a directory is one study (its PNG/JPEG/DICOM images in name
+    /// order); image files are taken as many at a time as the model has views.
+    #[arg(required_unless_present = "data_dir")]
+    inputs: Vec<PathBuf>,
+    /// Output directory: `predictions.jsonl`, and `metrics.json` when the studies have
+    /// references.
+    #[arg(long)]
+    out: PathBuf,
+    /// Studies per batch. Default: the run's batch size.
+    #[arg(long)]
+    batch_size: Option<usize>,
+    /// No progress bar.
+    #[arg(long)]
+    quiet: bool,
+}
+
+/// Runs `trrg predict`.
+pub fn run(args: PredictArgs) -> Result<()> {
+    let start = Instant::now();
+    let generator = ReportGenerator::<Backend>::from_dir(&args.checkpoint, &device()?)?;
+    let studies = match &args.data_dir {
+        Some(dir) => {
+            let split = match args.split {
+                SplitArg::Train => Some(Split::Train),
+                SplitArg::Val => Some(Split::Val),
+                SplitArg::Test => Some(Split::Test),
+                SplitArg::All => None,
+            };
+            data_dir_studies(dir, generator.config().dataset, split)?
+        }
+        None => path_studies(&args.inputs, generator.n_views())?,
+    };
+    if studies.is_empty() {
+        anyhow::bail!("no studies to predict");
+    }
+    let batch_size = args.batch_size.unwrap_or(generator.config().batch_size);
+    let rows = predict(&generator, &studies, batch_size, args.quiet)?;
+    let metrics = write_predictions(&args.out, &rows, meteor())?;
+    let seconds = start.elapsed().as_secs_f64();
+    println!(
+        "wrote {} predictions to {} in {seconds:.1} s ({:.3} s per study)",
+        rows.len(),
+        args.out.join("predictions.jsonl").display(),
+        seconds / rows.len() as f64
+    );
+    if let Some(m) = metrics {
+        let ce = |key: &str| m[key]["r2gen"]["f1"].as_f64();
+        print!(
+            "metrics.json: BLEU_4 {:.4}  METEOR {:.4}  ROUGE_L {:.4}  CIDEr {:.4}  CE F1 (r2gen) {:.4}",
+            m["BLEU_4"].as_f64().unwrap_or(f64::NAN),
+            m["METEOR"].as_f64().unwrap_or(f64::NAN),
+            m["ROUGE_L"].as_f64().unwrap_or(f64::NAN),
+            m["CIDEr"].as_f64().unwrap_or(f64::NAN),
+            ce("CE").unwrap_or(f64::NAN),
+        );
+        match ce("CE_vs_ground_truth") {
+            Some(f1) => println!("  vs ground truth {f1:.4}"),
+            None => println!(),
+        }
+    }
+    Ok(())
+}
