@@ -4,9 +4,9 @@
 //! embedded default **synthetic** IU-Xray-like dataset (trrg-synth: 1,200 two-view studies whose
 //! reports state exactly what is drawn), trains the `tiny` preset through stage 1 (contrastive
 //! pre-training) and stage 2 (clue-enhanced fine-tuning), evaluates the best checkpoint on the
-//! test split and prints a results table. Options: see [`trrg::main_job`] (`--data-dir`,
-//! `--config`, `--out`, `--resume`, `--ablation`, `--quiet`).
+//! test split and prints a results table. It is `trrg train` with the IU-Xray dataset kind: the
+//! same flags and defaults (`--help` lists them).
 
 fn main() {
-    trrg::main_job::main(trrg_data::DatasetKind::IuXray)
+    trrg_cli::train::main_job(trrg_data::DatasetKind::IuXray)
 }

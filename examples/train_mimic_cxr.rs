@@ -2,8 +2,9 @@
 //!
 //! `cargo run --release --example train_mimic_cxr -- --data-dir data/mimic_cxr` trains on
 //! MIMIC-CXR in R2Gen layout. Without `--data-dir` it reads the default **synthetic** dataset the
-//! MIMIC way (frontal view only). Options: see [`trrg::main_job`].
+//! MIMIC way (frontal view only). It is `trrg train` with the MIMIC-CXR dataset kind: the same
+//! flags and defaults (`--help` lists them).
 
 fn main() {
-    trrg::main_job::main(trrg_data::DatasetKind::MimicCxr)
+    trrg_cli::train::main_job(trrg_data::DatasetKind::MimicCxr)
 }

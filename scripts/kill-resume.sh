@@ -15,13 +15,13 @@ if [ -z "$config" ]; then
   echo '{"stage1": {"epochs": 1}, "stage2": {"epochs": 3}, "eval": {"every_epochs": 1}}' > "$config"
 fi
 cargo build --release --example train_iu_xray
-bin=target/release/examples/train_iu_xray
+bin="${CARGO_TARGET_DIR:-target}/release/examples/train_iu_xray"
 
 echo "== uninterrupted run"
-$bin --config "$config" --out "$work/whole" --quiet > "$work/whole.log" 2>&1
+"$bin" --config "$config" --out "$work/whole" --quiet > "$work/whole.log" 2>&1
 
 echo "== run killed with SIGKILL during stage 2"
-$bin --config "$config" --out "$work/killed" --quiet > "$work/killed.log" 2>&1 &
+"$bin" --config "$config" --out "$work/killed" --quiet > "$work/killed.log" 2>&1 &
 pid=$!
 # Wait until the first stage-2 checkpoint exists, then a little longer, then kill.
 until grep -q '"stage": 2' "$work/killed/checkpoints/state.json" 2>/dev/null; do sleep 1; done
@@ -32,7 +32,7 @@ echo "killed at: $(grep -E '"(stage|epochs_done|step)"' "$work/killed/checkpoint
 test ! -e "$work/killed/metrics.json"
 
 echo "== resumed"
-$bin --config "$config" --out "$work/killed" --resume --quiet > "$work/resumed.log" 2>&1
+"$bin" --config "$config" --out "$work/killed" --resume --quiet > "$work/resumed.log" 2>&1
 python3 - "$work/whole/metrics.json" "$work/killed/metrics.json" <<'PY'
 import json, sys
 a, b = (json.load(open(p)) for p in sys.argv[1:3])

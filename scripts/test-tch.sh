@@ -9,7 +9,7 @@
 #   TRRG_TCH_VENV=/path/venv scripts/test-tch.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-venv=${TRRG_TCH_VENV:-target/tch-venv}
+venv=${TRRG_TCH_VENV:-${CARGO_TARGET_DIR:-target}/tch-venv}
 if [ ! -x "$venv/bin/python" ]; then
     python3 -m venv "$venv"
 fi

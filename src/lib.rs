@@ -6,4 +6,3 @@
 #![warn(missing_docs)]
 
 pub use trrg_core::backend;
-pub mod main_job;

@@ -26,4 +26,4 @@ pub use error::{Error, Result};
 pub use files::{parse_json, read_json, write_atomic};
 pub use gguf::{Gguf, GgufValue};
 pub use paths::resolve_under;
-pub use weights::{transpose, TensorInfo, WeightFile};
+pub use weights::{transpose, write_safetensors, NamedTensor, TensorInfo, WeightFile};

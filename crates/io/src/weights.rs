@@ -426,3 +426,36 @@ pub fn transpose(values: &[f32], rows: usize, cols: usize) -> Vec<f32> {
     }
     out
 }
+
+/// One f32 tensor to write with [`write_safetensors`]: its name, shape (PyTorch order) and
+/// row-major values.
+pub type NamedTensor = (String, Vec<usize>, Vec<f32>);
+
+/// Writes f32 tensors as a safetensors file, atomically, with optional `__metadata__` (as
+/// transformers writes `{"format": "pt"}`).
+pub fn write_safetensors(
+    path: &Path,
+    tensors: &[NamedTensor],
+    metadata: Option<std::collections::HashMap<String, String>>,
+) -> Result<()> {
+    let bad = |tensor: &str, reason: String| Error::Weights {
+        path: path.to_path_buf(),
+        tensor: tensor.to_string(),
+        reason,
+    };
+    let bytes: Vec<Vec<u8>> = tensors
+        .iter()
+        .map(|(_, _, values)| values.iter().flat_map(|v| v.to_le_bytes()).collect())
+        .collect();
+    let views = tensors
+        .iter()
+        .zip(&bytes)
+        .map(|((name, shape, _), data)| {
+            safetensors::tensor::TensorView::new(Dtype::F32, shape.clone(), data)
+                .map(|v| (name.clone(), v))
+                .map_err(|e| bad(name, e.to_string()))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let file = safetensors::serialize(views, metadata).map_err(|e| bad("", e.to_string()))?;
+    crate::write_atomic(path, &file)
+}

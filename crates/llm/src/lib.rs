@@ -43,6 +43,7 @@ pub use config::{LlamaConfig, RopeScaling};
 pub use error::{Error, Result};
 pub use generate::{generate, generate_from_ids, GenerationConfig};
 pub use gguf::{Gguf, GgufLlama, GgufValue};
+pub use loader::HfTokenIds;
 pub use lora::{LoraAdapter, LoraConfig, LoraLinear, LORA_TARGETS};
 pub use model::{
     bool_values, f32_values, i64_values, masked_cross_entropy, real_mask, LlamaDecoderLayer,

@@ -153,3 +153,127 @@ impl<B: Backend> LlamaForCausalLM<B> {
         Ok((model, config))
     }
 }
+
+/// Token ids written into an exported `config.json` (HF `bos_token_id` etc.).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct HfTokenIds {
+    /// Start of a report.
+    pub bos: Option<u32>,
+    /// End of a report.
+    pub eos: Option<u32>,
+    /// Padding.
+    pub pad: Option<u32>,
+}
+
+impl LlamaConfig {
+    /// This config as HF `config.json` of `LlamaForCausalLM` (what [`LlamaConfig::from_hf_json`]
+    /// and transformers read).
+    pub fn to_hf_json(&self, ids: HfTokenIds) -> serde_json::Value {
+        let mut out = serde_json::json!({
+            "architectures": ["LlamaForCausalLM"],
+            "model_type": "llama",
+            "hidden_act": "silu",
+            "attention_bias": false,
+            "mlp_bias": false,
+            "attention_dropout": 0.0,
+            "initializer_range": 0.02,
+            "pretraining_tp": 1,
+            "use_cache": true,
+            "torch_dtype": "float32",
+            "vocab_size": self.vocab_size,
+            "hidden_size": self.hidden_size,
+            "intermediate_size": self.intermediate_size,
+            "num_hidden_layers": self.num_hidden_layers,
+            "num_attention_heads": self.num_attention_heads,
+            "num_key_value_heads": self.n_kv_heads(),
+            "head_dim": self.hidden_size / self.num_attention_heads,
+            "rms_norm_eps": self.rms_norm_eps,
+            "rope_theta": self.rope_theta,
+            "rope_scaling": self.rope_scaling,
+            "max_position_embeddings": self.max_position_embeddings,
+            "tie_word_embeddings": self.tie_word_embeddings,
+        });
+        for (key, id) in [
+            ("bos_token_id", ids.bos),
+            ("eos_token_id", ids.eos),
+            ("pad_token_id", ids.pad),
+        ] {
+            if let Some(id) = id {
+                out[key] = id.into();
+            }
+        }
+        out
+    }
+}
+
+impl<B: Backend> LlamaForCausalLM<B> {
+    /// The base weights in HF Llama layout (`model.embed_tokens.weight`,
+    /// `model.layers.{i}.self_attn.q_proj.weight` `[d_out, d_in]`, ..., `model.norm.weight`,
+    /// `lm_head.weight` unless tied), f32; LoRA adapters are left out (see
+    /// [`LlamaForCausalLM::save_lora`]).
+    pub fn hf_tensors(&self) -> Vec<trrg_io::NamedTensor> {
+        let vector = |name: String, p: &Param<Tensor<B, 1>>| {
+            (name, p.dims().to_vec(), crate::f32_values(p.val()))
+        };
+        let matrix =
+            |name: String, t: Tensor<B, 2>| (name, t.dims().to_vec(), crate::f32_values(t));
+        let mut out = vec![matrix(
+            "model.embed_tokens.weight".into(),
+            self.model.embed_tokens.weight.val(),
+        )];
+        for (i, layer) in self.model.layers.iter().enumerate() {
+            let p = format!("model.layers.{i}");
+            out.push(vector(
+                format!("{p}.input_layernorm.weight"),
+                &layer.input_layernorm.gamma,
+            ));
+            out.push(vector(
+                format!("{p}.post_attention_layernorm.weight"),
+                &layer.post_attention_layernorm.gamma,
+            ));
+            for (name, proj) in layer.projections() {
+                out.push(matrix(
+                    format!("{p}.{name}.weight"),
+                    proj.weight.val().transpose(),
+                ));
+            }
+        }
+        out.push(vector("model.norm.weight".into(), &self.model.norm.gamma));
+        if let Some(head) = &self.lm_head {
+            out.push(matrix(
+                "lm_head.weight".into(),
+                head.weight.val().transpose(),
+            ));
+        }
+        out
+    }
+
+    /// Writes `dir/config.json` and `dir/model.safetensors` in HF Llama layout, atomically, so
+    /// that `LlamaForCausalLM.from_pretrained(dir)` in transformers and
+    /// [`LlamaForCausalLM::from_pretrained`] here load them; adapters are written beside them in
+    /// PEFT layout when `lora` is given.
+    pub fn save_pretrained(
+        &self,
+        config: &LlamaConfig,
+        ids: HfTokenIds,
+        lora: Option<&crate::LoraConfig>,
+        dir: &Path,
+    ) -> Result<()> {
+        std::fs::create_dir_all(dir).map_err(|e| Error::Checkpoint {
+            path: dir.to_path_buf(),
+            reason: e.to_string(),
+        })?;
+        let json = serde_json::to_string_pretty(&config.to_hf_json(ids)).expect("plain JSON");
+        trrg_io::write_atomic(&dir.join("config.json"), json.as_bytes())?;
+        let metadata = std::collections::HashMap::from([("format".to_string(), "pt".to_string())]);
+        trrg_io::write_safetensors(
+            &dir.join("model.safetensors"),
+            &self.hf_tensors(),
+            Some(metadata),
+        )?;
+        if let Some(lora) = lora {
+            self.save_lora(lora, dir)?;
+        }
+        Ok(())
+    }
+}

@@ -58,20 +58,14 @@ impl<B: Backend> LlamaForCausalLM<B> {
             path: dir.to_path_buf(),
             reason,
         };
-        let mut tensors: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
+        let mut tensors: Vec<trrg_io::NamedTensor> = Vec::new();
         for (i, layer) in self.model.layers.iter().enumerate() {
             for (slot, proj) in layer.projections() {
                 let Some(ad) = &proj.adapter else { continue };
                 for (which, t) in [("A", ad.lora_a.val()), ("B", ad.lora_b.val())] {
                     let t = t.transpose(); // PyTorch layout
                     let shape = t.dims().to_vec();
-                    let values: Vec<f32> = t
-                        .into_data()
-                        .convert::<f32>()
-                        .to_vec()
-                        .map_err(|e| fail(format!("{e:?}")))?;
-                    let bytes = values.iter().flat_map(|v| v.to_le_bytes()).collect();
-                    tensors.push((peft_name(i, slot, which), shape, bytes));
+                    tensors.push((peft_name(i, slot, which), shape, crate::f32_values(t)));
                 }
             }
         }
@@ -81,20 +75,11 @@ impl<B: Backend> LlamaForCausalLM<B> {
                 reason: "the model has no adapters to save".into(),
             });
         }
-        let views = tensors
-            .iter()
-            .map(|(name, shape, bytes)| {
-                safetensors::tensor::TensorView::new(safetensors::Dtype::F32, shape.clone(), bytes)
-                    .map(|v| (name.clone(), v))
-            })
-            .collect::<std::result::Result<Vec<_>, _>>()
-            .map_err(|e| fail(e.to_string()))?;
-        let weights = safetensors::serialize(views, None).map_err(|e| fail(e.to_string()))?;
         std::fs::create_dir_all(dir).map_err(|e| fail(e.to_string()))?;
         let mut json = serde_json::to_value(config).expect("plain config");
         json["peft_type"] = "LORA".into();
         json["task_type"] = "CAUSAL_LM".into();
-        trrg_io::write_atomic(&dir.join("adapter_model.safetensors"), &weights)?;
+        trrg_io::write_safetensors(&dir.join("adapter_model.safetensors"), &tensors, None)?;
         trrg_io::write_atomic(
             &dir.join("adapter_config.json"),
             json.to_string().as_bytes(),

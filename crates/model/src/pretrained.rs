@@ -40,6 +40,18 @@ impl PretrainedPaths {
     }
 }
 
+/// The `model_type` of a `config.json` that stands for EfficientNet-Lite0 (an exported base run's
+/// `vision/config.json`, whose weights travel in the export, not in a `.pth`).
+pub const EFFICIENTNET_LITE0: &str = "efficientnet_lite0";
+
+fn is_efficientnet_marker(dir: &Path) -> bool {
+    let Ok(text) = std::fs::read_to_string(dir.join("config.json")) else {
+        return false;
+    };
+    serde_json::from_str::<serde_json::Value>(&text)
+        .is_ok_and(|v| v["model_type"] == EFFICIENTNET_LITE0)
+}
+
 fn is_gguf(path: &Path) -> bool {
     path.extension().and_then(|e| e.to_str()) == Some("gguf")
 }
@@ -50,11 +62,12 @@ impl TrrgConfig {
     /// LLM (`llm_patch_grid` 0: Swin-B gives 7x7 per view at 224 px, as R2GenGPT feeds them).
     /// Only configs are read here; [`Trrg::from_pretrained`] loads the weights.
     pub fn base(paths: &PretrainedPaths) -> crate::Result<Self> {
-        let vision = if is_pytorch_checkpoint(&paths.vision) {
-            VisionEncoderConfig::EfficientNet(EfficientNetConfig::new().with_num_classes(0))
-        } else {
-            VisionEncoderConfig::from_hf_json(paths.vision.join("config.json"))?
-        };
+        let vision =
+            if is_pytorch_checkpoint(&paths.vision) || is_efficientnet_marker(&paths.vision) {
+                VisionEncoderConfig::EfficientNet(EfficientNetConfig::new().with_num_classes(0))
+            } else {
+                VisionEncoderConfig::from_hf_json(paths.vision.join("config.json"))?
+            };
         let text = BertConfig::from_hf_json(paths.text.join("config.json"))?;
         let llm = if is_gguf(&paths.llm) {
             Gguf::open(&paths.llm)?.llama_config()?

@@ -313,6 +313,54 @@ impl TrainConfig {
         Ok(config)
     }
 
+    /// This config with `key=value` overrides applied (`--set`): `key` is a dotted path into the
+    /// config's JSON (`stage2.epochs`, `clue.consistency_weight`), `value` is read as JSON
+    /// (`3`, `true`, `"text"`, `[1, 2]`, `null`) or else taken as a string. Unknown keys and wrong
+    /// types are errors naming the override; the result is validated.
+    pub fn with_overrides(&self, overrides: &[(String, String)]) -> crate::Result<Self> {
+        let mut doc = serde_json::to_value(self).expect("TrainConfig serializes (string keys)");
+        for (key, raw) in overrides {
+            let bad = |reason: String| Error::InvalidConfig {
+                field: key.clone(),
+                reason,
+            };
+            let value: serde_json::Value = serde_json::from_str(raw)
+                .unwrap_or_else(|_| serde_json::Value::String(raw.clone()));
+            let parts: Vec<&str> = key.split('.').collect();
+            if parts.iter().any(|p| p.is_empty()) {
+                return Err(bad("an empty key segment (write `--set a.b=value`)".into()));
+            }
+            let (last, parents) = parts.split_last().expect("split yields one part at least");
+            let mut node = &mut doc;
+            for (depth, part) in parents.iter().enumerate() {
+                let here = parts[..=depth].join(".");
+                let object = node
+                    .as_object_mut()
+                    .ok_or_else(|| bad(format!("`{here}` is not a section of the config")))?;
+                let child = object
+                    .get_mut(*part)
+                    .ok_or_else(|| bad(format!("the config has no section `{here}`")))?;
+                if child.is_null() {
+                    *child = serde_json::Value::Object(Default::default());
+                }
+                node = child;
+            }
+            let object = node
+                .as_object_mut()
+                .ok_or_else(|| bad("its parent is not a section of the config".into()))?;
+            object.insert(last.to_string(), value);
+        }
+        let config: Self = serde_path_to_error::deserialize(doc).map_err(|e| {
+            let at = e.path().to_string();
+            Error::InvalidConfig {
+                field: at,
+                reason: format!("{} (from --set)", e.into_inner()),
+            }
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
     /// Checks every value.
     pub fn validate(&self) -> crate::Result<()> {
         let bad = |field: &str, reason: String| {

@@ -10,7 +10,7 @@ use trrg_llm::GenerationConfig;
 use trrg_model::{ClueBank, ClueMode, Trrg};
 use trrg_tokenize::ReportTokenizer;
 
-use crate::{Error, RunDir, RunTokenizers, TrainConfig};
+use crate::{Error, LlmTraining, RunDir, RunTokenizers, TrainConfig};
 
 /// A generated report.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
@@ -35,23 +35,27 @@ impl<B: Backend> ReportGenerator<B> {
     /// Loads a run directory written by `trrg_train::train`: `config.json`, `vocab.json` (the
     /// `base` preset reads its tokenizers from its checkpoints instead), `diseases.json`, the
     /// best (else the latest) checkpoint and, for a run that fits its clue thresholds,
-    /// `clue_thresholds.json` (hard clues with those thresholds).
+    /// `clue_thresholds.json` (hard clues with those thresholds). An exported directory
+    /// ([`crate::export_run`]) is read the same way, its weights from safetensors.
     pub fn from_dir(run_dir: impl AsRef<Path>, device: &B::Device) -> Result<Self, Error> {
         let dir = RunDir::new(run_dir.as_ref());
-        let config = dir.read_config()?;
+        let (model, config, tokenizers) = if dir.path(crate::EXPORT_FILE).is_file() {
+            let config = crate::export::resolve_exported_paths(dir.root(), dir.read_config()?);
+            let tokenizers = dir.tokenizers(&config)?;
+            let model: Trrg<B> = config
+                .model_config(tokenizers.reports.vocab_size())?
+                .init(device)?;
+            let model = crate::export::load_exported(dir.root(), model, &config, device)?;
+            (model, config, tokenizers)
+        } else {
+            let (model, config, tokenizers, _) = load_run_model(&dir, device)?;
+            (model, config, tokenizers)
+        };
         let RunTokenizers {
             reports: vocab,
             sentences,
             ..
-        } = dir.tokenizers(&config)?;
-        let state = dir
-            .read_state(&config)?
-            .ok_or_else(|| Error::NoCheckpoint {
-                dir: dir.root().to_path_buf(),
-            })?;
-        let file = state.best.map(|b| b.model_file).unwrap_or(state.model_file);
-        let model: Trrg<B> = config.model_config(vocab.vocab_size())?.init(device)?;
-        let model = dir.checkpoints()?.load_module(&file, model, device)?;
+        } = tokenizers;
         let bank = if config.clue.mode == ClueMode::Off {
             None
         } else {
@@ -74,6 +78,16 @@ impl<B: Backend> ReportGenerator<B> {
             generation,
             device: device.clone(),
         })
+    }
+
+    /// The model.
+    pub fn model(&self) -> &Trrg<B> {
+        &self.model
+    }
+
+    /// The clue bank (None for a run without clues).
+    pub fn bank(&self) -> Option<&ClueBank<B>> {
+        self.bank.as_ref()
     }
 
     /// The per-disease thresholds of hard clues, in disease order (None = soft clues or no
@@ -180,4 +194,28 @@ impl<B: Backend> ReportGenerator<B> {
             })
             .collect()
     }
+}
+
+/// The trained model of a run directory: its config, tokenizers, and the best (else the latest)
+/// checkpoint, with LoRA adapters attached first for a LoRA run; returns the checkpoint's name too.
+pub(crate) fn load_run_model<B: Backend>(
+    dir: &RunDir,
+    device: &B::Device,
+) -> Result<(Trrg<B>, TrainConfig, RunTokenizers, String), Error> {
+    let config = dir.read_config()?;
+    let tokenizers = dir.tokenizers(&config)?;
+    let state = dir
+        .read_state(&config)?
+        .ok_or_else(|| Error::NoCheckpoint {
+            dir: dir.root().to_path_buf(),
+        })?;
+    let file = state.best.map(|b| b.model_file).unwrap_or(state.model_file);
+    let mut model: Trrg<B> = config
+        .model_config(tokenizers.reports.vocab_size())?
+        .init(device)?;
+    if let LlmTraining::Lora(lora) = &config.stage2_llm {
+        model.llm = model.llm.with_lora(lora, device)?;
+    }
+    let model = dir.checkpoints()?.load_module(&file, model, device)?;
+    Ok((model, config, tokenizers, file))
 }

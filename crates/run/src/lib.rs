@@ -14,12 +14,16 @@
 //!   clue_thresholds.json   {disease: threshold}  RunDir::{write,read}_clue_thresholds
 //!   log.jsonl, metrics.json, samples.jsonl, plots/   (written by trrg-train)
 //! ```
+//!
+//! [`export_run`] writes a self-contained copy (safetensors, the LLM in HF layout) that
+//! [`ReportGenerator::from_dir`] reads in place of a run directory.
 #![warn(missing_docs)]
 
 mod checkpoint;
 mod config;
 mod dir;
 mod error;
+mod export;
 mod generator;
 mod precision;
 mod thresholds;
@@ -31,6 +35,10 @@ pub use config::{
 };
 pub use dir::RunDir;
 pub use error::{Error, Result};
+pub use export::{
+    export_run, hf_llama_names, load_named_tensors, named_tensors, ExportInfo, ExportSummary,
+    EXPORT_FILE, EXPORT_LLM_DIR, EXPORT_MODEL_FILE,
+};
 pub use generator::{Report, ReportGenerator};
 pub use precision::Precision;
 pub use thresholds::{read_clue_thresholds, thresholds_by_name, CLUE_THRESHOLDS_FILE};

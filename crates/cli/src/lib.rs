@@ -1,0 +1,72 @@
+//! `trrg`: the command-line tool, as a library so that the main job (`examples/train_iu_xray.rs`)
+//! runs `trrg train`'s own flags and code ([`train::main_job`]).
+
+pub mod eval;
+pub mod export;
+pub mod generate;
+pub mod inspect;
+pub mod label;
+pub mod predict;
+pub mod synth;
+pub mod train;
+
+use clap::{Parser, Subcommand};
+
+/// TRRG: truthful radiology report generation on Burn.
+#[derive(Parser, Debug)]
+#[command(name = "trrg", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Generate a synthetic two-view chest X-ray dataset (R2Gen layout) with truthful reports.
+    Synth(synth::SynthArgs),
+    /// Score generated reports against references: BLEU-1..4, ROUGE-L, CIDEr (pycocoevalcap-equal)
+    /// and clinical efficacy.
+    Eval(eval::EvalArgs),
+    /// Label reports with the 14 CheXpert observations ("CheXpert-style rules (trrg)").
+    Label(label::LabelArgs),
+    /// Train TRRG (stage 1 and stage 2) and evaluate the best checkpoint on the test split.
+    Train(train::TrainArgs),
+    /// Write the report of one study with a trained run, with per-disease clue probabilities.
+    Generate(generate::GenerateArgs),
+    /// Write the reports of a dataset split or of image files with a trained run, batched:
+    /// `predictions.jsonl`, and `metrics.json` where references exist.
+    Predict(predict::PredictArgs),
+    /// Export a trained run as a self-contained directory: safetensors with the LLM in HF Llama
+    /// layout (LoRA in PEFT layout), config, tokenizers, disease set, thresholds, model card.
+    Export(export::ExportArgs),
+    /// Show a pretrained checkpoint's architecture, parameter count and dtypes, and whether
+    /// every tensor maps onto trrg's model (naming any that do not).
+    Inspect(inspect::InspectArgs),
+}
+
+/// Reads a JSON input file as UTF-8 text, with errors that name the file.
+fn read_utf8(path: &std::path::Path) -> anyhow::Result<String> {
+    use anyhow::Context;
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    String::from_utf8(bytes).with_context(|| format!("{} is not valid UTF-8", path.display()))
+}
+
+/// Runs the `trrg` command line; on failure one `error: ...` line and exit status 1.
+pub fn main() {
+    trrg_core::init_logging();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Synth(args) => synth::run(args),
+        Command::Label(args) => label::run(args),
+        Command::Eval(args) => eval::run(args),
+        Command::Train(args) => train::run(args, None),
+        Command::Generate(args) => generate::run(args),
+        Command::Predict(args) => predict::run(args),
+        Command::Export(args) => export::run(args),
+        Command::Inspect(args) => inspect::run(args),
+    };
+    if let Err(e) = result {
+        eprintln!("error: {}", trrg_core::error_line(e.as_ref()));
+        std::process::exit(1);
+    }
+}
