@@ -7,6 +7,7 @@ pub mod generate;
 pub mod inspect;
 pub mod label;
 pub mod predict;
+pub mod serve;
 pub mod synth;
 pub mod train;
 
@@ -39,6 +40,9 @@ enum Command {
     /// Export a trained run as a self-contained directory: safetensors with the LLM in HF Llama
     /// layout (LoRA in PEFT layout), config, tokenizers, disease set, thresholds, model card.
     Export(export::ExportArgs),
+    /// Serve a trained run over HTTP: a JSON API (POST the views, get the report, clue
+    /// probabilities and evidence maps) and a one-page web demo. Listens on loopback by default.
+    Serve(serve::ServeArgs),
     /// Show a pretrained checkpoint's architecture, parameter count and dtypes, and whether
     /// every tensor maps onto trrg's model (naming any that do not).
     Inspect(inspect::InspectArgs),
@@ -63,6 +67,7 @@ pub fn main() {
         Command::Generate(args) => generate::run(args),
         Command::Predict(args) => predict::run(args),
         Command::Export(args) => export::run(args),
+        Command::Serve(args) => serve::run(args),
         Command::Inspect(args) => inspect::run(args),
     };
     if let Err(e) = result {

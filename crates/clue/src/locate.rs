@@ -63,17 +63,27 @@ impl<B: Backend> ClueLocator<B> {
         let [batch, _, _] = patches.dims();
         let identity = prompts.identity(); // [n_clues, d_text]
         let [n_clues, _] = identity.dims();
-        let query = self.query.forward(identity.clone()); // [n_clues, d_locate]
+        let values = self.value.forward(patches.clone()); // [batch, n_patches, d_locate]
+        let found = self.attention(patches, prompts).matmul(values); // [batch, n_clues, d_locate]
+        let readout = self.readout.forward(identity).unsqueeze::<3>(); // [1, n_clues, d_locate]
+        (found * readout).sum_dim(2).reshape([batch, n_clues])
+    }
+
+    /// Where each disease looks: `a_d` over the patches (each row sums to 1), the evidence map
+    /// that `trrg serve` draws over the image.
+    ///
+    /// # Shapes
+    /// - patches: `[batch, n_patches, d_vision]`
+    /// - output: `[batch, n_clues, n_patches]`
+    pub fn attention(&self, patches: Tensor<B, 3>, prompts: &PromptEmbeddings<B>) -> Tensor<B, 3> {
+        let query = self.query.forward(prompts.identity()); // [n_clues, d_locate]
         let d_locate = query.dims()[1];
-        let keys = self.key.forward(patches.clone()); // [batch, n_patches, d_locate]
-        let values = self.value.forward(patches); // [batch, n_patches, d_locate]
+        let keys = self.key.forward(patches); // [batch, n_patches, d_locate]
         let scores = query
             .unsqueeze::<3>()
             .matmul(keys.swap_dims(1, 2)) // [batch, n_clues, n_patches]
             / (d_locate as f64).sqrt();
-        let found = softmax(scores, 2).matmul(values); // [batch, n_clues, d_locate]
-        let readout = self.readout.forward(identity).unsqueeze::<3>(); // [1, n_clues, d_locate]
-        (found * readout).sum_dim(2).reshape([batch, n_clues])
+        softmax(scores, 2)
     }
 }
 

@@ -40,13 +40,20 @@ pub fn load_gray(path: &Path, id: &str) -> Result<GrayImage> {
         path: path.to_path_buf(),
         source,
     })?;
+    decode_gray(&bytes, path, id)
+}
+
+/// Decodes the bytes of a PNG, JPEG or DICOM file (as [`load_gray`] does a file); `path` names
+/// the file in errors (an upload's file name, say), and a `.dcm`/`.dicom` name or the DICM
+/// magic selects DICOM.
+pub fn decode_gray(bytes: &[u8], path: &Path, id: &str) -> Result<GrayImage> {
     let dicom_name = path
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("dcm") || e.eq_ignore_ascii_case("dicom"));
-    if crate::looks_like_dicom(&bytes) || dicom_name {
-        return crate::dicom::decode_dicom(&bytes, path, id);
+    if crate::looks_like_dicom(bytes) || dicom_name {
+        return crate::dicom::decode_dicom(bytes, path, id);
     }
-    Ok(decode(&bytes, path, id)?.to_luma32f())
+    Ok(decode(bytes, path, id)?.to_luma32f())
 }
 
 /// The widest and tallest image [`load_gray`] decodes (chest radiographs are at most about

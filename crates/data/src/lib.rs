@@ -54,8 +54,8 @@ pub use dataset::{ReportDataset, ReportDatasetConfig, StudyItem};
 pub use dicom::looks_like_dicom;
 pub use error::{Error, Result};
 pub use image::{
-    load_gray, max_image_pixels, GrayImage, HfImageProcessor, ImageTransformConfig, ResizeMode,
-    IMAGENET_MEAN, IMAGENET_STD, MAX_IMAGE_BYTES, MAX_IMAGE_SIDE,
+    decode_gray, load_gray, max_image_pixels, GrayImage, HfImageProcessor, ImageTransformConfig,
+    ResizeMode, IMAGENET_MEAN, IMAGENET_STD, MAX_IMAGE_BYTES, MAX_IMAGE_SIDE,
 };
 pub use labels::{LabelRow, LabelTable, CHEXPERT_OBSERVATIONS};
 pub use openi::{iu_xray_annotation, read_openi_reports, OpenIReport, R2GenIuSplit};

@@ -283,6 +283,34 @@ impl<B: Backend> Trrg<B> {
         Ok(self.clue_logits_of(&out, batch, n_views, bank))
     }
 
+    /// The clue locator's attention over every view's patches, per disease (None for a model
+    /// without a locator): the patch-level evidence map of each finding.
+    ///
+    /// # Shapes
+    /// - images: `[batch, n_views, channels, height, width]`
+    /// - output: `[batch, n_clues, n_views, n_patches]` (each disease's weights over all views'
+    ///   patches sum to 1; patches in row-major order of the encoder's grid)
+    pub fn clue_evidence(
+        &self,
+        images: Tensor<B, 5>,
+        bank: &ClueBank<B>,
+    ) -> crate::Result<Option<Tensor<B, 4>>> {
+        let Some(locator) = &self.clue_locator else {
+            return Ok(None);
+        };
+        let [batch, n_views, ..] = images.dims();
+        let out = self.encode_views(images)?;
+        let [_, n_patches, d_vision] = out.patch_tokens.dims();
+        let patches = out
+            .patch_tokens
+            .reshape([batch, n_views * n_patches, d_vision]);
+        let attention = locator.attention(patches, &bank.prompts); // [batch, n_clues, n_views * n_patches]
+        let n_clues = attention.dims()[1];
+        Ok(Some(
+            attention.reshape([batch, n_clues, n_views, n_patches]),
+        ))
+    }
+
     /// Mean-pooled text-encoder outputs.
     ///
     /// # Shapes

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use burn::prelude::*;
 use burn::tensor::TensorData;
-use trrg_data::load_gray;
+use trrg_data::{load_gray, GrayImage};
 use trrg_llm::GenerationConfig;
 use trrg_model::{ClueBank, ClueMode, Trrg};
 use trrg_tokenize::ReportTokenizer;
@@ -117,12 +117,25 @@ impl<B: Backend> ReportGenerator<B> {
         self.bank.as_ref().map_or(&[], |b| b.names.as_slice())
     }
 
-    /// Decodes the studies' views (in parallel) into one batch.
+    /// Decodes the studies' views (PNG, JPEG or DICOM), in parallel.
+    fn decode_studies(&self, studies: &[&[PathBuf]]) -> Result<Vec<Vec<GrayImage>>, Error> {
+        use rayon::prelude::*;
+        studies
+            .par_iter()
+            .map(|views| {
+                views
+                    .iter()
+                    .map(|path| Ok(load_gray(path, &path.display().to_string())?))
+                    .collect()
+            })
+            .collect()
+    }
+
+    /// One batch of studies' decoded views, through the run's image transform.
     ///
     /// # Shapes
     /// - output: `[studies.len(), n_views, channels, crop, crop]`
-    fn load_studies(&self, studies: &[&[PathBuf]]) -> Result<Tensor<B, 5>, Error> {
-        use rayon::prelude::*;
+    fn batch(&self, studies: &[Vec<GrayImage>]) -> Result<Tensor<B, 5>, Error> {
         let want = self.n_views();
         if let Some(bad) = studies.iter().find(|views| views.len() != want) {
             return Err(Error::WrongViewCount {
@@ -131,25 +144,22 @@ impl<B: Backend> ReportGenerator<B> {
             });
         }
         let transform = &self.config.image;
-        let per_study = studies
-            .par_iter()
-            .map(|views| {
-                let mut pixels = Vec::with_capacity(want * transform.output_len());
-                for path in *views {
-                    let image = load_gray(path, &path.display().to_string())?;
-                    pixels.extend(transform.apply(&image, false, 0));
-                }
-                Ok(pixels)
-            })
-            .collect::<Result<Vec<_>, Error>>()?;
+        let mut pixels = Vec::with_capacity(studies.len() * want * transform.output_len());
+        for image in studies.iter().flatten() {
+            pixels.extend(transform.apply(image, false, 0));
+        }
         let side = transform.crop;
         Ok(Tensor::from_data(
             TensorData::new(
-                per_study.concat(),
+                pixels,
                 [studies.len(), want, transform.channels, side, side],
             ),
             &self.device,
         ))
+    }
+
+    fn load_studies(&self, studies: &[&[PathBuf]]) -> Result<Tensor<B, 5>, Error> {
+        self.batch(&self.decode_studies(studies)?)
     }
 
     /// Disease probabilities of one study: zero-shot perception (positive vs negative prompt per
@@ -173,9 +183,16 @@ impl<B: Backend> ReportGenerator<B> {
         if studies.is_empty() {
             return Ok(Vec::new());
         }
-        let images = self.load_studies(studies)?;
+        self.generate_images(&self.decode_studies(studies)?)
+    }
+
+    /// Writes the reports of studies given as decoded views ([`trrg_data::decode_gray`]).
+    pub fn generate_images(&self, studies: &[Vec<GrayImage>]) -> Result<Vec<Report>, Error> {
+        if studies.is_empty() {
+            return Ok(Vec::new());
+        }
         let out = self.model.generate(
-            images,
+            self.batch(studies)?,
             self.bank.as_ref(),
             &self.generation,
             self.vocab.bos_id(),
@@ -194,6 +211,54 @@ impl<B: Backend> ReportGenerator<B> {
             })
             .collect()
     }
+
+    /// The clue locator's patch-level evidence for one study's decoded views (None for a model
+    /// without clues or without a locator).
+    pub fn evidence(&self, views: &[GrayImage]) -> Result<Option<Evidence>, Error> {
+        let Some(bank) = self.bank.as_ref() else {
+            return Ok(None);
+        };
+        let Some(maps) = self
+            .model
+            .clue_evidence(self.batch(&[views.to_vec()])?, bank)?
+        else {
+            return Ok(None);
+        };
+        let [_, n_clues, n_views, n_patches] = maps.dims();
+        let values = trrg_llm::f32_values(maps);
+        let side = (n_patches as f64).sqrt().round() as usize;
+        let grid = if side * side == n_patches {
+            [side, side]
+        } else {
+            [1, n_patches]
+        };
+        let per_disease = bank
+            .names
+            .iter()
+            .take(n_clues)
+            .enumerate()
+            .map(|(d, name)| {
+                let maps = (0..n_views)
+                    .map(|v| {
+                        let start = (d * n_views + v) * n_patches;
+                        values[start..start + n_patches].to_vec()
+                    })
+                    .collect();
+                (name.clone(), maps)
+            })
+            .collect();
+        Ok(Some(Evidence { grid, per_disease }))
+    }
+}
+
+/// The clue locator's attention for one study: per disease and view, a weight per patch of the
+/// encoder's grid (row-major); each disease's weights over all views sum to 1.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct Evidence {
+    /// Patch grid `[rows, columns]` over the (cropped) input image.
+    pub grid: [usize; 2],
+    /// `(disease, [view][patch])`, in disease-set order.
+    pub per_disease: Vec<(String, Vec<Vec<f32>>)>,
 }
 
 /// The trained model of a run directory: its config, tokenizers, and the best (else the latest)

@@ -39,7 +39,7 @@ pub use export::{
     export_run, hf_llama_names, load_named_tensors, named_tensors, ExportInfo, ExportSummary,
     EXPORT_FILE, EXPORT_LLM_DIR, EXPORT_MODEL_FILE,
 };
-pub use generator::{Report, ReportGenerator};
+pub use generator::{Evidence, Report, ReportGenerator};
 pub use precision::Precision;
 pub use thresholds::{read_clue_thresholds, thresholds_by_name, CLUE_THRESHOLDS_FILE};
 pub use tokenizers::RunTokenizers;
