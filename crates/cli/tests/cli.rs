@@ -419,3 +419,311 @@ fn skipped_studies_are_logged_and_a_corrupt_image_is_one_error() {
     assert!(errors[0].contains("study `b`"), "{err}");
     std::fs::remove_dir_all(root).unwrap();
 }
+
+/// One small trained run (micro preset, LoRA in stage 2) shared by the tests below: its data
+/// directory and run directory.
+fn trained_run() -> &'static (PathBuf, PathBuf) {
+    static RUN: std::sync::OnceLock<(PathBuf, PathBuf)> = std::sync::OnceLock::new();
+    RUN.get_or_init(|| {
+        let root = std::env::temp_dir().join(format!("trrg-cli-{}-e2e", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let data = root.join("data");
+        let out = trrg(&[
+            "synth", "--out", data.to_str().unwrap(), "--studies", "40", "--size", "64",
+            "--seed", "5",
+        ]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let run = root.join("run");
+        let out = trrg(&[
+            "train", "--preset", "micro", "--data-dir", data.to_str().unwrap(), "--out",
+            run.to_str().unwrap(), "--quiet",
+            "--set", "batch_size=8", "--set", "image.resize=72", "--set", "image.crop=64",
+            "--set", "stage1.epochs=1", "--set", "stage2.epochs=1", "--set", "eval.num_beams=2",
+            "--set", "eval.max_new_tokens=16",
+            "--set", r#"stage2_llm={"lora": {"r": 4, "lora_alpha": 8, "lora_dropout": 0.0, "target_modules": ["q_proj", "v_proj"]}}"#,
+        ]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        (data, run)
+    })
+}
+
+fn json_file(path: &std::path::Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap())
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn lines(path: &std::path::Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// `trrg predict` on the run's test split writes one row per study with clues, decisions and
+/// labels, the same reports the run wrote into samples.jsonl, and a metrics.json equal to what
+/// `trrg eval --predictions` computes from those rows; a CSV of the same pairs scores the same
+/// NLG metrics; bad input is one clear error.
+#[test]
+fn predict_writes_rows_and_metrics_that_eval_reproduces() {
+    let (data, run) = trained_run();
+    let out_dir = run.parent().unwrap().join("predict");
+    let out = trrg(&[
+        "predict", "--checkpoint", run.to_str().unwrap(), "--data-dir", data.to_str().unwrap(),
+        "--split", "test", "--out", out_dir.to_str().unwrap(), "--quiet",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let rows = lines(&out_dir.join("predictions.jsonl"));
+    let samples = lines(&run.join("samples.jsonl"));
+    assert_eq!(rows.len(), samples.len());
+    for (row, sample) in rows.iter().zip(&samples) {
+        assert_eq!(row["id"], sample["id"]);
+        assert_eq!(row["generated"], sample["generated"], "predict != the run's test pass");
+        assert_eq!(row["reference"], sample["reference"]);
+        assert_eq!(row["clues"].as_object().unwrap().len(), 14);
+        assert_eq!(row["clue_decisions"].as_object().unwrap().len(), 14);
+        for key in ["generated_labels", "reference_labels", "ground_truth_labels"] {
+            assert_eq!(row[key].as_object().unwrap().len(), 14, "{key}");
+        }
+    }
+    let metrics = json_file(&out_dir.join("metrics.json"));
+    for convention in ["r2gen", "promptmrg", "f1chexbert"] {
+        assert!(metrics["CE"][convention]["f1"].is_number(), "{convention}");
+        assert!(metrics["CE_vs_ground_truth"][convention]["f1"].is_number());
+    }
+    let run_metrics = json_file(&run.join("metrics.json"));
+    assert_eq!(metrics["BLEU_4"], run_metrics["test"]["BLEU_4"]);
+    assert_eq!(metrics["CE"]["r2gen"]["f1"], run_metrics["test"]["CE"]["f1"]);
+    let rows_path = out_dir.join("predictions.jsonl");
+    let out = trrg(&["eval", "--predictions", rows_path.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let from_rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(from_rows, metrics, "trrg eval --predictions != predict's metrics.json");
+    // The same pairs as CSV (quoted fields, an id column).
+    let mut csv = String::from("id,reference,generated\n");
+    for row in &rows {
+        let q = |v: &serde_json::Value| format!("\"{}\"", v.as_str().unwrap().replace('"', "\"\""));
+        csv += &format!("{},{},{}\n", row["id"].as_str().unwrap(), q(&row["reference"]), q(&row["generated"]));
+    }
+    let csv_path = temp_file("pairs.csv", &csv);
+    let out = trrg(&["eval", "--predictions", csv_path.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let from_csv: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    for key in ["BLEU_4", "METEOR", "ROUGE_L", "CIDEr"] {
+        assert_eq!(from_csv[key], metrics[key], "{key}");
+    }
+    assert_eq!(from_csv["CE"], metrics["CE"]);
+    // Image files without references: rows, no metrics.
+    let first = &rows[0]["views"];
+    let images_out = run.parent().unwrap().join("predict-images");
+    let out = trrg(&[
+        "predict", "--checkpoint", run.to_str().unwrap(), "--out",
+        images_out.to_str().unwrap(), first[0].as_str().unwrap(), first[1].as_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let image_rows = lines(&images_out.join("predictions.jsonl"));
+    assert_eq!(image_rows.len(), 1);
+    assert_eq!(image_rows[0]["generated"], rows[0]["generated"]);
+    assert!(!images_out.join("metrics.json").exists());
+    // Bad input: one clear line each.
+    let empty = run.parent().unwrap().join("empty-run");
+    std::fs::create_dir_all(&empty).unwrap();
+    let out = trrg(&["predict", "--checkpoint", empty.to_str().unwrap(), "--data-dir", data.to_str().unwrap(), "--out", "x"]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains("config.json") && err.contains("empty-run"), "{err}");
+    let out = trrg(&["predict", "--checkpoint", run.to_str().unwrap(), "--data-dir", empty.to_str().unwrap(), "--out", "x"]);
+    let err = stderr(&out);
+    assert!(!out.status.success() && err.contains("annotation.json"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    let bad_rows = temp_file("bad.jsonl", "{\"id\": \"a\"}\n");
+    let out = trrg(&["eval", "--predictions", bad_rows.to_str().unwrap()]);
+    let err = stderr(&out);
+    assert!(!out.status.success() && err.contains("line 1"), "{err}");
+}
+
+fn dicom_fixture(name: &str) -> String {
+    format!("{}/../data/tests/fixtures/dicom/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+fn generate_json(checkpoint: &std::path::Path, views: &[&str]) -> serde_json::Value {
+    let mut args = vec!["generate", "--checkpoint", checkpoint.to_str().unwrap(), "--json"];
+    args.extend_from_slice(views);
+    let out = trrg(&args);
+    assert!(out.status.success(), "{}", stderr(&out));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// `trrg export` writes the LLM in HF Llama layout (names, shapes, f32), the LoRA adapters in
+/// PEFT layout and a model card; `trrg generate` on the exported directory writes exactly the
+/// run's report. The same study as PNG and as DICOM (both photometric interpretations) gives
+/// the same report.
+#[test]
+fn export_is_self_contained_and_dicom_reads_like_png() {
+    let (_, run) = trained_run();
+    let export = run.parent().unwrap().join("export");
+    let out = trrg(&["export", "--checkpoint", run.to_str().unwrap(), "--out", export.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let config = json_file(&export.join("llm/config.json"));
+    assert_eq!(config["architectures"][0], "LlamaForCausalLM");
+    let layers = config["num_hidden_layers"].as_u64().unwrap() as usize;
+    let tied = config["tie_word_embeddings"].as_bool().unwrap();
+    let bytes = std::fs::read(export.join("llm/model.safetensors")).unwrap();
+    let file = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let names: std::collections::HashSet<String> = file.names().into_iter().cloned().collect();
+    assert_eq!(names, trrg_core::run::hf_llama_names(layers, tied));
+    let (d, vocab, inner) = (
+        config["hidden_size"].as_u64().unwrap() as usize,
+        config["vocab_size"].as_u64().unwrap() as usize,
+        config["intermediate_size"].as_u64().unwrap() as usize,
+    );
+    let kv = config["num_key_value_heads"].as_u64().unwrap() as usize * config["head_dim"].as_u64().unwrap() as usize;
+    for (name, shape) in [
+        ("model.embed_tokens.weight".to_string(), vec![vocab, d]),
+        ("model.layers.0.self_attn.q_proj.weight".into(), vec![d, d]),
+        ("model.layers.0.self_attn.k_proj.weight".into(), vec![kv, d]),
+        ("model.layers.0.mlp.gate_proj.weight".into(), vec![inner, d]),
+        ("model.layers.0.mlp.down_proj.weight".into(), vec![d, inner]),
+        ("model.norm.weight".into(), vec![d]),
+    ] {
+        let t = file.tensor(&name).unwrap();
+        assert_eq!(t.shape(), shape.as_slice(), "{name}");
+        assert_eq!(t.dtype(), safetensors::Dtype::F32, "{name}");
+    }
+    let adapter = json_file(&export.join("llm/adapter_config.json"));
+    assert_eq!(adapter["peft_type"], "LORA");
+    let bytes = std::fs::read(export.join("llm/adapter_model.safetensors")).unwrap();
+    let lora = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    assert!(lora.names().iter().any(|n| n.starts_with("base_model.model.model.layers.0.self_attn.q_proj.lora_A")));
+    let card = std::fs::read_to_string(export.join("README.md")).unwrap();
+    assert!(card.contains("synthetic") && card.contains("BLEU_4"), "{card}");
+    // Same report from the run and from the export, from PNG and from DICOM.
+    let png = dicom_fixture("rg1_chest_pa_512.png");
+    let (mono2, mono1) = (dicom_fixture("rg1_dx_monochrome2.dcm"), dicom_fixture("rg1_dx_monochrome1_rle.dcm"));
+    let from_run = generate_json(run, &[&png, &png]);
+    assert_eq!(generate_json(&export, &[&png, &png]), from_run, "export != run");
+    assert_eq!(generate_json(run, &[&mono2, &mono1]), from_run, "DICOM != PNG");
+    let corrupt = temp_file("corrupt.dcm", "not a DICOM file at all");
+    let out = trrg(&["generate", "--checkpoint", run.to_str().unwrap(), &png, corrupt.to_str().unwrap()]);
+    let err = stderr(&out);
+    assert!(!out.status.success() && err.contains("corrupt.dcm") && err.contains("DICOM"), "{err}");
+}
+
+/// `--print-config` shows the effect of `--preset` and `--set`; bad overrides are one clear line.
+#[test]
+fn train_flags_print_config_and_overrides() {
+    let out = trrg(&["train", "--print-config", "--preset", "micro", "--set", "stage2.epochs=3", "--set", "clue.consistency_weight=0.25"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let config: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(config["preset"], "micro");
+    assert_eq!(config["stage2"]["epochs"], 3);
+    assert_eq!(config["clue"]["consistency_weight"], 0.25);
+    for (set, word) in [("nope.x=1", "nope"), ("stage2.epochs=many", "stage2.epochs"), ("stage2", "KEY=VALUE")] {
+        let out = trrg(&["train", "--print-config", "--set", set]);
+        let err = stderr(&out);
+        assert!(!out.status.success() && err.contains(word), "{set}: {err}");
+    }
+    let out = trrg(&["train", "--resume"]);
+    assert!(!out.status.success() && stderr(&out).contains("--out"), "{}", stderr(&out));
+}
+
+/// A raw HTTP/1.1 exchange with the server; returns the status and body.
+fn http(addr: &str, request: &[u8]) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream.write_all(request).unwrap();
+    let mut response = Vec::new();
+    let _ = stream.read_to_end(&mut response);
+    let text = String::from_utf8_lossy(&response).into_owned();
+    let status = text.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    (status, body)
+}
+
+fn multipart(files: &[(&str, &[u8])]) -> (String, Vec<u8>) {
+    let boundary = "trrgTestBoundary7MA4YWxk";
+    let mut body = Vec::new();
+    for (name, bytes) in files {
+        body.extend_from_slice(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"view\"; filename=\"{name}\"\r\nContent-Type: application/octet-stream\r\n\r\n").as_bytes());
+        body.extend_from_slice(bytes);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+fn post(addr: &str, content_type: &str, body: &[u8]) -> (u16, String) {
+    let mut request = format!(
+        "POST /api/report HTTP/1.1\r\nHost: {addr}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    request.extend_from_slice(body);
+    http(addr, &request)
+}
+
+/// `trrg serve` answers the page, the model info and a report with clues and evidence maps;
+/// an oversized upload gets 413, a non-image or a wrong view count 400, each with a JSON error.
+#[test]
+fn serve_answers_reports_and_refuses_bad_uploads() {
+    use std::io::BufRead;
+    let (_, run) = trained_run();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_trrg"))
+        .args(["serve", "--checkpoint", run.to_str().unwrap(), "--addr", "127.0.0.1:0", "--max-upload-mb", "1"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut reader = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    reader.read_line(&mut line).unwrap();
+    let addr = line
+        .split("http://")
+        .nth(1)
+        .and_then(|s| s.split('/').next())
+        .unwrap_or_else(|| panic!("no address in `{line}`"))
+        .to_string();
+    let (status, page) = http(&addr, b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n");
+    assert_eq!(status, 200);
+    assert!(page.contains("/api/report"));
+    let (status, info) = http(&addr, b"GET /api/info HTTP/1.1\r\nConnection: close\r\n\r\n");
+    assert_eq!(status, 200, "{info}");
+    let info: serde_json::Value = serde_json::from_str(&info).unwrap();
+    assert_eq!(info["views"], 2);
+    let png = std::fs::read(dicom_fixture("rg1_chest_pa_512.png")).unwrap();
+    let dcm = std::fs::read(dicom_fixture("rg1_dx_monochrome1_rle.dcm")).unwrap();
+    let (ct, body) = multipart(&[("frontal.png", &png), ("lateral.dcm", &dcm)]);
+    let (status, answer) = post(&addr, &ct, &body);
+    assert_eq!(status, 200, "{answer}");
+    let answer: serde_json::Value = serde_json::from_str(&answer).unwrap();
+    let report = answer["report"].as_str().unwrap();
+    let expected = generate_json(run, &[&dicom_fixture("rg1_chest_pa_512.png"), &dicom_fixture("rg1_dx_monochrome2.dcm")]);
+    assert_eq!(report, expected["report"].as_str().unwrap());
+    assert_eq!(answer["clues"].as_array().unwrap().len(), 14);
+    let evidence = &answer["evidence"];
+    let grid = evidence["grid"].as_array().unwrap();
+    let n = (grid[0].as_u64().unwrap() * grid[1].as_u64().unwrap()) as usize;
+    let maps = evidence["maps"].as_object().unwrap();
+    assert_eq!(maps.len(), 14);
+    let first: Vec<f64> = maps.values().next().unwrap().as_array().unwrap().iter()
+        .flat_map(|v| v.as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect::<Vec<_>>())
+        .collect();
+    assert_eq!(first.len(), 2 * n);
+    assert!((first.iter().sum::<f64>() - 1.0).abs() < 1e-3, "attention sums to 1");
+    let big = vec![0u8; 1 << 21];
+    let (ct, body) = multipart(&[("a.png", &big), ("b.png", &big)]);
+    let (status, answer) = post(&addr, &ct, &body);
+    assert_eq!(status, 413, "{answer}");
+    assert!(answer.contains("limit"), "{answer}");
+    let (ct, body) = multipart(&[("notes.txt", b"hello"), ("b.png", &png)]);
+    let (status, answer) = post(&addr, &ct, &body);
+    assert_eq!(status, 400, "{answer}");
+    assert!(answer.contains("notes.txt"), "{answer}");
+    let (ct, body) = multipart(&[("a.png", &png)]);
+    let (status, answer) = post(&addr, &ct, &body);
+    assert_eq!(status, 400, "{answer}");
+    assert!(answer.contains("2 view"), "{answer}");
+    let (status, _) = post(&addr, "application/json", b"{}");
+    assert_eq!(status, 400);
+    let _ = child.kill();
+    let _ = child.wait();
+}

@@ -91,6 +91,7 @@ fn draw_panel<DB: DrawingBackend>(
         .axis_desc_style((FAMILY, 14))
         .x_labels(8)
         .y_labels(6)
+        .x_label_formatter(&|x| format!("{x:.0}"))
         .light_line_style(RGBColor(235, 235, 235))
         .draw()
         .map_err(|e| e.to_string())?;
