@@ -81,6 +81,22 @@ fn load_meteor(jar: &std::path::Path) -> Result<Meteor> {
     Ok(meteor)
 }
 
+/// The full METEOR of `jar` (through the table cache), or without a jar the exact+stem METEOR
+/// with a note on stderr; `trrg eval` and `trrg predict` score alike.
+pub fn meteor_or_fallback(jar: Option<PathBuf>) -> Result<Arc<Meteor>> {
+    Ok(match jar {
+        Some(jar) => Arc::new(load_meteor(&jar)?),
+        None => {
+            eprintln!(
+                "trrg: no meteor-1.5.jar (give --meteor-jar, set TRRG_METEOR_JAR, run \
+                 scripts/fetch-assets.sh or pip install pycocoevalcap==1.2): METEOR uses the exact \
+                 and stem modules only"
+            );
+            Meteor::shared_exact_stem()
+        }
+    })
+}
+
 /// Rows of a CSV file of `reference` and `generated` columns (and an optional `id`).
 fn csv_rows(path: &std::path::Path) -> Result<Vec<Prediction>> {
     let file = path.display().to_string();
@@ -130,16 +146,7 @@ fn run_predictions(path: &std::path::Path, jar: Option<PathBuf>) -> Result<()> {
     if rows.is_empty() {
         bail!("{}: no rows to score", path.display());
     }
-    let meteor = match jar.or_else(meteor_jar) {
-        Some(jar) => Arc::new(load_meteor(&jar)?),
-        None => {
-            eprintln!(
-                "trrg eval: no meteor-1.5.jar (give --meteor-jar, set TRRG_METEOR_JAR or pip install \
-                 pycocoevalcap==1.2): METEOR uses the exact and stem modules only"
-            );
-            Meteor::shared_exact_stem()
-        }
-    };
+    let meteor = meteor_or_fallback(jar.or_else(meteor_jar))?;
     let out = prediction_metrics(&rows, meteor, &path.display().to_string())?;
     println!("{}", serde_json::to_string_pretty(&out)?);
     Ok(())
@@ -185,16 +192,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
         };
         examples.push((id.as_str(), r, h.clone()));
     }
-    let meteor = match args.meteor_jar.or_else(meteor_jar) {
-        Some(jar) => Arc::new(load_meteor(&jar)?),
-        None => {
-            eprintln!(
-                "trrg eval: no meteor-1.5.jar (give --meteor-jar, set TRRG_METEOR_JAR or pip install \
-                 pycocoevalcap==1.2): METEOR uses the exact and stem modules only"
-            );
-            Meteor::shared_exact_stem()
-        }
-    };
+    let meteor = meteor_or_fallback(args.meteor_jar.or_else(meteor_jar))?;
     let convention = match args.ce {
         Ce::R2gen => CeConvention::R2gen,
         Ce::Promptmrg => CeConvention::Promptmrg,

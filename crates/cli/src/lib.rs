@@ -57,6 +57,7 @@ fn read_utf8(path: &std::path::Path) -> anyhow::Result<String> {
 
 /// Runs the `trrg` command line; on failure one `error: ...` line and exit status 1.
 pub fn main() {
+    restore_sigpipe();
     trrg_core::init_logging();
     let cli = Cli::parse();
     let result = match cli.command {
@@ -73,5 +74,15 @@ pub fn main() {
     if let Err(e) = result {
         eprintln!("error: {}", trrg_core::error_line(e.as_ref()));
         std::process::exit(1);
+    }
+}
+
+/// Restores SIGPIPE's default action (Rust ignores it, so printing into a closed pipe, as in
+/// `trrg label ... | head`, would panic); the process then ends quietly, as other tools do.
+pub fn restore_sigpipe() {
+    #[cfg(unix)]
+    // SAFETY: setting a signal's disposition to its default at startup, before any thread.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }

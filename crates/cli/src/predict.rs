@@ -7,7 +7,10 @@ use anyhow::Result;
 use clap::{Args, ValueEnum};
 use trrg_core::backend::{device, Backend};
 use trrg_core::data::Split;
-use trrg_core::train::{data_dir_studies, meteor, path_studies, predict, write_predictions};
+use trrg_core::train::{
+    data_dir_studies, have_references, meteor_jar, path_studies, predict, write_prediction_metrics,
+    write_predictions,
+};
 use trrg_core::ReportGenerator;
 
 /// Which split of `--data-dir` to predict.
@@ -73,12 +76,18 @@ pub fn run(args: PredictArgs) -> Result<()> {
     }
     let batch_size = args.batch_size.unwrap_or(generator.config().batch_size);
     let rows = predict(&generator, &studies, batch_size, args.quiet)?;
-    let metrics = write_predictions(&args.out, &rows, meteor())?;
+    let path = write_predictions(&args.out, &rows)?;
+    let metrics = if have_references(&rows) {
+        let meteor = crate::eval::meteor_or_fallback(meteor_jar())?;
+        Some(write_prediction_metrics(&args.out, &rows, meteor)?)
+    } else {
+        None
+    };
     let seconds = start.elapsed().as_secs_f64();
     println!(
         "wrote {} predictions to {} in {seconds:.1} s ({:.3} s per study)",
         rows.len(),
-        args.out.join("predictions.jsonl").display(),
+        path.display(),
         seconds / rows.len() as f64
     );
     if let Some(m) = metrics {

@@ -322,6 +322,7 @@ pub fn run(args: TrainArgs, default_kind: Option<DatasetKind>) -> Result<()> {
 /// The main job for `kind` (`examples/train_iu_xray.rs`, `examples/train_mimic_cxr.rs`): the
 /// flags of `trrg train`; on failure one `error: ...` line and exit status 1.
 pub fn main_job(kind: DatasetKind) {
+    crate::restore_sigpipe();
     trrg_core::init_logging();
     let cli = MainJob::parse();
     if let Err(e) = run(cli.args, Some(kind)) {

@@ -469,8 +469,16 @@ fn predict_writes_rows_and_metrics_that_eval_reproduces() {
     let (data, run) = trained_run();
     let out_dir = run.parent().unwrap().join("predict");
     let out = trrg(&[
-        "predict", "--checkpoint", run.to_str().unwrap(), "--data-dir", data.to_str().unwrap(),
-        "--split", "test", "--out", out_dir.to_str().unwrap(), "--quiet",
+        "predict",
+        "--checkpoint",
+        run.to_str().unwrap(),
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--split",
+        "test",
+        "--out",
+        out_dir.to_str().unwrap(),
+        "--quiet",
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
     let rows = lines(&out_dir.join("predictions.jsonl"));
@@ -478,11 +486,18 @@ fn predict_writes_rows_and_metrics_that_eval_reproduces() {
     assert_eq!(rows.len(), samples.len());
     for (row, sample) in rows.iter().zip(&samples) {
         assert_eq!(row["id"], sample["id"]);
-        assert_eq!(row["generated"], sample["generated"], "predict != the run's test pass");
+        assert_eq!(
+            row["generated"], sample["generated"],
+            "predict != the run's test pass"
+        );
         assert_eq!(row["reference"], sample["reference"]);
         assert_eq!(row["clues"].as_object().unwrap().len(), 14);
         assert_eq!(row["clue_decisions"].as_object().unwrap().len(), 14);
-        for key in ["generated_labels", "reference_labels", "ground_truth_labels"] {
+        for key in [
+            "generated_labels",
+            "reference_labels",
+            "ground_truth_labels",
+        ] {
             assert_eq!(row[key].as_object().unwrap().len(), 14, "{key}");
         }
     }
@@ -493,17 +508,28 @@ fn predict_writes_rows_and_metrics_that_eval_reproduces() {
     }
     let run_metrics = json_file(&run.join("metrics.json"));
     assert_eq!(metrics["BLEU_4"], run_metrics["test"]["BLEU_4"]);
-    assert_eq!(metrics["CE"]["r2gen"]["f1"], run_metrics["test"]["CE"]["f1"]);
+    assert_eq!(
+        metrics["CE"]["r2gen"]["f1"],
+        run_metrics["test"]["CE"]["f1"]
+    );
     let rows_path = out_dir.join("predictions.jsonl");
     let out = trrg(&["eval", "--predictions", rows_path.to_str().unwrap()]);
     assert!(out.status.success(), "{}", stderr(&out));
     let from_rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(from_rows, metrics, "trrg eval --predictions != predict's metrics.json");
+    assert_eq!(
+        from_rows, metrics,
+        "trrg eval --predictions != predict's metrics.json"
+    );
     // The same pairs as CSV (quoted fields, an id column).
     let mut csv = String::from("id,reference,generated\n");
     for row in &rows {
         let q = |v: &serde_json::Value| format!("\"{}\"", v.as_str().unwrap().replace('"', "\"\""));
-        csv += &format!("{},{},{}\n", row["id"].as_str().unwrap(), q(&row["reference"]), q(&row["generated"]));
+        csv += &format!(
+            "{},{},{}\n",
+            row["id"].as_str().unwrap(),
+            q(&row["reference"]),
+            q(&row["generated"])
+        );
     }
     let csv_path = temp_file("pairs.csv", &csv);
     let out = trrg(&["eval", "--predictions", csv_path.to_str().unwrap()]);
@@ -517,8 +543,13 @@ fn predict_writes_rows_and_metrics_that_eval_reproduces() {
     let first = &rows[0]["views"];
     let images_out = run.parent().unwrap().join("predict-images");
     let out = trrg(&[
-        "predict", "--checkpoint", run.to_str().unwrap(), "--out",
-        images_out.to_str().unwrap(), first[0].as_str().unwrap(), first[1].as_str().unwrap(),
+        "predict",
+        "--checkpoint",
+        run.to_str().unwrap(),
+        "--out",
+        images_out.to_str().unwrap(),
+        first[0].as_str().unwrap(),
+        first[1].as_str().unwrap(),
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
     let image_rows = lines(&images_out.join("predictions.jsonl"));
@@ -528,13 +559,35 @@ fn predict_writes_rows_and_metrics_that_eval_reproduces() {
     // Bad input: one clear line each.
     let empty = run.parent().unwrap().join("empty-run");
     std::fs::create_dir_all(&empty).unwrap();
-    let out = trrg(&["predict", "--checkpoint", empty.to_str().unwrap(), "--data-dir", data.to_str().unwrap(), "--out", "x"]);
+    let out = trrg(&[
+        "predict",
+        "--checkpoint",
+        empty.to_str().unwrap(),
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--out",
+        "x",
+    ]);
     assert!(!out.status.success());
     let err = stderr(&out);
-    assert!(err.contains("config.json") && err.contains("empty-run"), "{err}");
-    let out = trrg(&["predict", "--checkpoint", run.to_str().unwrap(), "--data-dir", empty.to_str().unwrap(), "--out", "x"]);
+    assert!(
+        err.contains("config.json") && err.contains("empty-run"),
+        "{err}"
+    );
+    let out = trrg(&[
+        "predict",
+        "--checkpoint",
+        run.to_str().unwrap(),
+        "--data-dir",
+        empty.to_str().unwrap(),
+        "--out",
+        "x",
+    ]);
     let err = stderr(&out);
-    assert!(!out.status.success() && err.contains("annotation.json"), "{err}");
+    assert!(
+        !out.status.success() && err.contains("annotation.json"),
+        "{err}"
+    );
     assert_eq!(err.trim().lines().count(), 1, "{err}");
     let bad_rows = temp_file("bad.jsonl", "{\"id\": \"a\"}\n");
     let out = trrg(&["eval", "--predictions", bad_rows.to_str().unwrap()]);
@@ -543,11 +596,19 @@ fn predict_writes_rows_and_metrics_that_eval_reproduces() {
 }
 
 fn dicom_fixture(name: &str) -> String {
-    format!("{}/../data/tests/fixtures/dicom/{name}", env!("CARGO_MANIFEST_DIR"))
+    format!(
+        "{}/../data/tests/fixtures/dicom/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    )
 }
 
 fn generate_json(checkpoint: &std::path::Path, views: &[&str]) -> serde_json::Value {
-    let mut args = vec!["generate", "--checkpoint", checkpoint.to_str().unwrap(), "--json"];
+    let mut args = vec![
+        "generate",
+        "--checkpoint",
+        checkpoint.to_str().unwrap(),
+        "--json",
+    ];
     args.extend_from_slice(views);
     let out = trrg(&args);
     assert!(out.status.success(), "{}", stderr(&out));
@@ -562,7 +623,13 @@ fn generate_json(checkpoint: &std::path::Path, views: &[&str]) -> serde_json::Va
 fn export_is_self_contained_and_dicom_reads_like_png() {
     let (_, run) = trained_run();
     let export = run.parent().unwrap().join("export");
-    let out = trrg(&["export", "--checkpoint", run.to_str().unwrap(), "--out", export.to_str().unwrap()]);
+    let out = trrg(&[
+        "export",
+        "--checkpoint",
+        run.to_str().unwrap(),
+        "--out",
+        export.to_str().unwrap(),
+    ]);
     assert!(out.status.success(), "{}", stderr(&out));
     let config = json_file(&export.join("llm/config.json"));
     assert_eq!(config["architectures"][0], "LlamaForCausalLM");
@@ -577,7 +644,8 @@ fn export_is_self_contained_and_dicom_reads_like_png() {
         config["vocab_size"].as_u64().unwrap() as usize,
         config["intermediate_size"].as_u64().unwrap() as usize,
     );
-    let kv = config["num_key_value_heads"].as_u64().unwrap() as usize * config["head_dim"].as_u64().unwrap() as usize;
+    let kv = config["num_key_value_heads"].as_u64().unwrap() as usize
+        * config["head_dim"].as_u64().unwrap() as usize;
     for (name, shape) in [
         ("model.embed_tokens.weight".to_string(), vec![vocab, d]),
         ("model.layers.0.self_attn.q_proj.weight".into(), vec![d, d]),
@@ -594,37 +662,80 @@ fn export_is_self_contained_and_dicom_reads_like_png() {
     assert_eq!(adapter["peft_type"], "LORA");
     let bytes = std::fs::read(export.join("llm/adapter_model.safetensors")).unwrap();
     let lora = safetensors::SafeTensors::deserialize(&bytes).unwrap();
-    assert!(lora.names().iter().any(|n| n.starts_with("base_model.model.model.layers.0.self_attn.q_proj.lora_A")));
+    assert!(lora
+        .names()
+        .iter()
+        .any(|n| n.starts_with("base_model.model.model.layers.0.self_attn.q_proj.lora_A")));
     let card = std::fs::read_to_string(export.join("README.md")).unwrap();
-    assert!(card.contains("synthetic") && card.contains("BLEU_4"), "{card}");
+    assert!(
+        card.contains("synthetic") && card.contains("BLEU_4"),
+        "{card}"
+    );
     // Same report from the run and from the export, from PNG and from DICOM.
     let png = dicom_fixture("rg1_chest_pa_512.png");
-    let (mono2, mono1) = (dicom_fixture("rg1_dx_monochrome2.dcm"), dicom_fixture("rg1_dx_monochrome1_rle.dcm"));
+    let (mono2, mono1) = (
+        dicom_fixture("rg1_dx_monochrome2.dcm"),
+        dicom_fixture("rg1_dx_monochrome1_rle.dcm"),
+    );
     let from_run = generate_json(run, &[&png, &png]);
-    assert_eq!(generate_json(&export, &[&png, &png]), from_run, "export != run");
-    assert_eq!(generate_json(run, &[&mono2, &mono1]), from_run, "DICOM != PNG");
+    assert_eq!(
+        generate_json(&export, &[&png, &png]),
+        from_run,
+        "export != run"
+    );
+    assert_eq!(
+        generate_json(run, &[&mono2, &mono1]),
+        from_run,
+        "DICOM != PNG"
+    );
     let corrupt = temp_file("corrupt.dcm", "not a DICOM file at all");
-    let out = trrg(&["generate", "--checkpoint", run.to_str().unwrap(), &png, corrupt.to_str().unwrap()]);
+    let out = trrg(&[
+        "generate",
+        "--checkpoint",
+        run.to_str().unwrap(),
+        &png,
+        corrupt.to_str().unwrap(),
+    ]);
     let err = stderr(&out);
-    assert!(!out.status.success() && err.contains("corrupt.dcm") && err.contains("DICOM"), "{err}");
+    assert!(
+        !out.status.success() && err.contains("corrupt.dcm") && err.contains("DICOM"),
+        "{err}"
+    );
 }
 
 /// `--print-config` shows the effect of `--preset` and `--set`; bad overrides are one clear line.
 #[test]
 fn train_flags_print_config_and_overrides() {
-    let out = trrg(&["train", "--print-config", "--preset", "micro", "--set", "stage2.epochs=3", "--set", "clue.consistency_weight=0.25"]);
+    let out = trrg(&[
+        "train",
+        "--print-config",
+        "--preset",
+        "micro",
+        "--set",
+        "stage2.epochs=3",
+        "--set",
+        "clue.consistency_weight=0.25",
+    ]);
     assert!(out.status.success(), "{}", stderr(&out));
     let config: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(config["preset"], "micro");
     assert_eq!(config["stage2"]["epochs"], 3);
     assert_eq!(config["clue"]["consistency_weight"], 0.25);
-    for (set, word) in [("nope.x=1", "nope"), ("stage2.epochs=many", "stage2.epochs"), ("stage2", "KEY=VALUE")] {
+    for (set, word) in [
+        ("nope.x=1", "nope"),
+        ("stage2.epochs=many", "stage2.epochs"),
+        ("stage2", "KEY=VALUE"),
+    ] {
         let out = trrg(&["train", "--print-config", "--set", set]);
         let err = stderr(&out);
         assert!(!out.status.success() && err.contains(word), "{set}: {err}");
     }
     let out = trrg(&["train", "--resume"]);
-    assert!(!out.status.success() && stderr(&out).contains("--out"), "{}", stderr(&out));
+    assert!(
+        !out.status.success() && stderr(&out).contains("--out"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 /// A raw HTTP/1.1 exchange with the server; returns the status and body.
@@ -635,8 +746,15 @@ fn http(addr: &str, request: &[u8]) -> (u16, String) {
     let mut response = Vec::new();
     let _ = stream.read_to_end(&mut response);
     let text = String::from_utf8_lossy(&response).into_owned();
-    let status = text.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
     (status, body)
 }
 
@@ -669,7 +787,15 @@ fn serve_answers_reports_and_refuses_bad_uploads() {
     use std::io::BufRead;
     let (_, run) = trained_run();
     let mut child = Command::new(env!("CARGO_BIN_EXE_trrg"))
-        .args(["serve", "--checkpoint", run.to_str().unwrap(), "--addr", "127.0.0.1:0", "--max-upload-mb", "1"])
+        .args([
+            "serve",
+            "--checkpoint",
+            run.to_str().unwrap(),
+            "--addr",
+            "127.0.0.1:0",
+            "--max-upload-mb",
+            "1",
+        ])
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
@@ -685,7 +811,10 @@ fn serve_answers_reports_and_refuses_bad_uploads() {
     let (status, page) = http(&addr, b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n");
     assert_eq!(status, 200);
     assert!(page.contains("/api/report"));
-    let (status, info) = http(&addr, b"GET /api/info HTTP/1.1\r\nConnection: close\r\n\r\n");
+    let (status, info) = http(
+        &addr,
+        b"GET /api/info HTTP/1.1\r\nConnection: close\r\n\r\n",
+    );
     assert_eq!(status, 200, "{info}");
     let info: serde_json::Value = serde_json::from_str(&info).unwrap();
     assert_eq!(info["views"], 2);
@@ -696,7 +825,13 @@ fn serve_answers_reports_and_refuses_bad_uploads() {
     assert_eq!(status, 200, "{answer}");
     let answer: serde_json::Value = serde_json::from_str(&answer).unwrap();
     let report = answer["report"].as_str().unwrap();
-    let expected = generate_json(run, &[&dicom_fixture("rg1_chest_pa_512.png"), &dicom_fixture("rg1_dx_monochrome2.dcm")]);
+    let expected = generate_json(
+        run,
+        &[
+            &dicom_fixture("rg1_chest_pa_512.png"),
+            &dicom_fixture("rg1_dx_monochrome2.dcm"),
+        ],
+    );
     assert_eq!(report, expected["report"].as_str().unwrap());
     assert_eq!(answer["clues"].as_array().unwrap().len(), 14);
     let evidence = &answer["evidence"];
@@ -704,11 +839,26 @@ fn serve_answers_reports_and_refuses_bad_uploads() {
     let n = (grid[0].as_u64().unwrap() * grid[1].as_u64().unwrap()) as usize;
     let maps = evidence["maps"].as_object().unwrap();
     assert_eq!(maps.len(), 14);
-    let first: Vec<f64> = maps.values().next().unwrap().as_array().unwrap().iter()
-        .flat_map(|v| v.as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect::<Vec<_>>())
+    let first: Vec<f64> = maps
+        .values()
+        .next()
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|v| {
+            v.as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_f64().unwrap())
+                .collect::<Vec<_>>()
+        })
         .collect();
     assert_eq!(first.len(), 2 * n);
-    assert!((first.iter().sum::<f64>() - 1.0).abs() < 1e-3, "attention sums to 1");
+    assert!(
+        (first.iter().sum::<f64>() - 1.0).abs() < 1e-3,
+        "attention sums to 1"
+    );
     let big = vec![0u8; 1 << 21];
     let (ct, body) = multipart(&[("a.png", &big), ("b.png", &big)]);
     let (status, answer) = post(&addr, &ct, &body);

@@ -23,8 +23,9 @@ pub use parallel::{DataParallel, ParallelGrads};
 mod plot;
 mod predict;
 pub use predict::{
-    data_dir_studies, labels_from_json, labels_json, path_studies, predict, prediction_metrics,
-    read_predictions, write_predictions, PredictStudy, Prediction, IMAGE_EXTENSIONS,
+    data_dir_studies, have_references, labels_from_json, labels_json, path_studies, predict,
+    prediction_metrics, read_predictions, write_prediction_metrics, write_predictions,
+    PredictStudy, Prediction, IMAGE_EXTENSIONS,
 };
 mod run;
 mod schedule;

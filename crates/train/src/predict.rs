@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use burn::prelude::Backend;
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use trrg_data::{Annotation, DatasetKind, EmptyReportPolicy, LabelTable, Split};
@@ -21,7 +22,8 @@ pub const IMAGE_EXTENSIONS: [&str; 4] = ["png", "jpg", "jpeg", "dcm"];
 /// One study to predict.
 #[derive(Clone, Debug, PartialEq)]
 pub struct PredictStudy {
-    /// Study id (the annotation's, or the study directory's name, or the first view's file stem).
+    /// Study id (the annotation's, the study directory's name, or the first view's path without
+    /// its extension).
     pub id: String,
     /// One image per view.
     pub views: Vec<PathBuf>,
@@ -163,7 +165,8 @@ fn is_image(path: &Path) -> bool {
 
 /// Studies from paths: a directory is one study, its images ([`IMAGE_EXTENSIONS`]) in name
 /// order, `n_views` of them exactly; image files are taken `n_views` at a time, in the order
-/// given. A study is named by its directory, or by its first view's file stem.
+/// given. A study is named by its directory's name, or by its first view's path without the
+/// extension.
 pub fn path_studies(paths: &[PathBuf], n_views: usize) -> crate::Result<Vec<PredictStudy>> {
     let mut studies = Vec::new();
     let mut pending: Vec<PathBuf> = Vec::new();
@@ -259,8 +262,8 @@ pub fn path_studies(paths: &[PathBuf], n_views: usize) -> crate::Result<Vec<Pred
     Ok(studies)
 }
 
-/// Writes the report of every study, `batch_size` studies per batch, with a progress bar unless
-/// `quiet`.
+/// Writes the report of every study, `batch_size` studies per batch (two batches at once on
+/// two worker threads), with a progress bar unless `quiet`.
 pub fn predict<B: Backend>(
     generator: &ReportGenerator<B>,
     studies: &[PredictStudy],
@@ -271,43 +274,55 @@ pub fn predict<B: Backend>(
     let labeler = Labeler::new();
     let thresholds = generator.clue_thresholds();
     let mut rows = Vec::with_capacity(studies.len());
-    for chunk in studies.chunks(batch_size.max(1)) {
-        let views: Vec<&[PathBuf]> = chunk.iter().map(|s| s.views.as_slice()).collect();
-        let reports = generator.generate_batch(&views)?;
-        for (study, report) in chunk.iter().zip(reports) {
-            let clues: Map<String, Value> = report
-                .clues
-                .iter()
-                .map(|(d, p)| (d.clone(), Value::from(*p)))
-                .collect();
-            let clue_decisions = thresholds.map(|t| {
-                report
+    // Two batches at a time, one per worker thread: decoding is bound by per-op overhead, so
+    // a second core is the cheapest speed-up. Each batch is the same batch as alone, so the
+    // reports do not depend on the thread count.
+    let batches: Vec<&[PredictStudy]> = studies.chunks(batch_size.max(1)).collect();
+    let workers = rayon::current_num_threads().max(1);
+    for group in batches.chunks(workers) {
+        let reports = group
+            .par_iter()
+            .map(|chunk| {
+                let views: Vec<&[PathBuf]> = chunk.iter().map(|s| s.views.as_slice()).collect();
+                generator.generate_batch(&views)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        for (chunk, reports) in group.iter().zip(reports) {
+            for (study, report) in chunk.iter().zip(reports) {
+                let clues: Map<String, Value> = report
                     .clues
                     .iter()
-                    .zip(t)
-                    .map(|((d, p), t)| (d.clone(), Value::from(*p >= *t)))
-                    .collect()
-            });
-            rows.push(Prediction {
-                id: study.id.clone(),
-                views: study
-                    .views
-                    .iter()
-                    .map(|p| p.display().to_string())
-                    .collect(),
-                reference_labels: study
-                    .reference
-                    .as_ref()
-                    .map(|r| labels_json(&labeler.label(r))),
-                reference: study.reference.clone(),
-                generated_labels: labels_json(&labeler.label(&report.text)),
-                generated: report.text,
-                clues,
-                clue_decisions,
-                ground_truth_labels: study.ground_truth.as_ref().map(labels_json),
-            });
+                    .map(|(d, p)| (d.clone(), Value::from(*p)))
+                    .collect();
+                let clue_decisions = thresholds.map(|t| {
+                    report
+                        .clues
+                        .iter()
+                        .zip(t)
+                        .map(|((d, p), t)| (d.clone(), Value::from(*p >= *t)))
+                        .collect()
+                });
+                rows.push(Prediction {
+                    id: study.id.clone(),
+                    views: study
+                        .views
+                        .iter()
+                        .map(|p| p.display().to_string())
+                        .collect(),
+                    reference_labels: study
+                        .reference
+                        .as_ref()
+                        .map(|r| labels_json(&labeler.label(r))),
+                    reference: study.reference.clone(),
+                    generated_labels: labels_json(&labeler.label(&report.text)),
+                    generated: report.text,
+                    clues,
+                    clue_decisions,
+                    ground_truth_labels: study.ground_truth.as_ref().map(labels_json),
+                });
+            }
+            bar.inc(chunk.len() as u64);
         }
-        bar.inc(chunk.len() as u64);
     }
     bar.finish_and_clear();
     Ok(rows)
@@ -367,13 +382,8 @@ pub fn read_predictions(path: &Path) -> crate::Result<Vec<Prediction>> {
         .collect()
 }
 
-/// Writes `predictions.jsonl` into `out_dir` (created), and `metrics.json` when every row has a
-/// reference; returns the metrics.
-pub fn write_predictions(
-    out_dir: &Path,
-    rows: &[Prediction],
-    meteor: Arc<Meteor>,
-) -> crate::Result<Option<Value>> {
+/// Writes `predictions.jsonl` into `out_dir` (created), atomically; returns its path.
+pub fn write_predictions(out_dir: &Path, rows: &[Prediction]) -> crate::Result<PathBuf> {
     std::fs::create_dir_all(out_dir).map_err(|source| Error::Io {
         action: "cannot create",
         path: out_dir.to_path_buf(),
@@ -386,13 +396,26 @@ pub fn write_predictions(
     }
     let path = out_dir.join("predictions.jsonl");
     trrg_io::write_atomic(&path, text.as_bytes())?;
-    if rows.is_empty() || rows.iter().any(|r| r.reference.is_none()) {
-        return Ok(None);
-    }
-    let metrics = prediction_metrics(rows, meteor, &path.display().to_string())?;
+    Ok(path)
+}
+
+/// Whether every row has a reference (and there are rows): then they can be scored.
+pub fn have_references(rows: &[Prediction]) -> bool {
+    !rows.is_empty() && rows.iter().all(|r| r.reference.is_some())
+}
+
+/// Scores the rows ([`prediction_metrics`]) into `out_dir/metrics.json`, atomically; returns the
+/// metrics.
+pub fn write_prediction_metrics(
+    out_dir: &Path,
+    rows: &[Prediction],
+    meteor: Arc<Meteor>,
+) -> crate::Result<Value> {
+    let origin = out_dir.join("predictions.jsonl").display().to_string();
+    let metrics = prediction_metrics(rows, meteor, &origin)?;
     let pretty = serde_json::to_string_pretty(&metrics).expect("metrics serialize");
     trrg_io::write_atomic(&out_dir.join("metrics.json"), pretty.as_bytes())?;
-    Ok(Some(metrics))
+    Ok(metrics)
 }
 
 #[cfg(test)]
@@ -431,7 +454,7 @@ mod tests {
         assert_eq!(got.len(), 2);
         assert_eq!(got[0].id, "s1");
         assert_eq!(got[0].views, [study.join("0.png"), study.join("1.png")]);
-        assert_eq!(got[1].id, "a");
+        assert_eq!(got[1].id, dir.join("a").display().to_string());
         let e = path_studies(std::slice::from_ref(&loose[0]), 2)
             .unwrap_err()
             .to_string();
