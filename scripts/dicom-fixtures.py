@@ -42,12 +42,12 @@ READABLE = [
     "MR_small_RLE.dcm",  # RLE lossless
     "MR_small_jp2klossless.dcm",  # JPEG 2000 lossless
     "JPEG2000.dcm",  # JPEG 2000
-    "JPGExtended.dcm",  # JPEG extended (12 bit)
     "image_dfl.dcm",  # deflated explicit VR little endian
 ]
 # Files trrg must refuse with a clear error, and a word the error must contain.
 REFUSED = {
     "MR_small_jpeg_ls_lossless.dcm": "transfer syntax",  # JPEG-LS: no pure-Rust decoder
+    "JPGExtended.dcm": "transfer syntax",  # 12-bit JPEG extended: jpeg-decoder reads 8 bits
     "SC_rgb_rle.dcm": "photometric",  # colour
     "MR_truncated.dcm": "",  # pixel data cut short
     "rtplan.dcm": "Rows",  # not an image

@@ -1,11 +1,12 @@
 //! DICOM input: the first frame of a monochrome DICOM image as gray values in [0, 1].
 //!
 //! The pixel data is decoded by dicom-rs (pure Rust): uncompressed (implicit and explicit VR,
-//! little and big endian), deflated, RLE lossless, JPEG baseline, extended and lossless, and
-//! JPEG 2000. Then, as a viewer displays it: the modality LUT (rescale slope and intercept), the
+//! little and big endian), deflated, RLE lossless, JPEG baseline (8-bit) and lossless, and JPEG
+//! 2000 (12-bit JPEG extended is refused). Then, as a viewer displays it: the modality LUT (rescale slope and intercept), the
 //! first VOI transform of the file (a VOI LUT table, else the first window center and width with
-//! its `VOILUTFunction`: LINEAR, LINEAR_EXACT or SIGMOID; without either, a min-max
-//! normalization), and for `MONOCHROME1` the inversion, so that bone is bright in every input.
+//! its `VOILUTFunction`: LINEAR, LINEAR_EXACT or SIGMOID, computed here in f64; without either, a
+//! min-max normalization), and for `MONOCHROME1` the inversion, so that bone is bright in every
+//! input.
 
 use std::path::Path;
 
@@ -77,26 +78,86 @@ pub(crate) fn decode_dicom(bytes: &[u8], path: &Path, id: &str) -> Result<GrayIm
             decoded.samples_per_pixel()
         )));
     }
-    let options = ConvertOptions::new().with_voi_lut(VoiLutOption::First);
-    let values: Vec<u16> = decoded
-        .to_vec_frame_with_options(0, &options)
-        .map_err(|e| bad(format!("cannot apply its modality and VOI transforms: {e}")))?;
-    // The VOI output spans 0..=2^n - 1, n the power of two at or above Bits Stored.
-    let bits = u32::from(decoded.bits_stored()).next_power_of_two().min(16);
-    let max = (1u32 << bits) - 1;
     let invert = photometric == PhotometricInterpretation::Monochrome1;
-    let gray: Vec<f32> = values
+    let window = || -> Option<(f64, f64, String)> {
+        let first = |tag| object.element(tag).ok()?.to_multi_float64().ok()?.first().copied();
+        let function = object
+            .element(tags::VOILUT_FUNCTION)
+            .ok()
+            .and_then(|e| e.to_str().ok().map(|s| s.trim().to_ascii_uppercase()))
+            .unwrap_or_else(|| "LINEAR".into());
+        Some((first(tags::WINDOW_CENTER)?, first(tags::WINDOW_WIDTH)?, function))
+    };
+    let shown: Vec<f64> = if object.element(tags::VOILUT_SEQUENCE).is_ok() {
+        // An explicit VOI LUT table: the library applies it; its output spans 0..=2^n - 1, n the
+        // power of two at or above Bits Stored.
+        let options = ConvertOptions::new().with_voi_lut(VoiLutOption::First);
+        let values: Vec<u16> = decoded
+            .to_vec_frame_with_options(0, &options)
+            .map_err(|e| bad(format!("cannot apply its VOI LUT: {e}")))?;
+        let bits = u32::from(decoded.bits_stored()).next_power_of_two().min(16);
+        let max = f64::from((1u32 << bits) - 1);
+        values.iter().map(|&v| f64::from(v) / max).collect()
+    } else {
+        // The modality LUT (rescale) by the library, the window here in f64, so that no
+        // intermediate integer output rounds the values.
+        let options = ConvertOptions::new().with_voi_lut(VoiLutOption::Identity);
+        let values: Vec<f64> = decoded
+            .to_vec_frame_with_options(0, &options)
+            .map_err(|e| bad(format!("cannot apply its modality LUT: {e}")))?;
+        match window() {
+            Some((center, width, function)) => {
+                let f = voi_window(center, width, &function).map_err(bad)?;
+                values.iter().map(|&x| f(x)).collect()
+            }
+            None => {
+                let (lo, hi) = values
+                    .iter()
+                    .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), &v| (l.min(v), h.max(v)));
+                let span = if hi > lo { hi - lo } else { 1.0 };
+                values.iter().map(|&v| (v - lo) / span).collect()
+            }
+        }
+    };
+    let gray: Vec<f32> = shown
         .iter()
         .map(|&v| {
-            let v = u32::from(v).min(max);
-            let v = if invert { max - v } else { v };
-            v as f32 / max as f32
+            let v = v.clamp(0.0, 1.0);
+            (if invert { 1.0 - v } else { v }) as f32
         })
         .collect();
-    GrayImage::from_raw(width, height, gray).ok_or_else(|| {
-        bad(format!(
-            "its first frame holds {} values, not {width}x{height}",
-            values.len()
-        ))
-    })
+    let n = gray.len();
+    GrayImage::from_raw(width, height, gray)
+        .ok_or_else(|| bad(format!("its first frame holds {n} values, not {width}x{height}")))
+}
+
+/// The VOI window of DICOM PS3.3 C.11.2.1.2 as a map to [0, 1]: `LINEAR` (the default),
+/// `LINEAR_EXACT` or `SIGMOID`.
+type Window = Box<dyn Fn(f64) -> f64>;
+
+fn voi_window(center: f64, width: f64, function: &str) -> std::result::Result<Window, String> {
+    match function {
+        "LINEAR" if width >= 1.0 => Ok(Box::new(move |x| {
+            let (c, w) = (center - 0.5, width - 1.0);
+            if x <= c - w / 2.0 {
+                0.0
+            } else if x > c + w / 2.0 {
+                1.0
+            } else if w == 0.0 {
+                1.0
+            } else {
+                (x - c) / w + 0.5
+            }
+        })),
+        "LINEAR_EXACT" if width > 0.0 => Ok(Box::new(move |x| {
+            ((x - center) / width + 0.5).clamp(0.0, 1.0)
+        })),
+        "SIGMOID" if width > 0.0 => Ok(Box::new(move |x| {
+            1.0 / (1.0 + (-4.0 * (x - center) / width).exp())
+        })),
+        "LINEAR" | "LINEAR_EXACT" | "SIGMOID" => Err(format!(
+            "its window width {width} is out of range for {function}"
+        )),
+        other => Err(format!("VOI LUT function `{other}` is not LINEAR, LINEAR_EXACT or SIGMOID")),
+    }
 }

@@ -85,8 +85,8 @@ fn jpeg_baseline_fixture_matches_pydicom() {
 }
 
 /// pydicom's test files in each transfer syntax trrg reads (uncompressed little/big endian,
-/// implicit and explicit VR, deflate, RLE, JPEG extended, JPEG 2000) display as pydicom shows
-/// them, to the u16 quantization of the VOI output (and a JPEG decoder's level).
+/// implicit and explicit VR, deflate, RLE, JPEG 2000 lossless and lossy) display as pydicom shows
+/// them.
 #[test]
 fn real_pydicom_test_files_display_as_pydicom_shows_them() {
     let reference = reference();
@@ -98,11 +98,11 @@ fn real_pydicom_test_files_display_as_pydicom_shows_them() {
         let Some(path) = asset_for_test(&format!("pydicom/{name}")) else {
             return;
         };
-        // 12-bit JPEG is lossy and decoded by two different libraries: 2 levels of 4095.
+        // JPEG 2000 is decoded by two different libraries (openjp2 here, OpenJPEG there).
         check_against_pydicom(&path, want, 2.5e-3);
         checked += 1;
     }
-    assert!(checked >= 9, "only {checked} files checked");
+    assert!(checked >= 8, "only {checked} files checked");
 }
 
 /// What trrg cannot read is one error that names the file, and the reason.
