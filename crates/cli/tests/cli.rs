@@ -637,7 +637,8 @@ fn export_is_self_contained_and_dicom_reads_like_png() {
     let tied = config["tie_word_embeddings"].as_bool().unwrap();
     let bytes = std::fs::read(export.join("llm/model.safetensors")).unwrap();
     let file = safetensors::SafeTensors::deserialize(&bytes).unwrap();
-    let names: std::collections::HashSet<String> = file.names().into_iter().map(String::from).collect();
+    let names: std::collections::HashSet<String> =
+        file.names().into_iter().map(String::from).collect();
     assert_eq!(names, trrg_core::run::hf_llama_names(layers, tied));
     let (d, vocab, inner) = (
         config["hidden_size"].as_u64().unwrap() as usize,

@@ -80,13 +80,25 @@ pub(crate) fn decode_dicom(bytes: &[u8], path: &Path, id: &str) -> Result<GrayIm
     }
     let invert = photometric == PhotometricInterpretation::Monochrome1;
     let window = || -> Option<(f64, f64, String)> {
-        let first = |tag| object.element(tag).ok()?.to_multi_float64().ok()?.first().copied();
+        let first = |tag| {
+            object
+                .element(tag)
+                .ok()?
+                .to_multi_float64()
+                .ok()?
+                .first()
+                .copied()
+        };
         let function = object
             .element(tags::VOILUT_FUNCTION)
             .ok()
             .and_then(|e| e.to_str().ok().map(|s| s.trim().to_ascii_uppercase()))
             .unwrap_or_else(|| "LINEAR".into());
-        Some((first(tags::WINDOW_CENTER)?, first(tags::WINDOW_WIDTH)?, function))
+        Some((
+            first(tags::WINDOW_CENTER)?,
+            first(tags::WINDOW_WIDTH)?,
+            function,
+        ))
     };
     let shown: Vec<f64> = if object.element(tags::VOILUT_SEQUENCE).is_ok() {
         // An explicit VOI LUT table: the library applies it; its output spans 0..=2^n - 1, n the
@@ -113,7 +125,9 @@ pub(crate) fn decode_dicom(bytes: &[u8], path: &Path, id: &str) -> Result<GrayIm
             None => {
                 let (lo, hi) = values
                     .iter()
-                    .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), &v| (l.min(v), h.max(v)));
+                    .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), &v| {
+                        (l.min(v), h.max(v))
+                    });
                 let span = if hi > lo { hi - lo } else { 1.0 };
                 values.iter().map(|&v| (v - lo) / span).collect()
             }
@@ -127,8 +141,11 @@ pub(crate) fn decode_dicom(bytes: &[u8], path: &Path, id: &str) -> Result<GrayIm
         })
         .collect();
     let n = gray.len();
-    GrayImage::from_raw(width, height, gray)
-        .ok_or_else(|| bad(format!("its first frame holds {n} values, not {width}x{height}")))
+    GrayImage::from_raw(width, height, gray).ok_or_else(|| {
+        bad(format!(
+            "its first frame holds {n} values, not {width}x{height}"
+        ))
+    })
 }
 
 /// The VOI window of DICOM PS3.3 C.11.2.1.2 as a map to [0, 1]: `LINEAR` (the default),
@@ -158,6 +175,8 @@ fn voi_window(center: f64, width: f64, function: &str) -> std::result::Result<Wi
         "LINEAR" | "LINEAR_EXACT" | "SIGMOID" => Err(format!(
             "its window width {width} is out of range for {function}"
         )),
-        other => Err(format!("VOI LUT function `{other}` is not LINEAR, LINEAR_EXACT or SIGMOID")),
+        other => Err(format!(
+            "VOI LUT function `{other}` is not LINEAR, LINEAR_EXACT or SIGMOID"
+        )),
     }
 }
