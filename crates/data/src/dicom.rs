@@ -158,9 +158,7 @@ fn voi_window(center: f64, width: f64, function: &str) -> std::result::Result<Wi
             let (c, w) = (center - 0.5, width - 1.0);
             if x <= c - w / 2.0 {
                 0.0
-            } else if x > c + w / 2.0 {
-                1.0
-            } else if w == 0.0 {
+            } else if x > c + w / 2.0 || w == 0.0 {
                 1.0
             } else {
                 (x - c) / w + 0.5
