@@ -236,7 +236,7 @@ mod tests {
         }
         let svg = std::fs::read_to_string(stem.with_extension("svg")).unwrap();
         for text in ["Loss", "InfoNCE", "CIDEr", "train", "val", "step"] {
-            assert!(svg.contains(&format!(">{text}<")), "SVG lacks `{text}`");
+            assert!(svg.contains(text), "SVG lacks `{text}`");
         }
         let empty = [Panel {
             title: "none".into(),

@@ -221,10 +221,7 @@ pub fn path_studies(paths: &[PathBuf], n_views: usize) -> crate::Result<Vec<Pred
             pending.push(path.clone());
             if pending.len() == n_views {
                 let views = std::mem::take(&mut pending);
-                let id = views[0].file_stem().map_or_else(
-                    || views[0].display().to_string(),
-                    |s| s.to_string_lossy().into(),
-                );
+                let id = views[0].with_extension("").display().to_string();
                 studies.push(PredictStudy {
                     id,
                     views,
@@ -430,7 +427,7 @@ mod tests {
         l[13] = Some(0);
         let json = labels_json(&l);
         assert_eq!(json.len(), 14);
-        assert_eq!(json["No Finding"], Value::from(1));
+        assert_eq!(json[CHEXPERT_OBSERVATIONS[0]], Value::from(1));
         assert_eq!(labels_from_json(&json, "row").unwrap(), l);
         let mut bad = json.clone();
         bad.insert("Edema".into(), Value::from(2));
