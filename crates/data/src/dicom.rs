@@ -48,23 +48,10 @@ pub(crate) fn decode_dicom(bytes: &[u8], path: &Path, id: &str) -> Result<GrayIm
             .ok_or_else(|| bad(format!("it has no usable {name} attribute (not an image?)")))
     };
     let (height, width) = (int(tags::ROWS, "Rows")?, int(tags::COLUMNS, "Columns")?);
-    let len = bytes.len() as u64;
-    let pixels = u64::from(width) * u64::from(height);
     if width == 0 || height == 0 {
         return Err(bad(format!("it claims a {width}x{height} image")));
     }
-    if width > crate::MAX_IMAGE_SIDE
-        || height > crate::MAX_IMAGE_SIDE
-        || pixels > crate::max_image_pixels(len)
-    {
-        return Err(Error::ImageTooLarge {
-            id: id.to_string(),
-            path: path.to_path_buf(),
-            width,
-            height,
-            len,
-        });
-    }
+    crate::image::check_claimed_size(width, height, bytes.len() as u64, path, id)?;
     let decoded = object.decode_pixel_data_frame(0).map_err(|e| {
         bad(format!(
             "cannot decode its pixel data (transfer syntax {syntax}): {e}"

@@ -68,6 +68,28 @@ pub fn max_image_pixels(len: u64) -> u64 {
     1_100 * len + (1 << 20)
 }
 
+/// Refuses a header whose `width x height` is over [`MAX_IMAGE_SIDE`] a side or more than a
+/// file of `len` bytes can hold ([`max_image_pixels`]), before any pixel buffer is allocated.
+pub(crate) fn check_claimed_size(
+    width: u32,
+    height: u32,
+    len: u64,
+    path: &Path,
+    id: &str,
+) -> Result<()> {
+    let pixels = u64::from(width) * u64::from(height);
+    if width > MAX_IMAGE_SIDE || height > MAX_IMAGE_SIDE || pixels > max_image_pixels(len) {
+        return Err(Error::ImageTooLarge {
+            id: id.to_string(),
+            path: path.to_path_buf(),
+            width,
+            height,
+            len,
+        });
+    }
+    Ok(())
+}
+
 /// The most memory the decoder may allocate for one image (1 GiB).
 pub const MAX_IMAGE_BYTES: u64 = 1 << 30;
 
@@ -85,17 +107,7 @@ fn decode(bytes: &[u8], path: &Path, id: &str) -> Result<image::DynamicImage> {
             .expect("reading from memory cannot fail")
     };
     let (width, height) = reader().into_dimensions().map_err(bad)?;
-    let len = bytes.len() as u64;
-    let pixels = u64::from(width) * u64::from(height);
-    if width > MAX_IMAGE_SIDE || height > MAX_IMAGE_SIDE || pixels > max_image_pixels(len) {
-        return Err(Error::ImageTooLarge {
-            id: id.to_string(),
-            path: path.to_path_buf(),
-            width,
-            height,
-            len,
-        });
-    }
+    check_claimed_size(width, height, bytes.len() as u64, path, id)?;
     let mut limits = image::Limits::default();
     limits.max_image_width = Some(MAX_IMAGE_SIDE);
     limits.max_image_height = Some(MAX_IMAGE_SIDE);

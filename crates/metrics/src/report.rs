@@ -34,13 +34,7 @@ pub fn evaluate(
 /// `per_example` when asked for.
 pub fn evaluation_json(scores: &NlgScores, ce: &CeScores, per_example: bool) -> Value {
     let mut out = Map::new();
-    for k in 0..4 {
-        out.insert(format!("BLEU_{}", k + 1), json!(scores.bleu[k]));
-    }
-    out.insert("METEOR".into(), json!(scores.meteor));
-    out.insert("ROUGE_L".into(), json!(scores.rouge_l));
-    out.insert("CIDEr".into(), json!(scores.cider));
-    out.insert("METEOR_modules".into(), json!(scores.meteor_modules));
+    insert_nlg(&mut out, scores);
     let mut ce_json = ce_json(ce);
     ce_json["reference_labels_from"] = json!("first reference of each example");
     out.insert("CE".into(), ce_json);
@@ -48,6 +42,17 @@ pub fn evaluation_json(scores: &NlgScores, ce: &CeScores, per_example: bool) -> 
         out.insert("per_example".into(), json!(scores.per_example));
     }
     Value::Object(out)
+}
+
+/// `BLEU_1`..`BLEU_4`, `METEOR`, `ROUGE_L`, `CIDEr` and `METEOR_modules`, in that order.
+fn insert_nlg(out: &mut Map<String, Value>, scores: &NlgScores) {
+    for k in 0..4 {
+        out.insert(format!("BLEU_{}", k + 1), json!(scores.bleu[k]));
+    }
+    out.insert("METEOR".into(), json!(scores.meteor));
+    out.insert("ROUGE_L".into(), json!(scores.rouge_l));
+    out.insert("CIDEr".into(), json!(scores.cider));
+    out.insert("METEOR_modules".into(), json!(scores.meteor_modules));
 }
 
 /// One clinical-efficacy result as JSON: convention, labeler, precision, recall, F1 (with the
@@ -105,13 +110,7 @@ pub fn predictions_metrics(
     let scores = nlg.finalize()?;
     let mut out = Map::new();
     out.insert("n_studies".into(), json!(examples.len()));
-    for k in 0..4 {
-        out.insert(format!("BLEU_{}", k + 1), json!(scores.bleu[k]));
-    }
-    out.insert("METEOR".into(), json!(scores.meteor));
-    out.insert("METEOR_modules".into(), json!(scores.meteor_modules));
-    out.insert("ROUGE_L".into(), json!(scores.rouge_l));
-    out.insert("CIDEr".into(), json!(scores.cider));
+    insert_nlg(&mut out, &scores);
     out.insert("CE".into(), ce_all_conventions(&refs, &hyps));
     if let Some(truth) = ground_truth {
         if truth.len() != hyps.len() {

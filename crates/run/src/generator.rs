@@ -80,16 +80,6 @@ impl<B: Backend> ReportGenerator<B> {
         })
     }
 
-    /// The model.
-    pub fn model(&self) -> &Trrg<B> {
-        &self.model
-    }
-
-    /// The clue bank (None for a run without clues).
-    pub fn bank(&self) -> Option<&ClueBank<B>> {
-        self.bank.as_ref()
-    }
-
     /// The per-disease thresholds of hard clues, in disease order (None = soft clues or no
     /// clues): a disease counts as present, and its clue as 1, where its probability reaches
     /// the threshold.
