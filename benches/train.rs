@@ -5,7 +5,8 @@
 //! - `stage2_step/batch8`: forward (2 views of 128 px, 14 clues, 60 report tokens), LM +
 //!   consistency loss, backward, AdamW step (two parameter groups).
 //! - `stage1_step/batch8`: image <-> 24 sentences (16 tokens) InfoNCE, backward, AdamW step.
-//! - `generate/greedy` and `generate/beam3`: one study, exactly 60 new tokens, KV cache.
+//! - `generate/greedy` and `generate/beam3`: one study, exactly 60 new tokens, KV cache;
+//!   `generate/beam3_batch16`: 16 studies in one batch (as `trrg predict` decodes), the same.
 //!
 //! Dropout is off in both implementations (it is a random mask, not compute worth comparing).
 //! `cargo bench --bench train` (`--features tch` etc. for another backend).
@@ -103,7 +104,7 @@ fn bench(c: &mut Criterion) {
     let inner_bank = inner.clue_bank(&diseases, &vocab, 16).unwrap();
     let mut group = c.benchmark_group("generate");
     group.sample_size(10);
-    for (name, beams) in [("greedy", 1), ("beam3", 3)] {
+    for (name, beams, batch) in [("greedy", 1, 1), ("beam3", 3, 1), ("beam3_batch16", 3, 16)] {
         let generation = GenerationConfig::new()
             .with_max_new_tokens(SEQ)
             .with_min_new_tokens(SEQ)
@@ -111,11 +112,11 @@ fn bench(c: &mut Criterion) {
             .with_eos_token_ids(vec![0]);
         group.bench_function(name, |b| {
             b.iter(|| {
-                let image = Tensor::random([1, 2, 1, 128, 128], Distribution::Default, &device);
+                let image = Tensor::random([batch, 2, 1, 128, 128], Distribution::Default, &device);
                 let out = inner
                     .generate(image, Some(&inner_bank), &generation, 0)
                     .unwrap();
-                assert_eq!(out[0].ids.len(), SEQ);
+                assert!(out.iter().all(|g| g.ids.len() == SEQ));
                 out
             })
         });

@@ -14,7 +14,7 @@ pub struct GenerateArgs {
     /// Run directory written by `trrg train` or the `train_iu_xray` example.
     #[arg(long)]
     checkpoint: PathBuf,
-    /// The study's view images (PNG/JPEG), as many as the model was trained with.
+    /// The study's view images (PNG, JPEG or DICOM), as many as the model was trained with.
     #[arg(required = true)]
     images: Vec<PathBuf>,
     /// Print `{"report": .., "clues": {disease: p}}` as JSON (with `"clue_thresholds":

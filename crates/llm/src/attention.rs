@@ -52,6 +52,10 @@ impl<B: Backend> LlamaAttention<B> {
 
     /// Attention over the cached keys/values plus the new positions.
     ///
+    /// Grouped-query attention runs without expanding the keys and values to every head: the
+    /// `n_heads / n_kv_heads` query heads that share a key/value head are stacked as rows of one
+    /// product with it.
+    ///
     /// # Shapes
     /// - x: `[batch, seq_len, d_model]`
     /// - cos, sin: `[batch, 1, seq_len, head_dim]`
@@ -67,6 +71,7 @@ impl<B: Backend> LlamaAttention<B> {
     ) -> Tensor<B, 3> {
         let [batch, seq_len, _] = x.dims();
         let (h, kv, hd) = (self.n_heads, self.n_kv_heads, self.head_dim);
+        let group = h / kv;
         let split = |t: Tensor<B, 3>, heads| {
             t.reshape([batch, seq_len, heads, hd]).swap_dims(1, 2) // [batch, heads, seq_len, head_dim]
         };
@@ -74,6 +79,8 @@ impl<B: Backend> LlamaAttention<B> {
         let mut k = apply_rope(split(self.k_proj.forward(x.clone()), kv), cos, sin);
         let mut v = split(self.v_proj.forward(x), kv);
         if let Some(slot) = cache {
+            // Concatenated at every step: on the flex backend this copies less than writing
+            // into a preallocated buffer, whose `slice_assign` copies the whole buffer.
             if let Some(past) = slot.take() {
                 k = Tensor::cat(vec![past.key, k], 2); // [batch, n_kv_heads, past_len + seq_len, head_dim]
                 v = Tensor::cat(vec![past.value, v], 2);
@@ -84,21 +91,17 @@ impl<B: Backend> LlamaAttention<B> {
             });
         }
         let total = k.dims()[2];
-        let (k, v) = if h == kv {
-            (k, v)
-        } else {
-            let repeat = |t: Tensor<B, 4>| {
-                t.unsqueeze_dim::<5>(2)
-                    .expand([batch, kv, h / kv, total, hd])
-                    .reshape([batch, h, total, hd]) // [batch, n_heads, total, head_dim]
-            };
-            (repeat(k), repeat(v))
-        };
-        let scores = q.matmul(k.swap_dims(2, 3)).div_scalar((hd as f32).sqrt()); // [batch, n_heads, seq_len, total]
-        let scores = scores.mask_fill(mask, MASKED_SCORE);
-        let weights = self.dropout.forward(softmax(scores, 3));
+        // [batch, n_kv_heads, group * seq_len, head_dim]: query heads are kv-head-major.
+        let q = q.reshape([batch, kv, group * seq_len, hd]);
+        let scores = q.matmul(k.swap_dims(2, 3)).div_scalar((hd as f32).sqrt()); // [batch, n_kv_heads, group * seq_len, total]
+        let scores = scores
+            .reshape([batch, kv, group, seq_len, total])
+            .mask_fill(mask.unsqueeze_dim::<5>(2), MASKED_SCORE);
+        let weights = self.dropout.forward(softmax(scores, 4));
         let context = weights
+            .reshape([batch, kv, group * seq_len, total])
             .matmul(v)
+            .reshape([batch, h, seq_len, hd])
             .swap_dims(1, 2)
             .reshape([batch, seq_len, h * hd]); // [batch, seq_len, n_heads * head_dim]
         self.o_proj.forward(context)

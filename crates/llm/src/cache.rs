@@ -52,6 +52,9 @@ impl<B: Backend> KvCache<B> {
 
     /// Keeps the rows `rows` (in that order; repeats allowed), as beam search reorders beams.
     pub fn reorder(&mut self, rows: &[usize], device: &B::Device) {
+        if rows.len() == self.batch && rows.iter().enumerate().all(|(i, &r)| i == r) {
+            return;
+        }
         let index = Tensor::<B, 1, Int>::from_data(
             burn::tensor::TensorData::new(
                 rows.iter().map(|&r| r as i64).collect::<Vec<_>>(),

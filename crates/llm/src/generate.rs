@@ -152,8 +152,10 @@ fn run<B: Backend>(
     let batch = prefix_embeds.dims()[0];
     let device = prefix_embeds.device();
     let mut cache = model.new_cache(batch);
-    let logits = model.forward_embeds(prefix_embeds, prefix_mask, Some(&mut cache))?;
-    let last = last_logits(logits);
+    // Logits of the last prompt position only: the others would be thrown away.
+    let hidden = model.forward_hidden(prefix_embeds, prefix_mask, Some(&mut cache))?;
+    let seq_len = hidden.dims()[1];
+    let last = last_logits(model.lm_head(hidden.narrow(1, seq_len - 1, 1)));
     if config.num_beams == 1 {
         decode_single(model, cache, last, prompts, config, &device)
     } else {
@@ -276,31 +278,29 @@ fn decode_single<B: Backend>(
     let batch = logits.len();
     let mut rng = StdRng::seed_from_u64(config.seed);
     let mut out: Vec<Vec<u32>> = vec![Vec::new(); batch];
-    let mut done = vec![false; batch];
-    let filler = config.eos_token_ids.first().copied().unwrap_or(0);
+    // Row r of the cache (and of `logits`) decodes row `live[r]`; finished rows leave the batch.
+    let mut live: Vec<usize> = (0..batch).collect();
     for _ in 0..config.max_new_tokens {
-        let mut next = Vec::with_capacity(batch);
-        for (b, scores) in logits.iter_mut().enumerate() {
-            if done[b] {
-                next.push(filler);
-                continue;
-            }
+        let (mut keep, mut still, mut next) = (Vec::new(), Vec::new(), Vec::new());
+        for (r, (&b, scores)) in live.iter().zip(logits.iter_mut()).enumerate() {
             process(scores, &prompts[b], &out[b], config);
             let token = if config.do_sample {
                 sample(scores, config, &mut rng)
             } else {
                 argmax(scores)
             };
-            if config.eos_token_ids.contains(&token) {
-                done[b] = true;
-            } else {
+            if !config.eos_token_ids.contains(&token) {
                 out[b].push(token);
+                keep.push(r);
+                still.push(b);
+                next.push(token);
             }
-            next.push(token);
         }
-        if done.iter().all(|&d| d) {
+        if still.is_empty() {
             break;
         }
+        cache.reorder(&keep, device);
+        live = still;
         logits = step(model, &mut cache, &next, device)?;
     }
     Ok(out)
@@ -358,6 +358,7 @@ fn beam_search<B: Backend>(
     let rows: Vec<usize> = (0..batch).flat_map(|b| std::iter::repeat_n(b, k)).collect();
     cache.reorder(&rows, device);
     let mut logits: Vec<Vec<f32>> = rows.iter().map(|&r| logits[r].clone()).collect();
+    // Beam j of row b is `beams[b * k + j]`.
     let mut beams: Vec<Vec<u32>> = vec![Vec::new(); batch * k];
     // Only the first beam of a row is live at the start, as in HF.
     let mut beam_scores: Vec<f64> = (0..batch * k)
@@ -369,68 +370,69 @@ fn beam_search<B: Backend>(
             done: false,
         })
         .collect();
-    let filler = config.eos_token_ids.first().copied().unwrap_or(0);
+    // Cache rows `r * k..(r + 1) * k` (and those of `logits`) hold the beams of row `live[r]`;
+    // a row leaves the batch once its hypotheses are done.
+    let mut live: Vec<usize> = (0..batch).collect();
     for cur in 0..config.max_new_tokens {
-        let mut sources = Vec::with_capacity(batch * k);
-        let mut next_tokens = Vec::with_capacity(batch * k);
-        let mut next_scores = Vec::with_capacity(batch * k);
-        for (b, hyp) in hyps.iter_mut().enumerate() {
-            if hyp.done {
-                for j in 0..k {
-                    sources.push(b * k + j);
-                    next_tokens.push(filler);
-                    next_scores.push(0.0);
-                }
-                continue;
-            }
+        let (mut sources, mut next_tokens, mut still) = (Vec::new(), Vec::new(), Vec::new());
+        for (r, &b) in live.iter().enumerate() {
+            let hyp = &mut hyps[b];
             let mut candidates: Vec<(f64, usize, u32)> = Vec::new();
             for j in 0..k {
                 let i = b * k + j;
-                let row = &mut logits[i];
+                let row = &mut logits[r * k + j];
                 log_softmax_row(row);
                 process(row, &prompts[b], &beams[i], config);
                 let mut order: Vec<usize> = (0..row.len()).collect();
                 let take = (2 * k).min(row.len());
                 order.select_nth_unstable_by(take - 1, |&x, &y| row[y].total_cmp(&row[x]));
                 for &t in &order[..take] {
-                    candidates.push((beam_scores[i] + row[t] as f64, i, t as u32));
+                    candidates.push((beam_scores[i] + row[t] as f64, j, t as u32));
                 }
             }
             candidates.sort_by(|a, b| b.0.total_cmp(&a.0));
             candidates.truncate(2 * k);
-            let mut chosen = 0;
-            for (rank, &(score, src, token)) in candidates.iter().enumerate() {
+            let mut chosen: Vec<(f64, usize, u32)> = Vec::with_capacity(k);
+            for (rank, &(score, j, token)) in candidates.iter().enumerate() {
                 if config.eos_token_ids.contains(&token) {
                     if rank < k {
-                        hyp.add(beams[src].clone(), beams[src].len() + 1, score, config);
+                        let tokens = beams[b * k + j].clone();
+                        let len = tokens.len() + 1;
+                        hyp.add(tokens, len, score, config);
                     }
                     continue;
                 }
-                sources.push(src);
-                next_tokens.push(token);
-                next_scores.push(score);
-                chosen += 1;
-                if chosen == k {
+                chosen.push((score, j, token));
+                if chosen.len() == k {
                     break;
                 }
             }
-            let best_running = next_scores[next_scores.len() - k];
-            hyp.done = hyp.is_done(best_running, cur + 1, config);
+            hyp.done = hyp.is_done(chosen[0].0, cur + 1, config);
+            let grown: Vec<Vec<u32>> = chosen
+                .iter()
+                .map(|&(_, j, token)| {
+                    let mut v = beams[b * k + j].clone();
+                    v.push(token);
+                    v
+                })
+                .collect();
+            for (j, (v, &(score, src, token))) in grown.into_iter().zip(&chosen).enumerate() {
+                beams[b * k + j] = v;
+                beam_scores[b * k + j] = score;
+                if !hyp.done {
+                    sources.push(r * k + src);
+                    next_tokens.push(token);
+                }
+            }
+            if !hyp.done {
+                still.push(b);
+            }
         }
-        beams = sources
-            .iter()
-            .zip(&next_tokens)
-            .map(|(&s, &t)| {
-                let mut v = beams[s].clone();
-                v.push(t);
-                v
-            })
-            .collect();
-        beam_scores = next_scores;
-        if hyps.iter().all(|h| h.done) || cur + 1 == config.max_new_tokens {
+        if still.is_empty() || cur + 1 == config.max_new_tokens {
             break;
         }
         cache.reorder(&sources, device);
+        live = still;
         logits = step(model, &mut cache, &next_tokens, device)?;
     }
     Ok(hyps

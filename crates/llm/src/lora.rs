@@ -176,7 +176,17 @@ impl<B: Backend> LoraLinear<B> {
     /// # Shapes
     /// - x: `[batch, seq_len, d_in]` -> `[batch, seq_len, d_out]`
     pub fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
-        let base = |x| linear(x, self.weight.val(), self.bias.as_ref().map(|b| b.val()));
+        // As one `[batch * seq_len, d_in]` product: burn's `linear` on a 3-D input multiplies
+        // each batch row on its own, which is a row-by-row product when decoding (seq_len 1).
+        let base = |x: Tensor<B, 3>| {
+            let [batch, seq_len, d_in] = x.dims();
+            let bias = self.bias.as_ref().map(|b| b.val());
+            linear(x.reshape([batch * seq_len, d_in]), self.weight.val(), bias).reshape([
+                batch,
+                seq_len,
+                self.weight.dims()[1],
+            ])
+        };
         match &self.adapter {
             Some(a) => base(x.clone()) + a.forward(x),
             None => base(x),

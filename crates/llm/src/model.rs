@@ -232,7 +232,15 @@ impl<B: Backend> LlamaForCausalLM<B> {
     /// - hidden: `[batch, seq_len, d_model]` -> `[batch, seq_len, vocab]`
     pub fn lm_head(&self, hidden: Tensor<B, 3>) -> Tensor<B, 3> {
         match &self.lm_head {
-            Some(head) => head.forward(hidden),
+            Some(head) => {
+                // One `[batch * seq_len, d_model]` product (see `LoraLinear::forward`).
+                let [batch, seq_len, d] = hidden.dims();
+                head.forward(hidden.reshape([batch * seq_len, d])).reshape([
+                    batch,
+                    seq_len,
+                    self.vocab_size(),
+                ])
+            }
             None => {
                 let [batch, seq_len, d] = hidden.dims();
                 let w = self.model.embed_tokens.weight.val(); // [vocab, d_model]

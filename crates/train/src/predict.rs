@@ -259,8 +259,8 @@ pub fn path_studies(paths: &[PathBuf], n_views: usize) -> crate::Result<Vec<Pred
     Ok(studies)
 }
 
-/// Writes the report of every study, `batch_size` studies per batch (two batches at once on
-/// two worker threads), with a progress bar unless `quiet`.
+/// Writes the report of every study, `batch_size` studies per batch (batches in parallel, one
+/// per worker thread), with a progress bar unless `quiet`.
 pub fn predict<B: Backend>(
     generator: &ReportGenerator<B>,
     studies: &[PredictStudy],
@@ -271,55 +271,50 @@ pub fn predict<B: Backend>(
     let labeler = Labeler::new();
     let thresholds = generator.clue_thresholds();
     let mut rows = Vec::with_capacity(studies.len());
-    // Two batches at a time, one per worker thread: decoding is bound by per-op overhead, so
-    // a second core is the cheapest speed-up. Each batch is the same batch as alone, so the
-    // reports do not depend on the thread count.
-    let batches: Vec<&[PredictStudy]> = studies.chunks(batch_size.max(1)).collect();
-    let workers = rayon::current_num_threads().max(1);
-    for group in batches.chunks(workers) {
-        let reports = group
-            .par_iter()
-            .map(|chunk| {
-                let views: Vec<&[PathBuf]> = chunk.iter().map(|s| s.views.as_slice()).collect();
-                generator.generate_batch(&views)
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        for (chunk, reports) in group.iter().zip(reports) {
-            for (study, report) in chunk.iter().zip(reports) {
-                let clues: Map<String, Value> = report
-                    .clues
-                    .iter()
-                    .map(|(d, p)| (d.clone(), Value::from(*p)))
-                    .collect();
-                let clue_decisions = thresholds.map(|t| {
-                    report
-                        .clues
-                        .iter()
-                        .zip(t)
-                        .map(|((d, p), t)| (d.clone(), Value::from(*p >= *t)))
-                        .collect()
-                });
-                rows.push(Prediction {
-                    id: study.id.clone(),
-                    views: study
-                        .views
-                        .iter()
-                        .map(|p| p.display().to_string())
-                        .collect(),
-                    reference_labels: study
-                        .reference
-                        .as_ref()
-                        .map(|r| labels_json(&labeler.label(r))),
-                    reference: study.reference.clone(),
-                    generated_labels: labels_json(&labeler.label(&report.text)),
-                    generated: report.text,
-                    clues,
-                    clue_decisions,
-                    ground_truth_labels: study.ground_truth.as_ref().map(labels_json),
-                });
-            }
+    // Batches run in parallel, one per worker thread: decoding is bound by per-op overhead,
+    // so the second core is the cheapest speed-up. Each batch is the same batch as alone, so
+    // the reports do not depend on the thread count; rayon keeps them in order.
+    let reports = studies
+        .par_chunks(batch_size.max(1))
+        .map(|chunk| {
+            let views: Vec<&[PathBuf]> = chunk.iter().map(|s| s.views.as_slice()).collect();
+            let reports = generator.generate_batch(&views);
             bar.inc(chunk.len() as u64);
-        }
+            reports
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    for (study, report) in studies.iter().zip(reports.into_iter().flatten()) {
+        let clues: Map<String, Value> = report
+            .clues
+            .iter()
+            .map(|(d, p)| (d.clone(), Value::from(*p)))
+            .collect();
+        let clue_decisions = thresholds.map(|t| {
+            report
+                .clues
+                .iter()
+                .zip(t)
+                .map(|((d, p), t)| (d.clone(), Value::from(*p >= *t)))
+                .collect()
+        });
+        rows.push(Prediction {
+            id: study.id.clone(),
+            views: study
+                .views
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect(),
+            reference_labels: study
+                .reference
+                .as_ref()
+                .map(|r| labels_json(&labeler.label(r))),
+            reference: study.reference.clone(),
+            generated_labels: labels_json(&labeler.label(&report.text)),
+            generated: report.text,
+            clues,
+            clue_decisions,
+            ground_truth_labels: study.ground_truth.as_ref().map(labels_json),
+        });
     }
     bar.finish_and_clear();
     Ok(rows)
