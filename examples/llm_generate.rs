@@ -6,7 +6,7 @@
 //!     --prompt "Describe a normal chest X-ray." --chat --max-new 40
 //! ```
 //!
-//! Options: `--model PATH` `--prompt TEXT` | `--prompt-ids 1,2,3` `[--chat]` `[--max-new N]`
+//! Options: `--model PATH` (or a Hub model id cached locally) `--prompt TEXT` | `--prompt-ids 1,2,3` `[--chat]` `[--max-new N]`
 //! `[--beams K]` `[--repetition-penalty R]` `[--length-penalty L]` `[--json]`. Prints the
 //! continuation and tokens/s; `--json` prints `{"prompt_ids", "generated_ids", "text"}`.
 
@@ -80,7 +80,8 @@ fn parse() -> anyhow::Result<Args> {
             other => bail!("unknown option `{other}`"),
         }
     }
-    a.model = model.context("--model PATH is required")?;
+    // A Hub model id (`org/name`) is looked up in the local Hugging Face cache, offline.
+    a.model = trrg_core::io::resolve_model(&model.context("--model PATH is required")?)?;
     if a.prompt.is_none() == a.prompt_ids.is_none() {
         bail!("give exactly one of --prompt and --prompt-ids");
     }

@@ -15,8 +15,9 @@ use trrg_core::vision::VisionEncoder;
 /// Arguments of `trrg inspect`.
 #[derive(Args, Debug)]
 pub struct InspectArgs {
-    /// A HF checkpoint directory (`config.json` + safetensors: ViT, Swin, BERT, LLaMA-family),
-    /// an EfficientNet-Lite0 `.pth` state dict, or a `.gguf` LLM.
+    /// A HF checkpoint directory (`config.json` + safetensors or `pytorch_model.bin`: ViT, Swin,
+    /// BERT, LLaMA-family), a Hub model id (`org/name`) in the local Hugging Face cache, an
+    /// EfficientNet-Lite0 `.pth` state dict, or a `.gguf` LLM.
     checkpoint: PathBuf,
     /// Also list every tensor with its dtype and shape.
     #[arg(long)]
@@ -148,7 +149,7 @@ fn map_file(path: &Path) -> Result<Mapping> {
 
 /// Runs `trrg inspect`.
 pub fn run(args: InspectArgs) -> Result<()> {
-    let path = &args.checkpoint;
+    let path = &trrg_core::io::resolve_model(&args.checkpoint)?;
     if !path.exists() {
         bail!("{}: no such file or directory", path.display());
     }

@@ -1,6 +1,8 @@
 """Writes crates/data/tests/fixtures/torch_{zip,legacy}.pt: small torch.save files in both
 formats with a strided (transposed) tensor, a storage offset, f16/f64/i64 dtypes and a nested
-dict, and torch_expected.json with each tensor's values as torch reads them.
+dict, and torch_expected.json with each tensor's values as torch reads them. Also hf_bin_sharded/:
+a HF directory with only PyTorch weights, split over two shards by pytorch_model.bin.index.json
+as transformers writes them.
 
     python crates/data/scripts/make_torch_fixtures.py   (a venv with torch)
 """
@@ -32,6 +34,22 @@ def main():
         for k, v in state.items()
     }
     (OUT / "torch_expected.json").write_text(json.dumps(expected, indent=1))
+
+    sharded = OUT / "hf_bin_sharded"
+    sharded.mkdir(exist_ok=True)
+    shards = {
+        "pytorch_model-00001-of-00002.bin": {"linear.weight": base.t().contiguous()},
+        "pytorch_model-00002-of-00002.bin": {
+            "linear.bias": torch.arange(10, dtype=torch.float32)[3:7].clone(),
+            "half": state["half"],
+        },
+    }
+    weight_map = {}
+    for file, tensors in shards.items():
+        torch.save(tensors, sharded / file)
+        weight_map.update({name: file for name in tensors})
+    index = {"metadata": {"total_size": 0}, "weight_map": weight_map}
+    (sharded / "pytorch_model.bin.index.json").write_text(json.dumps(index, indent=1))
     print("torch", torch.__version__)
 
 

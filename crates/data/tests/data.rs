@@ -358,6 +358,74 @@ fn torch_checkpoints_read_as_torch_does() {
     std::fs::remove_file(bogus).unwrap();
 }
 
+/// A HF directory with only PyTorch weights: `pytorch_model.bin`, or the shards of
+/// `pytorch_model.bin.index.json` (`scripts/make_torch_fixtures.py`); an index that misplaces a
+/// tensor, and a directory without weights, are one clear error each.
+#[test]
+fn hf_directories_with_pytorch_weights_load() {
+    let expected: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(fixtures().join("torch_expected.json")).unwrap(),
+    )
+    .unwrap();
+    let want = |name: &str| -> (Vec<usize>, Vec<f32>) {
+        let t = &expected[format!("state_dict.{name}")];
+        let values: Vec<f64> = serde_json::from_value(t["values"].clone()).unwrap();
+        (
+            serde_json::from_value(t["shape"].clone()).unwrap(),
+            values.iter().map(|&v| v as f32).collect(),
+        )
+    };
+    let sharded = fixtures().join("hf_bin_sharded");
+    let mut weights = WeightFile::open_dir(&sharded).unwrap();
+    let names: Vec<String> = weights.describe().into_iter().map(|t| t.name).collect();
+    assert_eq!(names, ["half", "linear.bias", "linear.weight"]);
+    for name in &names {
+        let (shape, values) = want(name);
+        assert_eq!(weights.values(name, &shape).unwrap(), values, "{name}");
+    }
+    weights.finish().unwrap();
+
+    let dir = std::env::temp_dir().join(format!("trrg-data-{}-hf-bin", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let err = WeightFile::open_dir(&dir).err().unwrap().to_string();
+    assert!(
+        err.contains(&dir.display().to_string()) && err.contains("has no weights"),
+        "{err}"
+    );
+    std::fs::copy(
+        fixtures().join("torch_zip.pt"),
+        dir.join("pytorch_model.bin"),
+    )
+    .unwrap();
+    assert_eq!(
+        WeightFile::open_dir(&dir).unwrap().describe(),
+        WeightFile::open_pytorch(fixtures().join("torch_zip.pt"))
+            .unwrap()
+            .describe()
+    );
+    for file in [
+        "pytorch_model-00001-of-00002.bin",
+        "pytorch_model-00002-of-00002.bin",
+    ] {
+        std::fs::copy(sharded.join(file), dir.join(file)).unwrap();
+    }
+    std::fs::write(
+        dir.join("pytorch_model.bin.index.json"),
+        r#"{"weight_map": {"linear.weight": "pytorch_model-00002-of-00002.bin",
+            "linear.bias": "pytorch_model-00002-of-00002.bin",
+            "half": "pytorch_model-00002-of-00002.bin"}}"#,
+    )
+    .unwrap();
+    let err = WeightFile::open_dir(&dir).err().unwrap().to_string();
+    assert!(
+        err.contains("pytorch_model.bin.index.json")
+            && err.contains("tensor `linear.weight` is not in pytorch_model-00002-of-00002.bin"),
+        "{err}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 #[test]
 fn hf_image_processor_follows_preprocessor_config() {
     let image = fixtures().join("iu_tiny/images/CXR1/0.png");

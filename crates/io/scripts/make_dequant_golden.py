@@ -3,6 +3,7 @@
 supported ggml type, dequantized by the `gguf` package (llama.cpp's Python reference,
 `pip install gguf numpy`). Scale fields are set to small finite f16 values.
 Usage: python crates/io/scripts/make_dequant_golden.py > crates/io/tests/fixtures/dequant_golden.json"""
+import importlib.metadata
 import json
 import sys
 
@@ -35,11 +36,22 @@ def block(kind):
         return f16(0.013) + f16(0.007) + rng.integers(0, 256, 12 + 128, dtype=np.uint8).tobytes()
     if kind == T.Q6_K:
         return rng.integers(0, 256, 128 + 64 + 16, dtype=np.uint8).tobytes() + f16(0.0023)
+    if kind == T.Q5_0:
+        return f16(0.029) + rng.integers(0, 256, 4 + 16, dtype=np.uint8).tobytes()
+    if kind == T.Q5_1:
+        return f16(0.017) + f16(-0.21) + rng.integers(0, 256, 4 + 16, dtype=np.uint8).tobytes()
+    if kind == T.Q2_K:
+        return rng.integers(0, 256, 16 + 64, dtype=np.uint8).tobytes() + f16(0.011) + f16(0.006)
+    if kind == T.Q3_K:
+        return rng.integers(0, 256, 32 + 64 + 12, dtype=np.uint8).tobytes() + f16(0.0031)
+    if kind == T.Q5_K:
+        return f16(0.009) + f16(0.005) + rng.integers(0, 256, 12 + 32 + 128, dtype=np.uint8).tobytes()
     raise ValueError(kind)
 
 
-out = {"generator": "crates/io/scripts/make_dequant_golden.py", "gguf": gguf.__version__ if hasattr(gguf, "__version__") else "?", "types": {}}
-for kind, n_blocks in [(T.F32, 1), (T.F16, 1), (T.BF16, 1), (T.Q4_0, 2), (T.Q4_1, 2), (T.Q8_0, 2), (T.Q4_K, 2), (T.Q6_K, 2)]:
+out = {"generator": "crates/io/scripts/make_dequant_golden.py", "gguf": importlib.metadata.version("gguf"), "types": {}}
+for kind, n_blocks in [(T.F32, 1), (T.F16, 1), (T.BF16, 1), (T.Q4_0, 2), (T.Q4_1, 2), (T.Q8_0, 2), (T.Q4_K, 2), (T.Q6_K, 2),
+                      (T.Q5_0, 2), (T.Q5_1, 2), (T.Q2_K, 2), (T.Q3_K, 2), (T.Q5_K, 2)]:
     raw = b"".join(block(kind) for _ in range(n_blocks))
     values = dequantize(np.frombuffer(raw, dtype=np.uint8), kind).reshape(-1)
     out["types"][str(int(kind))] = {"name": kind.name, "bytes": raw.hex(), "values": [float(v) for v in values]}

@@ -63,6 +63,20 @@ pub enum Error {
         /// The root it must stay under.
         root: PathBuf,
     },
+    /// A Hub model id that is not in the local Hugging Face cache (trrg never downloads).
+    #[error(
+        "model `{id}` is not in the Hugging Face cache {cache}: {reason}. trrg works offline: \
+         run `huggingface-cli download {id}` where there is internet and copy the cache \
+         (or set HF_HUB_CACHE / HF_HOME to it), or give the model's directory"
+    )]
+    NotCached {
+        /// The model id, `org/name`.
+        id: String,
+        /// The cache looked in.
+        cache: PathBuf,
+        /// What is missing.
+        reason: String,
+    },
 }
 
 /// `Result` with this crate's [`Error`].

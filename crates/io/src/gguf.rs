@@ -1,5 +1,5 @@
 //! The GGUF (llama.cpp) container: header, metadata, tensor table, and tensors dequantized to
-//! f32 (F32, F16, BF16, Q4_0, Q4_1, Q8_0, Q4_K, Q6_K). What a tensor *means* (llama's names,
+//! f32 (F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K). What a tensor *means* (llama's names,
 //! its Q/K row permutation, the tokenizer in the metadata) is `trrg-llm`'s business.
 
 use std::collections::BTreeMap;
@@ -133,8 +133,13 @@ fn block(kind: u32) -> Option<(usize, usize)> {
         1 | 30 => (2, 1),
         2 => (18, 32),
         3 => (20, 32),
+        6 => (22, 32),
+        7 => (24, 32),
         8 => (34, 32),
+        10 => (84, 256),
+        11 => (110, 256),
         12 => (144, 256),
+        13 => (176, 256),
         14 => (210, 256),
         _ => return None,
     })
@@ -175,6 +180,26 @@ fn scale_min_k4(j: usize, q: &[u8]) -> (u8, u8) {
     }
 }
 
+/// The 16 six-bit scales of a Q3_K super-block, each less 32 (the `kmask` unpacking of
+/// `dequantize_row_q3_K`): low nibbles from bytes 0..8, high two bits from bytes 8..12.
+fn scales_q3_k(s: &[u8]) -> [i32; 16] {
+    std::array::from_fn(|i| {
+        let low = (s[i % 8] >> (4 * (i / 8))) & 0xF;
+        let high = (s[8 + i % 4] >> (2 * (i / 4))) & 3;
+        i32::from(low | (high << 4)) - 32
+    })
+}
+
+/// The 32 values of a Q5_0/Q5_1 block before scaling: nibble `i % 16` of `qs` (low nibbles
+/// first) with bit `i` of `qh` as the fifth bit.
+fn quants_q5(qh: &[u8], qs: &[u8]) -> [u8; 32] {
+    let qh = u32::from_le_bytes([qh[0], qh[1], qh[2], qh[3]]);
+    std::array::from_fn(|i| {
+        let nibble = if i < 16 { qs[i] & 0xF } else { qs[i - 16] >> 4 };
+        nibble | ((((qh >> i) & 1) as u8) << 4)
+    })
+}
+
 /// Dequantizes one block of `kind` into `out` (ggml's reference `dequantize_row_*`).
 fn dequantize_block(kind: u32, b: &[u8], out: &mut Vec<f32>) {
     match kind {
@@ -193,9 +218,51 @@ fn dequantize_block(kind: u32, b: &[u8], out: &mut Vec<f32>) {
             out.extend(qs.iter().map(|q| f32::from(q & 0xF) * d + m));
             out.extend(qs.iter().map(|q| f32::from(q >> 4) * d + m));
         }
+        6 => {
+            let d = half_at(b, 0);
+            out.extend(
+                quants_q5(&b[2..6], &b[6..22])
+                    .into_iter()
+                    .map(|q| (i32::from(q) - 16) as f32 * d),
+            );
+        }
+        7 => {
+            let (d, m) = (half_at(b, 0), half_at(b, 2));
+            out.extend(
+                quants_q5(&b[4..8], &b[8..24])
+                    .into_iter()
+                    .map(|q| d * f32::from(q) + m),
+            );
+        }
         8 => {
             let d = half_at(b, 0);
             out.extend(b[2..34].iter().map(|&q| f32::from(q as i8) * d));
+        }
+        10 => {
+            let (scales, qs) = (&b[0..16], &b[16..80]);
+            let (d, dmin) = (half_at(b, 80), half_at(b, 82));
+            // Sub-block k (16 values) reads bits 2*(k%8/2).. of qs[32*(k/8) + 16*(k%2) ..].
+            for (k, sc) in scales.iter().enumerate() {
+                let (dl, ml) = (d * f32::from(sc & 0xF), dmin * f32::from(sc >> 4));
+                let shift = 2 * ((k % 8) / 2);
+                let q = &qs[32 * (k / 8) + 16 * (k % 2)..][..16];
+                out.extend(q.iter().map(|q| dl * f32::from((q >> shift) & 3) - ml));
+            }
+        }
+        11 => {
+            let (hmask, qs, d) = (&b[0..32], &b[32..96], half_at(b, 108));
+            for (k, sc) in scales_q3_k(&b[96..108]).iter().enumerate() {
+                let dl = d * *sc as f32;
+                let shift = 2 * ((k % 8) / 2);
+                let bit = k / 2;
+                let at = 16 * (k % 2);
+                let q = &qs[32 * (k / 8) + at..][..16];
+                out.extend(q.iter().zip(&hmask[at..at + 16]).map(|(q, h)| {
+                    let low = i32::from((q >> shift) & 3);
+                    let high = if (h >> bit) & 1 == 1 { 0 } else { 4 };
+                    dl * (low - high) as f32
+                }));
+            }
         }
         12 => {
             let (d, dmin) = (half_at(b, 0), half_at(b, 2));
@@ -208,6 +275,20 @@ fn dequantize_block(kind: u32, b: &[u8], out: &mut Vec<f32>) {
                 let (d2, min2) = (d * f32::from(sc2), dmin * f32::from(m2));
                 out.extend(chunk.iter().map(|q| d1 * f32::from(q & 0xF) - min1));
                 out.extend(chunk.iter().map(|q| d2 * f32::from(q >> 4) - min2));
+            }
+        }
+        13 => {
+            let (d, dmin) = (half_at(b, 0), half_at(b, 2));
+            let (scales, qh, qs) = (&b[4..16], &b[16..48], &b[48..176]);
+            for (k, chunk) in qs.chunks_exact(32).enumerate() {
+                for (j, shift) in [(2 * k, 0), (2 * k + 1, 4)] {
+                    let (sc, m) = scale_min_k4(j, scales);
+                    let (dl, ml) = (d * f32::from(sc), dmin * f32::from(m));
+                    out.extend(chunk.iter().zip(qh).map(|(q, h)| {
+                        let q = ((q >> shift) & 0xF) | (((h >> j) & 1) << 4);
+                        dl * f32::from(q) - ml
+                    }));
+                }
             }
         }
         14 => {
@@ -382,6 +463,21 @@ impl Gguf {
         }
     }
 
+    /// Numeric-array metadata `key` (e.g. `tokenizer.ggml.scores`).
+    pub fn floats(&self, key: &str) -> Result<Vec<f64>> {
+        match self.metadata.get(key) {
+            Some(GgufValue::Array(items)) => items
+                .iter()
+                .map(|v| match v {
+                    GgufValue::Float(x) => Ok(*x),
+                    GgufValue::Int(x) => Ok(*x as f64),
+                    other => Err(self.error(format!("`{key}` holds {other:?}, not numbers"))),
+                })
+                .collect(),
+            _ => Err(self.error(format!("metadata `{key}` (a number array) is missing"))),
+        }
+    }
+
     /// `tokenizer.ggml.eos_token_id`, when the file has it.
     pub fn eos_token_id(&self) -> Option<u32> {
         self.int("tokenizer.ggml.eos_token_id")
@@ -403,7 +499,7 @@ impl Gguf {
         }
         let (block_bytes, block_values) = block(info.kind).ok_or_else(|| {
             self.error(format!(
-                "tensor `{name}` is {}; supported: F32, F16, BF16, Q4_0, Q4_1, Q8_0, Q4_K, Q6_K",
+                "tensor `{name}` is {}; supported: F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K",
                 type_name(info.kind)
             ))
         })?;

@@ -9,7 +9,8 @@
 //! - [`Gguf`]: the llama.cpp container, with its tensors dequantized to f32.
 //! - [`read_json`] / [`parse_json`]: JSON whose errors name the file and the JSON path;
 //!   [`write_atomic`]: a temporary file and a rename, so readers never see half a file;
-//!   [`resolve_under`]: a relative path joined under a root it may not escape.
+//!   [`resolve_under`]: a relative path joined under a root it may not escape;
+//!   [`resolve_model`]: a path, or a model id found offline in the local Hugging Face Hub cache.
 //!
 //! Every parser here reads untrusted bytes: it returns an [`Error`], never panics, and never
 //! allocates from a size it has not checked against the file's length (`tests/fuzz.rs`).
@@ -25,5 +26,5 @@ mod weights;
 pub use error::{Error, Result};
 pub use files::{parse_json, read_json, write_atomic};
 pub use gguf::{Gguf, GgufValue};
-pub use paths::resolve_under;
+pub use paths::{hf_hub_cache, resolve_model, resolve_model_in, resolve_under};
 pub use weights::{transpose, write_safetensors, NamedTensor, TensorInfo, WeightFile};

@@ -13,6 +13,7 @@ use burn::tensor::TensorData;
 use safetensors::tensor::{Dtype, Metadata};
 use safetensors::SafeTensors;
 
+use crate::torch::Loaded;
 use crate::{Error, Result};
 
 struct Shard {
@@ -51,7 +52,7 @@ pub struct WeightFile {
     path: PathBuf,
     shards: Vec<Shard>,
     /// Tensors read whole from a PyTorch pickle: name -> (dtype, shape, values as f32).
-    memory: std::collections::BTreeMap<String, (String, Vec<usize>, Vec<f32>)>,
+    memory: std::collections::BTreeMap<String, Loaded>,
     /// Where each tensor is.
     location: std::collections::BTreeMap<String, Location>,
     unused: BTreeSet<String>,
@@ -79,10 +80,49 @@ pub struct TensorInfo {
     pub shape: Vec<usize>,
 }
 
-/// `model.safetensors.index.json`.
+/// `model.safetensors.index.json` or `pytorch_model.bin.index.json`.
 #[derive(serde::Deserialize)]
 struct ShardIndex {
     weight_map: std::collections::BTreeMap<String, String>,
+}
+
+/// A shard index and its files, sorted and deduplicated, each resolved under `dir`.
+fn read_index(dir: &Path, index_path: &Path) -> Result<(ShardIndex, Vec<(String, PathBuf)>)> {
+    let index: ShardIndex = crate::read_json(index_path)?;
+    let mut names: Vec<&String> = index.weight_map.values().collect();
+    names.sort();
+    names.dedup();
+    let what = index_path
+        .file_name()
+        .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+    let files = names
+        .into_iter()
+        .map(|file| Ok((file.clone(), crate::paths::join_relative(dir, file, &what)?)))
+        .collect::<Result<Vec<_>>>()?;
+    Ok((index, files))
+}
+
+/// Every tensor the index lists is in the shard it names (`location` holds shard numbers in
+/// the order of `files`).
+fn check_index(
+    index_path: &Path,
+    index: &ShardIndex,
+    files: &[(String, PathBuf)],
+    location: &std::collections::BTreeMap<String, Location>,
+) -> Result<()> {
+    for (name, file) in &index.weight_map {
+        let shard = files
+            .binary_search_by(|(f, _)| f.cmp(file))
+            .expect("every index file is listed");
+        if location.get(name) != Some(&Location::Shard(shard)) {
+            return Err(Error::Weights {
+                path: index_path.to_path_buf(),
+                tensor: name.clone(),
+                reason: format!("is not in {file}, where the index puts it"),
+            });
+        }
+    }
+    Ok(())
 }
 
 impl WeightFile {
@@ -92,35 +132,62 @@ impl WeightFile {
         Self::from_shards(path.clone(), vec![Shard::open(path)?])
     }
 
-    /// Reads a HF checkpoint directory: `model.safetensors`, or the shards listed in
-    /// `model.safetensors.index.json` (each tensor must be in the shard the index names).
+    /// Reads a HF checkpoint directory, taking the first of these that exists:
+    /// `model.safetensors.index.json` (its shards), `model.safetensors`,
+    /// `pytorch_model.bin.index.json` (its PyTorch shards, read whole as f32) and
+    /// `pytorch_model.bin`. Each tensor must be in the shard the index names.
     pub fn open_dir(dir: impl AsRef<Path>) -> Result<Self> {
         let dir = dir.as_ref();
-        let index_path = dir.join("model.safetensors.index.json");
-        if !index_path.is_file() {
-            return Self::open(dir.join("model.safetensors"));
-        }
-        let index: ShardIndex = crate::read_json(&index_path)?;
-        let mut files: Vec<&String> = index.weight_map.values().collect();
-        files.sort();
-        files.dedup();
-        let mut shards = Vec::with_capacity(files.len());
-        for file in &files {
-            let path = crate::resolve_under(dir, file, "model.safetensors.index.json")?;
-            shards.push(Shard::open(path)?);
-        }
-        let out = Self::from_shards(index_path.clone(), shards)?;
-        for (name, file) in &index.weight_map {
-            let shard = files.binary_search(&file).expect("listed above");
-            if out.location.get(name) != Some(&Location::Shard(shard)) {
-                return Err(Error::Weights {
-                    path: index_path,
-                    tensor: name.clone(),
-                    reason: format!("is not in {file}, where the index puts it"),
-                });
+        let [st_index, st, pt_index, pt] = [
+            "model.safetensors.index.json",
+            "model.safetensors",
+            "pytorch_model.bin.index.json",
+            "pytorch_model.bin",
+        ]
+        .map(|name| dir.join(name));
+        if st_index.is_file() {
+            let (index, files) = read_index(dir, &st_index)?;
+            let shards = files
+                .iter()
+                .map(|(_, path)| Shard::open(path.clone()))
+                .collect::<Result<Vec<_>>>()?;
+            let out = Self::from_shards(st_index.clone(), shards)?;
+            check_index(&st_index, &index, &files, &out.location)?;
+            Ok(out)
+        } else if st.is_file() {
+            Self::open(st)
+        } else if pt_index.is_file() {
+            let (index, files) = read_index(dir, &pt_index)?;
+            let mut memory = std::collections::BTreeMap::new();
+            let mut location = std::collections::BTreeMap::new();
+            for (k, (_, path)) in files.iter().enumerate() {
+                for (name, tensor) in crate::torch::read(path)? {
+                    if let Some(first) = location.insert(name.clone(), Location::Shard(k)) {
+                        let Location::Shard(first) = first else {
+                            unreachable!("only shards are inserted")
+                        };
+                        return Err(Error::Weights {
+                            path: path.clone(),
+                            tensor: name,
+                            reason: format!("is also in {}", files[first].1.display()),
+                        });
+                    }
+                    memory.insert(name, tensor);
+                }
             }
+            check_index(&pt_index, &index, &files, &location)?;
+            Ok(Self::from_memory(pt_index, memory))
+        } else if pt.is_file() {
+            Self::open_pytorch(pt)
+        } else {
+            Err(Error::Weights {
+                path: dir.to_path_buf(),
+                tensor: String::new(),
+                reason: "has no weights: none of model.safetensors.index.json, \
+                         model.safetensors, pytorch_model.bin.index.json or pytorch_model.bin"
+                    .into(),
+            })
         }
-        Ok(out)
     }
 
     fn from_shards(path: PathBuf, shards: Vec<Shard>) -> Result<Self> {
@@ -156,19 +223,23 @@ impl WeightFile {
     pub fn open_pytorch(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref().to_path_buf();
         let memory = crate::torch::read(&path)?;
+        Ok(Self::from_memory(path, memory))
+    }
+
+    fn from_memory(path: PathBuf, memory: std::collections::BTreeMap<String, Loaded>) -> Self {
         let location = memory
             .keys()
             .map(|k| (k.clone(), Location::Memory))
             .collect();
         let unused = memory.keys().cloned().collect();
-        Ok(Self {
+        Self {
             path,
             shards: Vec::new(),
             memory,
             location,
             unused,
             prefix: String::new(),
-        })
+        }
     }
 
     /// Every tensor of the checkpoint: name, stored dtype and shape, sorted by name.

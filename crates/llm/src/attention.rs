@@ -6,7 +6,7 @@ use burn::tensor::activation::softmax;
 
 use crate::cache::LayerCache;
 use crate::lora::LoraLinear;
-use crate::rope::apply_rope;
+use crate::rope::{apply_rope, RopeTables};
 use crate::LlamaConfig;
 
 /// The score a masked attention position gets: f16's lowest finite value, so that it stays
@@ -50,6 +50,11 @@ impl<B: Backend> LlamaAttention<B> {
         }
     }
 
+    /// Query heads and key/value heads.
+    pub fn heads(&self) -> (usize, usize) {
+        (self.n_heads, self.n_kv_heads)
+    }
+
     /// Attention over the cached keys/values plus the new positions.
     ///
     /// Grouped-query attention runs without expanding the keys and values to every head: the
@@ -58,26 +63,29 @@ impl<B: Backend> LlamaAttention<B> {
     ///
     /// # Shapes
     /// - x: `[batch, seq_len, d_model]`
-    /// - cos, sin: `[batch, 1, seq_len, head_dim]`
+    /// - rope: tables for `seq_len` positions ([`RopeTables`])
     /// - mask: `[batch, 1, seq_len, past_len + seq_len]`, true where attention is not allowed
     /// - output: `[batch, seq_len, d_model]`
     pub fn forward(
         &self,
         x: Tensor<B, 3>,
-        cos: &Tensor<B, 4>,
-        sin: &Tensor<B, 4>,
+        rope: &RopeTables<B>,
         mask: Tensor<B, 4, Bool>,
         cache: Option<&mut Option<LayerCache<B>>>,
     ) -> Tensor<B, 3> {
         let [batch, seq_len, _] = x.dims();
         let (h, kv, hd) = (self.n_heads, self.n_kv_heads, self.head_dim);
         let group = h / kv;
-        let split = |t: Tensor<B, 3>, heads| {
-            t.reshape([batch, seq_len, heads, hd]).swap_dims(1, 2) // [batch, heads, seq_len, head_dim]
+        // RoPE runs on the projections' own contiguous `[batch, seq_len, heads, head_dim]`
+        // layout, before the heads are swapped forward, with tables of the same shape: every
+        // product of the rotation is then a same-shape contiguous one.
+        let heads = |t: Tensor<B, 3>, heads| t.reshape([batch, seq_len, heads, hd]);
+        let rotate = |t: Tensor<B, 4>, (cos, sin): &(Tensor<B, 4>, Tensor<B, 4>)| {
+            apply_rope(t, cos, sin).swap_dims(1, 2) // [batch, heads, seq_len, head_dim]
         };
-        let q = apply_rope(split(self.q_proj.forward(x.clone()), h), cos, sin);
-        let mut k = apply_rope(split(self.k_proj.forward(x.clone()), kv), cos, sin);
-        let mut v = split(self.v_proj.forward(x), kv);
+        let q = rotate(heads(self.q_proj.forward(x.clone()), h), &rope.query);
+        let mut k = rotate(heads(self.k_proj.forward(x.clone()), kv), &rope.key);
+        let mut v = heads(self.v_proj.forward(x), kv).swap_dims(1, 2);
         if let Some(slot) = cache {
             // Concatenated at every step: on the flex backend this copies less than writing
             // into a preallocated buffer, whose `slice_assign` copies the whole buffer.

@@ -1,5 +1,6 @@
-//! GGUF (llama.cpp) checkpoints of the `llama` architecture: the config and the BPE tokenizer
-//! rebuilt from the metadata, llama.cpp's Q/K row permutation undone. The container itself
+//! GGUF (llama.cpp) checkpoints of the `llama` architecture: the config and the tokenizer
+//! (byte-level BPE, or SentencePiece BPE as Llama-2 and Mistral ship it) rebuilt from the
+//! metadata, llama.cpp's Q/K row permutation undone. The container itself
 //! (header, tensor table, dequantization) is [`trrg_io::Gguf`].
 
 use std::path::Path;
@@ -8,9 +9,16 @@ use burn::module::Param;
 use burn::nn::Linear;
 use burn::prelude::*;
 use burn::tensor::TensorData;
-use tokenizers::models::bpe::{Vocab, BPE};
+use tokenizers::decoders::byte_fallback::ByteFallback;
+use tokenizers::decoders::fuse::Fuse;
+use tokenizers::decoders::sequence::Sequence as DecoderSequence;
+use tokenizers::decoders::strip::Strip;
+use tokenizers::decoders::DecoderWrapper;
+use tokenizers::models::bpe::{Merges, Vocab, BPE};
+use tokenizers::normalizers::replace::Replace;
 use tokenizers::pre_tokenizers::byte_level::ByteLevel;
 use tokenizers::pre_tokenizers::digits::Digits;
+use tokenizers::pre_tokenizers::metaspace::{Metaspace, PrependScheme};
 use tokenizers::pre_tokenizers::sequence::Sequence;
 use tokenizers::{AddedToken, PreTokenizerWrapper, Tokenizer};
 pub use trrg_io::{Gguf, GgufValue};
@@ -22,9 +30,13 @@ use crate::{LlamaConfig, LlamaForCausalLM, Result};
 pub trait GgufLlama {
     /// The decoder's configuration from `llama.*` metadata (the architecture must be `llama`).
     fn llama_config(&self) -> Result<LlamaConfig>;
-    /// The BPE tokenizer stored in the metadata (`tokenizer.ggml.model` = `gpt2`): byte-level
-    /// BPE with its merges, digits split one by one (llama.cpp's `smollm` pre-tokenizer rule set
-    /// starts with that), and the CONTROL tokens as special tokens.
+    /// The tokenizer stored in the metadata, as transformers rebuilds it from a GGUF file, with
+    /// the CONTROL tokens (and the unknown token) as special tokens:
+    /// - `tokenizer.ggml.model` = `gpt2`: byte-level BPE with its merges, digits split one by one
+    ///   (llama.cpp's `smollm` pre-tokenizer rule set starts with that);
+    /// - `llama` (SentencePiece, as Llama-2 and Mistral ship it): BPE with byte fallback, its
+    ///   merges recovered from the vocabulary and the scores (transformers' `generate_merges`),
+    ///   `▁` for spaces, prepended to the text unless `tokenizer.ggml.add_space_prefix` is false.
     fn tokenizer(&self) -> Result<Tokenizer>;
 }
 
@@ -58,52 +70,143 @@ impl GgufLlama for Gguf {
     }
 
     fn tokenizer(&self) -> Result<Tokenizer> {
-        match self.metadata().get("tokenizer.ggml.model") {
-            Some(GgufValue::String(m)) if m == "gpt2" => {}
-            other => {
-                return Err(crate::Error::from(self.error(format!(
-                    "tokenizer.ggml.model is {other:?}; only `gpt2` (byte-level BPE) is supported"
-                ))))
-            }
-        }
         let tokens = self.strings("tokenizer.ggml.tokens")?;
-        let merges = self.strings("tokenizer.ggml.merges")?;
         let vocab: Vocab = tokens
             .iter()
             .enumerate()
             .map(|(i, t)| (t.to_string(), i as u32))
             .collect();
-        let merges = merges
-            .iter()
-            .map(|m| {
-                m.split_once(' ')
-                    .map(|(a, b)| (a.to_string(), b.to_string()))
-                    .ok_or_else(|| self.error(format!("merge `{m}` has no space")))
-            })
-            .collect::<std::result::Result<Vec<_>, _>>()?;
-        let bpe = BPE::builder()
-            .vocab_and_merges(vocab, merges)
-            .build()
-            .map_err(|e| self.error(format!("tokenizer: {e}")))?;
-        let mut tokenizer = Tokenizer::new(bpe);
-        tokenizer.with_pre_tokenizer(Some(Sequence::new(vec![
-            PreTokenizerWrapper::Digits(Digits::new(true)),
-            PreTokenizerWrapper::ByteLevel(ByteLevel::new(false, true, true)),
-        ])));
-        tokenizer.with_decoder(Some(ByteLevel::new(true, true, true)));
-        tokenizer.with_post_processor(Some(ByteLevel::new(true, false, true)));
-        let control: Vec<AddedToken> = match self.metadata().get("tokenizer.ggml.token_type") {
+        let model = match self.metadata().get("tokenizer.ggml.model") {
+            Some(GgufValue::String(m)) => m.as_str(),
+            other => {
+                return Err(crate::Error::from(
+                    self.error(format!("tokenizer.ggml.model is {other:?}, not a string")),
+                ))
+            }
+        };
+        let mut tokenizer = match model {
+            "gpt2" => {
+                let merges = self
+                    .strings("tokenizer.ggml.merges")?
+                    .iter()
+                    .map(|m| {
+                        m.split_once(' ')
+                            .map(|(a, b)| (a.to_string(), b.to_string()))
+                            .ok_or_else(|| self.error(format!("merge `{m}` has no space")))
+                    })
+                    .collect::<std::result::Result<Vec<_>, _>>()?;
+                let bpe = BPE::builder()
+                    .vocab_and_merges(vocab, merges)
+                    .build()
+                    .map_err(|e| self.error(format!("tokenizer: {e}")))?;
+                let mut tokenizer = Tokenizer::new(bpe);
+                tokenizer.with_pre_tokenizer(Some(Sequence::new(vec![
+                    PreTokenizerWrapper::Digits(Digits::new(true)),
+                    PreTokenizerWrapper::ByteLevel(ByteLevel::new(false, true, true)),
+                ])));
+                tokenizer.with_decoder(Some(ByteLevel::new(true, true, true)));
+                tokenizer.with_post_processor(Some(ByteLevel::new(true, false, true)));
+                tokenizer
+            }
+            "llama" => {
+                let scores = self.floats("tokenizer.ggml.scores")?;
+                if scores.len() != tokens.len() {
+                    return Err(crate::Error::from(self.error(format!(
+                        "tokenizer.ggml.scores has {} entries for {} tokens",
+                        scores.len(),
+                        tokens.len()
+                    ))));
+                }
+                let merges = merges_from_scores(&tokens, &scores, &vocab);
+                let bpe = BPE::builder()
+                    .vocab_and_merges(vocab, merges)
+                    .fuse_unk(true)
+                    .byte_fallback(true)
+                    .build()
+                    .map_err(|e| self.error(format!("tokenizer: {e}")))?;
+                let prefix = !matches!(
+                    self.metadata().get("tokenizer.ggml.add_space_prefix"),
+                    Some(GgufValue::Bool(false))
+                );
+                let scheme = if prefix {
+                    PrependScheme::First
+                } else {
+                    PrependScheme::Never
+                };
+                let mut tokenizer = Tokenizer::new(bpe);
+                tokenizer.with_pre_tokenizer(Some(Metaspace::new('▁', scheme, false)));
+                let replace =
+                    Replace::new("▁", " ").map_err(|e| self.error(format!("tokenizer: {e}")))?;
+                let mut decoders = vec![
+                    DecoderWrapper::Replace(replace),
+                    DecoderWrapper::ByteFallback(ByteFallback::new()),
+                    DecoderWrapper::Fuse(Fuse::new()),
+                ];
+                if prefix {
+                    decoders.push(DecoderWrapper::Strip(Strip::new(' ', 1, 0)));
+                }
+                tokenizer.with_decoder(Some(DecoderSequence::new(decoders)));
+                tokenizer
+            }
+            other => {
+                return Err(crate::Error::from(self.error(format!(
+                    "tokenizer.ggml.model is `{other}`; supported: `gpt2` (byte-level BPE) and \
+                     `llama` (SentencePiece BPE)"
+                ))))
+            }
+        };
+        let unknown = self.int("tokenizer.ggml.unknown_token_id").ok();
+        let special: Vec<AddedToken> = match self.metadata().get("tokenizer.ggml.token_type") {
             Some(GgufValue::Array(types)) => tokens
                 .iter()
                 .zip(types)
-                .filter(|(_, t)| **t == GgufValue::Int(3))
-                .map(|(tok, _)| AddedToken::from(tok.to_string(), true).normalized(false))
+                .enumerate()
+                .filter(|(i, (_, t))| {
+                    **t == GgufValue::Int(3) || (model == "llama" && unknown == Some(*i as i64))
+                })
+                .map(|(_, (tok, _))| AddedToken::from(tok.to_string(), true).normalized(false))
                 .collect(),
             _ => Vec::new(),
         };
-        tokenizer.add_special_tokens(&control);
+        tokenizer.add_special_tokens(&special);
         Ok(tokenizer)
     }
+}
+
+/// The merges a SentencePiece BPE vocabulary implies, as transformers' `generate_merges`
+/// recovers them for a GGUF file without merges: every split of every token into two tokens,
+/// ordered by the whole token's score (highest first), then the longer left and right parts,
+/// ties kept in vocabulary order.
+fn merges_from_scores(tokens: &[&str], scores: &[f64], vocab: &Vocab) -> Merges {
+    // `dict(zip(tokens, scores))`: a repeated token keeps its first place and its last score.
+    let mut order: Vec<&str> = Vec::with_capacity(tokens.len());
+    let mut score: std::collections::HashMap<&str, f64> = Default::default();
+    for (token, s) in tokens.iter().zip(scores) {
+        if score.insert(token, *s).is_none() {
+            order.push(token);
+        }
+    }
+    let mut merges: Vec<(&str, &str, f64)> = Vec::new();
+    for token in order {
+        let mut local: Vec<(&str, &str, f64)> = token
+            .char_indices()
+            .skip(1)
+            .map(|(at, _)| token.split_at(at))
+            .filter(|(l, r)| vocab.contains_key(*l) && vocab.contains_key(*r))
+            .map(|(l, r)| (l, r, score[token]))
+            .collect();
+        local.sort_by_key(|(l, r, _)| (vocab[*l], vocab[*r]));
+        merges.extend(local);
+    }
+    let key = |(l, r, s): &(&str, &str, f64)| (*s, l.chars().count(), r.chars().count());
+    merges.sort_by(|a, b| {
+        let (a, b) = (key(a), key(b));
+        b.0.total_cmp(&a.0).then(b.1.cmp(&a.1)).then(b.2.cmp(&a.2))
+    });
+    merges
+        .into_iter()
+        .map(|(l, r, _)| (l.to_string(), r.to_string()))
+        .collect()
 }
 
 /// Undoes llama.cpp's rotary row permutation of a `[n_head * head_dim, d_in]` Q or K weight

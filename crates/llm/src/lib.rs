@@ -49,4 +49,4 @@ pub use model::{
     bool_values, f32_values, i64_values, masked_cross_entropy, real_mask, LlamaDecoderLayer,
     LlamaForCausalLM, LlamaMlp, LlamaModel,
 };
-pub use rope::{apply_rope, inv_freq, Rope};
+pub use rope::{apply_rope, inv_freq, Rope, RopeTables};

@@ -1,5 +1,6 @@
-//! Loading HF `LlamaForCausalLM` checkpoints: `config.json` plus `model.safetensors` or the shards
-//! of `model.safetensors.index.json` (f32, f16 or bf16, converted to f32).
+//! Loading HF `LlamaForCausalLM` checkpoints: `config.json` plus `model.safetensors`, the shards
+//! of `model.safetensors.index.json`, or `pytorch_model.bin` (or its shards) when the directory
+//! has no safetensors (f32, f16 or bf16, converted to f32).
 
 use std::path::Path;
 
@@ -108,7 +109,8 @@ fn linear<B: Backend>(
 }
 
 impl<B: Backend> LlamaForCausalLM<B> {
-    /// Loads `dir/config.json` and the safetensors weights (one file or sharded). Every tensor
+    /// Loads `dir/config.json` and the weights beside it (safetensors, one file or sharded, else
+    /// `pytorch_model.bin`, one file or sharded: [`WeightFile::open_dir`]). Every tensor
     /// must fit and be used; errors name the file and the tensor.
     pub fn from_pretrained(
         dir: impl AsRef<Path>,

@@ -118,23 +118,18 @@ impl<B: Backend> LlamaDecoderLayer<B> {
     ///
     /// # Shapes
     /// - x: `[batch, seq_len, d_model]` -> `[batch, seq_len, d_model]`
-    /// - cos, sin: `[batch, 1, seq_len, head_dim]`
+    /// - rope: tables for `seq_len` positions ([`crate::RopeTables`])
     /// - mask: `[batch, 1, seq_len, past_len + seq_len]`, true where attention is not allowed
     pub fn forward(
         &self,
         x: Tensor<B, 3>,
-        cos: &Tensor<B, 4>,
-        sin: &Tensor<B, 4>,
+        rope: &crate::RopeTables<B>,
         mask: Tensor<B, 4, Bool>,
         cache: Option<&mut Option<crate::cache::LayerCache<B>>>,
     ) -> Tensor<B, 3> {
-        let h = self.self_attn.forward(
-            self.input_layernorm.forward(x.clone()),
-            cos,
-            sin,
-            mask,
-            cache,
-        );
+        let h = self
+            .self_attn
+            .forward(self.input_layernorm.forward(x.clone()), rope, mask, cache);
         let x = x + h;
         x.clone() + self.mlp.forward(self.post_attention_layernorm.forward(x))
     }
@@ -341,13 +336,18 @@ impl<B: Backend> LlamaForCausalLM<B> {
             .reshape([batch, 1, 1, total])
             .expand([batch, 1, seq_len, total]);
         let mask = (causal + padding).greater_elem(0); // [batch, 1, seq_len, total]
-        let (cos, sin) = self.rope.tables(positions);
+        let (heads, kv_heads) = self
+            .model
+            .layers
+            .first()
+            .map_or((1, 1), |layer| layer.self_attn.heads());
+        let rope = crate::RopeTables::new(&self.rope, positions, heads, kv_heads);
 
         let use_cache = !cache.layers.is_empty();
         let mut x = inputs_embeds;
         for (i, layer) in self.model.layers.iter().enumerate() {
             let slot = use_cache.then(|| &mut cache.layers[i]);
-            x = layer.forward(x, &cos, &sin, mask.clone(), slot);
+            x = layer.forward(x, &rope, mask.clone(), slot);
         }
         cache.mask = Some(full_mask.greater_elem(0));
         cache.past = total;

@@ -75,29 +75,69 @@ impl<B: Backend> Rope<B> {
         self.cos.dims()[0]
     }
 
-    /// cos and sin gathered at `positions`.
+    /// cos and sin gathered at `positions`, repeated over `heads`, in the layout attention
+    /// rotates its projections in.
     ///
     /// # Shapes
     /// - positions: `[batch, seq_len]`
-    /// - output: two `[batch, 1, seq_len, head_dim]`
-    pub fn tables(&self, positions: Tensor<B, 2, Int>) -> (Tensor<B, 4>, Tensor<B, 4>) {
+    /// - output: two `[batch, seq_len, heads, head_dim]`, contiguous
+    pub fn tables(
+        &self,
+        positions: Tensor<B, 2, Int>,
+        heads: usize,
+    ) -> (Tensor<B, 4>, Tensor<B, 4>) {
         let [batch, seq_len] = positions.dims();
         let head_dim = self.cos.dims()[1];
-        let flat = positions.reshape([batch * seq_len]);
+        // One row index per (position, head): a row gather writes the tables contiguous, so the
+        // rotation's products run on same-shape operands instead of a broadcast over heads.
+        let rows = positions
+            .reshape([batch * seq_len, 1])
+            .repeat_dim(1, heads)
+            .reshape([batch * seq_len * heads]);
         let gather = |t: &Tensor<B, 2>| {
             t.clone()
-                .select(0, flat.clone())
-                .reshape([batch, 1, seq_len, head_dim]) // [batch, 1, seq_len, head_dim]
+                .select(0, rows.clone())
+                .reshape([batch, seq_len, heads, head_dim])
         };
         (gather(&self.cos), gather(&self.sin))
+    }
+}
+
+/// The rotary tables of one forward pass ([`Rope::tables`]), for the query heads and for the
+/// key heads (one pair when they are as many).
+#[derive(Clone, Debug)]
+pub struct RopeTables<B: Backend> {
+    /// cos and sin, `[batch, seq_len, n_heads, head_dim]`.
+    pub query: (Tensor<B, 4>, Tensor<B, 4>),
+    /// cos and sin, `[batch, seq_len, n_kv_heads, head_dim]`.
+    pub key: (Tensor<B, 4>, Tensor<B, 4>),
+}
+
+impl<B: Backend> RopeTables<B> {
+    /// The tables at `positions` for `n_heads` query and `n_kv_heads` key heads.
+    pub fn new(
+        rope: &Rope<B>,
+        positions: Tensor<B, 2, Int>,
+        n_heads: usize,
+        n_kv_heads: usize,
+    ) -> Self {
+        let query = rope.tables(positions.clone(), n_heads);
+        let key = if n_kv_heads == n_heads {
+            query.clone()
+        } else {
+            rope.tables(positions, n_kv_heads)
+        };
+        Self { query, key }
     }
 }
 
 /// Applies the rotation.
 ///
 /// # Shapes
-/// - x: `[batch, n_heads, seq_len, head_dim]`
-/// - cos, sin: `[batch, 1, seq_len, head_dim]`
+/// - x: any layout whose last dimension is the head's, e.g. `[batch, seq_len, n_heads,
+///   head_dim]` as attention rotates it
+/// - cos, sin: broadcastable to x; of x's own shape (as [`Rope::tables`] gives them) the
+///   products take the backend's same-shape fast path
 pub fn apply_rope<B: Backend>(
     x: Tensor<B, 4>,
     cos: &Tensor<B, 4>,

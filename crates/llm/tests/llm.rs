@@ -367,6 +367,37 @@ fn gguf_errors_name_the_problem() {
     std::fs::remove_dir_all(dir).unwrap();
 }
 
+/// A SentencePiece (`llama`) GGUF tokenizes fixed texts (unseen words, digits, runs of spaces,
+/// accents and an emoji through byte fallback, control tokens written out) exactly as
+/// transformers' GGUF tokenizer does, built by the `tokenizers` library from the same vocabulary
+/// (`scripts/make_spm_gguf.py`), and decodes back to the same text.
+#[test]
+fn sentencepiece_gguf_tokenizes_as_transformers() {
+    use trrg_llm::GgufLlama;
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let golden: Value =
+        serde_json::from_str(&std::fs::read_to_string(fixtures.join("spm_tiny.json")).unwrap())
+            .unwrap();
+    let tokenizer = Gguf::open(fixtures.join("spm_tiny.gguf"))
+        .unwrap()
+        .tokenizer()
+        .unwrap();
+    assert_eq!(
+        tokenizer.get_vocab_size(true) as u64,
+        golden["vocab_size"].as_u64().unwrap()
+    );
+    for case in golden["cases"].as_array().unwrap() {
+        let text = case["text"].as_str().unwrap();
+        let ids = tokenizer.encode(text, false).unwrap().get_ids().to_vec();
+        assert_eq!(ids, ids_of(&case["ids"]), "{text:?}");
+        assert_eq!(
+            tokenizer.decode(&ids, false).unwrap(),
+            case["decoded"].as_str().unwrap(),
+            "{text:?}"
+        );
+    }
+}
+
 /// The child half of `f16_forward_with_left_padding_is_finite_and_equals_the_unpadded_row`: the
 /// float type of a device is fixed once per process, so f16 runs in a process of its own.
 #[test]

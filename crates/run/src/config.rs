@@ -62,8 +62,13 @@ pub struct StageConfig {
     pub warmup_ratio: f64,
     /// Decay after warm-up.
     pub decay: Decay,
-    /// Gradient-norm clipping; 0 = off.
+    /// Per-tensor gradient-norm clipping (each parameter's gradient scaled to norm at most this,
+    /// Burn's `GradientClipping::Norm`); 0 = off.
     pub grad_clip: f64,
+    /// Global gradient-norm clipping (all trained parameters' gradients scaled together to a
+    /// joint L2 norm of at most this, as `torch.nn.utils.clip_grad_norm_`, PyTorch's, HF's and
+    /// Lightning's convention); 0 = off. Applied before `grad_clip` when both are set.
+    pub grad_clip_norm: f64,
     /// Batches whose gradients are summed before one optimizer step.
     pub accumulation: usize,
 }
@@ -78,6 +83,7 @@ impl Default for StageConfig {
             warmup_ratio: 0.05,
             decay: Decay::Cosine,
             grad_clip: 1.0,
+            grad_clip_norm: 0.0,
             accumulation: 1,
         }
     }
@@ -170,6 +176,9 @@ pub struct BaseParts {
     /// Text encoder: a HF BERT directory with `tokenizer.json`.
     pub text: PathBuf,
     /// LLM: a HF LLaMA-family directory with `tokenizer.json`, or a `.gguf`.
+    ///
+    /// Each of the three may also be a Hub model id (`org/name`) cached locally; training
+    /// replaces it by the cached snapshot's directory (see [`BaseParts::resolve_hub_ids`]).
     pub llm: PathBuf,
     /// The LLM tokenizer's report start, end and padding tokens. Default LLaMA's `<s>`, `</s>`,
     /// `</s>`; SmolLM2 uses `<|im_start|>`, `<|im_end|>`, `<|endoftext|>`.
@@ -205,6 +214,17 @@ impl BaseParts {
             text: self.text.clone(),
             llm: self.llm.clone(),
         }
+    }
+
+    /// The parts with each Hub model id (`org/name`, not a path) replaced by its snapshot
+    /// directory in the local Hugging Face cache ([`trrg_io::resolve_model`]; offline only).
+    pub fn resolve_hub_ids(&self) -> crate::Result<Self> {
+        Ok(Self {
+            vision: trrg_io::resolve_model(&self.vision)?,
+            text: trrg_io::resolve_model(&self.text)?,
+            llm: trrg_io::resolve_model(&self.llm)?,
+            ..self.clone()
+        })
     }
 }
 
@@ -408,11 +428,14 @@ impl TrainConfig {
             if stage.accumulation == 0 {
                 return bad(&format!("{name}.accumulation"), "must be at least 1".into());
             }
-            if stage.weight_decay < 0.0 || stage.grad_clip < 0.0 {
-                return bad(
-                    &format!("{name}.weight_decay/grad_clip"),
-                    "must be >= 0".into(),
-                );
+            for (field, value) in [
+                ("weight_decay", stage.weight_decay),
+                ("grad_clip", stage.grad_clip),
+                ("grad_clip_norm", stage.grad_clip_norm),
+            ] {
+                if value.is_nan() || value < 0.0 {
+                    return bad(&format!("{name}.{field}"), format!("{value} must be >= 0"));
+                }
             }
         }
         if let LlmTraining::Lora(lora) = &self.stage2_llm {

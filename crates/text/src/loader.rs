@@ -78,7 +78,8 @@ impl BertConfig {
 }
 
 impl<B: Backend> Bert<B> {
-    /// Loads `dir/config.json` and `dir/model.safetensors`. Every tensor must fit; the
+    /// Loads `dir/config.json` and the weights beside it (`model.safetensors`, its shards, or
+    /// `pytorch_model.bin`, as [`WeightFile::open_dir`] finds them). Every tensor must fit; the
     /// `pooler.*` weights (unused by mean pooling) and the `position_ids` buffer are skipped, any
     /// other unused tensor is an error naming it.
     pub fn from_pretrained(
@@ -88,7 +89,7 @@ impl<B: Backend> Bert<B> {
         let dir = dir.as_ref();
         let config = BertConfig::from_hf_json(dir.join("config.json"))?;
         let mut bert = config.init::<B>(device)?;
-        let mut file = WeightFile::open(dir.join("model.safetensors"))?;
+        let mut file = WeightFile::open_dir(dir)?;
         file.detect_prefix("bert.", "embeddings.word_embeddings.weight");
         bert.load_weights(&mut file, device)?;
         file.skip([

@@ -17,7 +17,7 @@ mod error;
 mod evaluate;
 mod log;
 mod optim;
-pub use optim::Optimizers;
+pub use optim::{clip_grad_norm, Optimizers};
 mod parallel;
 pub use parallel::{DataParallel, ParallelGrads};
 mod plot;

@@ -1,7 +1,8 @@
 //! AdamW with two parameter groups (the visual encoder, everything else), each with its own
-//! learning rate, plus gradient accumulation.
+//! learning rate, plus gradient accumulation and global-norm clipping.
 
 use burn::grad_clipping::GradientClippingConfig;
+use burn::module::{AutodiffModule, ModuleVisitor, Param};
 use burn::optim::adaptor::OptimizerAdaptor;
 use burn::optim::{AdamW, AdamWConfig, GradientsAccumulator, GradientsParams, Optimizer};
 use burn::prelude::*;
@@ -19,11 +20,12 @@ pub struct Optimizers<B: AutodiffBackend> {
     acc_vision: GradientsAccumulator<Trrg<B>>,
     acc_rest: GradientsAccumulator<Trrg<B>>,
     pending: usize,
+    clip_norm: f64,
 }
 
 impl<B: AutodiffBackend> Optimizers<B> {
-    /// AdamW (betas 0.9/0.999, eps 1e-8) with the stage's weight decay and per-tensor
-    /// gradient-norm clipping.
+    /// AdamW (betas 0.9/0.999, eps 1e-8) with the stage's weight decay, global gradient-norm
+    /// clipping (`grad_clip_norm`, over both groups) and per-tensor clipping (`grad_clip`).
     pub fn new(stage: &StageConfig) -> Self {
         let config = || {
             AdamWConfig::new()
@@ -41,6 +43,7 @@ impl<B: AutodiffBackend> Optimizers<B> {
             acc_vision: GradientsAccumulator::new(),
             acc_rest: GradientsAccumulator::new(),
             pending: 0,
+            clip_norm: stage.grad_clip_norm,
         }
     }
 
@@ -68,8 +71,17 @@ impl<B: AutodiffBackend> Optimizers<B> {
     /// One optimizer step with the summed gradients.
     pub fn step(&mut self, model: Trrg<B>, lr: f64, vision_lr_scale: f64) -> Trrg<B> {
         self.pending = 0;
-        let vision = self.acc_vision.grads();
-        let rest = self.acc_rest.grads();
+        let mut vision = self.acc_vision.grads();
+        let mut rest = self.acc_rest.grads();
+        if self.clip_norm > 0.0 {
+            // The norm covers what this step trains: a frozen group's gradients do not count.
+            let groups: &mut [&mut GradientsParams] = if vision_lr_scale > 0.0 {
+                &mut [&mut vision, &mut rest]
+            } else {
+                &mut [&mut rest]
+            };
+            clip_grad_norm(&model, groups, self.clip_norm);
+        }
         let model = if vision_lr_scale > 0.0 {
             self.vision.step(lr * vision_lr_scale, model, vision)
         } else {
@@ -97,5 +109,137 @@ impl<B: AutodiffBackend> Optimizers<B> {
             rest: self.rest.load_record(rest),
             ..self
         })
+    }
+}
+
+/// Scales the gradients of `module` held in `groups` so that their joint L2 norm is at most
+/// `max_norm`, as `torch.nn.utils.clip_grad_norm_`: one coefficient `max_norm / (norm + 1e-6)`,
+/// clamped at 1, for every gradient. Returns the norm before clipping. One host read per call.
+pub fn clip_grad_norm<B: AutodiffBackend, M: AutodiffModule<B>>(
+    module: &M,
+    groups: &mut [&mut GradientsParams],
+    max_norm: f64,
+) -> f64 {
+    struct SquaredNorms<'a, 'b, B: AutodiffBackend> {
+        groups: &'a [&'b mut GradientsParams],
+        sum: Option<Tensor<B::InnerBackend, 1>>,
+    }
+    impl<B: AutodiffBackend> ModuleVisitor<B> for SquaredNorms<'_, '_, B> {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+            for group in self.groups {
+                if let Some(grad) = group.get::<B::InnerBackend, D>(param.id) {
+                    let squared = grad.square().sum();
+                    self.sum = Some(match self.sum.take() {
+                        Some(sum) => sum + squared,
+                        None => squared,
+                    });
+                }
+            }
+        }
+    }
+    struct Scale<'a, 'b> {
+        groups: &'a mut [&'b mut GradientsParams],
+        factor: f32,
+    }
+    impl<B: AutodiffBackend> ModuleVisitor<B> for Scale<'_, '_> {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+            for group in self.groups.iter_mut() {
+                if let Some(grad) = group.remove::<B::InnerBackend, D>(param.id) {
+                    group.register(param.id, grad.mul_scalar(self.factor));
+                }
+            }
+        }
+    }
+
+    let mut norms = SquaredNorms::<B> { groups, sum: None };
+    module.visit(&mut norms);
+    let Some(sum) = norms.sum else {
+        return 0.0;
+    };
+    let norm = sum.sqrt().into_scalar().elem::<f32>();
+    let factor = max_norm as f32 / (norm + 1e-6);
+    if factor < 1.0 {
+        module.visit(&mut Scale { groups, factor });
+    }
+    f64::from(norm)
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::backend::{Autodiff, Flex};
+    use burn::module::Module;
+
+    use super::*;
+
+    type A = Autodiff<Flex>;
+
+    #[derive(Module, Debug)]
+    struct Three<B: Backend> {
+        a: Param<Tensor<B, 2>>,
+        b: Param<Tensor<B, 1>>,
+        c: Param<Tensor<B, 2>>,
+    }
+
+    /// Equal to `torch.nn.utils.clip_grad_norm_` (`scripts/make_clip_golden.py`), with the
+    /// gradients split over two groups as the two learning-rate groups split them.
+    #[test]
+    fn global_norm_clipping_equals_torch() {
+        let golden: serde_json::Value =
+            serde_json::from_str(include_str!("../tests/fixtures/clip_grad_norm.json")).unwrap();
+        let floats = |v: &serde_json::Value| -> Vec<f32> {
+            v.as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_f64().unwrap() as f32)
+                .collect()
+        };
+        let grads: Vec<Vec<f32>> = golden["grads"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(floats)
+            .collect();
+        let device = Default::default();
+        let module = Three::<A> {
+            a: Param::from_tensor(Tensor::zeros([3, 4], &device)),
+            b: Param::from_tensor(Tensor::zeros([4], &device)),
+            c: Param::from_tensor(Tensor::zeros([2, 2], &device)),
+        };
+        type I = Flex;
+        for case in golden["cases"].as_array().unwrap() {
+            let (mut first, mut second) = (GradientsParams::new(), GradientsParams::new());
+            let grad2 = |i: usize, shape: [usize; 2]| {
+                Tensor::<I, 1>::from_floats(grads[i].as_slice(), &device).reshape(shape)
+            };
+            first.register(module.a.id, grad2(0, [3, 4]));
+            second.register(
+                module.b.id,
+                Tensor::<I, 1>::from_floats(grads[1].as_slice(), &device),
+            );
+            second.register(module.c.id, grad2(2, [2, 2]));
+            let max_norm = case["max_norm"].as_f64().unwrap();
+            let norm = clip_grad_norm(&module, &mut [&mut first, &mut second], max_norm);
+            let want = case["norm"].as_f64().unwrap();
+            assert!((norm - want).abs() <= 1e-6 * want, "norm {norm} vs {want}");
+            let got = [
+                first.get::<I, 2>(module.a.id).unwrap().into_data(),
+                second.get::<I, 1>(module.b.id).unwrap().into_data(),
+                second.get::<I, 2>(module.c.id).unwrap().into_data(),
+            ];
+            for (k, (got, want)) in got
+                .iter()
+                .zip(case["clipped"].as_array().unwrap())
+                .enumerate()
+            {
+                for (g, w) in got.to_vec::<f32>().unwrap().iter().zip(floats(want)) {
+                    assert!(
+                        (g - w).abs() <= 1e-6,
+                        "max_norm {max_norm}, tensor {k}: {g} vs {w}"
+                    );
+                }
+            }
+        }
+        // No gradient at all: nothing to clip, norm 0.
+        assert_eq!(clip_grad_norm(&module, &mut [], 1.0), 0.0);
     }
 }

@@ -164,7 +164,8 @@ pub fn is_pytorch_checkpoint(path: &Path) -> bool {
 impl<B: Backend> VisionEncoder<B> {
     /// Loads a pretrained encoder from `path`:
     /// - a HF ViT or Swin checkpoint directory: `config.json` and `model.safetensors` (or
-    ///   `model.safetensors.index.json` with its shards); pooler weights and the
+    ///   `model.safetensors.index.json` with its shards, or `pytorch_model.bin` and its shards
+    ///   when there are no safetensors); pooler weights and the
     ///   `relative_position_index` buffers are skipped;
     /// - a `.pth`/`.pt` file: the EfficientNet-Lite0 state dict of the PyTorch port (zip or
     ///   legacy pickle), batch norms folded, with its ImageNet classifier.

@@ -77,6 +77,17 @@ pub fn train_parallel<B: AutodiffBackend>(
     devices: &[B::Device],
 ) -> crate::Result<RunSummary> {
     config.validate()?;
+    let resolved;
+    let config = match &config.base {
+        Some(base) => {
+            resolved = TrainConfig {
+                base: Some(base.resolve_hub_ids()?),
+                ..config.clone()
+            };
+            &resolved
+        }
+        None => config,
+    };
     for device in devices {
         config.precision.apply::<B>(device)?;
     }
