@@ -1,6 +1,7 @@
 //! The GGUF (llama.cpp) container: header, metadata, tensor table, and tensors dequantized to
-//! f32 (F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K). What a tensor *means* (llama's names,
-//! its Q/K row permutation, the tokenizer in the metadata) is `trrg-llm`'s business.
+//! f32 (F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K). What a
+//! tensor *means* (llama's names, its Q/K row permutation, the tokenizer in the metadata) is
+//! `trrg-llm`'s business.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -125,6 +126,9 @@ impl<'a> Reader<'a> {
         })
     }
 }
+
+/// The ggml tensor types [`dequantize_block`] reads, in ggml's order.
+const SUPPORTED: [u32; 13] = [0, 1, 30, 2, 3, 6, 7, 8, 10, 11, 12, 13, 14];
 
 /// Bytes per block and values per block of a ggml tensor type.
 fn block(kind: u32) -> Option<(usize, usize)> {
@@ -498,9 +502,11 @@ impl Gguf {
             )));
         }
         let (block_bytes, block_values) = block(info.kind).ok_or_else(|| {
+            let supported: Vec<String> = SUPPORTED.into_iter().map(type_name).collect();
             self.error(format!(
-                "tensor `{name}` is {}; supported: F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K",
-                type_name(info.kind)
+                "tensor `{name}` is {}; supported: {}",
+                type_name(info.kind),
+                supported.join(", ")
             ))
         })?;
         let past_end = || self.error(format!("tensor `{name}` runs past the end of the file"));

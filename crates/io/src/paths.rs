@@ -99,11 +99,10 @@ pub fn resolve_model_in(path: &Path, cache: Option<&Path>) -> Result<PathBuf> {
         reason,
     };
     let Some(cache) = cache else {
-        return Err(Error::NotCached {
-            id: id.clone(),
-            cache: PathBuf::from("(none: HF_HUB_CACHE, HF_HOME and HOME are unset)"),
-            reason: "no cache to look in".into(),
-        });
+        return Err(not_cached(
+            Path::new("(none: HF_HUB_CACHE, HF_HOME and HOME are unset)"),
+            "no cache to look in".into(),
+        ));
     };
     let repo = cache.join(format!("models--{org}--{name}"));
     if !repo.is_dir() {
@@ -115,30 +114,7 @@ pub fn resolve_model_in(path: &Path, cache: Option<&Path>) -> Result<PathBuf> {
     let snapshots = repo.join("snapshots");
     let revision = match std::fs::read_to_string(repo.join("refs/main")) {
         Ok(hash) => hash.trim().to_string(),
-        Err(_) => {
-            let mut all: Vec<String> = std::fs::read_dir(&snapshots)
-                .map_err(|e| not_cached(cache, format!("{}: {e}", snapshots.display())))?
-                .filter_map(|entry| entry.ok())
-                .filter(|entry| entry.path().is_dir())
-                .map(|entry| entry.file_name().to_string_lossy().into_owned())
-                .collect();
-            all.sort();
-            match all.as_slice() {
-                [only] => only.clone(),
-                [] => return Err(not_cached(cache, "it has no snapshot".into())),
-                _ => {
-                    return Err(not_cached(
-                        cache,
-                        format!(
-                            "it has no refs/main and {} snapshots ({}); give the snapshot \
-                             directory itself",
-                            all.len(),
-                            all.join(", ")
-                        ),
-                    ))
-                }
-            }
-        }
+        Err(_) => only_snapshot(&snapshots).map_err(|reason| not_cached(cache, reason))?,
     };
     let snapshot = join_relative(&snapshots, &revision, &id)?;
     if !snapshot.is_dir() {
@@ -148,6 +124,26 @@ pub fn resolve_model_in(path: &Path, cache: Option<&Path>) -> Result<PathBuf> {
         ));
     }
     Ok(snapshot)
+}
+
+/// The one snapshot of a cached model without `refs/main`, or why there is not exactly one.
+fn only_snapshot(snapshots: &Path) -> std::result::Result<String, String> {
+    let mut all: Vec<String> = std::fs::read_dir(snapshots)
+        .map_err(|e| format!("{}: {e}", snapshots.display()))?
+        .filter_map(|entry| entry.ok())
+        .filter(|entry| entry.path().is_dir())
+        .map(|entry| entry.file_name().to_string_lossy().into_owned())
+        .collect();
+    all.sort();
+    match all.as_slice() {
+        [only] => Ok(only.clone()),
+        [] => Err("it has no snapshot".into()),
+        _ => Err(format!(
+            "it has no refs/main and {} snapshots ({}); give the snapshot directory itself",
+            all.len(),
+            all.join(", ")
+        )),
+    }
 }
 
 /// `org/name` when `path` is a Hub model id and no file or directory: two parts of letters,

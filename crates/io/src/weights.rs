@@ -2,7 +2,7 @@
 //! loader needs: every tensor is found, has the expected shape, and is used (or skipped on
 //! purpose); errors name the file and the tensor.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use burn::module::Param;
@@ -102,19 +102,19 @@ fn read_index(dir: &Path, index_path: &Path) -> Result<(ShardIndex, Vec<(String,
     Ok((index, files))
 }
 
-/// Every tensor the index lists is in the shard it names (`location` holds shard numbers in
-/// the order of `files`).
+/// Every tensor the index lists is in the shard it names (`shard_of` gives a tensor's shard
+/// number, in the order of `files`).
 fn check_index(
     index_path: &Path,
     index: &ShardIndex,
     files: &[(String, PathBuf)],
-    location: &std::collections::BTreeMap<String, Location>,
+    shard_of: impl Fn(&str) -> Option<usize>,
 ) -> Result<()> {
     for (name, file) in &index.weight_map {
         let shard = files
             .binary_search_by(|(f, _)| f.cmp(file))
             .expect("every index file is listed");
-        if location.get(name) != Some(&Location::Shard(shard)) {
+        if shard_of(name) != Some(shard) {
             return Err(Error::Weights {
                 path: index_path.to_path_buf(),
                 tensor: name.clone(),
@@ -123,6 +123,24 @@ fn check_index(
         }
     }
     Ok(())
+}
+
+/// The shard number of every tensor of `shards` (each a file and its tensor names); a tensor in
+/// two shards is an error naming both.
+fn shard_numbers(shards: &[(&Path, Vec<String>)]) -> Result<BTreeMap<String, usize>> {
+    let mut out = BTreeMap::new();
+    for (k, (path, names)) in shards.iter().enumerate() {
+        for name in names {
+            if let Some(first) = out.insert(name.clone(), k) {
+                return Err(Error::Weights {
+                    path: path.to_path_buf(),
+                    tensor: name.clone(),
+                    reason: format!("is also in {}", shards[first].0.display()),
+                });
+            }
+        }
+    }
+    Ok(out)
 }
 
 impl WeightFile {
@@ -152,31 +170,32 @@ impl WeightFile {
                 .map(|(_, path)| Shard::open(path.clone()))
                 .collect::<Result<Vec<_>>>()?;
             let out = Self::from_shards(st_index.clone(), shards)?;
-            check_index(&st_index, &index, &files, &out.location)?;
+            check_index(&st_index, &index, &files, |name| {
+                match out.location.get(name) {
+                    Some(Location::Shard(k)) => Some(*k),
+                    _ => None,
+                }
+            })?;
             Ok(out)
         } else if st.is_file() {
             Self::open(st)
         } else if pt_index.is_file() {
             let (index, files) = read_index(dir, &pt_index)?;
-            let mut memory = std::collections::BTreeMap::new();
-            let mut location = std::collections::BTreeMap::new();
-            for (k, (_, path)) in files.iter().enumerate() {
-                for (name, tensor) in crate::torch::read(path)? {
-                    if let Some(first) = location.insert(name.clone(), Location::Shard(k)) {
-                        let Location::Shard(first) = first else {
-                            unreachable!("only shards are inserted")
-                        };
-                        return Err(Error::Weights {
-                            path: path.clone(),
-                            tensor: name,
-                            reason: format!("is also in {}", files[first].1.display()),
-                        });
-                    }
-                    memory.insert(name, tensor);
-                }
-            }
-            check_index(&pt_index, &index, &files, &location)?;
-            Ok(Self::from_memory(pt_index, memory))
+            let loaded = files
+                .iter()
+                .map(|(_, path)| crate::torch::read(path))
+                .collect::<Result<Vec<_>>>()?;
+            let listing: Vec<(&Path, Vec<String>)> = files
+                .iter()
+                .zip(&loaded)
+                .map(|((_, path), tensors)| (path.as_path(), tensors.keys().cloned().collect()))
+                .collect();
+            let shard = shard_numbers(&listing)?;
+            check_index(&pt_index, &index, &files, |name| shard.get(name).copied())?;
+            Ok(Self::from_memory(
+                pt_index,
+                loaded.into_iter().flatten().collect(),
+            ))
         } else if pt.is_file() {
             Self::open_pytorch(pt)
         } else {
@@ -191,20 +210,17 @@ impl WeightFile {
     }
 
     fn from_shards(path: PathBuf, shards: Vec<Shard>) -> Result<Self> {
-        let mut location = std::collections::BTreeMap::new();
-        for (k, shard) in shards.iter().enumerate() {
-            for name in shard.metadata.tensors().keys() {
-                if let Some(Location::Shard(first)) =
-                    location.insert(name.clone(), Location::Shard(k))
-                {
-                    return Err(Error::Weights {
-                        path: shard.path.clone(),
-                        tensor: name.clone(),
-                        reason: format!("is also in {}", shards[first].path.display()),
-                    });
-                }
-            }
-        }
+        let listing: Vec<(&Path, Vec<String>)> = shards
+            .iter()
+            .map(|shard| {
+                let names = shard.metadata.tensors().into_keys().collect();
+                (shard.path.as_path(), names)
+            })
+            .collect();
+        let location: std::collections::BTreeMap<String, Location> = shard_numbers(&listing)?
+            .into_iter()
+            .map(|(name, k)| (name, Location::Shard(k)))
+            .collect();
         let unused = location.keys().cloned().collect();
         Ok(Self {
             path,

@@ -85,69 +85,8 @@ impl GgufLlama for Gguf {
             }
         };
         let mut tokenizer = match model {
-            "gpt2" => {
-                let merges = self
-                    .strings("tokenizer.ggml.merges")?
-                    .iter()
-                    .map(|m| {
-                        m.split_once(' ')
-                            .map(|(a, b)| (a.to_string(), b.to_string()))
-                            .ok_or_else(|| self.error(format!("merge `{m}` has no space")))
-                    })
-                    .collect::<std::result::Result<Vec<_>, _>>()?;
-                let bpe = BPE::builder()
-                    .vocab_and_merges(vocab, merges)
-                    .build()
-                    .map_err(|e| self.error(format!("tokenizer: {e}")))?;
-                let mut tokenizer = Tokenizer::new(bpe);
-                tokenizer.with_pre_tokenizer(Some(Sequence::new(vec![
-                    PreTokenizerWrapper::Digits(Digits::new(true)),
-                    PreTokenizerWrapper::ByteLevel(ByteLevel::new(false, true, true)),
-                ])));
-                tokenizer.with_decoder(Some(ByteLevel::new(true, true, true)));
-                tokenizer.with_post_processor(Some(ByteLevel::new(true, false, true)));
-                tokenizer
-            }
-            "llama" => {
-                let scores = self.floats("tokenizer.ggml.scores")?;
-                if scores.len() != tokens.len() {
-                    return Err(crate::Error::from(self.error(format!(
-                        "tokenizer.ggml.scores has {} entries for {} tokens",
-                        scores.len(),
-                        tokens.len()
-                    ))));
-                }
-                let merges = merges_from_scores(&tokens, &scores, &vocab);
-                let bpe = BPE::builder()
-                    .vocab_and_merges(vocab, merges)
-                    .fuse_unk(true)
-                    .byte_fallback(true)
-                    .build()
-                    .map_err(|e| self.error(format!("tokenizer: {e}")))?;
-                let prefix = !matches!(
-                    self.metadata().get("tokenizer.ggml.add_space_prefix"),
-                    Some(GgufValue::Bool(false))
-                );
-                let scheme = if prefix {
-                    PrependScheme::First
-                } else {
-                    PrependScheme::Never
-                };
-                let mut tokenizer = Tokenizer::new(bpe);
-                tokenizer.with_pre_tokenizer(Some(Metaspace::new('▁', scheme, false)));
-                let replace =
-                    Replace::new("▁", " ").map_err(|e| self.error(format!("tokenizer: {e}")))?;
-                let mut decoders = vec![
-                    DecoderWrapper::Replace(replace),
-                    DecoderWrapper::ByteFallback(ByteFallback::new()),
-                    DecoderWrapper::Fuse(Fuse::new()),
-                ];
-                if prefix {
-                    decoders.push(DecoderWrapper::Strip(Strip::new(' ', 1, 0)));
-                }
-                tokenizer.with_decoder(Some(DecoderSequence::new(decoders)));
-                tokenizer
-            }
+            "gpt2" => byte_level_bpe(self, vocab)?,
+            "llama" => sentencepiece_bpe(self, &tokens, vocab)?,
             other => {
                 return Err(crate::Error::from(self.error(format!(
                     "tokenizer.ggml.model is `{other}`; supported: `gpt2` (byte-level BPE) and \
@@ -171,6 +110,74 @@ impl GgufLlama for Gguf {
         tokenizer.add_special_tokens(&special);
         Ok(tokenizer)
     }
+}
+
+/// `tokenizer.ggml.model` = `gpt2`: byte-level BPE with the file's merges, digits split one by
+/// one.
+fn byte_level_bpe(gguf: &Gguf, vocab: Vocab) -> Result<Tokenizer> {
+    let merges = gguf
+        .strings("tokenizer.ggml.merges")?
+        .iter()
+        .map(|m| {
+            m.split_once(' ')
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .ok_or_else(|| gguf.error(format!("merge `{m}` has no space")))
+        })
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    let bpe = BPE::builder()
+        .vocab_and_merges(vocab, merges)
+        .build()
+        .map_err(|e| gguf.error(format!("tokenizer: {e}")))?;
+    let mut tokenizer = Tokenizer::new(bpe);
+    tokenizer.with_pre_tokenizer(Some(Sequence::new(vec![
+        PreTokenizerWrapper::Digits(Digits::new(true)),
+        PreTokenizerWrapper::ByteLevel(ByteLevel::new(false, true, true)),
+    ])));
+    tokenizer.with_decoder(Some(ByteLevel::new(true, true, true)));
+    tokenizer.with_post_processor(Some(ByteLevel::new(true, false, true)));
+    Ok(tokenizer)
+}
+
+/// `tokenizer.ggml.model` = `llama`: SentencePiece BPE with byte fallback, merges recovered from
+/// the scores, `▁` for spaces (transformers' `LlamaTokenizer` over a GGUF vocabulary).
+fn sentencepiece_bpe(gguf: &Gguf, tokens: &[&str], vocab: Vocab) -> Result<Tokenizer> {
+    let scores = gguf.floats("tokenizer.ggml.scores")?;
+    if scores.len() != tokens.len() {
+        return Err(crate::Error::from(gguf.error(format!(
+            "tokenizer.ggml.scores has {} entries for {} tokens",
+            scores.len(),
+            tokens.len()
+        ))));
+    }
+    let merges = merges_from_scores(tokens, &scores, &vocab);
+    let bpe = BPE::builder()
+        .vocab_and_merges(vocab, merges)
+        .fuse_unk(true)
+        .byte_fallback(true)
+        .build()
+        .map_err(|e| gguf.error(format!("tokenizer: {e}")))?;
+    let prefix = !matches!(
+        gguf.metadata().get("tokenizer.ggml.add_space_prefix"),
+        Some(GgufValue::Bool(false))
+    );
+    let scheme = if prefix {
+        PrependScheme::First
+    } else {
+        PrependScheme::Never
+    };
+    let mut tokenizer = Tokenizer::new(bpe);
+    tokenizer.with_pre_tokenizer(Some(Metaspace::new('▁', scheme, false)));
+    let replace = Replace::new("▁", " ").map_err(|e| gguf.error(format!("tokenizer: {e}")))?;
+    let mut decoders = vec![
+        DecoderWrapper::Replace(replace),
+        DecoderWrapper::ByteFallback(ByteFallback::new()),
+        DecoderWrapper::Fuse(Fuse::new()),
+    ];
+    if prefix {
+        decoders.push(DecoderWrapper::Strip(Strip::new(' ', 1, 0)));
+    }
+    tokenizer.with_decoder(Some(DecoderSequence::new(decoders)));
+    Ok(tokenizer)
 }
 
 /// The merges a SentencePiece BPE vocabulary implies, as transformers' `generate_merges`
