@@ -39,6 +39,9 @@ pub struct PromptTokens<B: Backend> {
     pub ids: Tensor<B, 1, Int>,
     /// Averaging weights, `[n_clues, n_tokens]`.
     pub weights: Tensor<B, 2>,
+    /// Each disease's first positive prompt in the LLM's tokens: the words a present clue
+    /// writes into the soft prompt with `clue.words`.
+    pub statements: Vec<Vec<i64>>,
 }
 
 impl<B: Backend> PromptTokens<B> {
@@ -52,6 +55,7 @@ impl<B: Backend> PromptTokens<B> {
     ) -> crate::Result<Self> {
         let mut ids = Vec::new();
         let mut entries = Vec::new(); // (disease, token index, weight)
+        let mut statements = Vec::with_capacity(set.len());
         for (d, disease) in set.diseases.iter().enumerate() {
             let templates: Vec<Vec<u32>> = disease
                 .positive
@@ -59,6 +63,12 @@ impl<B: Backend> PromptTokens<B> {
                 .map(|p| tokenizer.tokenize(p))
                 .collect::<Result<_, _>>()?;
             let used = templates.iter().filter(|t| !t.is_empty()).count().max(1);
+            statements.push(
+                templates
+                    .first()
+                    .map(|t| t.iter().map(|&id| i64::from(id)).collect())
+                    .unwrap_or_default(),
+            );
             for template in templates {
                 let weight = 1.0 / (used * template.len().max(1)) as f32;
                 for id in template {
@@ -82,6 +92,7 @@ impl<B: Backend> PromptTokens<B> {
         Ok(Self {
             ids: Tensor::from_data(TensorData::new(ids, [n_tokens]), device),
             weights: Tensor::from_data(TensorData::new(weights, [set.len(), n_tokens]), device),
+            statements,
         })
     }
 
@@ -94,6 +105,7 @@ impl<B: Backend> PromptTokens<B> {
         PromptTokens {
             ids: ids(self.ids.clone()),
             weights: weights(self.weights.clone()),
+            statements: self.statements.clone(),
         }
     }
 }
@@ -234,6 +246,10 @@ impl<B: Backend> ClueBank<B> {
             tokens: PromptTokens {
                 ids: self.tokens.ids.clone(),
                 weights: self.tokens.weights.clone().select(0, rows),
+                statements: indices
+                    .iter()
+                    .map(|&i| self.tokens.statements[i].clone())
+                    .collect(),
             },
             thresholds: self
                 .thresholds

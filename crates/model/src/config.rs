@@ -92,6 +92,25 @@ pub struct ClueOptions {
     /// open): trrg's choice, made because the tiny LLM stated some clues and ignored others
     /// (docs/results.md). Default true.
     pub lexical: bool,
+    /// Clue words: after the clue tokens, the soft prompt also holds, for every clue that is on
+    /// (its hard decision at inference, its teacher-forced label in training, `p >= 0.5`
+    /// otherwise), the LLM's tokens of the disease's first positive prompt ("pleural
+    /// effusion"), so the LLM can copy the decided findings instead of decoding them from a
+    /// vector; PromptMRG writes its classifier's decisions into the prompt the same way. The
+    /// prompts are the disease set's own, so any set works. Default false.
+    pub words: bool,
+    /// Weight of stage 1's negation contrast: besides the sentence-level InfoNCE, each study
+    /// with a known label for disease `d` contrasts `d`'s positive prompts against its negated
+    /// ones (the zero-shot two-way softmax, scored by BCE against the label, blank and
+    /// uncertain labels as in the consistency loss), so the visual encoder learns from the
+    /// start the negation that separates "pneumothorax" from "no pneumothorax". 0 = off
+    /// (default).
+    pub negation_weight: f64,
+    /// Spatial clue evidence ([`trrg_clue::ClueSpatial`]): each view's patch tokens are
+    /// average-pooled to a `spatial_grid x spatial_grid` grid, projected to a few features per
+    /// cell and read in their fixed layout by a bilinear map with the disease's prompt
+    /// embedding, added to the clue logits. 0 = off (default).
+    pub spatial_grid: usize,
 }
 
 impl Default for ClueOptions {
@@ -108,6 +127,9 @@ impl Default for ClueOptions {
             hard_threshold: None,
             fit_thresholds: true,
             lexical: true,
+            words: false,
+            negation_weight: 0.0,
+            spatial_grid: 0,
         }
     }
 }
@@ -133,6 +155,12 @@ impl ClueOptions {
             return bad(
                 "clue.consistency_pos_weight",
                 format!("{} must be > 0", self.consistency_pos_weight),
+            );
+        }
+        if !(self.negation_weight >= 0.0 && self.negation_weight.is_finite()) {
+            return bad(
+                "clue.negation_weight",
+                format!("{} must be >= 0", self.negation_weight),
             );
         }
         if !(0.0..=1.0).contains(&self.teacher_forcing) {

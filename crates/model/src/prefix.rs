@@ -14,6 +14,7 @@
 use burn::prelude::*;
 use burn::tensor::activation::sigmoid;
 use burn::tensor::module::adaptive_avg_pool2d;
+use burn::tensor::TensorData;
 use trrg_llm::real_mask;
 use trrg_vision::VisionOutput;
 
@@ -220,8 +221,9 @@ impl<B: Backend> Trrg<B> {
             .reshape([batch, n_fused * k * k, d])) // [batch, views * k * k, d_interact]
     }
 
-    /// `<img> visual tokens </img> <clue> clue tokens </clue>` in the LLM's width, with lexical
-    /// clues added, and its mask (false at padded clue tokens).
+    /// `<img> visual tokens </img> <clue> clue tokens [clue words] </clue>` in the LLM's width,
+    /// with lexical clues added, and its mask (false at padded clue tokens and at the padding of
+    /// the clue words).
     ///
     /// # Shapes
     /// - global: `[batch, n_global, d]`, patches: `[batch, n_patch_tokens, d]`
@@ -260,17 +262,27 @@ impl<B: Backend> Trrg<B> {
                     .reshape([n_tokens, d_llm]);
                 let words = bank.tokens.weights.clone().matmul(words); // [n_clues, d_llm]
                 tokens = tokens
-                    + clues.p.reshape([batch, n_clues, 1]) * words.reshape([1, n_clues, d_llm]);
+                    + clues.p.clone().reshape([batch, n_clues, 1]) * words.reshape([1, n_clues, d_llm]);
             }
-            parts.extend([marker(2), tokens, marker(3)]);
+            let words = if self.settings.clue.words {
+                clue_words(&clues.p, padding.as_ref(), &bank.tokens.statements)
+            } else {
+                None
+            };
+            parts.extend([marker(2), tokens]);
             mask.extend([
                 real_mask(batch, 1, &device),
                 match padding {
                     Some(p) => p.bool_not(),
                     None => real_mask(batch, n_clues, &device),
                 },
-                real_mask(batch, 1, &device),
             ]);
+            if let Some((ids, real)) = words {
+                parts.push(self.llm.embed(ids));
+                mask.push(real);
+            }
+            parts.push(marker(3));
+            mask.push(real_mask(batch, 1, &device));
             clue_logits = Some(clues.logits);
         }
         Prefix {
@@ -279,4 +291,50 @@ impl<B: Backend> Trrg<B> {
             mask: Tensor::cat(mask, 1),
         }
     }
+}
+
+/// The clue words of a batch: per row, the statement tokens of every clue that is on
+/// (`p >= 0.5`, not padded), in clue order, left-aligned and padded to the batch's longest
+/// (None when no row has any). The decisions are read back from the device once per batch.
+///
+/// # Shapes
+/// - p: `[batch, n_clues]`, padding: `[batch, n_clues]`
+/// - output: ids `[batch, n_words]`, mask `[batch, n_words]` (true at real words)
+fn clue_words<B: Backend>(
+    p: &Tensor<B, 2>,
+    padding: Option<&Tensor<B, 2, Bool>>,
+    statements: &[Vec<i64>],
+) -> Option<(Tensor<B, 2, Int>, Tensor<B, 2, Bool>)> {
+    let [batch, n_clues] = p.dims();
+    let device = p.device();
+    let on = trrg_llm::f32_values(p.clone());
+    let padded = match padding {
+        Some(m) => trrg_llm::bool_values(m.clone()),
+        None => vec![false; batch * n_clues],
+    };
+    let rows: Vec<Vec<i64>> = (0..batch)
+        .map(|b| {
+            (0..n_clues)
+                .filter(|&d| {
+                    let i = b * n_clues + d;
+                    on[i] >= 0.5 && !padded[i]
+                })
+                .flat_map(|d| statements.get(d).into_iter().flatten().copied())
+                .collect()
+        })
+        .collect();
+    let n_words = rows.iter().map(Vec::len).max().unwrap_or(0);
+    if n_words == 0 {
+        return None;
+    }
+    let mut ids = vec![0i64; batch * n_words];
+    let mut real = vec![false; batch * n_words];
+    for (b, row) in rows.iter().enumerate() {
+        ids[b * n_words..b * n_words + row.len()].copy_from_slice(row);
+        real[b * n_words..b * n_words + row.len()].fill(true);
+    }
+    Some((
+        Tensor::from_data(TensorData::new(ids, [batch, n_words]), &device),
+        Tensor::from_data(TensorData::new(real, [batch, n_words]), &device),
+    ))
 }

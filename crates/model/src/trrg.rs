@@ -4,11 +4,13 @@ use burn::module::Param;
 use burn::nn::{Initializer, Linear, LinearConfig};
 use burn::prelude::*;
 use burn::tensor::activation::sigmoid;
+use burn::tensor::module::{adaptive_avg_pool1d, adaptive_avg_pool2d};
 use burn::tensor::TensorData;
 use trrg_clue::DiseaseLabels;
 use trrg_clue::{
     consistency_loss, info_nce, zero_shot_logits, AlignmentConfig, AlignmentHead, ClueEmbedder,
-    ClueEmbedderConfig, ClueLocator, ClueLocatorConfig, ClueRefiner, ClueRefinerConfig, DiseaseSet,
+    ClueEmbedderConfig, ClueLocator, ClueLocatorConfig, ClueRefiner, ClueRefinerConfig, ClueSpatial, ClueSpatialConfig,
+    DiseaseSet,
     PromptEmbeddings,
 };
 use trrg_interact::ClueInteraction;
@@ -49,6 +51,8 @@ pub struct Trrg<B: Backend> {
     pub clue_refiner: Option<ClueRefiner<B>>,
     /// Patch-level evidence for the clue logits (None when off).
     pub clue_locator: Option<ClueLocator<B>>,
+    /// Spatial evidence for the clue logits (None when off).
+    pub clue_spatial: Option<ClueSpatial<B>>,
     /// Clue injector.
     pub clue_embedder: ClueEmbedder<B>,
     /// Cross-modal clue interaction.
@@ -92,10 +96,26 @@ pub struct TrrgOutput<B: Backend> {
 /// Stage-1 outputs.
 #[derive(Clone, Debug)]
 pub struct ContrastiveOutput<B: Backend> {
-    /// Sentence-level InfoNCE, `[1]`
+    /// Sentence-level InfoNCE (+ `clue.negation_weight` times the negation contrast), `[1]`
     pub loss: Tensor<B, 1>,
     /// Scaled similarities, `[batch, n_sentences]`
     pub logits: Tensor<B, 2>,
+    /// Stage 1's negation contrast, `[1]` (None when not asked for).
+    pub negation_loss: Option<Tensor<B, 1>>,
+}
+
+/// What stage 1's negation contrast (`clue.negation_weight`) needs for a batch.
+#[derive(Clone, Copy, Debug)]
+pub struct NegationContrast<'a, B: Backend> {
+    /// The disease set.
+    pub set: &'a DiseaseSet,
+    /// Its prompts (`DiseaseSet::prompts` order) for the text encoder, encoded with gradient at
+    /// every step, since stage 1 trains the text encoder too.
+    pub prompts: &'a SentenceBatch<B>,
+    /// A bank of the set (its label columns select the labels).
+    pub bank: &'a ClueBank<B>,
+    /// The batch's labels.
+    pub labels: &'a DiseaseLabels<B>,
 }
 
 /// One generated report.
@@ -153,6 +173,10 @@ impl<B: Backend> Trrg<B> {
                 .clue
                 .localization
                 .then(|| ClueLocatorConfig::new(d_vision, d_text).init(device)),
+            clue_spatial: (config.clue.spatial_grid > 0).then(|| {
+                let g = config.clue.spatial_grid;
+                ClueSpatialConfig::new(d_vision, d_text, config.max_views * g * g).init(device)
+            }),
             clue_embedder: ClueEmbedderConfig::new(d_text, d).init(device),
             interaction: config.interaction.init(device),
             visual_to_llm: LinearConfig::new(d, d_llm).init(device),
@@ -181,6 +205,7 @@ impl<B: Backend> Trrg<B> {
                 self.align = self.align.no_grad();
                 self.clue_refiner = self.clue_refiner.map(|r| r.no_grad());
                 self.clue_locator = self.clue_locator.map(|l| l.no_grad());
+                self.clue_spatial = self.clue_spatial.map(|s| s.no_grad());
                 self.clue_embedder = self.clue_embedder.no_grad();
                 self.interaction = self.interaction.no_grad();
                 self.clue_to_llm = self.clue_to_llm.no_grad();
@@ -266,7 +291,42 @@ impl<B: Backend> Trrg<B> {
                 .reshape([batch, n_views * n_patches, d_vision]); // [batch, n_views * n_patches, d_vision]
             logits = logits + locator.forward(patches, &bank.prompts);
         }
+        if let Some(spatial) = &self.clue_spatial {
+            let cells = self.spatial_cells(&out.patch_tokens, batch, n_views);
+            logits = logits + spatial.forward(cells, &bank.prompts);
+        }
         logits
+    }
+
+    /// Each view's patch tokens average-pooled to the `clue.spatial_grid` grid (a square patch
+    /// grid in 2-D; any other token count in 1-D to as many cells), views in order and absent
+    /// ones zero up to `max_views`.
+    ///
+    /// # Shapes
+    /// - patches: `[batch * n_views, n_patches, d_vision]` -> `[batch, max_views * g * g, d_vision]`
+    fn spatial_cells(&self, patches: &Tensor<B, 3>, batch: usize, n_views: usize) -> Tensor<B, 3> {
+        let g = self.settings.clue.spatial_grid;
+        let [bv, n_patches, d] = patches.dims();
+        let side = (n_patches as f64).sqrt().round() as usize;
+        let cells = if side * side == n_patches {
+            let grid = patches
+                .clone()
+                .reshape([bv, side, side, d])
+                .permute([0, 3, 1, 2]); // [batch * views, d_vision, side, side]
+            adaptive_avg_pool2d(grid, [g, g]).reshape([bv, d, g * g])
+        } else {
+            adaptive_avg_pool1d(patches.clone().swap_dims(1, 2), g * g) // [batch * views, d_vision, g * g]
+        }
+        .swap_dims(1, 2)
+        .reshape([batch, n_views * g * g, d]);
+        let max_views = self.view_embed.dims()[0];
+        if n_views < max_views {
+            let device = patches.device();
+            let pad = Tensor::zeros([batch, (max_views - n_views) * g * g, d], &device);
+            Tensor::cat(vec![cells, pad], 1)
+        } else {
+            cells
+        }
     }
 
     /// The clue logits stage 2 uses (zero-shot + refinement); `sigmoid` gives p_d.
@@ -335,12 +395,49 @@ impl<B: Backend> Trrg<B> {
         sentences: &SentenceBatch<B>,
         positive: Tensor<B, 2, Bool>,
     ) -> crate::Result<ContrastiveOutput<B>> {
-        let studies = self.image_embeddings(images)?;
+        self.contrastive_with(images, sentences, positive, None)
+    }
+
+    /// [`Trrg::contrastive`] plus, when `negation` is given, the negation contrast: for each
+    /// study and disease with a known label, the clue logit (the zero-shot contrast of positive
+    /// prompts against negated ones, prompts encoded with gradient, plus whatever refinement,
+    /// locator and spatial evidence the model has) scored by BCE against the label, blanks and
+    /// uncertain labels as in the consistency loss; weighted by `clue.negation_weight`.
+    ///
+    /// # Shapes
+    /// - as [`Trrg::contrastive`]; negation's labels `[batch, n_labels]`
+    pub fn contrastive_with(
+        &self,
+        images: Tensor<B, 5>,
+        sentences: &SentenceBatch<B>,
+        positive: Tensor<B, 2, Bool>,
+        negation: Option<NegationContrast<'_, B>>,
+    ) -> crate::Result<ContrastiveOutput<B>> {
+        let [batch, n_views, ..] = images.dims();
+        let out = self.encode_views(images)?;
+        let studies = self.study_embedding(out.global.clone(), batch, n_views);
         let texts = self.align.embed_texts(self.pooled_text(sentences)?);
         let logits = self.align.similarity(studies, texts);
+        let mut loss = info_nce(logits.clone(), positive);
+        let negation_loss = match negation {
+            Some(n) => {
+                let bank = ClueBank {
+                    prompts: PromptEmbeddings::from_pooled(n.set, self.pooled_text(n.prompts)?)?,
+                    ..n.bank.clone()
+                };
+                let clue_logits = self.clue_logits_of(&out, batch, n_views, &bank);
+                let (values, known) = n.bank.select_labels(n.labels)?;
+                let clue = &self.settings.clue;
+                let l = consistency_loss(clue_logits, values, known, &clue.consistency());
+                loss = loss + l.clone() * clue.negation_weight;
+                Some(l)
+            }
+            None => None,
+        };
         Ok(ContrastiveOutput {
-            loss: info_nce(logits.clone(), positive),
+            loss,
             logits,
+            negation_loss,
         })
     }
 

@@ -113,6 +113,105 @@ pub struct Evaluation {
     pub scores: Scores,
     /// Every generated report.
     pub samples: Vec<Sample>,
+    /// Per observation: the reports against the labels, the clue's AUC and how often the
+    /// report says what the clue decided (empty for a run without clues).
+    pub per_observation: Vec<ObservationRow>,
+}
+
+/// One observation of [`Evaluation::per_observation`] (r2gen binarization: positive = 1).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ObservationRow {
+    /// CheXpert observation.
+    pub observation: String,
+    /// Studies whose label is positive (the dataset's labels where it has them, else the
+    /// labeler on the reference report).
+    pub positives: usize,
+    /// Generated reports that state it where the label is positive.
+    pub tp: usize,
+    /// ... that state it where the label is not positive.
+    pub fp: usize,
+    /// ... that do not state it where the label is positive.
+    #[serde(rename = "fn")]
+    pub fn_: usize,
+    /// F1 of the reports.
+    pub f1: f64,
+    /// AUC of the clue probability against the label (None without both classes).
+    pub clue_auc: Option<f64>,
+    /// Studies whose clue is on (probability at or above its decision threshold; 0.5 without
+    /// one).
+    pub clue_on: usize,
+    /// F1 of the clue decisions against the label.
+    pub clue_f1: f64,
+    /// Fraction of studies where the report states the finding exactly when the clue is on.
+    pub agreement: f64,
+    /// Among studies with the clue on, the fraction whose report states it (None if none).
+    pub agreement_on: Option<f64>,
+    /// Among studies with the clue off, the fraction whose report does not (None if none).
+    pub agreement_off: Option<f64>,
+}
+
+/// The per-observation table: `labels` (reference) and `hyps` (generated) per study, `clues`
+/// each study's clue probabilities in `bank`'s order.
+fn per_observation<B: Backend>(
+    labels: &[ReportLabels],
+    hyps: &[ReportLabels],
+    clues: &[Vec<f32>],
+    bank: &ClueBank<B>,
+) -> Vec<ObservationRow> {
+    let positive = |l: &ReportLabels, i: usize| l[i] == Some(1);
+    trrg_labeler::CHEXPERT_OBSERVATIONS
+        .iter()
+        .enumerate()
+        .filter_map(|(i, name)| {
+            let d = bank.label_columns.iter().position(|&c| c == Some(i))?;
+            let threshold = bank.thresholds.as_ref().map_or(0.5, |t| t[d]);
+            let (mut tp, mut fp, mut fn_) = (0, 0, 0);
+            let (mut ctp, mut cfp, mut cfn) = (0, 0, 0);
+            let (mut on, mut on_stated, mut off_silent, mut scores, mut truth) =
+                (0, 0, 0, Vec::new(), Vec::new());
+            for ((l, h), p) in labels.iter().zip(hyps).zip(clues) {
+                let (y, stated) = (positive(l, i), positive(h, i));
+                let prob = p.get(d).copied().unwrap_or(f32::NAN);
+                let clue = prob >= threshold;
+                match (y, stated) {
+                    (true, true) => tp += 1,
+                    (false, true) => fp += 1,
+                    (true, false) => fn_ += 1,
+                    _ => {}
+                }
+                match (y, clue) {
+                    (true, true) => ctp += 1,
+                    (false, true) => cfp += 1,
+                    (true, false) => cfn += 1,
+                    _ => {}
+                }
+                if clue {
+                    on += 1;
+                    on_stated += usize::from(stated);
+                } else {
+                    off_silent += usize::from(!stated);
+                }
+                scores.push(prob);
+                truth.push(y);
+            }
+            let n = labels.len();
+            let frac = |a: usize, b: usize| (b > 0).then(|| a as f64 / b as f64);
+            Some(ObservationRow {
+                observation: name.to_string(),
+                positives: tp + fn_,
+                tp,
+                fp,
+                fn_,
+                f1: trrg_metrics::prf(tp, fp, fn_).2,
+                clue_auc: auc(&scores, &truth),
+                clue_on: on,
+                clue_f1: trrg_metrics::prf(ctp, cfp, cfn).2,
+                agreement: frac(on_stated + off_silent, n).unwrap_or(0.0),
+                agreement_on: frac(on_stated, on),
+                agreement_off: frac(off_silent, n - on),
+            })
+        })
+        .collect()
 }
 
 /// What generating and scoring a split needs besides the model.
@@ -247,8 +346,29 @@ pub fn evaluate<B: Backend>(
             ..CeRecord::new(&gt)
         }
     });
+    let per_observation = match ctx.bank {
+        Some(bank) => {
+            let labels = if truth.len() == hyp_labels.len() {
+                &truth
+            } else {
+                &ref_labels
+            };
+            let clues: Vec<Vec<f32>> = samples
+                .iter()
+                .map(|s| {
+                    bank.names
+                        .iter()
+                        .map(|n| s.clues.get(n).copied().unwrap_or(f32::NAN))
+                        .collect()
+                })
+                .collect();
+            per_observation(labels, &hyp_labels, &clues, bank)
+        }
+        None => Vec::new(),
+    };
     let [bleu_1, bleu_2, bleu_3, bleu_4] = nlg.bleu;
     Ok(Evaluation {
+        per_observation,
         scores: Scores {
             bleu_1,
             bleu_2,

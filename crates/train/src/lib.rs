@@ -39,11 +39,11 @@ pub use data::{epoch_batches, sentence_set, LabelSource, RunData};
 pub use error::{Error, Result};
 pub use evaluate::{
     auc, evaluate, fit_clue_thresholds, meteor, meteor_jar, thresholds_json, zero_shot_auc,
-    Evaluation, Sample,
+    Evaluation, ObservationRow, Sample,
 };
 pub use run::{train, train_parallel, RunOptions, RunSummary};
 pub use schedule::learning_rate;
-pub use summary::{default_synthetic_data, results_table};
+pub use summary::{default_synthetic_data, per_observation_table, results_table};
 pub use trrg_run::{
     param_shapes, read_clue_thresholds, thresholds_by_name, BaseParts, Best, Checkpoints, Decay,
     EvalConfig, Freeze, LlmTraining, Precision, Preset, RunDir, RunState, RunTokenizers, Selection,

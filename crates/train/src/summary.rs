@@ -69,6 +69,9 @@ pub fn results_table(rows: &[(String, Value)]) -> String {
         .iter()
         .filter_map(|(_, m)| m["test"]["METEOR_modules"].as_str())
         .collect();
+    if let [(_, m)] = rows {
+        out += &per_observation_table(m);
+    }
     if let Some(first) = modules.first() {
         out += &format!(
             "METEOR 1.5 modules: {first}{}.\n",
@@ -78,6 +81,38 @@ pub fn results_table(rows: &[(String, Value)]) -> String {
             } else {
                 " (as pycocoevalcap)"
             }
+        );
+    }
+    out
+}
+
+/// The test split per observation from `metrics.json` (empty for a run without clues).
+pub fn per_observation_table(metrics: &Value) -> String {
+    let Some(rows) = metrics["test_per_observation"].as_array() else {
+        return String::new();
+    };
+    let mut out = "\nPer observation (test; the generated reports against the labels; clue = the \
+                   hard clue decision; agreement = the report states the finding exactly when the \
+                   clue is on, then among clue-on and clue-off studies):\n\n\
+                   | observation | positives | TP | FP | FN | F1 | clue AUC | clue on | clue F1 | agreement | on | off |\n\
+                   |---|---|---|---|---|---|---|---|---|---|---|---|\n"
+        .to_string();
+    for r in rows {
+        let count = |k: &str| r[k].as_u64().map_or("-".into(), |x| x.to_string());
+        out += &format!(
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
+            r["observation"].as_str().unwrap_or("?"),
+            count("positives"),
+            count("tp"),
+            count("fp"),
+            count("fn"),
+            number(r, &["f1"]),
+            number(r, &["clue_auc"]),
+            count("clue_on"),
+            number(r, &["clue_f1"]),
+            number(r, &["agreement"]),
+            number(r, &["agreement_on"]),
+            number(r, &["agreement_off"]),
         );
     }
     out

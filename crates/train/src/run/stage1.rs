@@ -10,7 +10,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 use trrg_clue::DiseaseSet;
 use trrg_data::{ReportBatcher, ReportTokenizer, StudyItem};
-use trrg_model::Trrg;
+use trrg_model::{ClueBank, NegationContrast, Trrg};
 use trrg_text::SentenceBatch;
 
 use crate::data::{epoch_batches, items, sentence_set};
@@ -57,6 +57,26 @@ pub(super) fn stage1<B: AutodiffBackend>(
     if !state.optim_file.is_empty() {
         optim = optim.load(checkpoints, &state.optim_file, device)?;
     }
+    // The negation contrast's prompts (encoded with gradient at each step) and its bank.
+    let negation = if config.clue.negation_weight > 0.0 {
+        let prompts: Vec<&str> = diseases.prompts().into_iter().map(|p| p.2).collect();
+        let prompts = SentenceBatch::encode(
+            &*data.sentences,
+            &prompts,
+            config.max_sentence_length,
+            device,
+        )
+        .map_err(trrg_model::Error::from)?;
+        let bank = model.clue_bank_with(
+            diseases,
+            &*data.sentences,
+            &*data.reports,
+            config.max_sentence_length,
+        )?;
+        Some((prompts, bank))
+    } else {
+        None
+    };
     for epoch in state.epochs_done..stage.epochs {
         let sums;
         (model, sums) = run_epoch(
@@ -74,6 +94,7 @@ pub(super) fn stage1<B: AutodiffBackend>(
                     &items(&data.train, indices),
                     config,
                     &*data.sentences,
+                    negation.as_ref().map(|(p, b)| (diseases, p, b)),
                     device,
                 )?;
                 let value = loss.clone().into_scalar().elem::<f32>();
@@ -97,6 +118,7 @@ pub(super) fn stage1<B: AutodiffBackend>(
                 &items,
                 config,
                 &*data.sentences,
+                None,
                 device,
             )?
             .into_scalar()
@@ -145,13 +167,19 @@ pub(super) fn stage1<B: AutodiffBackend>(
     Ok(model)
 }
 
-/// Stage-1 loss of a batch: its images against its deduplicated report sentences.
+/// The disease set, its encoded prompts and its bank, for the negation contrast.
+type Negation<'a, BB> = (&'a DiseaseSet, &'a SentenceBatch<BB>, &'a ClueBank<BB>);
+
+/// Stage-1 loss of a batch: its images against its deduplicated report sentences, plus the
+/// negation contrast when `negation` is given and the batch has labels (validation reports
+/// the InfoNCE alone, comparable across settings).
 fn contrastive_loss<BB: Backend>(
     model: &Trrg<BB>,
     batcher: &ReportBatcher,
     items: &[StudyItem],
     config: &TrainConfig,
     vocab: &dyn ReportTokenizer,
+    negation: Option<Negation<'_, BB>>,
     device: &BB::Device,
 ) -> crate::Result<Tensor<BB, 1>> {
     let batch = batcher.try_batch::<BB>(items, device)?;
@@ -163,5 +191,16 @@ fn contrastive_loss<BB: Backend>(
         TensorData::new(positive, [items.len(), refs.len()]),
         device,
     );
-    Ok(model.contrastive(batch.images, &sentences, positive)?.loss)
+    let negation = match (negation, &batch.labels) {
+        (Some((set, prompts, bank)), Some(labels)) => Some(NegationContrast {
+            set,
+            prompts,
+            bank,
+            labels,
+        }),
+        _ => None,
+    };
+    Ok(model
+        .contrastive_with(batch.images, &sentences, positive, negation)?
+        .loss)
 }

@@ -9,7 +9,9 @@ use trrg_llm::GenerationConfig;
 use trrg_model::{ClueBank, Trrg};
 
 use crate::data::LabelSource;
-use crate::evaluate::{evaluate, thresholds_json, zero_shot_auc, EvalContext, Evaluation, Scores};
+use crate::evaluate::{
+    evaluate, thresholds_json, zero_shot_auc, EvalContext, Evaluation, ObservationRow, Scores,
+};
 use crate::log::JsonlLog;
 use crate::plot::{plot, Panel, Series};
 use crate::{Error, RunDir, RunState};
@@ -34,6 +36,9 @@ struct Metrics<'a> {
     val_zero_shot_auc: Value,
     clue_thresholds: Value,
     test: &'a Scores,
+    /// The test split per observation (reports, clue AUC, clue-report agreement).
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    test_per_observation: &'a [ObservationRow],
 }
 
 /// Tests the best checkpoint (else `model`), writes the run's results and returns
@@ -118,6 +123,7 @@ pub(super) fn test<B: AutodiffBackend>(
         val_zero_shot_auc: zero_shot,
         clue_thresholds: thresholds,
         test: &test.scores,
+        test_per_observation: &test.per_observation,
     };
     run.write_json("metrics.json", &metrics)?;
     write_samples(run, &test)?;
