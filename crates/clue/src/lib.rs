@@ -33,7 +33,6 @@ mod labels;
 mod locate;
 mod perceive;
 mod refine;
-mod spatial;
 
 pub use align::{info_nce, AlignmentConfig, AlignmentHead};
 pub use consistency::{consistency_loss, BlankLabel, ConsistencyConfig, UncertainLabel};
@@ -44,4 +43,3 @@ pub use labels::DiseaseLabels;
 pub use locate::{ClueLocator, ClueLocatorConfig};
 pub use perceive::{zero_shot_logits, PromptEmbeddings};
 pub use refine::{ClueRefiner, ClueRefinerConfig};
-pub use spatial::{ClueSpatial, ClueSpatialConfig};

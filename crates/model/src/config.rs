@@ -101,16 +101,12 @@ pub struct ClueOptions {
     pub words: bool,
     /// Weight of stage 1's negation contrast: besides the sentence-level InfoNCE, each study
     /// with a known label for disease `d` contrasts `d`'s positive prompts against its negated
-    /// ones (the zero-shot two-way softmax, scored by BCE against the label, blank and
-    /// uncertain labels as in the consistency loss), so the visual encoder learns from the
-    /// start the negation that separates "pneumothorax" from "no pneumothorax". 0 = off
-    /// (default).
+    /// ones: the clue logit (the zero-shot two-way softmax plus the refinement and locator terms
+    /// the model has) is scored by BCE against the label, blank and uncertain
+    /// labels as in the consistency loss. The visual encoder and the clue heads thus learn the
+    /// negation that separates "pneumothorax" from "no pneumothorax" from the start, not only
+    /// in stage 2. 0 = off (default).
     pub negation_weight: f64,
-    /// Spatial clue evidence ([`trrg_clue::ClueSpatial`]): each view's patch tokens are
-    /// average-pooled to a `spatial_grid x spatial_grid` grid, projected to a few features per
-    /// cell and read in their fixed layout by a bilinear map with the disease's prompt
-    /// embedding, added to the clue logits. 0 = off (default).
-    pub spatial_grid: usize,
 }
 
 impl Default for ClueOptions {
@@ -129,7 +125,6 @@ impl Default for ClueOptions {
             lexical: true,
             words: false,
             negation_weight: 0.0,
-            spatial_grid: 0,
         }
     }
 }

@@ -262,7 +262,8 @@ impl<B: Backend> Trrg<B> {
                     .reshape([n_tokens, d_llm]);
                 let words = bank.tokens.weights.clone().matmul(words); // [n_clues, d_llm]
                 tokens = tokens
-                    + clues.p.clone().reshape([batch, n_clues, 1]) * words.reshape([1, n_clues, d_llm]);
+                    + clues.p.clone().reshape([batch, n_clues, 1])
+                        * words.reshape([1, n_clues, d_llm]);
             }
             let words = if self.settings.clue.words {
                 clue_words(&clues.p, padding.as_ref(), &bank.tokens.statements)

@@ -4,13 +4,11 @@ use burn::module::Param;
 use burn::nn::{Initializer, Linear, LinearConfig};
 use burn::prelude::*;
 use burn::tensor::activation::sigmoid;
-use burn::tensor::module::{adaptive_avg_pool1d, adaptive_avg_pool2d};
 use burn::tensor::TensorData;
 use trrg_clue::DiseaseLabels;
 use trrg_clue::{
     consistency_loss, info_nce, zero_shot_logits, AlignmentConfig, AlignmentHead, ClueEmbedder,
-    ClueEmbedderConfig, ClueLocator, ClueLocatorConfig, ClueRefiner, ClueRefinerConfig, ClueSpatial, ClueSpatialConfig,
-    DiseaseSet,
+    ClueEmbedderConfig, ClueLocator, ClueLocatorConfig, ClueRefiner, ClueRefinerConfig, DiseaseSet,
     PromptEmbeddings,
 };
 use trrg_interact::ClueInteraction;
@@ -51,8 +49,6 @@ pub struct Trrg<B: Backend> {
     pub clue_refiner: Option<ClueRefiner<B>>,
     /// Patch-level evidence for the clue logits (None when off).
     pub clue_locator: Option<ClueLocator<B>>,
-    /// Spatial evidence for the clue logits (None when off).
-    pub clue_spatial: Option<ClueSpatial<B>>,
     /// Clue injector.
     pub clue_embedder: ClueEmbedder<B>,
     /// Cross-modal clue interaction.
@@ -173,10 +169,6 @@ impl<B: Backend> Trrg<B> {
                 .clue
                 .localization
                 .then(|| ClueLocatorConfig::new(d_vision, d_text).init(device)),
-            clue_spatial: (config.clue.spatial_grid > 0).then(|| {
-                let g = config.clue.spatial_grid;
-                ClueSpatialConfig::new(d_vision, d_text, config.max_views * g * g).init(device)
-            }),
             clue_embedder: ClueEmbedderConfig::new(d_text, d).init(device),
             interaction: config.interaction.init(device),
             visual_to_llm: LinearConfig::new(d, d_llm).init(device),
@@ -205,7 +197,6 @@ impl<B: Backend> Trrg<B> {
                 self.align = self.align.no_grad();
                 self.clue_refiner = self.clue_refiner.map(|r| r.no_grad());
                 self.clue_locator = self.clue_locator.map(|l| l.no_grad());
-                self.clue_spatial = self.clue_spatial.map(|s| s.no_grad());
                 self.clue_embedder = self.clue_embedder.no_grad();
                 self.interaction = self.interaction.no_grad();
                 self.clue_to_llm = self.clue_to_llm.no_grad();
@@ -291,42 +282,7 @@ impl<B: Backend> Trrg<B> {
                 .reshape([batch, n_views * n_patches, d_vision]); // [batch, n_views * n_patches, d_vision]
             logits = logits + locator.forward(patches, &bank.prompts);
         }
-        if let Some(spatial) = &self.clue_spatial {
-            let cells = self.spatial_cells(&out.patch_tokens, batch, n_views);
-            logits = logits + spatial.forward(cells, &bank.prompts);
-        }
         logits
-    }
-
-    /// Each view's patch tokens average-pooled to the `clue.spatial_grid` grid (a square patch
-    /// grid in 2-D; any other token count in 1-D to as many cells), views in order and absent
-    /// ones zero up to `max_views`.
-    ///
-    /// # Shapes
-    /// - patches: `[batch * n_views, n_patches, d_vision]` -> `[batch, max_views * g * g, d_vision]`
-    fn spatial_cells(&self, patches: &Tensor<B, 3>, batch: usize, n_views: usize) -> Tensor<B, 3> {
-        let g = self.settings.clue.spatial_grid;
-        let [bv, n_patches, d] = patches.dims();
-        let side = (n_patches as f64).sqrt().round() as usize;
-        let cells = if side * side == n_patches {
-            let grid = patches
-                .clone()
-                .reshape([bv, side, side, d])
-                .permute([0, 3, 1, 2]); // [batch * views, d_vision, side, side]
-            adaptive_avg_pool2d(grid, [g, g]).reshape([bv, d, g * g])
-        } else {
-            adaptive_avg_pool1d(patches.clone().swap_dims(1, 2), g * g) // [batch * views, d_vision, g * g]
-        }
-        .swap_dims(1, 2)
-        .reshape([batch, n_views * g * g, d]);
-        let max_views = self.view_embed.dims()[0];
-        if n_views < max_views {
-            let device = patches.device();
-            let pad = Tensor::zeros([batch, (max_views - n_views) * g * g, d], &device);
-            Tensor::cat(vec![cells, pad], 1)
-        } else {
-            cells
-        }
     }
 
     /// The clue logits stage 2 uses (zero-shot + refinement); `sigmoid` gives p_d.
@@ -400,8 +356,8 @@ impl<B: Backend> Trrg<B> {
 
     /// [`Trrg::contrastive`] plus, when `negation` is given, the negation contrast: for each
     /// study and disease with a known label, the clue logit (the zero-shot contrast of positive
-    /// prompts against negated ones, prompts encoded with gradient, plus whatever refinement,
-    /// locator and spatial evidence the model has) scored by BCE against the label, blanks and
+    /// prompts against negated ones, prompts encoded with gradient, plus whatever refinement
+    /// and locator evidence the model has) scored by BCE against the label, blanks and
     /// uncertain labels as in the consistency loss; weighted by `clue.negation_weight`.
     ///
     /// # Shapes

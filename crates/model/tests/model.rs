@@ -619,3 +619,144 @@ fn lexical_clues_add_p_times_the_llm_embedding_of_the_positive_prompts() {
         "{error}"
     );
 }
+
+/// `clue.words`: after the clue tokens come the LLM's embeddings of the first positive prompt of
+/// every clue that is on, in clue order; a padded clue writes nothing in its row, whose extra
+/// positions are masked; with no clue on the prefix is the one without words.
+#[test]
+fn clue_words_write_the_statements_of_the_clues_that_are_on() {
+    let device = Default::default();
+    let fresh: Trrg<B> = config(ClueMode::NoInteraction).init(&device).unwrap();
+    let on: Trrg<B> = with_clue(config(ClueMode::NoInteraction), |c| c.words = true)
+        .init(&device)
+        .unwrap()
+        .load_record(fresh.into_record());
+    let off: Trrg<B> = config(ClueMode::NoInteraction)
+        .init(&device)
+        .unwrap()
+        .load_record(on.clone().into_record());
+    let set = diseases(3);
+    let bank = on.clue_bank(&set, &vocab(), 8).unwrap();
+    let statement = |d: usize| -> Vec<i64> {
+        vocab()
+            .tokenize(&set.diseases[d].positive[0])
+            .unwrap()
+            .into_iter()
+            .map(i64::from)
+            .collect()
+    };
+    let x = images::<B>(2, 1);
+    // Clues 0 and 2 on, clue 1 off, in both rows.
+    let hard = bank.clone().with_thresholds(vec![0.0, 1.0, 0.0]).unwrap();
+    let with = on.prefix(x.clone(), Some(&hard)).unwrap();
+    let without = off.prefix(x.clone(), Some(&hard)).unwrap();
+    let ids = [statement(0), statement(2)].concat();
+    let n = ids.len();
+    let [_, len, d_llm] = without.embeds.dims();
+    assert_eq!(with.embeds.dims()[1], len + n);
+    let narrow = |t: &Tensor<B, 3>, start, k| t.clone().narrow(1, start, k);
+    // Up to the last clue token nothing changes; then the words; then `</clue>`.
+    assert!(
+        max_diff(
+            narrow(&with.embeds, 0, len - 1),
+            narrow(&without.embeds, 0, len - 1)
+        ) < 1e-6
+    );
+    let words = on
+        .llm
+        .embed(Tensor::from_data(TensorData::new(ids, [1, n]), &device))
+        .expand([2, n, d_llm]);
+    assert!(max_diff(narrow(&with.embeds, len - 1, n), words) < 1e-6);
+    assert!(
+        max_diff(
+            narrow(&with.embeds, len - 1 + n, 1),
+            narrow(&without.embeds, len - 1, 1)
+        ) < 1e-6
+    );
+    assert!(trrg_llm::bool_values(with.mask).into_iter().all(|m| m));
+
+    // Row 1 pads clue 2: it writes only clue 0's words, and the rest of its segment is masked.
+    let padding =
+        Tensor::<B, 2, Bool>::from_data([[false, false, false], [false, false, true]], &device);
+    let padded = hard.with_padding(padding).unwrap();
+    let mask = trrg_llm::bool_values(on.prefix(x.clone(), Some(&padded)).unwrap().mask);
+    let width = len + n;
+    let segment = |row: usize| mask[row * width + len - 1..row * width + len - 1 + n].to_vec();
+    assert!(segment(0).iter().all(|&m| m));
+    let first = statement(0).len();
+    assert_eq!(
+        segment(1),
+        [vec![true; first], vec![false; n - first]].concat()
+    );
+
+    // No clue on: no words.
+    let none = bank.with_thresholds(vec![1.0; 3]).unwrap();
+    assert!(
+        max_diff(
+            on.prefix(x.clone(), Some(&none)).unwrap().embeds,
+            off.prefix(x, Some(&none)).unwrap().embeds
+        ) < 1e-6
+    );
+}
+
+/// Stage 1's negation contrast adds `negation_weight` times the BCE of the clue logits against
+/// the labels to the InfoNCE, and reaches the clue heads that InfoNCE alone does not train.
+#[test]
+fn negation_contrast_adds_the_weighted_bce_of_the_clue_logits() {
+    let device = Default::default();
+    let model: Trrg<A> = with_clue(config(ClueMode::Full), |c| c.negation_weight = 0.5)
+        .init(&device)
+        .unwrap();
+    let set = diseases(3);
+    let bank = model.clue_bank(&set, &vocab(), 8).unwrap();
+    let prompts: Vec<&str> = set.prompts().into_iter().map(|p| p.2).collect();
+    let prompts = trrg_text::SentenceBatch::encode(&vocab(), &prompts, 8, &device).unwrap();
+    let sentences =
+        trrg_text::SentenceBatch::encode(&vocab(), &["heart normal", "big heart"], 8, &device)
+            .unwrap();
+    let positive = Tensor::<A, 2, Bool>::from_data([[true, false], [false, true]], &device);
+    let labels = DiseaseLabels::<A> {
+        values: Tensor::from_data(TensorData::new(vec![1.0f32; 2 * 14], [2, 14]), &device),
+        known: Tensor::from_data(TensorData::new(vec![true; 2 * 14], [2, 14]), &device),
+    };
+    let x = images::<A>(2, 2);
+    let plain = model
+        .contrastive(x.clone(), &sentences, positive.clone())
+        .unwrap();
+    assert!(plain.negation_loss.is_none());
+    let out = model
+        .contrastive_with(
+            x.clone(),
+            &sentences,
+            positive,
+            Some(trrg_model::NegationContrast {
+                set: &set,
+                prompts: &prompts,
+                bank: &bank,
+                labels: &labels,
+            }),
+        )
+        .unwrap();
+    let (values, known) = bank.select_labels(&labels).unwrap();
+    let want = trrg_clue::consistency_loss(
+        model.clue_logits(x, &bank).unwrap(),
+        values,
+        known,
+        &model.settings().clue.consistency(),
+    );
+    let negation = out.negation_loss.clone().unwrap();
+    assert!(max_diff(negation.clone(), want) < 1e-5);
+    assert!(max_diff(out.loss.clone(), plain.loss + negation * 0.5) < 1e-5);
+    let grads = out.loss.backward();
+    let refiner = model.clue_refiner.as_ref().unwrap();
+    assert!(refiner.disease.weight.val().grad(&grads).is_some());
+    assert!(model.clue_locator.is_some());
+
+    assert!(
+        with_clue(config(ClueMode::Full), |c| c.negation_weight = -1.0)
+            .init::<B>(&device)
+            .unwrap_err()
+            .to_string()
+            .contains("clue.negation_weight")
+    );
+}

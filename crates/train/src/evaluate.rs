@@ -151,20 +151,22 @@ pub struct ObservationRow {
 }
 
 /// The per-observation table: `labels` (reference) and `hyps` (generated) per study, `clues`
-/// each study's clue probabilities in `bank`'s order.
-fn per_observation<B: Backend>(
+/// each study's clue probabilities in clue order, `columns` each clue's CheXpert column and
+/// `thresholds` its decision threshold (0.5 without).
+fn per_observation(
     labels: &[ReportLabels],
     hyps: &[ReportLabels],
     clues: &[Vec<f32>],
-    bank: &ClueBank<B>,
+    columns: &[Option<usize>],
+    thresholds: Option<&[f32]>,
 ) -> Vec<ObservationRow> {
     let positive = |l: &ReportLabels, i: usize| l[i] == Some(1);
     trrg_labeler::CHEXPERT_OBSERVATIONS
         .iter()
         .enumerate()
         .filter_map(|(i, name)| {
-            let d = bank.label_columns.iter().position(|&c| c == Some(i))?;
-            let threshold = bank.thresholds.as_ref().map_or(0.5, |t| t[d]);
+            let d = columns.iter().position(|&c| c == Some(i))?;
+            let threshold = thresholds.map_or(0.5, |t| t[d]);
             let (mut tp, mut fp, mut fn_) = (0, 0, 0);
             let (mut ctp, mut cfp, mut cfn) = (0, 0, 0);
             let (mut on, mut on_stated, mut off_silent, mut scores, mut truth) =
@@ -362,7 +364,13 @@ pub fn evaluate<B: Backend>(
                         .collect()
                 })
                 .collect();
-            per_observation(labels, &hyp_labels, &clues, bank)
+            per_observation(
+                labels,
+                &hyp_labels,
+                &clues,
+                &bank.label_columns,
+                bank.thresholds.as_deref(),
+            )
         }
         None => Vec::new(),
     };
@@ -530,6 +538,37 @@ mod tests {
         let found = meteor_jar().expect("a jar is found");
         assert_eq!(found.canonicalize().unwrap(), want.canonicalize().unwrap());
         assert_eq!(meteor().modules(), "exact,stem,synonym,paraphrase");
+    }
+
+    #[test]
+    fn per_observation_counts_reports_clues_and_their_agreement() {
+        // Cardiomegaly (column 1) as the only clue, threshold 0.4; four studies.
+        let row = |v: Option<i8>| {
+            let mut l: ReportLabels = [None; 14];
+            l[1] = v;
+            l
+        };
+        let labels = [row(Some(1)), row(Some(1)), row(Some(0)), row(None)];
+        let hyps = [row(Some(1)), row(Some(0)), row(Some(1)), row(None)];
+        let clues = [vec![0.9], vec![0.5], vec![0.3], vec![0.1]];
+        let rows = per_observation(&labels, &hyps, &clues, &[Some(1)], Some(&[0.4f32][..]));
+        assert_eq!(rows.len(), 1);
+        let r = &rows[0];
+        assert_eq!(r.observation, "Cardiomegaly");
+        assert_eq!((r.positives, r.tp, r.fp, r.fn_), (2, 1, 1, 1));
+        assert!((r.f1 - 0.5).abs() < 1e-12);
+        // Clues on for the first two studies (0.9, 0.5 >= 0.4): both true positives.
+        assert_eq!(r.clue_on, 2);
+        assert!((r.clue_f1 - 1.0).abs() < 1e-12);
+        // Study 1 agrees (on, stated), 2 not (on, silent), 3 not (off, stated), 4 agrees.
+        assert!((r.agreement - 0.5).abs() < 1e-12);
+        assert_eq!((r.agreement_on, r.agreement_off), (Some(0.5), Some(0.5)));
+        assert_eq!(r.clue_auc, Some(1.0));
+        // No threshold: 0.5.
+        let rows = per_observation(&labels, &hyps, &clues, &[Some(1)], None);
+        assert_eq!(rows[0].clue_on, 2); // 0.5 >= 0.5
+                                        // A clue without a CheXpert column has no row.
+        assert!(per_observation(&labels, &hyps, &clues, &[None], None).is_empty());
     }
 
     #[test]
