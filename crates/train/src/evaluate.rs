@@ -167,26 +167,23 @@ fn per_observation(
         .filter_map(|(i, name)| {
             let d = columns.iter().position(|&c| c == Some(i))?;
             let threshold = thresholds.map_or(0.5, |t| t[d]);
-            let (mut tp, mut fp, mut fn_) = (0, 0, 0);
-            let (mut ctp, mut cfp, mut cfn) = (0, 0, 0);
+            // (tp, fp, fn) of a prediction against the label.
+            let tally =
+                |c: &mut (usize, usize, usize), y: bool, predicted: bool| match (y, predicted) {
+                    (true, true) => c.0 += 1,
+                    (false, true) => c.1 += 1,
+                    (true, false) => c.2 += 1,
+                    _ => {}
+                };
+            let (mut report, mut decision) = ((0, 0, 0), (0, 0, 0));
             let (mut on, mut on_stated, mut off_silent, mut scores, mut truth) =
                 (0, 0, 0, Vec::new(), Vec::new());
             for ((l, h), p) in labels.iter().zip(hyps).zip(clues) {
                 let (y, stated) = (positive(l, i), positive(h, i));
                 let prob = p.get(d).copied().unwrap_or(f32::NAN);
                 let clue = prob >= threshold;
-                match (y, stated) {
-                    (true, true) => tp += 1,
-                    (false, true) => fp += 1,
-                    (true, false) => fn_ += 1,
-                    _ => {}
-                }
-                match (y, clue) {
-                    (true, true) => ctp += 1,
-                    (false, true) => cfp += 1,
-                    (true, false) => cfn += 1,
-                    _ => {}
-                }
+                tally(&mut report, y, stated);
+                tally(&mut decision, y, clue);
                 if clue {
                     on += 1;
                     on_stated += usize::from(stated);
@@ -200,14 +197,14 @@ fn per_observation(
             let frac = |a: usize, b: usize| (b > 0).then(|| a as f64 / b as f64);
             Some(ObservationRow {
                 observation: name.to_string(),
-                positives: tp + fn_,
-                tp,
-                fp,
-                fn_,
-                f1: trrg_metrics::prf(tp, fp, fn_).2,
+                positives: report.0 + report.2,
+                tp: report.0,
+                fp: report.1,
+                fn_: report.2,
+                f1: trrg_metrics::prf(report.0, report.1, report.2).2,
                 clue_auc: auc(&scores, &truth),
                 clue_on: on,
-                clue_f1: trrg_metrics::prf(ctp, cfp, cfn).2,
+                clue_f1: trrg_metrics::prf(decision.0, decision.1, decision.2).2,
                 agreement: frac(on_stated + off_silent, n).unwrap_or(0.0),
                 agreement_on: frac(on_stated, on),
                 agreement_off: frac(off_silent, n - on),
@@ -301,6 +298,7 @@ pub fn evaluate<B: Backend>(
     let labeler = Labeler::new();
     let mut nlg = NlgEvaluator::with_meteor(meteor());
     let (mut ref_labels, mut hyp_labels, mut truth) = (Vec::new(), Vec::new(), Vec::new());
+    let mut clue_rows = Vec::with_capacity(n);
     let mut samples = Vec::with_capacity(n);
     for indices in epoch_batches(n, ctx.batch_size, 0, 0, false) {
         let items = crate::data::items(ctx.dataset, &indices);
@@ -319,6 +317,7 @@ pub fn evaluate<B: Backend>(
             if let Some(row) = &item.labels {
                 truth.push(row_labels(row));
             }
+            clue_rows.push(g.clue_probabilities.clone());
             let clues = ctx
                 .bank
                 .map(|b| {
@@ -355,19 +354,10 @@ pub fn evaluate<B: Backend>(
             } else {
                 &ref_labels
             };
-            let clues: Vec<Vec<f32>> = samples
-                .iter()
-                .map(|s| {
-                    bank.names
-                        .iter()
-                        .map(|n| s.clues.get(n).copied().unwrap_or(f32::NAN))
-                        .collect()
-                })
-                .collect();
             per_observation(
                 labels,
                 &hyp_labels,
-                &clues,
+                &clue_rows,
                 &bank.label_columns,
                 bank.thresholds.as_deref(),
             )
@@ -564,10 +554,10 @@ mod tests {
         assert!((r.agreement - 0.5).abs() < 1e-12);
         assert_eq!((r.agreement_on, r.agreement_off), (Some(0.5), Some(0.5)));
         assert_eq!(r.clue_auc, Some(1.0));
-        // No threshold: 0.5.
+        // No threshold: 0.5, which the second study's 0.5 meets.
         let rows = per_observation(&labels, &hyps, &clues, &[Some(1)], None);
-        assert_eq!(rows[0].clue_on, 2); // 0.5 >= 0.5
-                                        // A clue without a CheXpert column has no row.
+        assert_eq!(rows[0].clue_on, 2);
+        // A clue without a CheXpert column has no row.
         assert!(per_observation(&labels, &hyps, &clues, &[None], None).is_empty());
     }
 

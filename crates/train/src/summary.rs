@@ -69,9 +69,6 @@ pub fn results_table(rows: &[(String, Value)]) -> String {
         .iter()
         .filter_map(|(_, m)| m["test"]["METEOR_modules"].as_str())
         .collect();
-    if let [(_, m)] = rows {
-        out += &per_observation_table(m);
-    }
     if let Some(first) = modules.first() {
         out += &format!(
             "METEOR 1.5 modules: {first}{}.\n",
@@ -82,6 +79,9 @@ pub fn results_table(rows: &[(String, Value)]) -> String {
                 " (as pycocoevalcap)"
             }
         );
+    }
+    if let [(_, m)] = rows {
+        out += &per_observation_table(m);
     }
     out
 }
