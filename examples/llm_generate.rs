@@ -9,6 +9,10 @@
 //! Options: `--model PATH` (or a Hub model id cached locally) `--prompt TEXT` | `--prompt-ids 1,2,3` `[--chat]` `[--max-new N]`
 //! `[--beams K]` `[--repetition-penalty R]` `[--length-penalty L]` `[--json]`. Prints the
 //! continuation and tokens/s; `--json` prints `{"prompt_ids", "generated_ids", "text"}`.
+//!
+//! `--load-only` loads the model and stops: it prints the parameter count, the model's size in
+//! memory, the load time and the process's peak resident memory (Linux's `VmHWM`) as a multiple
+//! of that size (docs/performance.md measures GGUF and safetensors loading with it).
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -18,7 +22,7 @@ use burn::prelude::*;
 use burn::tensor::TensorData;
 use serde_json::json;
 use trrg::backend::{device, Backend};
-use trrg_core::llm::{generate, ChatTemplate, GenerationConfig, Gguf, LlamaForCausalLM};
+use trrg_core::llm::{generate, ChatTemplate, GenerationConfig, Gguf, GgufLlama, LlamaForCausalLM};
 
 struct Args {
     model: PathBuf,
@@ -30,6 +34,7 @@ struct Args {
     repetition_penalty: f64,
     length_penalty: f64,
     json: bool,
+    load_only: bool,
 }
 
 fn parse() -> anyhow::Result<Args> {
@@ -44,6 +49,7 @@ fn parse() -> anyhow::Result<Args> {
         repetition_penalty: 1.0,
         length_penalty: 1.0,
         json: false,
+        load_only: false,
     };
     let mut model = None;
     while let Some(arg) = it.next() {
@@ -73,8 +79,9 @@ fn parse() -> anyhow::Result<Args> {
                     .context("--length-penalty takes a number")?
             }
             "--json" => a.json = true,
+            "--load-only" => a.load_only = true,
             "-h" | "--help" => {
-                println!("usage: llm_generate --model PATH (--prompt TEXT | --prompt-ids 1,2,3) [--chat] [--max-new N] [--beams K] [--repetition-penalty R] [--length-penalty L] [--json]");
+                println!("usage: llm_generate --model PATH (--prompt TEXT | --prompt-ids 1,2,3) [--chat] [--max-new N] [--beams K] [--repetition-penalty R] [--length-penalty L] [--json]\n       llm_generate --model PATH --load-only");
                 std::process::exit(0);
             }
             other => bail!("unknown option `{other}`"),
@@ -82,7 +89,7 @@ fn parse() -> anyhow::Result<Args> {
     }
     // A Hub model id (`org/name`) is looked up in the local Hugging Face cache, offline.
     a.model = trrg_core::io::resolve_model(&model.context("--model PATH is required")?)?;
-    if a.prompt.is_none() == a.prompt_ids.is_none() {
+    if !a.load_only && a.prompt.is_none() == a.prompt_ids.is_none() {
         bail!("give exactly one of --prompt and --prompt-ids");
     }
     Ok(a)
@@ -92,10 +99,12 @@ fn run() -> anyhow::Result<()> {
     let args = parse()?;
     let device = device()?;
     let is_gguf = args.model.extension().is_some_and(|e| e == "gguf");
+    let start = Instant::now();
     let (model, tokenizer, eos) = if is_gguf {
-        let eos = Gguf::open(&args.model)?.eos_token_id();
-        let (model, _, tokenizer) = LlamaForCausalLM::<Backend>::from_gguf(&args.model, &device)?;
-        (model, Some(tokenizer), eos)
+        // One open (a memory map) serves the tokenizer, the config and the weights.
+        let gguf = Gguf::open(&args.model)?;
+        let (model, _) = LlamaForCausalLM::<Backend>::from_opened_gguf(&gguf, &device)?;
+        (model, Some(gguf.tokenizer()?), gguf.eos_token_id())
     } else {
         let (model, _) = LlamaForCausalLM::<Backend>::from_pretrained(&args.model, &device)?;
         let tok_path = args.model.join("tokenizer.json");
@@ -115,6 +124,26 @@ fn run() -> anyhow::Result<()> {
             config["eos_token_id"].as_u64().map(|v| v as u32),
         )
     };
+    if args.load_only {
+        let params = model.num_params();
+        let dtype = model.model.embed_tokens.weight.val().dtype();
+        let model_bytes = params as f64 * dtype.size() as f64;
+        let mb = |b: f64| b / 1e6;
+        let peak = peak_resident_bytes();
+        println!(
+            "loaded {params} parameters ({:.1} MB as {dtype:?}) from {} in {:.2} s; peak resident \
+             memory {}",
+            mb(model_bytes),
+            args.model.display(),
+            start.elapsed().as_secs_f64(),
+            peak.map_or("unknown (no /proc/self/status)".into(), |p| format!(
+                "{:.1} MB = {:.2}x the model",
+                mb(p as f64),
+                p as f64 / model_bytes
+            ))
+        );
+        return Ok(());
+    }
     let prompt_ids: Vec<u32> = match (&args.prompt_ids, &args.prompt) {
         (Some(ids), _) => ids.clone(),
         (None, Some(text)) => {
@@ -132,7 +161,7 @@ fn run() -> anyhow::Result<()> {
                 .get_ids()
                 .to_vec()
         }
-        (None, None) => unreachable!("checked in parse"),
+        (None, None) => bail!("give --prompt or --prompt-ids"),
     };
     if let Some(&bad) = prompt_ids
         .iter()
@@ -181,6 +210,20 @@ fn run() -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// This process's peak resident memory (Linux's `VmHWM`), in bytes.
+fn peak_resident_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kb = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))?
+        .trim()
+        .strip_suffix("kB")?
+        .trim()
+        .parse::<u64>()
+        .ok()?;
+    Some(kb * 1024)
 }
 
 fn main() {

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use half::{bf16, f16};
 
+use crate::mapped::FileBytes;
 use crate::{Error, Result};
 
 /// A metadata value.
@@ -35,7 +36,8 @@ struct TensorInfo {
 /// An opened GGUF file.
 pub struct Gguf {
     path: PathBuf,
-    bytes: Vec<u8>,
+    /// The file, memory-mapped.
+    bytes: FileBytes,
     metadata: BTreeMap<String, GgufValue>,
     tensors: BTreeMap<String, TensorInfo>,
     data_start: usize,
@@ -321,17 +323,15 @@ fn dequantize_block(kind: u32, b: &[u8], out: &mut Vec<f32>) {
 }
 
 impl Gguf {
-    /// Reads the file and parses its header, metadata and tensor table.
+    /// Opens the file once, memory-mapped, and parses its header, metadata and tensor table;
+    /// tensors are read from the map on request.
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref().to_path_buf();
-        let bytes = std::fs::read(&path).map_err(|e| Error::Io {
-            path: path.clone(),
-            source: e,
-        })?;
+        let bytes = FileBytes::map(&path)?;
         Self::parse(path, bytes)
     }
 
-    fn parse(path: PathBuf, bytes: Vec<u8>) -> Result<Self> {
+    fn parse(path: PathBuf, bytes: FileBytes) -> Result<Self> {
         let err = |reason: String| Error::Weights {
             path: path.clone(),
             tensor: String::new(),
@@ -529,7 +529,19 @@ impl Gguf {
         for b in data.chunks_exact(block_bytes) {
             dequantize_block(info.kind, b, &mut out);
         }
+        self.bytes.release(start..end);
         Ok(out)
+    }
+
+    /// Fails, naming the file, when its tensors dequantized to the float type of `device` need
+    /// more memory than the machine has left, before anything is allocated.
+    pub fn check_memory<B: burn::prelude::Backend>(&self, device: &B::Device) -> Result<()> {
+        let values = self
+            .tensors
+            .values()
+            .map(|t| crate::mapped::numel(&t.shape))
+            .fold(0u64, u64::saturating_add);
+        crate::mapped::check_fits(&self.path, values, crate::weights::float_bytes::<B>(device))
     }
 }
 
@@ -564,7 +576,7 @@ mod tests {
         bytes.extend(0u32.to_le_bytes());
         bytes.extend(0u64.to_le_bytes());
         bytes.resize(bytes.len() + 64, 0);
-        let gguf = Gguf::parse("t.gguf".into(), bytes.clone()).unwrap();
+        let gguf = Gguf::parse("t.gguf".into(), FileBytes::Owned(bytes.clone())).unwrap();
         let shape = gguf.tensor_table()[0].1.clone();
         let err = gguf.tensor_values("t", &shape).unwrap_err().to_string();
         assert!(err.contains("past the end"), "{err}");
@@ -579,7 +591,7 @@ mod tests {
         huge.extend(0u32.to_le_bytes());
         huge.extend(0u64.to_le_bytes());
         huge.resize(1 << 12, 0);
-        let gguf = Gguf::parse("t.gguf".into(), huge).unwrap();
+        let gguf = Gguf::parse("t.gguf".into(), FileBytes::Owned(huge)).unwrap();
         let shape = gguf.tensor_table()[0].1.clone();
         assert!(gguf.tensor_values("t", &shape).is_err());
 
@@ -590,7 +602,7 @@ mod tests {
             nested.extend(9u32.to_le_bytes());
             nested.extend(1u64.to_le_bytes());
         }
-        let err = Gguf::parse("n.gguf".into(), nested)
+        let err = Gguf::parse("n.gguf".into(), FileBytes::Owned(nested))
             .err()
             .unwrap()
             .to_string();

@@ -9,26 +9,26 @@ use burn::module::Param;
 use burn::nn::conv::Conv2d;
 use burn::nn::{Embedding, LayerNorm, Linear};
 use burn::prelude::*;
-use burn::tensor::TensorData;
+use burn::tensor::{get_device_settings, DType, FloatDType, TensorData};
+use half::{bf16, f16};
 use safetensors::tensor::{Dtype, Metadata};
 use safetensors::SafeTensors;
 
+use crate::mapped::FileBytes;
 use crate::torch::Loaded;
 use crate::{Error, Result};
 
 struct Shard {
     path: PathBuf,
-    bytes: Vec<u8>,
+    /// The file, memory-mapped.
+    bytes: FileBytes,
     header_len: usize,
     metadata: Metadata,
 }
 
 impl Shard {
     fn open(path: PathBuf) -> Result<Self> {
-        let bytes = std::fs::read(&path).map_err(|source| Error::Io {
-            path: path.clone(),
-            source,
-        })?;
+        let bytes = FileBytes::map(&path)?;
         let (header_len, metadata) =
             SafeTensors::read_metadata(&bytes).map_err(|e| Error::Weights {
                 path: path.clone(),
@@ -318,8 +318,28 @@ impl WeightFile {
         }
     }
 
-    /// Tensor `name` as f32 values, checked against `shape`.
-    pub fn values(&mut self, name: &str, shape: &[usize]) -> Result<Vec<f32>> {
+    /// Fails, naming the file, when its weights as the float type of `device` (f32, or the
+    /// half type a `precision` setting chose) need more memory than the machine has left: a
+    /// checkpoint too big to load is refused before anything is allocated.
+    pub fn check_memory<B: Backend>(&self, device: &B::Device) -> Result<()> {
+        let values = self
+            .location
+            .iter()
+            .map(|(name, &at)| match at {
+                Location::Memory => self.memory[name].2.len() as u64,
+                Location::Shard(k) => {
+                    let info = self.shards[k].metadata.info(name).expect("indexed");
+                    crate::mapped::numel(&info.shape)
+                }
+            })
+            .fold(0u64, u64::saturating_add);
+        crate::mapped::check_fits(&self.path, values, float_bytes::<B>(device))
+    }
+
+    /// Tensor `name`, checked against `shape`, read from the mapped file (whose pages are then
+    /// released). Stored f16 or bf16 values stay in that type when `keep` is it; everything
+    /// else becomes f32.
+    fn read(&mut self, name: &str, shape: &[usize], keep: Option<FloatDType>) -> Result<Values> {
         let full = format!("{}{name}", self.prefix);
         let at = *self
             .location
@@ -335,7 +355,7 @@ impl WeightFile {
             }
             let values = values.clone();
             self.unused.remove(&full);
-            return Ok(values);
+            return Ok(Values::F32(values));
         };
         let shard = &self.shards[k];
         let info = shard.metadata.info(&full).expect("indexed above");
@@ -346,44 +366,59 @@ impl WeightFile {
             ));
         }
         let (start, end) = info.data_offsets;
-        let data = &shard.bytes[8 + shard.header_len + start..8 + shard.header_len + end];
-        let values = match info.dtype {
-            Dtype::F32 => data
-                .chunks_exact(4)
-                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                .collect(),
-            Dtype::F16 => data
-                .chunks_exact(2)
-                .map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32())
-                .collect(),
-            Dtype::BF16 => data
-                .chunks_exact(2)
-                .map(|b| half::bf16::from_le_bytes([b[0], b[1]]).to_f32())
-                .collect(),
-            other => {
+        let range = 8 + shard.header_len + start..8 + shard.header_len + end;
+        let data = &shard.bytes[range.clone()];
+        let pairs = || data.chunks_exact(2).map(|b| [b[0], b[1]]);
+        let values = match (info.dtype, keep) {
+            (Dtype::F16, Some(FloatDType::F16)) => {
+                Values::F16(pairs().map(f16::from_le_bytes).collect())
+            }
+            (Dtype::BF16, Some(FloatDType::BF16)) => {
+                Values::Bf16(pairs().map(bf16::from_le_bytes).collect())
+            }
+            (Dtype::F32, _) => Values::F32(
+                data.chunks_exact(4)
+                    .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                    .collect(),
+            ),
+            (Dtype::F16, _) => {
+                Values::F32(pairs().map(|b| f16::from_le_bytes(b).to_f32()).collect())
+            }
+            (Dtype::BF16, _) => {
+                Values::F32(pairs().map(|b| bf16::from_le_bytes(b).to_f32()).collect())
+            }
+            (other, _) => {
                 return Err(self.error(
                     &full,
                     format!("has dtype {other:?}; F32, F16 or BF16 expected"),
                 ))
             }
         };
+        shard.bytes.release(range);
         self.unused.remove(&full);
         Ok(values)
     }
 
-    /// Tensor `name` with the given shape.
+    /// Tensor `name` as f32 values, checked against `shape`.
+    pub fn values(&mut self, name: &str, shape: &[usize]) -> Result<Vec<f32>> {
+        Ok(self.read(name, shape, None)?.into_f32())
+    }
+
+    /// Tensor `name` with the given shape, in the float type of `device`: f16 or bf16 weights
+    /// are not widened to f32 when the device computes in their type.
     pub fn tensor<B: Backend, const D: usize>(
         &mut self,
         name: &str,
         shape: [usize; D],
         device: &B::Device,
     ) -> Result<Tensor<B, D>> {
-        let values = self.values(name, &shape)?;
-        Ok(Tensor::from_data(TensorData::new(values, shape), device))
+        let values = self.read(name, &shape, Some(float_dtype::<B>(device)))?;
+        Ok(Tensor::from_data(values.into_data(shape.to_vec()), device))
     }
 
     /// A PyTorch `nn.Linear` weight `[out, in]`, transposed to burn's `[in, out]` (stored
-    /// contiguously: a transposed view would be copied on every forward pass).
+    /// contiguously: a transposed view would be copied on every forward pass), in the float type
+    /// of `device` as [`WeightFile::tensor`].
     pub fn linear_weight<B: Backend>(
         &mut self,
         name: &str,
@@ -391,9 +426,11 @@ impl WeightFile {
         d_out: usize,
         device: &B::Device,
     ) -> Result<Tensor<B, 2>> {
-        let values = transpose(&self.values(name, &[d_out, d_in])?, d_out, d_in);
+        let values = self
+            .read(name, &[d_out, d_in], Some(float_dtype::<B>(device)))?
+            .transposed(d_out, d_in);
         Ok(Tensor::from_data(
-            TensorData::new(values, [d_in, d_out]),
+            values.into_data(vec![d_in, d_out]),
             device,
         ))
     }
@@ -503,9 +540,52 @@ impl WeightFile {
     }
 }
 
+/// A tensor's values in a float type a checkpoint stores.
+enum Values {
+    F32(Vec<f32>),
+    F16(Vec<f16>),
+    Bf16(Vec<bf16>),
+}
+
+impl Values {
+    fn into_f32(self) -> Vec<f32> {
+        match self {
+            Self::F32(v) => v,
+            Self::F16(v) => v.into_iter().map(f16::to_f32).collect(),
+            Self::Bf16(v) => v.into_iter().map(bf16::to_f32).collect(),
+        }
+    }
+
+    fn transposed(self, rows: usize, cols: usize) -> Self {
+        match self {
+            Self::F32(v) => Self::F32(transpose(&v, rows, cols)),
+            Self::F16(v) => Self::F16(transpose(&v, rows, cols)),
+            Self::Bf16(v) => Self::Bf16(transpose(&v, rows, cols)),
+        }
+    }
+
+    fn into_data(self, shape: Vec<usize>) -> TensorData {
+        match self {
+            Self::F32(v) => TensorData::new(v, shape),
+            Self::F16(v) => TensorData::new(v, shape),
+            Self::Bf16(v) => TensorData::new(v, shape),
+        }
+    }
+}
+
+/// The float type `device` creates tensors in (f32 unless a precision setting changed it).
+pub(crate) fn float_dtype<B: Backend>(device: &B::Device) -> FloatDType {
+    get_device_settings::<B>(device).float_dtype
+}
+
+/// Bytes per value of [`float_dtype`].
+pub(crate) fn float_bytes<B: Backend>(device: &B::Device) -> usize {
+    DType::from(float_dtype::<B>(device)).size()
+}
+
 /// Row-major `[rows, cols]` values as row-major `[cols, rows]`.
-pub fn transpose(values: &[f32], rows: usize, cols: usize) -> Vec<f32> {
-    let mut out = vec![0f32; values.len()];
+pub fn transpose<T: Copy + Default>(values: &[T], rows: usize, cols: usize) -> Vec<T> {
+    let mut out = vec![T::default(); values.len()];
     for (r, row) in values.chunks_exact(cols).enumerate() {
         for (c, v) in row.iter().enumerate() {
             out[c * rows + r] = *v;
@@ -545,4 +625,58 @@ pub fn write_safetensors(
         .collect::<Result<Vec<_>>>()?;
     let file = safetensors::serialize(views, metadata).map_err(|e| bad("", e.to_string()))?;
     crate::write_atomic(path, &file)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// f16 and bf16 tensors stay in their stored type when the device computes in it, are
+    /// widened to f32 otherwise, and transpose in either type; the values are the stored ones.
+    #[test]
+    fn half_weights_keep_their_stored_type_when_the_device_computes_in_it() {
+        let halves = [0.5f32, -1.25, 3.0, 0.0, 7.5, -0.125];
+        let f16_bytes: Vec<u8> = halves
+            .iter()
+            .flat_map(|&v| f16::from_f32(v).to_le_bytes())
+            .collect();
+        let bf16_bytes: Vec<u8> = halves
+            .iter()
+            .flat_map(|&v| bf16::from_f32(v).to_le_bytes())
+            .collect();
+        let views = [
+            ("a", Dtype::F16, &f16_bytes),
+            ("b", Dtype::BF16, &bf16_bytes),
+        ]
+        .map(|(name, dtype, bytes)| {
+            let view = safetensors::tensor::TensorView::new(dtype, vec![2, 3], bytes).unwrap();
+            (name.to_string(), view)
+        });
+        let dir = std::env::temp_dir().join(format!("trrg-half-{}", std::process::id()));
+        let path = dir.join("half.safetensors");
+        crate::write_atomic(&path, &safetensors::serialize(views, None).unwrap()).unwrap();
+        let mut file = WeightFile::open(&path).unwrap();
+        let kept = file.read("a", &[2, 3], Some(FloatDType::F16)).unwrap();
+        assert!(matches!(&kept, Values::F16(v) if v.iter().map(|x| x.to_f32()).eq(halves)));
+        let data = kept.transposed(2, 3).into_data(vec![3, 2]);
+        assert_eq!(data.dtype, DType::F16);
+        let t: Vec<f32> = data.convert::<f32>().to_vec().unwrap();
+        assert_eq!(t, [0.5, 0.0, -1.25, 7.5, 3.0, -0.125]);
+        for (name, keep) in [
+            ("a", FloatDType::F32),
+            ("a", FloatDType::BF16),
+            ("b", FloatDType::F32),
+        ] {
+            let widened = file.read(name, &[2, 3], Some(keep)).unwrap();
+            assert!(
+                matches!(&widened, Values::F32(v) if v[..] == halves),
+                "{name} {keep:?}"
+            );
+        }
+        let kept = file.read("b", &[2, 3], Some(FloatDType::BF16)).unwrap();
+        assert_eq!(kept.into_data(vec![2, 3]).dtype, DType::BF16);
+        assert_eq!(file.values("b", &[2, 3]).unwrap(), halves);
+        file.finish().unwrap();
+        std::fs::remove_dir_all(dir).unwrap();
+    }
 }

@@ -235,15 +235,24 @@ fn unpermute(w: Vec<f32>, n_head: usize, rows: usize, cols: usize) -> Vec<f32> {
 }
 
 impl<B: Backend> LlamaForCausalLM<B> {
-    /// Loads a `llama`-architecture GGUF file: the model (weights dequantized to f32), its config
-    /// and its tokenizer.
+    /// Loads a `llama`-architecture GGUF file: the model (weights dequantized to the float type
+    /// of `device`), its config and its tokenizer. The file is opened once, memory-mapped.
     pub fn from_gguf(
         path: impl AsRef<Path>,
         device: &B::Device,
     ) -> Result<(Self, LlamaConfig, Tokenizer)> {
         let gguf = Gguf::open(path)?;
-        let config = gguf.llama_config()?;
         let tokenizer = gguf.tokenizer()?;
+        let (model, config) = Self::from_opened_gguf(&gguf, device)?;
+        Ok((model, config, tokenizer))
+    }
+
+    /// [`LlamaForCausalLM::from_gguf`] of a file already open (so that its tokenizer, config
+    /// and weights come from one open). A model whose dequantized weights need more memory than
+    /// the machine has left is refused before any is allocated.
+    pub fn from_opened_gguf(gguf: &Gguf, device: &B::Device) -> Result<(Self, LlamaConfig)> {
+        let config = gguf.llama_config()?;
+        gguf.check_memory::<B>(device)?;
         let mut model = config.init::<B>(device)?;
         let d = config.hidden_size;
         let (heads, kv_heads) = (config.num_attention_heads, config.n_kv_heads());
@@ -315,7 +324,7 @@ impl<B: Backend> LlamaForCausalLM<B> {
                 gguf.tensor_names().count().saturating_sub(expected)
             ))));
         }
-        Ok((model, config, tokenizer))
+        Ok((model, config))
     }
 }
 

@@ -118,8 +118,9 @@ impl<B: Backend> LlamaForCausalLM<B> {
     ) -> Result<(Self, LlamaConfig)> {
         let dir = dir.as_ref();
         let config = LlamaConfig::from_hf_json(dir.join("config.json"))?;
-        let mut model = config.init::<B>(device)?;
         let mut file = WeightFile::open_dir(dir)?;
+        file.check_memory::<B>(device)?;
+        let mut model = config.init::<B>(device)?;
         let (d, vocab) = (config.hidden_size, config.vocab_size);
         let vector = |file: &mut WeightFile, name: &str| -> Result<Param<Tensor<B, 1>>> {
             Ok(Param::from_tensor(file.tensor(name, [d], device)?))

@@ -2,6 +2,7 @@
 //! Swin-B, a BERT, a LLaMA-family LLM), each part's config read from its own checkpoint.
 
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -30,7 +31,7 @@ impl PretrainedPaths {
     /// the HF directory, or the one rebuilt from the GGUF metadata.
     pub fn llm_tokenizer(&self) -> crate::Result<tokenizers::Tokenizer> {
         if is_gguf(&self.llm) {
-            return Ok(Gguf::open(&self.llm)?.tokenizer()?);
+            return Ok(open_gguf(&self.llm)?.tokenizer()?);
         }
         let path = self.llm.join("tokenizer.json");
         tokenizers::Tokenizer::from_file(&path).map_err(|e| crate::Error::InvalidConfig {
@@ -52,6 +53,28 @@ fn is_efficientnet_marker(dir: &Path) -> bool {
         .is_ok_and(|v| v["model_type"] == EFFICIENTNET_LITE0)
 }
 
+/// The LLM's GGUF, opened (memory-mapped) once per process: the `base` preset reads its
+/// tokenizer, its config and its weights at three places, all from this one open. The last file
+/// opened is kept, keyed by its path, length and modification time, so a file replaced on disk
+/// is opened again.
+fn open_gguf(path: &Path) -> crate::Result<Arc<Gguf>> {
+    type Key = (PathBuf, u64, Option<std::time::SystemTime>);
+    static LAST: Mutex<Option<(Key, Arc<Gguf>)>> = Mutex::new(None);
+    let meta = std::fs::metadata(path).ok();
+    let key = (
+        path.to_path_buf(),
+        meta.as_ref().map_or(0, |m| m.len()),
+        meta.and_then(|m| m.modified().ok()),
+    );
+    let mut last = LAST.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some((_, gguf)) = last.as_ref().filter(|(k, _)| *k == key) {
+        return Ok(gguf.clone());
+    }
+    let gguf = Arc::new(Gguf::open(path)?);
+    *last = Some((key, gguf.clone()));
+    Ok(gguf)
+}
+
 fn is_gguf(path: &Path) -> bool {
     path.extension().and_then(|e| e.to_str()) == Some("gguf")
 }
@@ -70,7 +93,7 @@ impl TrrgConfig {
             };
         let text = BertConfig::from_hf_json(paths.text.join("config.json"))?;
         let llm = if is_gguf(&paths.llm) {
-            Gguf::open(&paths.llm)?.llama_config()?
+            open_gguf(&paths.llm)?.llama_config()?
         } else {
             LlamaConfig::from_hf_json(paths.llm.join("config.json"))?
         };
@@ -106,7 +129,7 @@ impl<B: Backend> Trrg<B> {
         };
         let (text, _) = Bert::<B>::from_pretrained(&paths.text, device)?;
         let llm = if is_gguf(&paths.llm) {
-            LlamaForCausalLM::<B>::from_gguf(&paths.llm, device)?.0
+            LlamaForCausalLM::<B>::from_opened_gguf(&*open_gguf(&paths.llm)?, device)?.0
         } else {
             LlamaForCausalLM::<B>::from_pretrained(&paths.llm, device)?.0
         };

@@ -88,8 +88,9 @@ impl<B: Backend> Bert<B> {
     ) -> crate::Result<(Self, BertConfig)> {
         let dir = dir.as_ref();
         let config = BertConfig::from_hf_json(dir.join("config.json"))?;
-        let mut bert = config.init::<B>(device)?;
         let mut file = WeightFile::open_dir(dir)?;
+        file.check_memory::<B>(device)?;
+        let mut bert = config.init::<B>(device)?;
         file.detect_prefix("bert.", "embeddings.word_embeddings.weight");
         bert.load_weights(&mut file, device)?;
         file.skip([

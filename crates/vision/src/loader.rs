@@ -185,8 +185,9 @@ impl<B: Backend> VisionEncoder<B> {
             ));
         }
         let config = VisionEncoderConfig::from_hf_json(path.join("config.json"))?;
-        let mut encoder = config.init::<B>(device)?;
         let mut file = WeightFile::open_dir(path)?;
+        file.check_memory::<B>(device)?;
+        let mut encoder = config.init::<B>(device)?;
         match &mut encoder {
             Self::Vit(vit) => {
                 file.detect_prefix("vit.", "embeddings.cls_token");
