@@ -8,6 +8,12 @@
 //! - `generate/greedy` and `generate/beam3`: one study, exactly 60 new tokens, KV cache;
 //!   `generate/beam3_batch16`: 16 studies in one batch (as `trrg predict` decodes), the same.
 //!
+//! - `stage2_step_base/batch4`, only when `TRRG_BASE_PARTS` names a directory with `vision/`,
+//!   `text/` and `llm/` config.json files (`scripts/gpu-check.sh` writes one): the `base` preset
+//!   (EfficientNet-Lite0, a MiniLM-sized BERT, SmolLM2-135M with LoRA r 8 on q/v) with random
+//!   weights, 2 views of 224 px, 60 report tokens. Speed does not depend on the weights' values,
+//!   so no checkpoint has to travel with the bench.
+//!
 //! Dropout is off in both implementations (it is a random mask, not compute worth comparing).
 //! `cargo bench --bench train` (`--features tch` etc. for another backend).
 
@@ -100,6 +106,17 @@ fn bench(c: &mut Criterion) {
     });
     group.finish();
 
+    if let Some(dir) = std::env::var_os("TRRG_BASE_PARTS") {
+        bench_base_step(
+            c,
+            std::path::Path::new(&dir),
+            &device,
+            &diseases,
+            &vocab,
+            &stage,
+        );
+    }
+
     let inner = model.valid();
     let inner_bank = inner.clue_bank(&diseases, &vocab, 16).unwrap();
     let mut group = c.benchmark_group("generate");
@@ -121,6 +138,64 @@ fn bench(c: &mut Criterion) {
             })
         });
     }
+    group.finish();
+}
+
+/// The `base` preset's stage-2 step (LoRA on the LLM) from the parts' configs in `dir`.
+fn bench_base_step(
+    c: &mut Criterion,
+    dir: &std::path::Path,
+    device: &<A as Backend>::Device,
+    diseases: &DiseaseSet,
+    vocab: &WordVocab,
+    stage: &StageConfig,
+) {
+    const BASE_BATCH: usize = 4;
+    let paths = trrg_core::model::PretrainedPaths {
+        vision: dir.join("vision"),
+        text: dir.join("text"),
+        llm: dir.join("llm"),
+    };
+    let mut config = TrrgConfig::base(&paths).expect("TRRG_BASE_PARTS holds the parts' configs");
+    config.vision.set_input(3, 224);
+    config.llm = config.llm.with_dropout(0.0);
+    let vocab_size = config.llm.vocab_size;
+    let model: Trrg<A> = config.init(device).unwrap();
+    let bank = model.clue_bank(diseases, vocab, 16).unwrap();
+    let mut model = model.freeze_for_stage2(false);
+    model.llm = model
+        .llm
+        .with_lora(&trrg_core::llm::LoraConfig::default(), device)
+        .unwrap();
+    let mut group = c.benchmark_group("stage2_step_base");
+    group.sample_size(10);
+    group.bench_function(format!("batch{BASE_BATCH}"), |b| {
+        let mut optim = Optimizers::<A>::new(stage);
+        let mut m = Some(model.clone());
+        b.iter(|| {
+            let model = m.take().unwrap();
+            let ids: Vec<i64> = (0..BASE_BATCH * SEQ)
+                .map(|i| (i * 7919 % (vocab_size - 1) + 1) as i64)
+                .collect();
+            let ids =
+                Tensor::<A, 2, Int>::from_data(TensorData::new(ids, [BASE_BATCH, SEQ]), device);
+            let all = Tensor::<A, 2, Bool>::ones([BASE_BATCH, SEQ], device);
+            let labels = DiseaseLabels::<A> {
+                values: Tensor::random([BASE_BATCH, 14], Distribution::Bernoulli(0.3), device),
+                known: Tensor::ones([BASE_BATCH, 14], device),
+            };
+            let images = Tensor::<A, 5>::random(
+                [BASE_BATCH, 2, 3, 224, 224],
+                Distribution::Normal(0.0, 1.0),
+                device,
+            );
+            let out = model
+                .forward_train(images, ids, all.clone(), all, Some(&labels), Some(&bank))
+                .unwrap();
+            optim.backward(out.loss, &model);
+            m = Some(optim.step(model, 1e-4, 1.0));
+        })
+    });
     group.finish();
 }
 

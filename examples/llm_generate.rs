@@ -22,6 +22,7 @@ use burn::prelude::*;
 use burn::tensor::TensorData;
 use serde_json::json;
 use trrg::backend::{device, Backend};
+use trrg::load_report;
 use trrg_core::llm::{generate, ChatTemplate, GenerationConfig, Gguf, GgufLlama, LlamaForCausalLM};
 
 struct Args {
@@ -125,23 +126,10 @@ fn run() -> anyhow::Result<()> {
         )
     };
     if args.load_only {
-        let params = model.num_params();
         let dtype = model.model.embed_tokens.weight.val().dtype();
-        let model_bytes = params as f64 * dtype.size() as f64;
-        let mb = |b: f64| b / 1e6;
-        let peak = peak_resident_bytes();
-        println!(
-            "loaded {params} parameters ({:.1} MB as {dtype:?}) from {} in {:.2} s; peak resident \
-             memory {}",
-            mb(model_bytes),
-            args.model.display(),
-            start.elapsed().as_secs_f64(),
-            peak.map_or("unknown (no /proc/self/status)".into(), |p| format!(
-                "{:.1} MB = {:.2}x the model",
-                mb(p as f64),
-                p as f64 / model_bytes
-            ))
-        );
+        let what = args.model.display().to_string();
+        let seconds = start.elapsed().as_secs_f64();
+        println!("{}", load_report(&what, model.num_params(), dtype, seconds));
         return Ok(());
     }
     let prompt_ids: Vec<u32> = match (&args.prompt_ids, &args.prompt) {
@@ -210,20 +198,6 @@ fn run() -> anyhow::Result<()> {
         );
     }
     Ok(())
-}
-
-/// This process's peak resident memory (Linux's `VmHWM`), in bytes.
-fn peak_resident_bytes() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let kb = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))?
-        .trim()
-        .strip_suffix("kB")?
-        .trim()
-        .parse::<u64>()
-        .ok()?;
-    Some(kb * 1024)
 }
 
 fn main() {

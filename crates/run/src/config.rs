@@ -63,11 +63,13 @@ pub struct StageConfig {
     /// Decay after warm-up.
     pub decay: Decay,
     /// Per-tensor gradient-norm clipping (each parameter's gradient scaled to norm at most this,
-    /// Burn's `GradientClipping::Norm`); 0 = off.
+    /// Burn's `GradientClipping::Norm`); 0 = off (the default).
     pub grad_clip: f64,
     /// Global gradient-norm clipping (all trained parameters' gradients scaled together to a
     /// joint L2 norm of at most this, as `torch.nn.utils.clip_grad_norm_`, PyTorch's, HF's and
-    /// Lightning's convention); 0 = off. Applied before `grad_clip` when both are set.
+    /// Lightning's convention); 0 = off. Default 1.0. Applied before `grad_clip` when both are
+    /// set (then a `grad_clip` at least as large never acts: each tensor's norm is at most the
+    /// joint one).
     pub grad_clip_norm: f64,
     /// Batches whose gradients are summed before one optimizer step.
     pub accumulation: usize,
@@ -82,8 +84,8 @@ impl Default for StageConfig {
             weight_decay: 0.01,
             warmup_ratio: 0.05,
             decay: Decay::Cosine,
-            grad_clip: 1.0,
-            grad_clip_norm: 0.0,
+            grad_clip: 0.0,
+            grad_clip_norm: 1.0,
             accumulation: 1,
         }
     }
