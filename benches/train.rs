@@ -145,7 +145,7 @@ fn bench(c: &mut Criterion) {
 fn bench_base_step(
     c: &mut Criterion,
     dir: &std::path::Path,
-    device: &<A as Backend>::Device,
+    device: &trrg::backend::Device,
     diseases: &DiseaseSet,
     vocab: &WordVocab,
     stage: &StageConfig,
