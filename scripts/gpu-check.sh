@@ -9,6 +9,8 @@
 #                                      # target/gpu-check), at most 64 MiB
 #   scripts/gpu-check.sh run [DIR]     # on the GPU machine, from the root of a checkout of the
 #                                      # same commit: runs what DIR holds, within 10 minutes
+#                                      # (TRRG_GPU_SECONDS, default 570; a step out of time is
+#                                      # skipped and shows as "-")
 #
 # `build` compiles, per backend (one per binary: trrg's features pick the first of cuda, tch,
 # wgpu, ndarray, flex), the conformance test and the `train` and `llm` benches, strips them and
@@ -159,8 +161,15 @@ run() {
         echo "gpu-check: warning: the binaries were built from $(cat "$dir/commit"), this checkout is another commit" >&2
     fi
     command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader >&2
-    local work rows=()
+    local work rows=() deadline=$(( $(date +%s) + ${TRRG_GPU_SECONDS:-570} ))
     work=$(mktemp -d)
+    # At most $1 seconds, and never past the deadline of the whole run (10 minutes by default).
+    within() {
+        local left=$(( deadline - $(date +%s) ))
+        [ "$left" -gt "$1" ] && left=$1
+        [ "$left" -gt 5 ] || { echo "gpu-check: out of time, skipped: ${*:2}" >&2; return 124; }
+        timeout "$left" "${@:2}"
+    }
     local criterion=(--bench --sample-size 10 --warm-up-time 1 --measurement-time 4 --noplot)
     for backend in $backends; do
         [ -d "$dir/$backend" ] || continue
@@ -183,7 +192,7 @@ run() {
         fi
         local log="$work/$backend.log" status code=0
         echo "gpu-check: $backend" >&2
-        env "${env[@]}" timeout 240 "$work/$backend/conformance" --nocapture >"$log" 2>&1 || code=$?
+        within 200 env "${env[@]}" "$work/$backend/conformance" --nocapture >"$log" 2>&1 || code=$?
         if [ "$code" = 0 ]; then
             status=pass
         elif grep -qiE 'error while loading shared libraries|undefined symbol' "$log"; then
@@ -192,8 +201,8 @@ run() {
             status="FAIL (exit $code; $(grep -m1 -E 'panicked|error' "$log" | cut -c1-120))"
         fi
         if [[ "$status" != "cannot load"* ]]; then
-            env "${env[@]}" TRRG_BASE_PARTS="$dir/parts" timeout 180 "$work/$backend/train" "${criterion[@]}" stage2_step >>"$log" 2>&1 || true
-            env "${env[@]}" TRRG_SMOLLM2_CONFIG="$dir/parts/llm" timeout 120 "$work/$backend/llm" "${criterion[@]}" >>"$log" 2>&1 || true
+            within 150 env "${env[@]}" TRRG_BASE_PARTS="$dir/parts" "$work/$backend/train" "${criterion[@]}" stage2_step >>"$log" 2>&1 || true
+            within 100 env "${env[@]}" TRRG_SMOLLM2_CONFIG="$dir/parts/llm" "$work/$backend/llm" "${criterion[@]}" >>"$log" 2>&1 || true
         fi
         rows+=("| $backend | $status | $(median stage2_step/batch8 "$log") | $(median stage2_step_base/batch4 "$log") | $(median smollm2_greedy_prompt64_new128/batch1 "$log") | $(median smollm2_greedy_prompt64_new128/batch8 "$log") |")
         cp "$log" "$dir/$backend.log"
