@@ -88,20 +88,14 @@ fn bench(c: &mut Criterion) {
         let mut m = Some(model.clone());
         b.iter(|| {
             let model = m.take().unwrap();
-            let ids: Vec<i64> = (0..BATCH * SEQ)
-                .map(|i| (i * 31 % (VOCAB - 1) + 1) as i64)
-                .collect();
-            let ids = Tensor::<A, 2, Int>::from_data(TensorData::new(ids, [BATCH, SEQ]), &device);
-            let all = Tensor::<A, 2, Bool>::ones([BATCH, SEQ], &device);
-            let labels = DiseaseLabels::<A> {
-                values: Tensor::random([BATCH, 14], Distribution::Bernoulli(0.3), &device),
-                known: Tensor::ones([BATCH, 14], &device),
-            };
-            let out = model
-                .forward_train(images(), ids, all.clone(), all, Some(&labels), Some(&bank))
-                .unwrap();
-            optim.backward(out.loss, &model);
-            m = Some(optim.step(model, 1e-4, 1.0));
+            m = Some(stage2_step(
+                model,
+                &mut optim,
+                images(),
+                VOCAB,
+                &bank,
+                &device,
+            ));
         })
     });
     group.finish();
@@ -174,29 +168,44 @@ fn bench_base_step(
         let mut m = Some(model.clone());
         b.iter(|| {
             let model = m.take().unwrap();
-            let ids: Vec<i64> = (0..BASE_BATCH * SEQ)
-                .map(|i| (i * 7919 % (vocab_size - 1) + 1) as i64)
-                .collect();
-            let ids =
-                Tensor::<A, 2, Int>::from_data(TensorData::new(ids, [BASE_BATCH, SEQ]), device);
-            let all = Tensor::<A, 2, Bool>::ones([BASE_BATCH, SEQ], device);
-            let labels = DiseaseLabels::<A> {
-                values: Tensor::random([BASE_BATCH, 14], Distribution::Bernoulli(0.3), device),
-                known: Tensor::ones([BASE_BATCH, 14], device),
-            };
             let images = Tensor::<A, 5>::random(
                 [BASE_BATCH, 2, 3, 224, 224],
                 Distribution::Normal(0.0, 1.0),
                 device,
             );
-            let out = model
-                .forward_train(images, ids, all.clone(), all, Some(&labels), Some(&bank))
-                .unwrap();
-            optim.backward(out.loss, &model);
-            m = Some(optim.step(model, 1e-4, 1.0));
+            m = Some(stage2_step(
+                model, &mut optim, images, vocab_size, &bank, device,
+            ));
         })
     });
     group.finish();
+}
+
+/// One stage-2 step on `images` (`[batch, views, ..]`) with 60 report tokens spread over the
+/// vocabulary and random labels: forward, LM + consistency loss, backward, AdamW.
+fn stage2_step(
+    model: Trrg<A>,
+    optim: &mut Optimizers<A>,
+    images: Tensor<A, 5>,
+    vocab_size: usize,
+    bank: &trrg_core::model::ClueBank<A>,
+    device: &trrg::backend::Device,
+) -> Trrg<A> {
+    let batch = images.dims()[0];
+    let ids: Vec<i64> = (0..batch * SEQ)
+        .map(|i| (i * 31 % (vocab_size - 1) + 1) as i64)
+        .collect();
+    let ids = Tensor::<A, 2, Int>::from_data(TensorData::new(ids, [batch, SEQ]), device);
+    let all = Tensor::<A, 2, Bool>::ones([batch, SEQ], device);
+    let labels = DiseaseLabels::<A> {
+        values: Tensor::random([batch, 14], Distribution::Bernoulli(0.3), device),
+        known: Tensor::ones([batch, 14], device),
+    };
+    let out = model
+        .forward_train(images, ids, all.clone(), all, Some(&labels), Some(bank))
+        .unwrap();
+    optim.backward(out.loss, &model);
+    optim.step(model, 1e-4, 1.0)
 }
 
 criterion_group!(benches, bench);
