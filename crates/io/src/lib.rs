@@ -7,6 +7,8 @@
 //!   with strict accounting: a missing, misshapen or unused tensor is an error naming the file
 //!   and the tensor.
 //! - [`Gguf`]: the llama.cpp container, with its tensors dequantized to f32.
+//! - Both memory-map their files (opened once; pages handed back once a tensor is copied out),
+//!   and `check_memory` refuses a checkpoint whose weights cannot fit in [`available_memory`].
 //! - [`read_json`] / [`parse_json`]: JSON whose errors name the file and the JSON path;
 //!   [`write_atomic`]: a temporary file and a rename, so readers never see half a file;
 //!   [`resolve_under`]: a relative path joined under a root it may not escape;
