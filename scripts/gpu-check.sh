@@ -64,7 +64,9 @@ write_base_configs() {
         "$root/scripts/fetch-assets.sh" "$assets" >/dev/null
     fi
     cp "$assets/minilm/config.json" "$out/text/config.json"
-    # SmolLM2-135M's HF config, from the GGUF's metadata (scripts/gguf-to-hf.py writes the same).
+    # SmolLM2-135M's HF config, from the GGUF's metadata (scripts/gguf-to-hf.py writes the same,
+    # but needs the gguf, numpy and safetensors packages and converts every weight; this reads
+    # the header alone, with the standard library, before any trrg binary exists here).
     python3 - "$assets/smollm2/SmolLM2-135M-Instruct.Q4_1.gguf" "$out/llm/config.json" <<'PY'
 import json, struct, sys
 f = open(sys.argv[1], "rb")

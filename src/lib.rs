@@ -7,33 +7,21 @@
 
 pub use trrg_core::backend;
 
-/// This process's peak resident memory so far (Linux's `VmHWM` of `/proc/self/status`, what
-/// `/usr/bin/time -v` reports as the maximum resident set), in bytes; None elsewhere.
-pub fn peak_resident_bytes() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let kb = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))?
-        .trim()
-        .strip_suffix("kB")?
-        .trim()
-        .parse::<u64>()
-        .ok()?;
-    Some(kb * 1024)
-}
-
 /// One line on a loaded model: its parameters, their size in memory as `dtype`, and the peak
 /// resident memory so far as a multiple of that size (the loaders' memory check, in
 /// docs/performance.md).
 pub fn load_report(what: &str, params: usize, dtype: burn::tensor::DType, seconds: f64) -> String {
     let model_bytes = params as f64 * dtype.size() as f64;
-    let peak = peak_resident_bytes().map_or("unknown (no /proc/self/status)".into(), |p| {
-        format!(
-            "{:.1} MB = {:.2}x the model",
-            p as f64 / 1e6,
-            p as f64 / model_bytes
-        )
-    });
+    let peak = trrg_core::io::peak_resident_memory().map_or(
+        "unknown (no /proc/self/status)".into(),
+        |p| {
+            format!(
+                "{:.1} MB = {:.2}x the model",
+                p as f64 / 1e6,
+                p as f64 / model_bytes
+            )
+        },
+    );
     format!(
         "loaded {params} parameters ({:.1} MB as {dtype:?}) from {what} in {seconds:.2} s; \
          peak resident memory {peak}",

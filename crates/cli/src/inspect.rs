@@ -98,11 +98,6 @@ fn describe(path: &Path) -> Result<Vec<TensorInfo>> {
     match extension(path).as_str() {
         "pth" | "pt" | "bin" => Ok(WeightFile::open_pytorch(path)?.describe()),
         "safetensors" => Ok(WeightFile::open(path)?.describe()),
-        "gguf" => Ok(Gguf::open(path)?
-            .tensor_table()
-            .into_iter()
-            .map(|(name, shape, dtype)| TensorInfo { name, dtype, shape })
-            .collect()),
         other => bail!(
             "{}: unknown checkpoint kind `.{other}` (a directory, .pth/.pt, .safetensors or .gguf)",
             path.display()
@@ -117,17 +112,26 @@ fn extension(path: &Path) -> String {
         .to_lowercase()
 }
 
+/// A GGUF's tensors as stored.
+fn gguf_tensors(gguf: &Gguf) -> Vec<TensorInfo> {
+    gguf.tensor_table()
+        .into_iter()
+        .map(|(name, shape, dtype)| TensorInfo { name, dtype, shape })
+        .collect()
+}
+
+fn map_gguf(gguf: &Gguf) -> Result<Mapping> {
+    let loaded = LlamaForCausalLM::<Backend>::from_opened_gguf(gguf, &device()?);
+    Ok(Mapping {
+        architecture: "LLaMA-family causal LM (GGUF, dequantized to f32)".into(),
+        config: config_line(&loaded.as_ref().ok().map(|(_, c)| c)),
+        loaded: loaded.map(|(m, _)| count(&m)).map_err(Into::into),
+    })
+}
+
 fn map_file(path: &Path) -> Result<Mapping> {
     let device = device()?;
     Ok(match extension(path).as_str() {
-        "gguf" => {
-            let loaded = LlamaForCausalLM::<Backend>::from_gguf(path, &device);
-            Mapping {
-                architecture: "LLaMA-family causal LM (GGUF, dequantized to f32)".into(),
-                config: config_line(&loaded.as_ref().ok().map(|(_, c, _)| c)),
-                loaded: loaded.map(|(m, _, _)| count(&m)).map_err(Into::into),
-            }
-        }
         "pth" | "pt" => {
             let loaded = VisionEncoder::<Backend>::from_pretrained(path, &device);
             Mapping {
@@ -153,17 +157,25 @@ pub fn run(args: InspectArgs) -> Result<()> {
     if !path.exists() {
         bail!("{}: no such file or directory", path.display());
     }
-    let tensors = describe(path)?;
+    // A GGUF is opened once: its tensor table and the model come from the same map.
+    let gguf = match extension(path).as_str() {
+        "gguf" if !path.is_dir() => Some(Gguf::open(path)?),
+        _ => None,
+    };
+    let tensors = match &gguf {
+        Some(g) => gguf_tensors(g),
+        None => describe(path)?,
+    };
     let mut dtypes: BTreeMap<&str, usize> = BTreeMap::new();
     let mut values = 0usize;
     for t in &tensors {
         *dtypes.entry(t.dtype.as_str()).or_default() += 1;
         values += t.shape.iter().product::<usize>();
     }
-    let mapping = if path.is_dir() {
-        map_dir(path)?
-    } else {
-        map_file(path)?
+    let mapping = match &gguf {
+        Some(g) => map_gguf(g)?,
+        None if path.is_dir() => map_dir(path)?,
+        None => map_file(path)?,
     };
     println!("checkpoint:   {}", path.display());
     println!("architecture: {}", mapping.architecture);

@@ -29,6 +29,6 @@ mod weights;
 pub use error::{Error, Result};
 pub use files::{parse_json, read_json, write_atomic};
 pub use gguf::{Gguf, GgufValue};
-pub use mapped::available_memory;
+pub use mapped::{available_memory, peak_resident_memory};
 pub use paths::{hf_hub_cache, resolve_model, resolve_model_in, resolve_under};
 pub use weights::{transpose, write_safetensors, NamedTensor, TensorInfo, WeightFile};

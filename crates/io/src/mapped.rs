@@ -80,14 +80,7 @@ fn page_size() -> usize {
 /// Bytes of memory this process can still allocate: Linux's `MemAvailable`, lowered to the
 /// headroom of the cgroup (container) limit when there is one. None where neither is known.
 pub fn available_memory() -> Option<u64> {
-    let meminfo = std::fs::read_to_string("/proc/meminfo").ok();
-    let available = meminfo.as_deref().and_then(|text| {
-        text.lines()
-            .find_map(|line| line.strip_prefix("MemAvailable:"))
-            .and_then(|rest| rest.trim().strip_suffix("kB"))
-            .and_then(|kb| kb.trim().parse::<u64>().ok())
-            .map(|kb| kb * 1024)
-    });
+    let available = kib_field("/proc/meminfo", "MemAvailable:");
     let read = |name: &str| {
         std::fs::read_to_string(Path::new("/sys/fs/cgroup").join(name))
             .ok()
@@ -99,6 +92,26 @@ pub fn available_memory() -> Option<u64> {
         (Some(a), Some(c)) => Some(a.min(c)),
         (a, c) => a.or(c),
     }
+}
+
+/// This process's peak resident memory so far (Linux's `VmHWM`, what `/usr/bin/time -v` reports
+/// as the maximum resident set), in bytes; None elsewhere.
+pub fn peak_resident_memory() -> Option<u64> {
+    kib_field("/proc/self/status", "VmHWM:")
+}
+
+/// The `key: N kB` line of a `/proc` file, in bytes.
+fn kib_field(file: &str, key: &str) -> Option<u64> {
+    let text = std::fs::read_to_string(file).ok()?;
+    let kb = text
+        .lines()
+        .find_map(|line| line.strip_prefix(key))?
+        .trim()
+        .strip_suffix("kB")?
+        .trim()
+        .parse::<u64>()
+        .ok()?;
+    Some(kb * 1024)
 }
 
 /// The number of values of `shape`, saturating (a constructed header may claim any shape).
@@ -140,14 +153,7 @@ mod tests {
     #[cfg(target_os = "linux")]
     fn available_memory_is_known_on_linux_and_below_the_total() {
         let available = available_memory().expect("Linux reports MemAvailable");
-        let total: u64 = std::fs::read_to_string("/proc/meminfo")
-            .unwrap()
-            .lines()
-            .find_map(|l| l.strip_prefix("MemTotal:"))
-            .and_then(|r| r.trim().strip_suffix("kB"))
-            .and_then(|kb| kb.trim().parse::<u64>().ok())
-            .unwrap()
-            * 1024;
+        let total = kib_field("/proc/meminfo", "MemTotal:").unwrap();
         assert!(
             available > 0 && available <= total,
             "{available} of {total}"
