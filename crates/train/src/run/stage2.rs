@@ -11,7 +11,7 @@ use trrg_llm::GenerationConfig;
 use trrg_model::{ClueBank, Trrg};
 
 use crate::data::{items, LabelSource};
-use crate::evaluate::{evaluate, thresholds_json, EvalContext, Scores};
+use crate::evaluate::{evaluate, thresholds_json, EvalContext, ObservationRow, Scores};
 use crate::optim::Optimizers;
 use crate::{Best, Error, RunState, Selection};
 
@@ -28,6 +28,8 @@ struct ValRecord<'a> {
     score: f64,
     scores: &'a Scores,
     clue_thresholds: Option<Value>,
+    /// Reports, clues and their agreement per observation (as the test's).
+    per_observation: &'a [ObservationRow],
 }
 
 /// The losses of a batch on a model replica, and what is minimized.
@@ -167,6 +169,7 @@ pub(super) fn stage2<B: AutodiffBackend>(
                 score,
                 scores,
                 clue_thresholds: val_bank.as_ref().map(thresholds_json),
+                per_observation: &val.per_observation,
             })?;
             line += &format!(
                 ", val BLEU_4 {:.3} CIDEr {:.3} CE F1 {:.3}",
