@@ -219,7 +219,15 @@ impl TrrgConfig {
     /// patch tokens pooled to 2x2 per view for the LLM. `vocab_size` is the report tokenizer's.
     pub fn tiny(vocab_size: usize) -> Self {
         Self::new(
-            VisionEncoderConfig::Vit(VitConfig::tiny().with_conv_stem(vec![16, 32, 64])),
+            VisionEncoderConfig::Vit({
+                let c = VitConfig::tiny()
+                    .with_conv_stem(vec![16, 32, 64])
+                    .with_conv_stem_norm(std::env::var("TRRG_X_STEMNORM").as_deref() == Ok("1"));
+                match std::env::var("TRRG_X_PATCH") {
+                    Ok(p) if p == "32" => c.with_patch_size(32).with_conv_stem(vec![16, 32, 64, 64]),
+                    _ => c,
+                }
+            }),
             BertConfig::tiny(vocab_size),
             LlamaConfig::new(vocab_size, 192, 512, 3, 4)
                 .with_num_key_value_heads(Some(2))

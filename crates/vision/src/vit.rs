@@ -1,12 +1,15 @@
 //! Vision Transformer (HF `ViTModel`): patch embedding, CLS token, learned positions
-//! (interpolated for other image sizes), pre-LN encoder blocks with GELU, final LayerNorm.
+//! (interpolated for other image sizes), pre-LN encoder blocks with GELU, final LayerNorm; for
+//! training from scratch, an optional convolutional stem (with optional BatchNorm).
 
 use burn::module::Param;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::transformer::{
     TransformerEncoder, TransformerEncoderConfig, TransformerEncoderInput,
 };
-use burn::nn::{Initializer, LayerNorm, LayerNormConfig, PaddingConfig2d};
+use burn::nn::{
+    BatchNorm, BatchNormConfig, Initializer, LayerNorm, LayerNormConfig, PaddingConfig2d,
+};
 use burn::prelude::*;
 use burn::tensor::activation::gelu;
 use burn::tensor::module::interpolate;
@@ -51,6 +54,11 @@ pub struct VitConfig {
     /// HF's linear patchify, and HF checkpoints load only without a stem.
     #[config(default = "Vec::new()")]
     pub conv_stem: Vec<usize>,
+    /// BatchNorm after each stem convolution, before its GELU, as in Xiao et al.'s stem: batch
+    /// statistics in training (on an autodiff backend), running statistics otherwise. Without
+    /// it, a stem trained from scratch learns slowly (docs/results.md). Default false.
+    #[config(default = false)]
+    pub conv_stem_norm: bool,
 }
 
 impl VitConfig {
@@ -142,8 +150,17 @@ impl VitConfig {
             })
             .collect();
         let kernel = self.patch_size >> self.conv_stem.len();
+        let stem_norm = match self.conv_stem_norm {
+            true => self
+                .conv_stem
+                .iter()
+                .map(|&c| BatchNormConfig::new(c).init(device))
+                .collect(),
+            false => Vec::new(),
+        };
         Ok(Vit {
             stem,
+            stem_norm,
             patch_embedding: Conv2dConfig::new([channels, d], [kernel, kernel])
                 .with_stride([kernel, kernel])
                 .init(device),
@@ -173,6 +190,8 @@ impl VitConfig {
 pub struct Vit<B: Backend> {
     /// Convolutional stem (3x3, stride 2, GELU), empty for HF's ViT.
     pub stem: Vec<Conv2d<B>>,
+    /// One BatchNorm per stem convolution with `conv_stem_norm`, empty otherwise.
+    pub stem_norm: Vec<BatchNorm<B>>,
     /// Patch projection, `[d_vision, channels, k, k]` with stride `k` = the patch side divided
     /// by the stem's reduction.
     pub patch_embedding: Conv2d<B>,
@@ -238,8 +257,12 @@ impl<B: Backend> Vit<B> {
             });
         }
         let mut images = match_channels(images, self.num_channels)?;
-        for conv in &self.stem {
-            images = gelu(conv.forward(images)); // [batch, stem channels, height / 2^k, width / 2^k]
+        for (i, conv) in self.stem.iter().enumerate() {
+            images = conv.forward(images);
+            if let Some(norm) = self.stem_norm.get(i) {
+                images = norm.forward(images);
+            }
+            images = gelu(images); // [batch, stem channels, height / 2^k, width / 2^k]
         }
         let (gh, gw) = (height / p, width / p);
         let d = self.d_vision();
