@@ -97,7 +97,8 @@ pub struct ClueOptions {
     /// otherwise), the LLM's tokens of the disease's first positive prompt ("pleural
     /// effusion"), so the LLM can copy the decided findings instead of decoding them from a
     /// vector; PromptMRG writes its classifier's decisions into the prompt the same way. The
-    /// prompts are the disease set's own, so any set works. Default false.
+    /// prompts are the disease set's own, so any set works. Default true since 2026-12-03
+    /// (false before; docs/results.md).
     pub words: bool,
     /// Weight of stage 1's negation contrast: besides the sentence-level InfoNCE, each study
     /// with a known label for disease `d` contrasts `d`'s positive prompts against its negated
@@ -123,7 +124,7 @@ impl Default for ClueOptions {
             hard_threshold: None,
             fit_thresholds: true,
             lexical: true,
-            words: false,
+            words: true,
             negation_weight: 0.0,
         }
     }
@@ -214,20 +215,17 @@ pub struct TrrgConfig {
 }
 
 impl TrrgConfig {
-    /// The CPU preset: a ViT of width 128 (4 blocks) on 128 px gray images, a 2-block BERT of
+    /// The CPU preset: a ViT of width 128 (4 blocks, a 3-convolution stem with BatchNorm) on
+    /// 128 px gray images, a 2-block BERT of
     /// width 128, interaction width 128 (2 blocks), a 3-layer LLaMA of width 192 (GQA 4/2),
     /// patch tokens pooled to 2x2 per view for the LLM. `vocab_size` is the report tokenizer's.
     pub fn tiny(vocab_size: usize) -> Self {
         Self::new(
-            VisionEncoderConfig::Vit({
-                let c = VitConfig::tiny()
+            VisionEncoderConfig::Vit(
+                VitConfig::tiny()
                     .with_conv_stem(vec![16, 32, 64])
-                    .with_conv_stem_norm(std::env::var("TRRG_X_STEMNORM").as_deref() == Ok("1"));
-                match std::env::var("TRRG_X_PATCH") {
-                    Ok(p) if p == "32" => c.with_patch_size(32).with_conv_stem(vec![16, 32, 64, 64]),
-                    _ => c,
-                }
-            }),
+                    .with_conv_stem_norm(true),
+            ),
             BertConfig::tiny(vocab_size),
             LlamaConfig::new(vocab_size, 192, 512, 3, 4)
                 .with_num_key_value_heads(Some(2))

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use trrg_data::{DatasetKind, ImageTransformConfig, ResizeMode, SpecialTokens};
-use trrg_model::{ClueOptions, PretrainedPaths, TrrgConfig};
+use trrg_model::{ClueOptions, PretrainedPaths, TrrgConfig, VisionEncoderConfig};
 
 use crate::{Error, Precision};
 
@@ -231,6 +231,24 @@ impl BaseParts {
     }
 }
 
+/// Options of the visual encoder that the tiny preset trains from scratch (a ViT with a
+/// convolutional stem, [`trrg_model::TrrgConfig::tiny`]); the micro and base presets ignore
+/// them.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ScratchVision {
+    /// BatchNorm after each convolution of the stem (`VitConfig::conv_stem_norm`). Default
+    /// true since 2026-12-03; a run directory written before has no `vision` field and is read
+    /// with false, as it was trained.
+    pub stem_norm: bool,
+}
+
+impl Default for ScratchVision {
+    fn default() -> Self {
+        Self { stem_norm: true }
+    }
+}
+
 /// Everything a training run needs besides the data directory.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -253,6 +271,8 @@ pub struct TrainConfig {
     pub batch_size: usize,
     /// Image preprocessing.
     pub image: ImageTransformConfig,
+    /// The visual encoder the tiny preset trains from scratch (the other presets ignore it).
+    pub vision: ScratchVision,
     /// Word-vocabulary threshold (None = the dataset's R2Gen default).
     pub vocab_threshold: Option<usize>,
     /// Longest report in tokens with BOS/EOS (None = the dataset's R2Gen default).
@@ -285,7 +305,7 @@ impl Default for TrainConfig {
             clue: ClueOptions::default(),
             diseases: None,
             seed: 42,
-            batch_size: 16,
+            batch_size: 8,
             image: ImageTransformConfig {
                 resize: 144,
                 resize_mode: ResizeMode::Square,
@@ -295,6 +315,7 @@ impl Default for TrainConfig {
                 mean: vec![0.5],
                 std: vec![0.25],
             },
+            vision: ScratchVision::default(),
             vocab_threshold: None,
             max_seq_length: None,
             max_sentence_length: 32,
@@ -497,6 +518,9 @@ impl TrainConfig {
             _ => self.image.channels,
         };
         config.vision.set_input(channels, self.image.crop);
+        if let (Preset::Tiny, VisionEncoderConfig::Vit(vit)) = (self.preset, &mut config.vision) {
+            vit.conv_stem_norm = self.vision.stem_norm;
+        }
         Ok(config)
     }
 }

@@ -75,9 +75,21 @@ impl RunDir {
         )?)
     }
 
-    /// Reads `config.json` (unknown fields rejected).
+    /// Reads `config.json` (unknown fields rejected). A field the file lacks because the run
+    /// is older than it takes the value the run was trained with, not today's default: no
+    /// stem BatchNorm without `vision`, no clue words without `clue.words`.
     pub fn read_config(&self) -> Result<TrainConfig> {
-        TrainConfig::from_path(&self.config_path())
+        let path = self.config_path();
+        let mut config = TrainConfig::from_path(&path)?;
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        let fields: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+        if fields.get("vision").is_none() {
+            config.vision.stem_norm = false;
+        }
+        if fields.pointer("/clue/words").is_none() {
+            config.clue.words = false;
+        }
+        Ok(config)
     }
 
     /// Writes `config.json`.
@@ -178,6 +190,24 @@ mod tests {
     }
 
     /// The configs the docs cite parse and validate (unknown fields are errors).
+    #[test]
+    fn an_older_run_without_the_new_fields_is_read_as_it_was_trained() {
+        let run = temp("older");
+        run.create().unwrap();
+        std::fs::write(
+            run.config_path(),
+            r#"{"seed": 3, "clue": {"mode": "full"}}"#,
+        )
+        .unwrap();
+        let old = run.read_config().unwrap();
+        assert!(!old.vision.stem_norm && !old.clue.words);
+        assert_eq!(old.seed, 3);
+        run.write_config(&TrainConfig::default()).unwrap();
+        let new = run.read_config().unwrap();
+        assert!(new.vision.stem_norm && new.clue.words);
+        std::fs::remove_dir_all(run.root()).unwrap();
+    }
+
     #[test]
     fn the_configs_of_the_docs_are_valid() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/configs");

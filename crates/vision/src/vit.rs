@@ -325,6 +325,18 @@ mod tests {
         let plain = config.init::<Flex>(&device).unwrap();
         let with_stem = stem.init::<Flex>(&device).unwrap();
         assert_eq!(with_stem.stem.len(), 3);
+        assert!(with_stem.stem_norm.is_empty());
+        let normed = stem
+            .clone()
+            .with_conv_stem_norm(true)
+            .init::<Flex>(&device)
+            .unwrap();
+        assert_eq!(normed.stem_norm.len(), 3);
+        let tokens = normed
+            .forward_features(images.clone())
+            .unwrap()
+            .patch_tokens;
+        assert_eq!(tokens.dims(), [2, 4, 16]);
         assert_eq!(with_stem.patch_embedding.weight.dims(), [16, 8, 2, 2]);
         assert_eq!(
             with_stem
