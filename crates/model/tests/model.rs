@@ -42,10 +42,12 @@ fn config(clues: ClueMode) -> TrrgConfig {
     .with_d_embed(16)
     .with_llm_patch_grid(2)
     // Teacher forcing off and blank labels ignored: these tests check what perception and the
-    // clue path compute on the labels as given.
+    // clue path compute on the labels as given. Clue words off: the prefix layouts below are
+    // the ones without them (`clue_words_...` turns them on).
     .with_clue(ClueOptions {
         mode: clues,
         teacher_forcing: 0.0,
+        words: false,
         consistency_blank: trrg_clue::BlankLabel::Ignore,
         ..ClueOptions::default()
     })
@@ -387,7 +389,8 @@ fn base_preset_loads_pretrained_parts() {
         text: fixture("text/tests/fixtures/tiny_bert"),
         llm: fixture("llm/tests/fixtures/tiny_llama_untied"),
     };
-    let config = TrrgConfig::base(&paths).unwrap();
+    let mut config = TrrgConfig::base(&paths).unwrap();
+    config.clue.words = false;
     assert!(matches!(config.vision, VisionEncoderConfig::Swin(_)));
     assert_eq!(config.text.hidden_size, 32);
     let model = Trrg::<B>::from_pretrained(&config, &paths, &device).unwrap();

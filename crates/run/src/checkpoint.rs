@@ -136,7 +136,10 @@ impl Checkpoints {
     ) -> crate::Result<M> {
         let expected = param_shapes(&module);
         let record = self.load_record::<B, M::Record>(name, device)?;
-        let loaded = module.load_record(record);
+        let loaded = load_quietly(module, record).map_err(|reason| Error::Checkpoint {
+            path: self.path(name),
+            reason: format!("does not fit this model: {reason}"),
+        })?;
         let got = param_shapes(&loaded);
         if got != expected {
             let diff = expected
@@ -221,4 +224,70 @@ pub fn param_shapes<B: Backend, M: Module<B>>(module: &M) -> Vec<(String, Vec<us
     let mut shapes = Shapes(Vec::new());
     module.visit(&mut shapes);
     shapes.0
+}
+
+/// `module.load_record(record)`, with Burn's panic on a list of layers of another length (a
+/// checkpoint of another architecture) turned into its message, printed by nobody.
+fn load_quietly<B: Backend, M: Module<B>>(
+    module: M,
+    record: M::Record,
+) -> std::result::Result<M, String> {
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let loaded =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| module.load_record(record)));
+    std::panic::set_hook(hook);
+    loaded.map_err(|payload| {
+        let message = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or("a part has another layout");
+        // Burn's message is several lines; its first says what differs.
+        message.lines().next().unwrap_or(message).trim().to_string()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::backend::Flex;
+    use burn::nn::{Linear, LinearConfig};
+
+    use super::*;
+
+    #[derive(Module, Debug)]
+    struct Stack<B: Backend> {
+        layers: Vec<Linear<B>>,
+    }
+
+    fn stack(n: usize) -> Stack<Flex> {
+        let device = Default::default();
+        Stack {
+            layers: (0..n)
+                .map(|_| LinearConfig::new(2, 2).init(&device))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn a_checkpoint_with_another_number_of_layers_is_one_error_not_a_panic() {
+        let dir = std::env::temp_dir().join(format!("trrg-ckpt-layers-{}", std::process::id()));
+        let checkpoints = Checkpoints::new(&dir).unwrap();
+        checkpoints
+            .save_record::<Flex, _>("three.mpk", stack(3).into_record())
+            .unwrap();
+        let device = Default::default();
+        let err = checkpoints
+            .load_module("three.mpk", stack(2), &device)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("three.mpk") && err.contains("does not fit"),
+            "{err}"
+        );
+        assert!(checkpoints
+            .load_module("three.mpk", stack(3), &device)
+            .is_ok());
+        std::fs::remove_dir_all(dir).unwrap();
+    }
 }
