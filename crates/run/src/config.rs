@@ -305,7 +305,7 @@ impl Default for TrainConfig {
             clue: ClueOptions::default(),
             diseases: None,
             seed: 42,
-            batch_size: 8,
+            batch_size: 16,
             image: ImageTransformConfig {
                 resize: 144,
                 resize_mode: ResizeMode::Square,
