@@ -347,7 +347,12 @@ impl TrainConfig {
             path: path.to_path_buf(),
             source,
         })?;
-        let de = &mut serde_json::Deserializer::from_str(&text);
+        Self::from_json(&text, path)
+    }
+
+    /// Parses and validates the JSON `text` of the config file `path` (named in errors).
+    pub fn from_json(text: &str, path: &Path) -> crate::Result<Self> {
+        let de = &mut serde_json::Deserializer::from_str(text);
         let config: Self = serde_path_to_error::deserialize(de).map_err(|e| Error::ConfigFile {
             path: path.to_path_buf(),
             at: e.path().to_string(),

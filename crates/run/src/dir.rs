@@ -80,8 +80,13 @@ impl RunDir {
     /// stem BatchNorm without `vision`, no clue words without `clue.words`.
     pub fn read_config(&self) -> Result<TrainConfig> {
         let path = self.config_path();
-        let mut config = TrainConfig::from_path(&path)?;
-        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        let text = std::fs::read_to_string(&path).map_err(|source| Error::Io {
+            action: "cannot read",
+            path: path.clone(),
+            source,
+        })?;
+        let mut config = TrainConfig::from_json(&text, &path)?;
+        // It parsed as a config, so it is a JSON object.
         let fields: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
         if fields.get("vision").is_none() {
             config.vision.stem_norm = false;
