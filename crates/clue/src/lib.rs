@@ -41,5 +41,5 @@ pub use embed::{ClueEmbedder, ClueEmbedderConfig};
 pub use error::{Error, Result};
 pub use labels::DiseaseLabels;
 pub use locate::{ClueLocator, ClueLocatorConfig};
-pub use perceive::{zero_shot_logits, PromptEmbeddings};
+pub use perceive::{whiten, zero_shot_logits, PromptEmbeddings, WHITEN_EPS, WHITEN_STEPS};
 pub use refine::{ClueRefiner, ClueRefinerConfig};

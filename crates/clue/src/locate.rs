@@ -4,8 +4,6 @@ use burn::nn::{Initializer, Linear, LinearConfig};
 use burn::prelude::*;
 use burn::tensor::activation::softmax;
 
-use crate::PromptEmbeddings;
-
 /// Locator settings.
 #[derive(Config, Debug)]
 pub struct ClueLocatorConfig {
@@ -58,13 +56,14 @@ impl<B: Backend> ClueLocator<B> {
     ///
     /// # Shapes
     /// - patches: `[batch, n_patches, d_vision]` (all views' patch tokens)
+    /// - identity: `[n_clues, d_text]`, the disease identities
+    ///   ([`crate::PromptEmbeddings::identity`], or whitened)
     /// - output: `[batch, n_clues]`
-    pub fn forward(&self, patches: Tensor<B, 3>, prompts: &PromptEmbeddings<B>) -> Tensor<B, 2> {
+    pub fn forward(&self, patches: Tensor<B, 3>, identity: Tensor<B, 2>) -> Tensor<B, 2> {
         let [batch, _, _] = patches.dims();
-        let identity = prompts.identity(); // [n_clues, d_text]
         let [n_clues, _] = identity.dims();
         let values = self.value.forward(patches.clone()); // [batch, n_patches, d_locate]
-        let found = self.attention(patches, prompts).matmul(values); // [batch, n_clues, d_locate]
+        let found = self.attention(patches, identity.clone()).matmul(values); // [batch, n_clues, d_locate]
         let readout = self.readout.forward(identity).unsqueeze::<3>(); // [1, n_clues, d_locate]
         (found * readout).sum_dim(2).reshape([batch, n_clues])
     }
@@ -74,9 +73,10 @@ impl<B: Backend> ClueLocator<B> {
     ///
     /// # Shapes
     /// - patches: `[batch, n_patches, d_vision]`
+    /// - identity: `[n_clues, d_text]`
     /// - output: `[batch, n_clues, n_patches]`
-    pub fn attention(&self, patches: Tensor<B, 3>, prompts: &PromptEmbeddings<B>) -> Tensor<B, 3> {
-        let query = self.query.forward(prompts.identity()); // [n_clues, d_locate]
+    pub fn attention(&self, patches: Tensor<B, 3>, identity: Tensor<B, 2>) -> Tensor<B, 3> {
+        let query = self.query.forward(identity); // [n_clues, d_locate]
         let d_locate = query.dims()[1];
         let keys = self.key.forward(patches); // [batch, n_patches, d_locate]
         let scores = query
@@ -90,6 +90,7 @@ impl<B: Backend> ClueLocator<B> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::PromptEmbeddings;
     use burn::backend::Flex;
     use burn::tensor::Distribution;
 
@@ -102,17 +103,17 @@ mod tests {
             negative: Tensor::random([3, 6], Distribution::Normal(0.0, 1.0), &device),
         };
         let patches = Tensor::<Flex, 3>::random([2, 5, 8], Distribution::Normal(0.0, 1.0), &device);
-        let out = locator.forward(patches.clone(), &prompts);
+        let out = locator.forward(patches.clone(), prompts.identity());
         assert_eq!(out.dims(), [2, 3]);
         assert_eq!(out.abs().max().into_scalar(), 0.0);
 
         // With a nonzero readout the logits depend on the patches, and permuting the patches
         // (the same evidence elsewhere) changes nothing: attention pooling is order-free.
         locator.readout = LinearConfig::new(6, 64).init(&device);
-        let out = locator.forward(patches.clone(), &prompts);
-        let flipped = locator.forward(patches.clone().flip([1]), &prompts);
+        let out = locator.forward(patches.clone(), prompts.identity());
+        let flipped = locator.forward(patches.clone().flip([1]), prompts.identity());
         assert!((out.clone() - flipped).abs().max().into_scalar() < 1e-5);
-        let other = locator.forward(patches.narrow(1, 0, 2), &prompts);
+        let other = locator.forward(patches.narrow(1, 0, 2), prompts.identity());
         assert!((out - other).abs().max().into_scalar() > 1e-4);
     }
 }

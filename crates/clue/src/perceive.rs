@@ -4,6 +4,45 @@ use burn::prelude::*;
 
 use crate::{AlignmentHead, DiseaseSet, Error};
 
+/// Regularizer of [`whiten`], relative to the mean squared norm of the rows.
+pub const WHITEN_EPS: f64 = 1e-2;
+/// Newton-Schulz iterations of [`whiten`]: enough for a smallest scaled eigenvalue of
+/// `WHITEN_EPS / n_clues` (n_clues up to about 100) to converge.
+pub const WHITEN_STEPS: usize = 24;
+
+/// Rows whitened against each other: `(G / s + eps I)^(-1/2) E / sqrt(s)`, with `G = E E^T` the
+/// rows' Gram matrix, `s` its mean diagonal and `eps` [`WHITEN_EPS`]. Directions shared by many
+/// rows are shrunk and the rest stretched, so the output rows are nearly orthonormal (exactly,
+/// up to `eps`, when the rows are linearly independent), yet each stays a function of its own
+/// and its set's rows: a set never trained on whitens the same way. The inverse square root is a
+/// coupled Newton-Schulz iteration, matrix products only, so it runs on the device and carries
+/// gradient.
+///
+/// # Shapes
+/// - rows: `[n, d]` -> `[n, d]`
+pub fn whiten<B: Backend>(rows: Tensor<B, 2>) -> Tensor<B, 2> {
+    let [n, _] = rows.dims();
+    if n == 0 {
+        return rows;
+    }
+    let device = rows.device();
+    let eye = Tensor::<B, 2>::eye(n, &device);
+    let gram = rows.clone().matmul(rows.clone().transpose()); // [n, n]
+    let scale = (gram.clone() * eye.clone()).sum() / n as f64 + 1e-12; // [1], mean diagonal
+    let a = gram / scale.clone().unsqueeze::<2>() + eye.clone() * WHITEN_EPS; // [n, n]
+                                                                              // Newton-Schulz converges for eigenvalues in (0, 1]: divide by the Frobenius norm.
+    let norm = a.clone().powi_scalar(2).sum().sqrt(); // [1]
+    let mut y = a / norm.clone().unsqueeze::<2>();
+    let mut z = eye.clone();
+    for _ in 0..WHITEN_STEPS {
+        let t = (eye.clone() * 3.0 - z.clone().matmul(y.clone())) / 2.0; // [n, n]
+        y = y.matmul(t.clone());
+        z = t.matmul(z);
+    }
+    // z = (a / norm)^(-1/2), so a^(-1/2) = z / sqrt(norm).
+    z.matmul(rows) / (norm * scale).sqrt().unsqueeze::<2>() // [n, d]
+}
+
 /// Prompt embeddings of a disease set, averaged over templates (text encoder output, before the
 /// alignment projection), computed once and reused.
 #[derive(Clone, Debug)]
@@ -21,6 +60,15 @@ impl<B: Backend> PromptEmbeddings<B> {
     /// - output: `[n_clues, d_text]`
     pub fn identity(&self) -> Tensor<B, 2> {
         (self.positive.clone() + self.negative.clone()) / 2.0
+    }
+
+    /// The identities whitened across the disease set ([`whiten`]): nearly orthonormal rows, so
+    /// heads that read them learn a direction per disease as fast as the shared one.
+    ///
+    /// # Shapes
+    /// - output: `[n_clues, d_text]`
+    pub fn whitened_identity(&self) -> Tensor<B, 2> {
+        whiten(self.identity())
     }
 
     /// Averages pooled prompt embeddings given in [`DiseaseSet::prompts`] order.
@@ -82,4 +130,42 @@ pub fn zero_shot_logits<B: Backend>(
     let pos = head.embed_texts(prompts.positive.clone());
     let neg = head.embed_texts(prompts.negative.clone());
     head.similarity(images, pos - neg)
+}
+
+#[cfg(test)]
+mod whiten_tests {
+    use super::*;
+    use burn::backend::Flex;
+
+    #[test]
+    fn whitened_rows_are_nearly_orthonormal() {
+        let device = Default::default();
+        // Five rows at pairwise cosine about 0.98: a shared direction plus small distinct parts.
+        let (n, d) = (5, 8);
+        let values: Vec<f32> = (0..n * d)
+            .map(|k| {
+                let (i, j) = (k / d, k % d);
+                let shared = if j == 0 { 3.0 } else { 0.0 };
+                shared + if j == i + 1 { 0.45 } else { 0.0 } + 0.01 * (k as f32).sin()
+            })
+            .collect();
+        let rows = Tensor::<Flex, 2>::from_data(TensorData::new(values, [n, d]), &device);
+        let gram = |t: Tensor<Flex, 2>| t.clone().matmul(t.transpose()).into_data();
+        let before = gram(rows.clone()).to_vec::<f32>().unwrap();
+        assert!(before[1] / (before[0] * before[n + 1]).sqrt() > 0.95);
+        let after = gram(whiten(rows)).to_vec::<f32>().unwrap();
+        for i in 0..n {
+            for j in 0..n {
+                let want = if i == j { 1.0 } else { 0.0 };
+                // eps keeps the diagonal a little under 1 and the rest a little off 0.
+                assert!(
+                    (after[i * n + j] - want).abs() < 0.03,
+                    "{i},{j}: {}",
+                    after[i * n + j]
+                );
+            }
+        }
+        let empty = Tensor::<Flex, 2>::zeros([0, d], &device);
+        assert_eq!(whiten(empty).dims(), [0, d]);
+    }
 }

@@ -3,8 +3,6 @@
 use burn::nn::{Initializer, Linear, LinearConfig};
 use burn::prelude::*;
 
-use crate::PromptEmbeddings;
-
 /// Refiner settings.
 #[derive(Config, Debug)]
 pub struct ClueRefinerConfig {
@@ -50,9 +48,10 @@ impl<B: Backend> ClueRefiner<B> {
     ///
     /// # Shapes
     /// - global: `[batch, d_vision]`
+    /// - identity: `[n_clues, d_text]`, the disease identities
+    ///   ([`crate::PromptEmbeddings::identity`], or whitened)
     /// - output: `[batch, n_clues]`
-    pub fn forward(&self, global: Tensor<B, 2>, prompts: &PromptEmbeddings<B>) -> Tensor<B, 2> {
-        let identity = prompts.identity(); // [n_clues, d_text]
+    pub fn forward(&self, global: Tensor<B, 2>, identity: Tensor<B, 2>) -> Tensor<B, 2> {
         self.image
             .forward(global)
             .matmul(self.disease.forward(identity).transpose())

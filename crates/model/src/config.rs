@@ -108,6 +108,18 @@ pub struct ClueOptions {
     /// negation that separates "pneumothorax" from "no pneumothorax" from the start, not only
     /// in stage 2. 0 = off (default).
     pub negation_weight: f64,
+    /// Whiten the disease identities `(pos_d + neg_d) / 2` across the disease set before the
+    /// refinement and the locator read them ([`trrg_clue::whiten`]). The identities of the
+    /// prompts are nearly parallel (mean cosine 0.97-0.98 after stage 1 on the default synthetic
+    /// set), so heads that read them learn one shared "abnormal" direction far faster than a
+    /// direction per disease; whitened, they are nearly orthonormal, which gives each disease its
+    /// own direction without per-disease parameters (any disease set still works). Default false.
+    pub whiten: bool,
+    /// The refinement reads each view's global token and keeps each disease's largest logit
+    /// over the views, instead of reading the views' mean: a finding drawn on one view only
+    /// (pneumothorax, rib fracture on the frontal view) is not diluted by the other. Default
+    /// false.
+    pub view_max: bool,
 }
 
 impl Default for ClueOptions {
@@ -126,6 +138,8 @@ impl Default for ClueOptions {
             lexical: true,
             words: true,
             negation_weight: 0.0,
+            whiten: false,
+            view_max: false,
         }
     }
 }

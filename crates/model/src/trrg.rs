@@ -247,6 +247,18 @@ impl<B: Backend> Trrg<B> {
         Ok(self.study_embedding(global, batch, n_views))
     }
 
+    /// Each view's global token from the visual encoder, before any projection: the features
+    /// the clue heads pool (a linear probe reads them, `trrg_train`'s perception probe).
+    ///
+    /// # Shapes
+    /// - images: `[batch, n_views, channels, height, width]` -> `[batch, n_views, d_vision]`
+    pub fn view_features(&self, images: Tensor<B, 5>) -> crate::Result<Tensor<B, 3>> {
+        let [batch, n_views, ..] = images.dims();
+        let global = self.encode_views(images)?.global; // [batch * n_views, d_vision]
+        let d_vision = global.dims()[1];
+        Ok(global.reshape([batch, n_views, d_vision]))
+    }
+
     fn study_embedding(&self, global: Tensor<B, 2>, batch: usize, n_views: usize) -> Tensor<B, 2> {
         self.align
             .embed_images(study_global(global, batch, n_views))
@@ -271,8 +283,19 @@ impl<B: Backend> Trrg<B> {
             self.align.embed_images(pooled.clone()),
             &bank.prompts,
         );
+        let identity = || self.clue_identity(bank);
         if let Some(refiner) = &self.clue_refiner {
-            logits = logits + refiner.forward(pooled, &bank.prompts);
+            logits = logits
+                + if self.settings.clue.view_max && n_views > 1 {
+                    let per_view = refiner.forward(out.global.clone(), identity()); // [batch * n_views, n_clues]
+                    let n_clues = per_view.dims()[1];
+                    per_view
+                        .reshape([batch, n_views, n_clues])
+                        .max_dim(1)
+                        .reshape([batch, n_clues])
+                } else {
+                    refiner.forward(pooled, identity())
+                };
         }
         if let Some(locator) = &self.clue_locator {
             let [_, n_patches, d_vision] = out.patch_tokens.dims();
@@ -280,9 +303,22 @@ impl<B: Backend> Trrg<B> {
                 .patch_tokens
                 .clone()
                 .reshape([batch, n_views * n_patches, d_vision]); // [batch, n_views * n_patches, d_vision]
-            logits = logits + locator.forward(patches, &bank.prompts);
+            logits = logits + locator.forward(patches, identity());
         }
         logits
+    }
+
+    /// The disease identities the clue heads read: the prompts' identities, whitened across the
+    /// disease set with `clue.whiten`.
+    ///
+    /// # Shapes
+    /// - output: `[n_clues, d_text]`
+    fn clue_identity(&self, bank: &ClueBank<B>) -> Tensor<B, 2> {
+        if self.settings.clue.whiten {
+            bank.prompts.whitened_identity()
+        } else {
+            bank.prompts.identity()
+        }
     }
 
     /// The clue logits stage 2 uses (zero-shot + refinement); `sigmoid` gives p_d.
@@ -320,7 +356,7 @@ impl<B: Backend> Trrg<B> {
         let patches = out
             .patch_tokens
             .reshape([batch, n_views * n_patches, d_vision]);
-        let attention = locator.attention(patches, &bank.prompts); // [batch, n_clues, n_views * n_patches]
+        let attention = locator.attention(patches, self.clue_identity(bank)); // [batch, n_clues, n_views * n_patches]
         let n_clues = attention.dims()[1];
         Ok(Some(
             attention.reshape([batch, n_clues, n_views, n_patches]),

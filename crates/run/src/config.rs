@@ -281,12 +281,33 @@ pub struct TrainConfig {
     pub max_sentence_length: usize,
     /// Stage 1 (contrastive pre-training); 0 epochs skips it.
     pub stage1: StageConfig,
-    /// Stage 2 (clue-enhanced fine-tuning).
+    /// Stage 2 (clue-enhanced fine-tuning); 0 epochs makes a stage-1-only run, the perception
+    /// probe: no stage 2 and no test, and `metrics.json` holds the validation split's zero-shot
+    /// and full clue AUC, a linear probe on the encoder's features and the prompts'
+    /// conditioning.
     pub stage2: StageConfig,
+    /// Label-aware positives in stage 1's InfoNCE (MedCLIP's idea, with trrg's labeler): besides
+    /// its own report's sentences, each study is positive with every sentence of the batch that
+    /// is true of it by its labels ("no pleural effusion" for any study without an effusion),
+    /// instead of treating it as a negative. Validation keeps the plain InfoNCE, so its loss
+    /// compares across settings. Default false.
+    pub stage1_label_positives: bool,
     /// Visual encoder in stage 2.
     pub stage2_vision: Freeze,
     /// LLM in stage 2: `"full"`, `"frozen"` or `{"lora": {"r": 8, "lora_alpha": 16, ...}}`.
     pub stage2_llm: LlmTraining,
+    /// Data-parallel workers of stage 2: each batch is split into this many contiguous shards,
+    /// each trained by a worker thread holding a replica of the model, and their gradients are
+    /// summed before one optimizer step (see `trrg_train::DataParallel`). The workers take the
+    /// devices in turn: with one device (the CPU) they share it, which keeps two cores busy
+    /// where one batch alone keeps one; with `--devices` listing more devices than this, there
+    /// is one worker per device. Workers that share a device run their forward passes in shard
+    /// order, so dropout draws the same masks every time and a run repeats exactly. The count
+    /// is part of the computation (the LM loss is a mean over each shard's tokens, as in
+    /// PyTorch's DDP), so it lives in the config, not in the machine. Default 2 since
+    /// 2026-12-03; a run directory written before has no such field and is read with 1, as it
+    /// was trained.
+    pub stage2_workers: usize,
     /// Validation and test decoding.
     pub eval: EvalConfig,
     /// Checkpoints kept besides the best.
@@ -330,8 +351,10 @@ impl Default for TrainConfig {
                 lr: 1e-3,
                 ..StageConfig::default()
             },
+            stage1_label_positives: false,
             stage2_vision: Freeze::Trainable,
             stage2_llm: LlmTraining::Full,
+            stage2_workers: 2,
             eval: EvalConfig::default(),
             keep_last: 1,
             precision: Precision::F32,
@@ -472,8 +495,15 @@ impl TrainConfig {
                 return bad("stage2_llm.lora", e.to_string());
             }
         }
-        if self.stage2.epochs == 0 {
-            return bad("stage2.epochs", "must be at least 1".into());
+        if self.stage2.epochs == 0 && self.stage1.epochs == 0 {
+            return bad(
+                "stage2.epochs",
+                "0 (a stage-1-only run, the perception probe) needs stage1.epochs of at least 1"
+                    .into(),
+            );
+        }
+        if self.stage2_workers == 0 {
+            return bad("stage2_workers", "must be at least 1".into());
         }
         if self.eval.num_beams == 0
             || self.eval.val_num_beams == 0

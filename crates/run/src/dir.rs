@@ -94,6 +94,9 @@ impl RunDir {
         if fields.pointer("/clue/words").is_none() {
             config.clue.words = false;
         }
+        if fields.get("stage2_workers").is_none() {
+            config.stage2_workers = 1;
+        }
         Ok(config)
     }
 
@@ -206,10 +209,11 @@ mod tests {
         .unwrap();
         let old = run.read_config().unwrap();
         assert!(!old.vision.stem_norm && !old.clue.words);
-        assert_eq!(old.seed, 3);
+        assert_eq!((old.seed, old.stage2_workers), (3, 1));
         run.write_config(&TrainConfig::default()).unwrap();
         let new = run.read_config().unwrap();
         assert!(new.vision.stem_norm && new.clue.words);
+        assert_eq!(new.stage2_workers, 2);
         std::fs::remove_dir_all(run.root()).unwrap();
     }
 

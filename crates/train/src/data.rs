@@ -206,6 +206,70 @@ pub fn sentence_set(items: &[StudyItem]) -> (Vec<String>, Vec<bool>) {
     (sentences, positive)
 }
 
+/// The CheXpert labels each sentence states by itself (trrg's labeler on the sentence alone),
+/// for stage 1's label-aware positives. No Finding is left out: a single sentence without a
+/// positive finding ("the heart is normal in size") says nothing about the rest of the study.
+pub struct SentenceLabels {
+    labeler: Labeler,
+    no_finding: usize,
+    cache: HashMap<String, [Option<i8>; 14]>,
+}
+
+impl Default for SentenceLabels {
+    fn default() -> Self {
+        Self {
+            labeler: Labeler::new(),
+            no_finding: trrg_labeler::observation_index("No Finding")
+                .expect("a CheXpert observation"),
+            cache: HashMap::new(),
+        }
+    }
+}
+
+impl SentenceLabels {
+    /// The labels `sentence` states (blank where it says nothing).
+    pub fn of(&mut self, sentence: &str) -> [Option<i8>; 14] {
+        if let Some(l) = self.cache.get(sentence) {
+            return *l;
+        }
+        let mut labels = self.labeler.label(sentence);
+        labels[self.no_finding] = None;
+        self.cache.insert(sentence.to_string(), labels);
+        labels
+    }
+
+    /// Marks as positive, besides each study's own sentences, every sentence of the batch that
+    /// is true of the study by its labels: it states at least one label, and each label it
+    /// states equals the study's (a blank study label counts as absent, as in the consistency
+    /// loss). Studies without labels keep their own sentences only. `positive` is
+    /// [`sentence_set`]'s, `[study * n + sentence]`.
+    pub fn add_positives(
+        &mut self,
+        items: &[StudyItem],
+        sentences: &[String],
+        positive: &mut [bool],
+    ) {
+        let n = sentences.len();
+        let stated: Vec<[Option<i8>; 14]> = sentences.iter().map(|s| self.of(s)).collect();
+        for (b, item) in items.iter().enumerate() {
+            let Some(study) = &item.labels else { continue };
+            for (j, says) in stated.iter().enumerate() {
+                let mut any = false;
+                let agrees = says.iter().enumerate().all(|(o, said)| match said {
+                    None => true,
+                    Some(v) => {
+                        any = true;
+                        study.get(o).copied().flatten().unwrap_or(0) == *v
+                    }
+                });
+                if any && agrees {
+                    positive[b * n + j] = true;
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -226,6 +290,58 @@ mod tests {
         ]);
         assert_eq!(s, ["no effusion", "heart normal", "big heart"]);
         assert_eq!(p, [true, true, false, false, true, true]);
+    }
+
+    #[test]
+    fn a_sentence_true_of_a_study_by_its_labels_is_positive_for_it() {
+        let effusion = trrg_labeler::observation_index("Pleural Effusion").unwrap();
+        let cardiomegaly = trrg_labeler::observation_index("Cardiomegaly").unwrap();
+        let item = |id: &str, report: &str, labels: &[(usize, i8)]| {
+            let mut row = vec![None; 14];
+            for &(o, v) in labels {
+                row[o] = Some(v);
+            }
+            StudyItem {
+                id: id.into(),
+                report: report.into(),
+                token_ids: vec![],
+                image_paths: vec![],
+                labels: Some(row),
+                augment_seed: 0,
+            }
+        };
+        let items = [
+            item(
+                "a",
+                "there is a small left pleural effusion .",
+                &[(effusion, 1)],
+            ),
+            item(
+                "b",
+                "no pleural effusion . the heart is enlarged .",
+                &[(effusion, 0), (cardiomegaly, 1)],
+            ),
+            // Effusion blank: "no pleural effusion" is true of it (blank counts as absent).
+            item("c", "the lungs are clear .", &[]),
+        ];
+        let (sentences, mut positive) = sentence_set(&items);
+        assert_eq!(
+            sentences,
+            [
+                "there is a small left pleural effusion",
+                "no pleural effusion",
+                "the heart is enlarged",
+                "the lungs are clear"
+            ]
+        );
+        let mut labels = SentenceLabels::default();
+        labels.add_positives(&items, &sentences, &mut positive);
+        let n = sentences.len();
+        let row = |b: usize| positive[b * n..(b + 1) * n].to_vec();
+        assert_eq!(row(0), [true, false, false, false]);
+        assert_eq!(row(1), [false, true, true, false]);
+        // "the lungs are clear" states no CheXpert label here: positive for its owner only.
+        assert_eq!(row(2), [false, true, false, true]);
     }
 
     #[test]

@@ -478,6 +478,61 @@ pub fn zero_shot_auc<B: Backend>(
         .collect())
 }
 
+/// Which clue logits [`perception_auc`] scores.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Perception {
+    /// The alignment head alone ([`Trrg::zero_shot`]).
+    ZeroShot,
+    /// The full clue logits stage 2 reads: zero-shot plus the refinement and the locator
+    /// ([`Trrg::clue_logits`]).
+    Clue,
+}
+
+/// The AUC per disease of `head`'s clue probabilities on `dataset`, counted as the test's
+/// per-observation clue AUC is: present against everything else (absent, blank, uncertain).
+/// None for a disease outside the label set or without both classes in the split.
+pub fn perception_auc<B: Backend>(
+    model: &Trrg<B>,
+    dataset: &ReportDataset,
+    batcher: &ReportBatcher,
+    batch_size: usize,
+    bank: &ClueBank<B>,
+    device: &B::Device,
+    head: Perception,
+) -> crate::Result<BTreeMap<String, Option<f64>>> {
+    let (probs, truth) =
+        perceive_split(
+            dataset,
+            batcher,
+            batch_size,
+            bank,
+            device,
+            |images| match head {
+                Perception::ZeroShot => model.zero_shot(images, bank),
+                Perception::Clue => model.clue_logits(images, bank),
+            },
+        )?;
+    Ok(bank
+        .names
+        .iter()
+        .enumerate()
+        .map(|(d, name)| {
+            let truth: Vec<bool> = truth[d].iter().map(|t| *t == Some(true)).collect();
+            let auc = bank.label_columns[d].and_then(|_| auc(&probs[d], &truth));
+            (name.clone(), auc)
+        })
+        .collect())
+}
+
+/// The mean of the known values of a per-disease table, and how many there are.
+pub fn known_mean(values: &BTreeMap<String, Option<f64>>) -> (f64, usize) {
+    let known: Vec<f64> = values.values().flatten().copied().collect();
+    (
+        known.iter().sum::<f64>() / known.len().max(1) as f64,
+        known.len(),
+    )
+}
+
 /// `bank` with hard clues whose per-disease thresholds [`fit_thresholds`] chose on `dataset`
 /// (the validation split) from the model's stage-2 clue probabilities. The labels count in the
 /// r2gen convention (present = positive; absent, blank and uncertain = negative); a disease

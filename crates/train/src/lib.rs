@@ -22,10 +22,15 @@ mod parallel;
 pub use parallel::{DataParallel, ParallelGrads};
 mod plot;
 mod predict;
+mod probe;
 pub use predict::{
     data_dir_studies, have_references, labels_from_json, labels_json, path_studies, predict,
     prediction_metrics, read_predictions, write_prediction_metrics, write_predictions,
     PredictStudy, Prediction, IMAGE_EXTENSIONS,
+};
+pub use probe::{
+    conditioning, feature_probe, logistic_probe_auc, symmetric_eigenvalues, Conditioning, ProbeAuc,
+    PromptConditioning, PROBE_L2, PROBE_STEPS,
 };
 mod run;
 mod schedule;
@@ -33,17 +38,17 @@ mod summary;
 mod thresholds;
 pub use thresholds::{fit_thresholds, micro_f1, threshold_grid};
 
-pub use data::{epoch_batches, sentence_set, LabelSource, RunData};
+pub use data::{epoch_batches, sentence_set, LabelSource, RunData, SentenceLabels};
 // The run directory and its formats live below this crate, so that inference does not depend
 // on training; they are re-exported here for the programs that train.
 pub use error::{Error, Result};
 pub use evaluate::{
-    auc, evaluate, fit_clue_thresholds, meteor, meteor_jar, thresholds_json, zero_shot_auc,
-    Evaluation, ObservationRow, Sample,
+    auc, evaluate, fit_clue_thresholds, known_mean, meteor, meteor_jar, perception_auc,
+    thresholds_json, zero_shot_auc, Evaluation, ObservationRow, Perception, Sample,
 };
 pub use run::{train, train_parallel, RunOptions, RunSummary};
 pub use schedule::learning_rate;
-pub use summary::{default_synthetic_data, per_observation_table, results_table};
+pub use summary::{default_synthetic_data, per_observation_table, perception_table, results_table};
 pub use trrg_run::{
     param_shapes, read_clue_thresholds, thresholds_by_name, BaseParts, Best, Checkpoints, Decay,
     EvalConfig, Freeze, LlmTraining, Precision, Preset, RunDir, RunState, RunTokenizers, Selection,

@@ -8,10 +8,15 @@
 //! forks the updated model again. For losses that are a mean over rows this equals the gradient
 //! of the global batch on one device; for the token-mean LM loss it is the usual DDP
 //! approximation (exact when the shards hold equally many target tokens).
+//!
+//! Workers may share a device: two on the one CPU device keep two cores busy, where a single
+//! batch's small kernels keep one. Such workers run their forward passes in shard order (their
+//! backward passes overlap), so the backend's single random generator hands out the same dropout
+//! masks in every run.
 
 use std::ops::Range;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Barrier;
+use std::sync::{Arc, Barrier, Condvar, Mutex, PoisonError};
 
 use burn::collective::{self, CollectiveConfig, PeerId, ReduceOperation};
 use burn::module::{Module, ModuleVisitor, Param};
@@ -27,6 +32,44 @@ struct Materialize;
 impl<B: Backend> ModuleVisitor<B> for Materialize {
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
         let _ = param.val();
+    }
+}
+
+/// The order in which workers that share a device run their forward passes: shard 0 first,
+/// then 1, and so on, so the backend's one random generator (dropout) hands every shard the
+/// same masks in every run. Backward passes, which draw nothing, still overlap.
+struct Turns {
+    next: Mutex<usize>,
+    changed: Condvar,
+}
+
+/// Passes the turn to the next worker when dropped, even if the forward pass panicked.
+struct Turn<'a>(&'a Turns);
+
+impl Drop for Turn<'_> {
+    fn drop(&mut self) {
+        *self.0.next.lock().unwrap_or_else(PoisonError::into_inner) += 1;
+        self.0.changed.notify_all();
+    }
+}
+
+impl Turns {
+    fn new() -> Self {
+        Self {
+            next: Mutex::new(0),
+            changed: Condvar::new(),
+        }
+    }
+
+    /// Waits until it is `peer`'s turn.
+    fn wait(&self, peer: usize) -> Turn<'_> {
+        let next = self.next.lock().unwrap_or_else(PoisonError::into_inner);
+        drop(
+            self.changed
+                .wait_while(next, |next| *next < peer)
+                .unwrap_or_else(PoisonError::into_inner),
+        );
+        Turn(self)
     }
 }
 
@@ -46,6 +89,10 @@ pub struct ParallelGrads {
 #[derive(Clone, Debug)]
 pub struct DataParallel<B: AutodiffBackend> {
     devices: Vec<B::Device>,
+    /// One thread pool per worker where workers share a device (None otherwise): the cores
+    /// divided among them, so that the backend's parallel kernels neither oversubscribe the
+    /// cores nor, with one thread each, sum in an order that depends on thread timing.
+    pools: Option<Vec<Arc<rayon::ThreadPool>>>,
 }
 
 fn collective_error(what: &str, e: collective::CollectiveError) -> Error {
@@ -58,7 +105,33 @@ impl<B: AutodiffBackend> DataParallel<B> {
         if devices.is_empty() {
             return Err(Error::Parallel("no devices given".into()));
         }
-        Ok(Self { devices })
+        let shared = (1..devices.len()).any(|i| devices[..i].contains(&devices[i]));
+        let pools = if shared {
+            let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+            let threads = (cores / devices.len()).max(1);
+            let pools = (0..devices.len())
+                .map(|i| {
+                    rayon::ThreadPoolBuilder::new()
+                        .num_threads(threads)
+                        .thread_name(move |t| format!("trrg-worker{i}-{t}"))
+                        .build()
+                        .map(Arc::new)
+                        .map_err(|e| Error::Parallel(format!("cannot start worker threads: {e}")))
+                })
+                .collect::<crate::Result<_>>()?;
+            Some(pools)
+        } else {
+            None
+        };
+        Ok(Self { devices, pools })
+    }
+
+    /// The workers' devices for `devices` and `workers` (at least 1): `max(workers,
+    /// devices.len())` workers taking the devices in turn, so one device gives `workers`
+    /// workers sharing it.
+    pub fn workers(devices: &[B::Device], workers: usize) -> Vec<B::Device> {
+        let n = workers.max(devices.len());
+        devices.iter().cycle().take(n).cloned().collect()
     }
 
     /// The devices, main device first.
@@ -108,6 +181,7 @@ impl<B: AutodiffBackend> DataParallel<B> {
         let config = CollectiveConfig::default().with_num_devices(peers);
         let barrier = Barrier::new(peers);
         let failed = AtomicBool::new(false);
+        let turns = Turns::new();
         let results: Vec<crate::Result<Option<ParallelGrads>>> = std::thread::scope(|s| {
             let handles: Vec<_> = inputs
                 .into_iter()
@@ -116,10 +190,15 @@ impl<B: AutodiffBackend> DataParallel<B> {
                     let device = self.devices[peer].clone();
                     let replica = model.clone().fork(&device);
                     let (config, barrier, failed, forward) = (&config, &barrier, &failed, &forward);
-                    s.spawn(move || {
+                    let turns = &turns;
+                    let pool = self.pools.as_ref().map(|p| Arc::clone(&p[peer]));
+                    let shared = pool.is_some();
+                    let work = move || {
                         // Every worker reaches the barrier, so none waits in an all-reduce that a
                         // failed worker will never join.
+                        let turn = shared.then(|| turns.wait(peer));
                         let out = forward(&replica, input);
+                        drop(turn);
                         if out.is_err() {
                             failed.store(true, Ordering::SeqCst);
                         }
@@ -148,6 +227,10 @@ impl<B: AutodiffBackend> DataParallel<B> {
                             rest,
                             values: values.iter().map(|v| v * weight).collect(),
                         }))
+                    };
+                    s.spawn(move || match pool {
+                        Some(pool) => pool.install(work),
+                        None => work(),
                     })
                 })
                 .collect();

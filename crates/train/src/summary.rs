@@ -27,6 +27,15 @@ fn number(v: &Value, path: &[&str]) -> String {
 /// A Markdown table of `metrics.json` test scores, one row per named run, titled as synthetic
 /// when the data is.
 pub fn results_table(rows: &[(String, Value)]) -> String {
+    if rows
+        .iter()
+        .all(|(_, m)| m["stage1_only"].as_bool() == Some(true))
+    {
+        return rows
+            .iter()
+            .map(|(name, m)| perception_table(name, m))
+            .collect();
+    }
     let synthetic = rows
         .iter()
         .any(|(_, m)| m["synthetic"].as_bool() == Some(true));
@@ -115,5 +124,67 @@ pub fn per_observation_table(metrics: &Value) -> String {
             number(r, &["agreement_off"]),
         );
     }
+    out
+}
+
+/// The perception probe of a stage-1-only run's `metrics.json`: per disease, the validation AUC
+/// of the zero-shot term, of the full clue logits and of the linear probe on the encoder's
+/// features.
+pub fn perception_table(name: &str, metrics: &Value) -> String {
+    let kind = if metrics["synthetic"].as_bool() == Some(true) {
+        "the SYNTHETIC validation split (trrg-synth images, not real radiographs)"
+    } else {
+        "the validation split"
+    };
+    let mut out = format!(
+        "Perception probe of {name} after stage 1 ({} epochs), on {kind}: AUC per observation, \
+         present against the rest (as the test's clue AUC)\n\n\
+         | observation | zero-shot | clue | linear probe (view mean) | linear probe (views) |\n\
+         |---|---|---|---|---|\n",
+        metrics["stage1_epochs"]
+    );
+    let names: Vec<&String> = metrics["val_clue_auc"]
+        .as_object()
+        .map(|m| m.keys().collect())
+        .unwrap_or_default();
+    for d in names {
+        out += &format!(
+            "| {d} | {} | {} | {} | {} |\n",
+            number(metrics, &["val_zero_shot_auc", d]),
+            number(metrics, &["val_clue_auc", d]),
+            number(metrics, &["val_feature_probe", d, "pooled"]),
+            number(metrics, &["val_feature_probe", d, "views"]),
+        );
+    }
+    // The mean over diseases of `metrics[key][disease]` (or of its `field`).
+    let mean = |key: &str, field: Option<&str>| -> String {
+        let values: Vec<f64> = metrics[key]
+            .as_object()
+            .map(|m| {
+                m.values()
+                    .filter_map(|v| field.map_or(v, |f| &v[f]).as_f64())
+                    .collect()
+            })
+            .unwrap_or_default();
+        if values.is_empty() {
+            "-".into()
+        } else {
+            format!("{:.3}", values.iter().sum::<f64>() / values.len() as f64)
+        }
+    };
+    out += &format!(
+        "\nMeans: zero-shot {}, clue {}, linear probe (views) {}; zero-shot with blank labels left out \
+         (the stage-1 figure of earlier runs) {}. Disease identities (pos + neg) / 2: \
+         mean cosine {}, condition number {}; contrasts pos - neg: mean cosine {}, condition number {}. \
+         The linear probe is a logistic regression fitted on the training split's features.\n",
+        mean("val_zero_shot_auc", None),
+        mean("val_clue_auc", None),
+        mean("val_feature_probe", Some("views")),
+        number(metrics, &["val_zero_shot_auc_blanks_left_out_mean"]),
+        number(metrics, &["prompts", "identity", "mean_cosine"]),
+        number(metrics, &["prompts", "identity", "condition_number"]),
+        number(metrics, &["prompts", "contrast", "mean_cosine"]),
+        number(metrics, &["prompts", "contrast", "condition_number"]),
+    );
     out
 }

@@ -160,6 +160,65 @@ fn lora_and_frozen_llm_train_and_resume() {
     std::fs::remove_dir_all(root).unwrap();
 }
 
+/// `stage2.epochs = 0` is the perception probe: stage 1 alone, then the validation split's
+/// zero-shot and full clue AUC, the linear probe on the encoder's features and the prompts'
+/// conditioning in `metrics.json`, and no stage 2 or test.
+#[test]
+fn a_stage1_only_run_is_the_perception_probe() {
+    let _guard = exclusive();
+    let root = temp("probe");
+    let data = root.join("data");
+    dataset(&data);
+    let mut config = config();
+    config.stage2.epochs = 0;
+    let run = root.join("run");
+    let summary = train::<A>(
+        &config,
+        &options(&data, &run, false, None),
+        &Default::default(),
+    )
+    .unwrap();
+    let m = &summary.metrics;
+    assert_eq!(m["stage1_only"], true);
+    assert!(m.get("test").is_none() && !run.join("samples.jsonl").exists());
+    let diseases = m["val_clue_auc"].as_object().unwrap();
+    assert_eq!(diseases.len(), 14);
+    let known = |v: &Value| v.as_f64().is_some_and(|a| (0.0..=1.0).contains(&a));
+    // The small validation split lacks some classes; those AUCs are null, the rest in [0, 1].
+    assert!(diseases.values().any(known));
+    assert!(diseases.values().all(|v| v.is_null() || known(v)));
+    assert!(m["val_feature_probe"]
+        .as_object()
+        .unwrap()
+        .values()
+        .any(|p| known(&p["pooled"]) && known(&p["views"])));
+    let cosine = m["prompts"]["identity"]["mean_cosine"].as_f64().unwrap();
+    assert!((-1.0..=1.0).contains(&cosine));
+    let log = std::fs::read_to_string(run.join("log.jsonl")).unwrap();
+    let val: Vec<Value> = log
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|v| v["stage"] == 1 && v["split"] == "val")
+        .collect();
+    assert_eq!(val.len(), 1);
+    assert!(val[0]["clue_auc"].is_object() && val[0]["prompts"]["contrast"].is_object());
+    let table = trrg_train::results_table(&[("probe".into(), m.clone())]);
+    assert!(
+        table.contains("Perception probe") && table.contains("SYNTHETIC"),
+        "{table}"
+    );
+    // Nothing to train: no stage at all is an error naming the field.
+    config.stage1.epochs = 0;
+    let err = train::<A>(
+        &config,
+        &options(&data, &root.join("none"), false, None),
+        &Default::default(),
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("stage2.epochs"), "{err}");
+    std::fs::remove_dir_all(root).unwrap();
+}
+
 #[test]
 fn bad_input_fails_before_anything_is_overwritten() {
     let _guard = exclusive();

@@ -3,9 +3,11 @@
 //!
 //! - `epoch.rs`: one epoch of either stage (order, accumulation, steps, log, progress);
 //! - `stage1.rs`, `stage2.rs`: what each stage computes per batch and validates per epoch;
-//! - `test.rs`: the best checkpoint on the test split and the run's result files.
+//! - `test.rs`: the best checkpoint on the test split and the run's result files;
+//! - `probe.rs`: the end of a stage-1-only run (`stage2.epochs = 0`), the perception probe.
 
 mod epoch;
+mod probe;
 mod stage1;
 mod stage2;
 mod test;
@@ -28,6 +30,7 @@ use crate::optim::Optimizers;
 use crate::parallel::DataParallel;
 use crate::{Checkpoints, Error, Freeze, LlmTraining, RunDir, RunState, TrainConfig};
 
+use probe::perception_probe;
 use stage1::stage1;
 use stage2::stage2;
 use test::test;
@@ -66,11 +69,13 @@ pub fn train<B: AutodiffBackend>(
     train_parallel::<B>(config, options, std::slice::from_ref(device))
 }
 
-/// [`train`] with stage 2 data-parallel over `devices` (see [`DataParallel`]); the first device
-/// holds the optimizer and runs stage 1 (its InfoNCE needs the whole batch's negatives),
-/// validation, test and checkpoints. One device is plain [`train`]. With dropout on, the workers
-/// draw their masks from the backend's one generator in thread order, so a data-parallel run is
-/// repeatable only up to that order.
+/// [`train`] with stage 2 data-parallel over `devices` (see [`DataParallel`]): at least
+/// `config.stage2_workers` workers, one per device when there are more devices, taking the
+/// devices in turn. The first device holds the optimizer and runs stage 1 (its InfoNCE needs the
+/// whole batch's negatives), validation, test and checkpoints. Workers that share a device run
+/// their forward passes in shard order, so such a run repeats exactly; workers on distinct
+/// devices draw their dropout masks from the backend's generator in thread order, so a
+/// multi-device run repeats only up to that order.
 pub fn train_parallel<B: AutodiffBackend>(
     config: &TrainConfig,
     options: &RunOptions,
@@ -91,7 +96,8 @@ pub fn train_parallel<B: AutodiffBackend>(
     for device in devices {
         config.precision.apply::<B>(device)?;
     }
-    let parallel = DataParallel::<B>::new(devices.to_vec())?;
+    let parallel =
+        DataParallel::<B>::new(DataParallel::<B>::workers(devices, config.stage2_workers))?;
     let device = &devices[0];
     let run = RunDir::new(&options.out_dir);
     check_resume(&run, config, options.resume)?;
@@ -155,12 +161,21 @@ pub fn train_parallel<B: AutodiffBackend>(
         log: &log,
         options,
         device,
-        parallel: (devices.len() > 1).then_some(&parallel),
+        parallel: (parallel.devices().len() > 1).then_some(&parallel),
     };
     // The stage-1 zero-shot AUC of metrics.json; a resumed run reads it back from the log.
     let mut zero_shot = log.last_zero_shot_auc()?.unwrap_or(Value::Null);
     if state.stage == 1 && state.epochs_done < config.stage1.epochs {
         model = stage1(&ctx, &mut state, model, &diseases, &mut zero_shot)?;
+    }
+    if config.stage2.epochs == 0 {
+        let metrics = perception_probe(&ctx, &run, &model, &diseases)?;
+        state.finished = true;
+        checkpoints.write_state(&state)?;
+        return Ok(RunSummary {
+            metrics,
+            out_dir: options.out_dir.clone(),
+        });
     }
     if state.stage == 1 {
         state = RunState {

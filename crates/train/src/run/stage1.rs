@@ -13,9 +13,10 @@ use trrg_data::{ReportBatcher, ReportTokenizer, StudyItem};
 use trrg_model::{ClueBank, NegationContrast, Trrg};
 use trrg_text::SentenceBatch;
 
-use crate::data::{epoch_batches, items, sentence_set};
-use crate::evaluate::zero_shot_auc;
+use crate::data::{epoch_batches, items, sentence_set, SentenceLabels};
+use crate::evaluate::{known_mean, perception_auc, zero_shot_auc, Perception};
 use crate::optim::Optimizers;
+use crate::probe::PromptConditioning;
 use crate::{RunState, TrainConfig};
 
 use super::epoch::{run_epoch, StepLosses, STAGE1};
@@ -29,8 +30,19 @@ struct ValRecord<'a> {
     step: usize,
     split: &'static str,
     loss: f64,
+    /// Absent against present, blank and uncertain labels left out (the stage-1 figure of
+    /// earlier runs).
     zero_shot_auc_mean: f64,
     zero_shot_auc: &'a Value,
+    /// Present against the rest, as the test's per-observation clue AUC: the zero-shot term,
+    /// and the full clue logits (zero-shot plus the refinement and the locator, as stage 2
+    /// reads them), the yardstick of anything trained besides the alignment head.
+    zero_shot_auc_vs_rest_mean: f64,
+    zero_shot_auc_vs_rest: Value,
+    clue_auc_mean: f64,
+    clue_auc: Value,
+    /// How far apart the prompt directions that the clue heads read are.
+    prompts: PromptConditioning,
 }
 
 /// Runs the remaining stage-1 epochs; `zero_shot` receives the last validation's AUC per
@@ -77,6 +89,7 @@ pub(super) fn stage1<B: AutodiffBackend>(
     } else {
         None
     };
+    let mut sentence_labels = config.stage1_label_positives.then(SentenceLabels::default);
     for epoch in state.epochs_done..stage.epochs {
         let sums;
         (model, sums) = run_epoch(
@@ -95,6 +108,7 @@ pub(super) fn stage1<B: AutodiffBackend>(
                     config,
                     &*data.sentences,
                     negation.as_ref().map(|(p, b)| (diseases, p, b)),
+                    sentence_labels.as_mut(),
                     device,
                 )?;
                 let value = loss.clone().into_scalar().elem::<f32>();
@@ -119,6 +133,7 @@ pub(super) fn stage1<B: AutodiffBackend>(
                 config,
                 &*data.sentences,
                 None,
+                None,
                 device,
             )?
             .into_scalar()
@@ -138,10 +153,41 @@ pub(super) fn stage1<B: AutodiffBackend>(
             &bank,
             device,
         )?;
-        let known: Vec<f64> = aucs.values().flatten().copied().collect();
-        let mean_auc = known.iter().sum::<f64>() / known.len().max(1) as f64;
+        let auc_vs_rest = |head| {
+            perception_auc(
+                &inner,
+                &data.val,
+                eval_batcher,
+                config.batch_size,
+                &bank,
+                device,
+                head,
+            )
+        };
+        let (zero_vs_rest, full) = (
+            auc_vs_rest(Perception::ZeroShot)?,
+            auc_vs_rest(Perception::Clue)?,
+        );
+        let (mean_auc, known) = known_mean(&aucs);
+        let (mean_zero_vs_rest, known_vs_rest) = known_mean(&zero_vs_rest);
+        let (mean_clue_auc, _) = known_mean(&full);
+        let prompts = PromptConditioning::of(&bank);
         *zero_shot = json!(aucs);
         let val_loss = val_sum / val_batches.len().max(1) as f64;
+        let condition = |c: Option<f64>| c.map_or("singular".into(), |c| format!("{c:.0}"));
+        ctx.report(format!(
+            "stage 1 epoch {}/{}: train loss {:.4}, val loss {:.4}, zero-shot AUC (mean of {known}) {:.3}; present vs rest (mean of {known_vs_rest}): zero-shot {:.3}, clue {:.3}; disease identities: cosine {:.2}, condition {}; {:.0} s",
+            epoch + 1,
+            stage.epochs,
+            sums.loss / sums.batches as f64,
+            val_loss,
+            mean_auc,
+            mean_zero_vs_rest,
+            mean_clue_auc,
+            prompts.identity.mean_cosine,
+            condition(prompts.identity.condition_number),
+            sums.seconds()
+        ));
         log.write(&ValRecord {
             stage: 1,
             epoch: epoch + 1,
@@ -150,17 +196,12 @@ pub(super) fn stage1<B: AutodiffBackend>(
             loss: val_loss,
             zero_shot_auc_mean: mean_auc,
             zero_shot_auc: zero_shot,
+            zero_shot_auc_vs_rest_mean: mean_zero_vs_rest,
+            zero_shot_auc_vs_rest: json!(zero_vs_rest),
+            clue_auc_mean: mean_clue_auc,
+            clue_auc: json!(full),
+            prompts,
         })?;
-        ctx.report(format!(
-            "stage 1 epoch {}/{}: train loss {:.4}, val loss {:.4}, zero-shot AUC (mean of {}) {:.3}, {:.0} s",
-            epoch + 1,
-            stage.epochs,
-            sums.loss / sums.batches as f64,
-            val_loss,
-            known.len(),
-            mean_auc,
-            sums.seconds()
-        ));
         state.epochs_done = epoch + 1;
         save(state, &model, &optim, checkpoints, config.keep_last)?;
     }
@@ -170,9 +211,11 @@ pub(super) fn stage1<B: AutodiffBackend>(
 /// The disease set, its encoded prompts and its bank, for the negation contrast.
 type Negation<'a, BB> = (&'a DiseaseSet, &'a SentenceBatch<BB>, &'a ClueBank<BB>);
 
-/// Stage-1 loss of a batch: its images against its deduplicated report sentences, plus the
+/// Stage-1 loss of a batch: its images against its deduplicated report sentences (with
+/// `label_positives`, also against the sentences true of them by their labels), plus the
 /// negation contrast when `negation` is given and the batch has labels (validation reports
-/// the InfoNCE alone, comparable across settings).
+/// the plain InfoNCE alone, comparable across settings).
+#[allow(clippy::too_many_arguments)]
 fn contrastive_loss<BB: Backend>(
     model: &Trrg<BB>,
     batcher: &ReportBatcher,
@@ -180,10 +223,14 @@ fn contrastive_loss<BB: Backend>(
     config: &TrainConfig,
     vocab: &dyn ReportTokenizer,
     negation: Option<Negation<'_, BB>>,
+    label_positives: Option<&mut SentenceLabels>,
     device: &BB::Device,
 ) -> crate::Result<Tensor<BB, 1>> {
     let batch = batcher.try_batch::<BB>(items, device)?;
-    let (sentences, positive) = sentence_set(items);
+    let (sentences, mut positive) = sentence_set(items);
+    if let Some(labels) = label_positives {
+        labels.add_positives(items, &sentences, &mut positive);
+    }
     let refs: Vec<&str> = sentences.iter().map(String::as_str).collect();
     let sentences = SentenceBatch::encode(vocab, &refs, config.max_sentence_length, device)
         .map_err(trrg_model::Error::from)?;

@@ -1,0 +1,372 @@
+//! Perception instruments: a linear probe on the visual encoder's features, and the
+//! conditioning of the disease identities that the clue heads read.
+//!
+//! They tell where perception stops. If a logistic regression on the frozen encoder's features
+//! separates a finding that the clue heads do not, the heads are the bottleneck; if neither
+//! does, the encoder is. The heads read the disease identities `(pos_d + neg_d) / 2` of the
+//! prompt embeddings; when those are nearly parallel, gradient descent learns one shared
+//! "abnormal" direction far faster than a direction per disease, by the condition number of
+//! their Gram matrix (`../shared/reference/truthful_diagnosis.md`, §2.2).
+
+use std::collections::BTreeMap;
+
+use burn::data::dataset::Dataset;
+use burn::prelude::*;
+use serde::Serialize;
+use trrg_data::{ReportBatcher, ReportDataset};
+use trrg_model::{ClueBank, Trrg};
+
+use crate::data::{epoch_batches, items};
+use crate::evaluate::auc;
+
+/// L2 penalty of the linear probe (on standardized features): fixed, not tuned, so that a probe
+/// AUC compares across runs.
+pub const PROBE_L2: f64 = 1e-2;
+/// Full-batch gradient steps of the linear probe.
+pub const PROBE_STEPS: usize = 400;
+
+/// How well-conditioned a set of directions is: the cosine Gram matrix's spread.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Conditioning {
+    /// Mean pairwise cosine of the directions.
+    pub mean_cosine: f64,
+    /// Largest over smallest eigenvalue of the cosine Gram matrix; None when it is singular
+    /// (more directions than dimensions, or two identical ones).
+    pub condition_number: Option<f64>,
+}
+
+/// The conditioning of the rows of `rows` (`[n, d]`, row-major).
+pub fn conditioning(rows: &[f32], n: usize, d: usize) -> Conditioning {
+    let unit: Vec<Vec<f64>> = rows
+        .chunks(d.max(1))
+        .take(n)
+        .map(|r| {
+            let norm = r.iter().map(|&x| f64::from(x).powi(2)).sum::<f64>().sqrt();
+            r.iter().map(|&x| f64::from(x) / norm.max(1e-12)).collect()
+        })
+        .collect();
+    let mut gram = vec![0.0; n * n];
+    let mut off_diagonal = 0.0;
+    for i in 0..n {
+        for j in 0..n {
+            let c: f64 = unit[i].iter().zip(&unit[j]).map(|(a, b)| a * b).sum();
+            gram[i * n + j] = c;
+            if i != j {
+                off_diagonal += c;
+            }
+        }
+    }
+    let eigen = symmetric_eigenvalues(gram, n);
+    let (min, max) = eigen
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &e| {
+            (lo.min(e), hi.max(e))
+        });
+    Conditioning {
+        mean_cosine: if n > 1 {
+            off_diagonal / (n * (n - 1)) as f64
+        } else {
+            1.0
+        },
+        condition_number: (n > 0 && min > 1e-9 * max.abs().max(1.0)).then(|| max / min),
+    }
+}
+
+/// Eigenvalues of the symmetric `n`×`n` matrix `a` (row-major) by cyclic Jacobi rotations.
+pub fn symmetric_eigenvalues(mut a: Vec<f64>, n: usize) -> Vec<f64> {
+    for _sweep in 0..100 {
+        let off: f64 = (0..n)
+            .flat_map(|i| (0..n).filter(move |&j| j != i).map(move |j| (i, j)))
+            .map(|(i, j)| a[i * n + j].powi(2))
+            .sum();
+        let scale: f64 = a.iter().map(|x| x * x).sum();
+        if off <= 1e-24 * scale.max(1e-300) {
+            break;
+        }
+        for p in 0..n {
+            for q in p + 1..n {
+                let apq = a[p * n + q];
+                if apq == 0.0 {
+                    continue;
+                }
+                let theta = (a[q * n + q] - a[p * n + p]) / (2.0 * apq);
+                // signum(0.0) is 1: a zero angle difference rotates by 45 degrees.
+                let t = theta.signum() / (theta.abs() + (theta * theta + 1.0).sqrt());
+                let c = 1.0 / (t * t + 1.0).sqrt();
+                let s = t * c;
+                // A <- J^T A J with the rotation in the (p, q) plane.
+                for k in 0..n {
+                    let (akp, akq) = (a[k * n + p], a[k * n + q]);
+                    a[k * n + p] = c * akp - s * akq;
+                    a[k * n + q] = s * akp + c * akq;
+                }
+                for k in 0..n {
+                    let (apk, aqk) = (a[p * n + k], a[q * n + k]);
+                    a[p * n + k] = c * apk - s * aqk;
+                    a[q * n + k] = s * apk + c * aqk;
+                }
+            }
+        }
+    }
+    (0..n).map(|i| a[i * n + i]).collect()
+}
+
+/// The conditioning of a clue bank's disease identities and of its contrast directions
+/// (`pos_d - neg_d`, what the zero-shot term reads).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct PromptConditioning {
+    /// Of `(pos_d + neg_d) / 2`.
+    pub identity: Conditioning,
+    /// Of `pos_d - neg_d`.
+    pub contrast: Conditioning,
+}
+
+impl PromptConditioning {
+    /// Of `bank`'s prompt embeddings.
+    pub fn of<B: Backend>(bank: &ClueBank<B>) -> Self {
+        let of = |t: Tensor<B, 2>| {
+            let [n, d] = t.dims();
+            conditioning(&trrg_llm::f32_values(t), n, d)
+        };
+        let prompts = &bank.prompts;
+        Self {
+            identity: of(prompts.identity()),
+            contrast: of(prompts.positive.clone() - prompts.negative.clone()),
+        }
+    }
+}
+
+/// The AUC on `val` of an L2-regularized logistic regression fitted on `train`: features are
+/// standardized with the training mean and deviation; labels None are left out. None when
+/// either split lacks a class.
+pub fn logistic_probe_auc(
+    train: &[Vec<f32>],
+    train_y: &[Option<bool>],
+    val: &[Vec<f32>],
+    val_y: &[Option<bool>],
+) -> Option<f64> {
+    let (x, y): (Vec<&Vec<f32>>, Vec<f64>) = train
+        .iter()
+        .zip(train_y)
+        .filter_map(|(x, y)| y.map(|y| (x, f64::from(u8::from(y)))))
+        .unzip();
+    let positives = y.iter().filter(|&&v| v > 0.5).count();
+    if positives == 0 || positives == y.len() {
+        return None;
+    }
+    let d = x.first()?.len();
+    let n = x.len() as f64;
+    let mean: Vec<f64> = (0..d)
+        .map(|j| x.iter().map(|r| f64::from(r[j])).sum::<f64>() / n)
+        .collect();
+    let std: Vec<f64> = (0..d)
+        .map(|j| {
+            let var = x
+                .iter()
+                .map(|r| (f64::from(r[j]) - mean[j]).powi(2))
+                .sum::<f64>()
+                / n;
+            var.sqrt().max(1e-6)
+        })
+        .collect();
+    let standardize = |r: &[f32]| -> Vec<f64> {
+        r.iter()
+            .enumerate()
+            .map(|(j, &v)| (f64::from(v) - mean[j]) / std[j])
+            .collect()
+    };
+    let xs: Vec<Vec<f64>> = x.iter().map(|r| standardize(r)).collect();
+    // Gradient descent on the mean log loss; its curvature is at most (|x|^2 / 4) per row, so a
+    // step of 4 / (mean |x|^2 + 4 l2) is stable.
+    let mean_sq = xs
+        .iter()
+        .map(|r| r.iter().map(|v| v * v).sum::<f64>())
+        .sum::<f64>()
+        / n;
+    let step = 4.0 / (mean_sq + 1.0 + 4.0 * PROBE_L2);
+    let prior = (positives as f64 / n).clamp(1e-6, 1.0 - 1e-6);
+    let (mut w, mut b) = (vec![0.0; d], (prior / (1.0 - prior)).ln());
+    for _ in 0..PROBE_STEPS {
+        let mut gw: Vec<f64> = w.iter().map(|wj| PROBE_L2 * wj).collect();
+        let mut gb = 0.0;
+        for (r, &t) in xs.iter().zip(&y) {
+            let z = b + r.iter().zip(&w).map(|(a, c)| a * c).sum::<f64>();
+            let err = (1.0 / (1.0 + (-z).exp()) - t) / n;
+            gb += err;
+            for (g, a) in gw.iter_mut().zip(r) {
+                *g += err * a;
+            }
+        }
+        for (wj, g) in w.iter_mut().zip(&gw) {
+            *wj -= step * g;
+        }
+        b -= step * gb;
+    }
+    let (scores, truth): (Vec<f32>, Vec<bool>) = val
+        .iter()
+        .zip(val_y)
+        .filter_map(|(r, y)| {
+            y.map(|y| {
+                let z = b + standardize(r)
+                    .iter()
+                    .zip(&w)
+                    .map(|(a, c)| a * c)
+                    .sum::<f64>();
+                (z as f32, y)
+            })
+        })
+        .unzip();
+    auc(&scores, &truth)
+}
+
+/// Each study's features and labels: the view-mean of the encoder's global tokens (what the
+/// clue heads read), the views' global tokens side by side, and the label per disease of
+/// `bank`, present against the rest as the test's clue AUC counts (None for a study without
+/// labels or a disease outside the label set).
+struct Features {
+    pooled: Vec<Vec<f32>>,
+    views: Vec<Vec<f32>>,
+    labels: Vec<Vec<Option<bool>>>,
+}
+
+fn features<B: Backend>(
+    model: &Trrg<B>,
+    dataset: &ReportDataset,
+    batcher: &ReportBatcher,
+    batch_size: usize,
+    bank: &ClueBank<B>,
+    device: &B::Device,
+) -> crate::Result<Features> {
+    let mut out = Features {
+        pooled: Vec::new(),
+        views: Vec::new(),
+        labels: Vec::new(),
+    };
+    for indices in epoch_batches(dataset.len(), batch_size, 0, 0, false) {
+        let items = items(dataset, &indices);
+        let batch = batcher.try_batch::<B>(&items, device)?;
+        let views = model.view_features(batch.images)?; // [batch, n_views, d_vision]
+        let [n, n_views, d] = views.dims();
+        let pooled = trrg_llm::f32_values(views.clone().mean_dim(1).reshape([n, d]));
+        let views = trrg_llm::f32_values(views);
+        for (b, item) in items.iter().enumerate() {
+            out.pooled.push(pooled[b * d..(b + 1) * d].to_vec());
+            out.views
+                .push(views[b * n_views * d..(b + 1) * n_views * d].to_vec());
+            out.labels.push(
+                bank.label_columns
+                    .iter()
+                    .map(|c| {
+                        let row = item.labels.as_ref()?;
+                        Some(row.get((*c)?).copied().flatten() == Some(1))
+                    })
+                    .collect(),
+            );
+        }
+    }
+    Ok(out)
+}
+
+/// The linear probe's validation AUC for one disease.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ProbeAuc {
+    /// On the view-mean of the global tokens (what the clue heads read).
+    pub pooled: Option<f64>,
+    /// On every view's global token side by side (what the encoder holds).
+    pub views: Option<f64>,
+}
+
+/// The linear probe per disease of `bank`: fitted on `train`'s encoder features, scored on
+/// `val`.
+pub fn feature_probe<B: Backend>(
+    model: &Trrg<B>,
+    train: &ReportDataset,
+    val: &ReportDataset,
+    batcher: &ReportBatcher,
+    batch_size: usize,
+    bank: &ClueBank<B>,
+    device: &B::Device,
+) -> crate::Result<BTreeMap<String, ProbeAuc>> {
+    let fit = features(model, train, batcher, batch_size, bank, device)?;
+    let score = features(model, val, batcher, batch_size, bank, device)?;
+    let column =
+        |f: &Features, d: usize| -> Vec<Option<bool>> { f.labels.iter().map(|l| l[d]).collect() };
+    Ok(bank
+        .names
+        .iter()
+        .enumerate()
+        .map(|(d, name)| {
+            let (ty, vy) = (column(&fit, d), column(&score, d));
+            let probe = ProbeAuc {
+                pooled: logistic_probe_auc(&fit.pooled, &ty, &score.pooled, &vy),
+                views: logistic_probe_auc(&fit.views, &ty, &score.views, &vy),
+            };
+            (name.clone(), probe)
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jacobi_finds_the_eigenvalues_of_an_equicorrelated_matrix() {
+        // n directions with pairwise cosine rho: 1 + (n-1) rho once, 1 - rho n-1 times.
+        let (n, rho) = (14, 0.9);
+        let gram: Vec<f64> = (0..n * n)
+            .map(|k| if k / n == k % n { 1.0 } else { rho })
+            .collect();
+        let mut e = symmetric_eigenvalues(gram, n);
+        e.sort_by(f64::total_cmp);
+        assert!((e[n - 1] - (1.0 + 13.0 * rho)).abs() < 1e-9, "{e:?}");
+        assert!(e[..n - 1].iter().all(|v| (v - (1.0 - rho)).abs() < 1e-9));
+    }
+
+    #[test]
+    fn conditioning_of_orthogonal_and_of_nearly_parallel_rows() {
+        let eye = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0];
+        let c = conditioning(&eye, 3, 3);
+        assert_eq!(c.mean_cosine, 0.0);
+        assert!((c.condition_number.unwrap() - 1.0).abs() < 1e-9);
+        // Two rows at cosine 0.8 (scaled rows: the norm does not matter).
+        let c = conditioning(&[2.0, 0.0, 0.8, 0.6], 2, 2);
+        assert!((c.mean_cosine - 0.8).abs() < 1e-6);
+        assert!((c.condition_number.unwrap() - 9.0).abs() < 1e-5, "{c:?}");
+        // More rows than dimensions: singular.
+        assert_eq!(
+            conditioning(&[1.0, 0.0, 0.0, 1.0, 1.0, 1.0], 3, 2).condition_number,
+            None
+        );
+    }
+
+    #[test]
+    fn the_probe_separates_a_linear_finding_and_not_noise() {
+        // A deterministic pseudo-random stream.
+        let mut state = 12345u64;
+        let mut next = move || {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((state >> 33) as f32 / (1u64 << 31) as f32) - 0.5
+        };
+        let mut rows = |n: usize| -> Vec<Vec<f32>> {
+            (0..n).map(|_| (0..8).map(|_| next()).collect()).collect()
+        };
+        let (train, val) = (rows(300), rows(200));
+        // The label is the sign of feature 3 minus feature 5; row 7 is unknown.
+        let label = |r: &[f32], i: usize| (i % 50 != 7).then_some(r[3] - r[5] > 0.0);
+        let ty: Vec<_> = train.iter().enumerate().map(|(i, r)| label(r, i)).collect();
+        let vy: Vec<_> = val.iter().enumerate().map(|(i, r)| label(r, i)).collect();
+        let separable = logistic_probe_auc(&train, &ty, &val, &vy).unwrap();
+        assert!(separable > 0.97, "{separable}");
+        // Labels that no feature carries: about chance.
+        let noise: Vec<_> = (0..300).map(|i| Some((i * 7919) % 13 < 6)).collect();
+        let vnoise: Vec<_> = (0..200).map(|i| Some((i * 104729) % 11 < 5)).collect();
+        let chance = logistic_probe_auc(&train, &noise, &val, &vnoise).unwrap();
+        assert!((chance - 0.5).abs() < 0.15, "{chance}");
+        // One class only: no AUC.
+        let all = vec![Some(true); 300];
+        assert_eq!(logistic_probe_auc(&train, &all, &val, &vy), None);
+    }
+}
