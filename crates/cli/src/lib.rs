@@ -6,6 +6,7 @@ pub mod export;
 pub mod generate;
 pub mod inspect;
 pub mod label;
+pub mod obey;
 pub mod predict;
 pub mod serve;
 pub mod synth;
@@ -37,6 +38,9 @@ enum Command {
     /// Write the reports of a dataset split or of image files with a trained run, batched:
     /// `predictions.jsonl`, and `metrics.json` where references exist.
     Predict(predict::PredictArgs),
+    /// The obedience probe: on normal studies, force each clue on (the others off), then all
+    /// off, and count how often the reports state the forced finding and any other.
+    Obey(obey::ObeyArgs),
     /// Export a trained run as a self-contained directory: safetensors with the LLM in HF Llama
     /// layout (LoRA in PEFT layout), config, tokenizers, disease set, thresholds, model card.
     Export(export::ExportArgs),
@@ -67,6 +71,7 @@ pub fn main() {
         Command::Train(args) => train::run(args, None),
         Command::Generate(args) => generate::run(args),
         Command::Predict(args) => predict::run(args),
+        Command::Obey(args) => obey::run(args),
         Command::Export(args) => export::run(args),
         Command::Serve(args) => serve::run(args),
         Command::Inspect(args) => inspect::run(args),

@@ -595,6 +595,55 @@ fn predict_writes_rows_and_metrics_that_eval_reproduces() {
     assert!(!out.status.success() && err.contains("line 1"), "{err}");
 }
 
+/// `trrg obey` writes one row per forced clue and one with every clue off, each a fraction of
+/// the normal studies; a split without normal studies is one clear error.
+#[test]
+fn obey_forces_each_clue_and_counts_what_the_reports_state() {
+    let (data, run) = trained_run();
+    let json = run.parent().unwrap().join("obey.json");
+    let out = trrg(&[
+        "obey",
+        "--checkpoint",
+        run.to_str().unwrap(),
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--split",
+        "all",
+        "--studies",
+        "6",
+        "--quiet",
+        "--out",
+        json.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        table.contains("| Pleural Effusion |") && table.contains("| (none) |"),
+        "{table}"
+    );
+    let probe = json_file(&json);
+    assert_eq!(probe["studies"], 6);
+    let rows = probe["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 15);
+    let fraction = |v: &serde_json::Value| v.as_f64().is_some_and(|f| (0.0..=1.0).contains(&f));
+    assert!(rows[..14]
+        .iter()
+        .all(|r| fraction(&r["stated"]) && fraction(&r["other_findings"])));
+    assert!(rows[14]["clue_on"].is_null() && rows[14]["stated"].is_null());
+
+    let out = trrg(&[
+        "obey",
+        "--checkpoint",
+        run.to_str().unwrap(),
+        "--data-dir",
+        "/nonexistent-trrg-data",
+    ]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("/nonexistent-trrg-data"), "{err}");
+}
+
 fn dicom_fixture(name: &str) -> String {
     format!(
         "{}/../data/tests/fixtures/dicom/{name}",

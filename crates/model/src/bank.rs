@@ -172,6 +172,24 @@ impl<B: Backend> ClueBank<B> {
         }
     }
 
+    /// The same diseases with every clue forced at inference: on where `on` is true (threshold
+    /// 0), off elsewhere (threshold infinity), whatever the image shows. The obedience probe
+    /// reads what the LLM writes for such clue sets.
+    pub fn forced(mut self, on: &[bool]) -> crate::Result<Self> {
+        if on.len() != self.names.len() {
+            return Err(Error::Shape {
+                what: "forced clues",
+                reason: format!("{} values for {} diseases", on.len(), self.names.len()),
+            });
+        }
+        self.thresholds = Some(
+            on.iter()
+                .map(|&on| if on { 0.0 } else { f32::INFINITY })
+                .collect(),
+        );
+        Ok(self)
+    }
+
     /// The same diseases with hard clues at inference decided by one threshold per disease
     /// (clue order), each in `[0, 1]`.
     pub fn with_thresholds(mut self, thresholds: Vec<f32>) -> crate::Result<Self> {

@@ -87,6 +87,20 @@ impl<B: Backend> ReportGenerator<B> {
         self.bank.as_ref()?.thresholds.as_deref()
     }
 
+    /// The same model with every clue forced at inference: on where `on` (disease order) is
+    /// true, off elsewhere ([`ClueBank::forced`]); for the obedience probe.
+    pub fn with_forced_clues(&self, on: &[bool]) -> Result<Self, Error> {
+        let bank = self.bank.clone().ok_or(Error::NoClues)?.forced(on)?;
+        Ok(Self {
+            model: self.model.clone(),
+            bank: Some(bank),
+            vocab: Arc::clone(&self.vocab),
+            config: self.config.clone(),
+            generation: self.generation.clone(),
+            device: self.device.clone(),
+        })
+    }
+
     /// Decoding settings (the run's evaluation settings unless changed).
     pub fn generation_mut(&mut self) -> &mut GenerationConfig {
         &mut self.generation

@@ -18,6 +18,8 @@ mod evaluate;
 mod log;
 mod optim;
 pub use optim::{clip_grad_norm, Optimizers};
+mod obey;
+pub use obey::{normal_studies, obedience, obedience_table, Obedience, ObedienceRow};
 mod parallel;
 pub use parallel::{DataParallel, ParallelGrads};
 mod plot;
