@@ -120,6 +120,11 @@ pub struct ClueOptions {
     /// (pneumothorax, rib fracture on the frontal view) is not diluted by the other. Default
     /// false.
     pub view_max: bool,
+    /// Visual-token dropout for the LLM in stage 2: in training, each row's visual tokens
+    /// reach the LLM zeroed with this probability (the interaction and the clue heads still
+    /// read them), so the findings a report states have to come from the clues, as at
+    /// inference they should. 0 = off (default).
+    pub visual_dropout: f64,
 }
 
 impl Default for ClueOptions {
@@ -140,6 +145,7 @@ impl Default for ClueOptions {
             negation_weight: 0.0,
             whiten: false,
             view_max: false,
+            visual_dropout: 0.0,
         }
     }
 }
@@ -165,6 +171,12 @@ impl ClueOptions {
             return bad(
                 "clue.consistency_pos_weight",
                 format!("{} must be > 0", self.consistency_pos_weight),
+            );
+        }
+        if !(0.0..1.0).contains(&self.visual_dropout) {
+            return bad(
+                "clue.visual_dropout",
+                format!("{} is not in [0, 1)", self.visual_dropout),
             );
         }
         if !(self.negation_weight >= 0.0 && self.negation_weight.is_finite()) {

@@ -77,6 +77,16 @@ impl<B: Backend> Trrg<B> {
             None => None,
         };
         let out = self.encode_views(images)?;
+        // Visual-token dropout (training only): the rows whose visual tokens the LLM does not
+        // see, drawn before anything else in the pass.
+        let dropout = self.settings.clue.visual_dropout;
+        let keep = (matches!(mode, Mode::Train(_)) && dropout > 0.0).then(|| {
+            Tensor::<B, 3>::random(
+                [batch, 1, 1],
+                burn::tensor::Distribution::Bernoulli(1.0 - dropout),
+                &out.global.device(),
+            )
+        });
         let n_patches = out.patch_tokens.dims()[1];
         let views = self.fuse_views(&out, batch, n_views);
         let (global, patches, clues) = match (self.settings.clue.mode, bank) {
@@ -102,7 +112,7 @@ impl<B: Backend> Trrg<B> {
             }
         };
         let patches = self.pool_patches(patches, batch, views.n_fused, n_patches)?;
-        Ok(self.assemble_prefix(global, patches, clues, padding))
+        Ok(self.assemble_prefix(global, patches, clues, padding, keep))
     }
 
     /// Projects the visual tokens to the interaction width and fuses the views: concat adds
@@ -233,11 +243,15 @@ impl<B: Backend> Trrg<B> {
         patches: Tensor<B, 3>,
         clues: Option<(ClueTokens<B>, &ClueBank<B>)>,
         padding: Option<Tensor<B, 2, Bool>>,
+        keep: Option<Tensor<B, 3>>,
     ) -> Prefix<B> {
         let batch = global.dims()[0];
-        let visual = self
+        let mut visual = self
             .visual_to_llm
             .forward(Tensor::cat(vec![global, patches], 1)); // [batch, n_visual, d_llm]
+        if let Some(keep) = keep {
+            visual = visual * keep; // [batch, n_visual, d_llm], zero in dropped rows
+        }
         let d_llm = visual.dims()[2];
         let marker = |i: usize| {
             self.markers

@@ -507,6 +507,54 @@ fn hard_clues_apply_at_inference_only() {
     .contains("clue.hard_threshold"));
 }
 
+/// Visual-token dropout zeroes every visual token of the dropped rows in training (and only
+/// those tokens), never at inference.
+#[test]
+fn visual_dropout_zeroes_the_visual_tokens_of_dropped_rows_in_training_only() {
+    let device = Default::default();
+    let dropout = with_clue(config(ClueMode::Full), |c| c.visual_dropout = 0.5);
+    <A as Backend>::seed(&device, 5);
+    let model: Trrg<A> = dropout.init(&device).unwrap();
+    let bank = model.clue_bank(&diseases(3), &vocab(), 8).unwrap();
+    let batch = 16;
+    let images = images::<A>(batch, 1);
+    // <img> then 1 global + 2x2 patches.
+    let zero_rows = |embeds: Tensor<B, 3>| -> Vec<bool> {
+        let visual = embeds.narrow(1, 1, 5);
+        (0..batch)
+            .map(|b| visual.clone().narrow(0, b, 1).abs().max().into_scalar() == 0.0)
+            .collect()
+    };
+    let train = model
+        .prefix_train(images.clone(), Some(&bank))
+        .unwrap()
+        .embeds
+        .inner();
+    let dropped = zero_rows(train.clone());
+    let n = dropped.iter().filter(|&&d| d).count();
+    assert!(0 < n && n < batch, "{n} of {batch} rows dropped");
+    // Only the visual tokens: the markers and the clue tokens of a dropped row stay.
+    let row = dropped.iter().position(|&d| d).unwrap();
+    assert!(
+        train
+            .narrow(0, row, 1)
+            .narrow(1, 0, 1)
+            .abs()
+            .max()
+            .into_scalar()
+            > 0.0
+    );
+    let infer = model.prefix(images, Some(&bank)).unwrap().embeds.inner();
+    assert!(zero_rows(infer).iter().all(|&d| !d));
+    assert!(
+        with_clue(config(ClueMode::Full), |c| c.visual_dropout = 1.0)
+            .init::<B>(&device)
+            .unwrap_err()
+            .to_string()
+            .contains("clue.visual_dropout")
+    );
+}
+
 /// Per-disease thresholds in the bank make the clues hard at inference on a soft model: 1 where
 /// `p_d >= threshold_d`, else 0 (a threshold of 0 is always met, one of 1 never by a sigmoid
 /// short of saturation).
