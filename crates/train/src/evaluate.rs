@@ -463,19 +463,33 @@ pub fn zero_shot_auc<B: Backend>(
     let (probs, truth) = perceive_split(dataset, batcher, batch_size, bank, device, |images| {
         model.zero_shot(images, bank)
     })?;
-    Ok(bank
-        .names
+    Ok(auc_table(bank, &probs, &truth, true))
+}
+
+/// The AUC per disease of `probs` against `truth` ([`perceive_split`]'s): blank and uncertain
+/// labels left out, or (`left_out` false) counted as negatives for a disease in the label set.
+fn auc_table<B: Backend>(
+    bank: &ClueBank<B>,
+    probs: &[Vec<f32>],
+    truth: &[Vec<Option<bool>>],
+    left_out: bool,
+) -> BTreeMap<String, Option<f64>> {
+    bank.names
         .iter()
         .enumerate()
         .map(|(d, name)| {
+            let labeled = bank.label_columns[d].is_some();
             let (s, t): (Vec<f32>, Vec<bool>) = probs[d]
                 .iter()
                 .zip(&truth[d])
-                .filter_map(|(p, t)| t.map(|t| (*p, t)))
+                .filter_map(|(p, t)| match t {
+                    Some(t) => Some((*p, *t)),
+                    None => (!left_out && labeled).then_some((*p, false)),
+                })
                 .unzip();
             (name.clone(), auc(&s, &t))
         })
-        .collect())
+        .collect()
 }
 
 /// Which clue logits [`perception_auc`] scores.
@@ -512,16 +526,7 @@ pub fn perception_auc<B: Backend>(
                 Perception::Clue => model.clue_logits(images, bank),
             },
         )?;
-    Ok(bank
-        .names
-        .iter()
-        .enumerate()
-        .map(|(d, name)| {
-            let truth: Vec<bool> = truth[d].iter().map(|t| *t == Some(true)).collect();
-            let auc = bank.label_columns[d].and_then(|_| auc(&probs[d], &truth));
-            (name.clone(), auc)
-        })
-        .collect())
+    Ok(auc_table(bank, &probs, &truth, false))
 }
 
 /// The mean of the known values of a per-disease table, and how many there are.

@@ -186,14 +186,7 @@ pub fn train_parallel<B: AutodiffBackend>(
     }
 
     let bank = (config.clue.mode != ClueMode::Off)
-        .then(|| {
-            model.clue_bank_with(
-                &diseases,
-                &*data.sentences,
-                &*data.reports,
-                config.max_sentence_length,
-            )
-        })
+        .then(|| ctx.bank(&model, &diseases))
         .transpose()?;
     let generation = config.generation(data.reports.eos_id());
     if !state.finished && state.epochs_done < config.stage2.epochs {
@@ -324,6 +317,20 @@ struct Context<'a, B: AutodiffBackend> {
 }
 
 impl<B: AutodiffBackend> Context<'_, B> {
+    /// `diseases`' clue bank for `model` (on either backend), with the run's tokenizers.
+    fn bank<BB: Backend>(
+        &self,
+        model: &Trrg<BB>,
+        diseases: &DiseaseSet,
+    ) -> crate::Result<ClueBank<BB>> {
+        Ok(model.clue_bank_with(
+            diseases,
+            &*self.data.sentences,
+            &*self.data.reports,
+            self.config.max_sentence_length,
+        )?)
+    }
+
     /// An epoch's summary line: on stderr unless quiet (progress bars share stderr), and in the
     /// log at `info` for programs that collect logs.
     fn report(&self, line: String) {

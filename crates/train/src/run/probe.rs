@@ -4,12 +4,14 @@
 //! directions, and writes them to `metrics.json`. A variant of perception is ranked this way in
 //! the time of stage 1 alone.
 
+use std::collections::BTreeMap;
+
 use burn::module::AutodiffModule;
 use burn::tensor::backend::AutodiffBackend;
 use serde::Serialize;
 use serde_json::{json, Value};
 use trrg_clue::DiseaseSet;
-use trrg_model::Trrg;
+use trrg_model::{ClueBank, Trrg};
 
 use crate::evaluate::{known_mean, perception_auc, zero_shot_auc, Perception};
 use crate::probe::{feature_probe, PromptConditioning, PROBE_L2, PROBE_STEPS};
@@ -42,6 +44,36 @@ struct ProbeMetrics {
     prompts: PromptConditioning,
 }
 
+/// The validation split's perception per disease: the zero-shot AUC with blank labels left out
+/// (the stage-1 figure of earlier runs), and, present against the rest (as the test's clue AUC),
+/// the zero-shot and the full clue AUC.
+pub(super) struct ValPerception {
+    pub(super) left_out: BTreeMap<String, Option<f64>>,
+    pub(super) zero_shot: BTreeMap<String, Option<f64>>,
+    pub(super) clue: BTreeMap<String, Option<f64>>,
+}
+
+impl ValPerception {
+    pub(super) fn of<B: AutodiffBackend>(
+        ctx: &Context<'_, B>,
+        model: &Trrg<B::InnerBackend>,
+        bank: &ClueBank<B::InnerBackend>,
+    ) -> crate::Result<Self> {
+        let (val, batcher, batch, device) = (
+            &ctx.data.val,
+            ctx.eval_batcher,
+            ctx.config.batch_size,
+            ctx.device,
+        );
+        let auc = |head| perception_auc(model, val, batcher, batch, bank, device, head);
+        Ok(Self {
+            left_out: zero_shot_auc(model, val, batcher, batch, bank, device)?,
+            zero_shot: auc(Perception::ZeroShot)?,
+            clue: auc(Perception::Clue)?,
+        })
+    }
+}
+
 /// Measures the stage-1 model's perception and writes `metrics.json`; returns its content.
 pub(super) fn perception_probe<B: AutodiffBackend>(
     ctx: &Context<'_, B>,
@@ -57,16 +89,9 @@ pub(super) fn perception_probe<B: AutodiffBackend>(
         ..
     } = *ctx;
     let inner = model.valid();
-    let bank = inner.clue_bank_with(
-        diseases,
-        &*data.sentences,
-        &*data.reports,
-        config.max_sentence_length,
-    )?;
+    let bank = ctx.bank(&inner, diseases)?;
     let batch = config.batch_size;
-    let left_out = zero_shot_auc(&inner, &data.val, eval_batcher, batch, &bank, device)?;
-    let auc = |head| perception_auc(&inner, &data.val, eval_batcher, batch, &bank, device, head);
-    let (zero_shot, clue) = (auc(Perception::ZeroShot)?, auc(Perception::Clue)?);
+    let perception = ValPerception::of(ctx, &inner, &bank)?;
     let probe = feature_probe(
         &inner,
         &data.train,
@@ -84,11 +109,11 @@ pub(super) fn perception_probe<B: AutodiffBackend>(
         seed: config.seed,
         stage1_only: true,
         stage1_epochs: config.stage1.epochs,
-        val_zero_shot_auc_blanks_left_out_mean: known_mean(&left_out).0,
-        val_zero_shot_auc_mean: known_mean(&zero_shot).0,
-        val_zero_shot_auc: json!(zero_shot),
-        val_clue_auc_mean: known_mean(&clue).0,
-        val_clue_auc: json!(clue),
+        val_zero_shot_auc_blanks_left_out_mean: known_mean(&perception.left_out).0,
+        val_zero_shot_auc_mean: known_mean(&perception.zero_shot).0,
+        val_zero_shot_auc: json!(perception.zero_shot),
+        val_clue_auc_mean: known_mean(&perception.clue).0,
+        val_clue_auc: json!(perception.clue),
         val_feature_probe: json!(probe),
         feature_probe_settings: json!({
             "model": "logistic regression on standardized features",

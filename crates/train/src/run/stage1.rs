@@ -14,12 +14,13 @@ use trrg_model::{ClueBank, NegationContrast, Trrg};
 use trrg_text::SentenceBatch;
 
 use crate::data::{epoch_batches, items, sentence_set, SentenceLabels};
-use crate::evaluate::{known_mean, perception_auc, zero_shot_auc, Perception};
+use crate::evaluate::known_mean;
 use crate::optim::Optimizers;
 use crate::probe::PromptConditioning;
 use crate::{RunState, TrainConfig};
 
 use super::epoch::{run_epoch, StepLosses, STAGE1};
+use super::probe::ValPerception;
 use super::{save, Context};
 
 /// The `log.jsonl` record of a stage-1 validation.
@@ -79,13 +80,7 @@ pub(super) fn stage1<B: AutodiffBackend>(
             device,
         )
         .map_err(trrg_model::Error::from)?;
-        let bank = model.clue_bank_with(
-            diseases,
-            &*data.sentences,
-            &*data.reports,
-            config.max_sentence_length,
-        )?;
-        Some((prompts, bank))
+        Some((prompts, ctx.bank(&model, diseases)?))
     } else {
         None
     };
@@ -139,40 +134,13 @@ pub(super) fn stage1<B: AutodiffBackend>(
             .into_scalar()
             .elem::<f64>();
         }
-        let bank = inner.clue_bank_with(
-            diseases,
-            &*data.sentences,
-            &*data.reports,
-            config.max_sentence_length,
-        )?;
-        let aucs = zero_shot_auc(
-            &inner,
-            &data.val,
-            eval_batcher,
-            config.batch_size,
-            &bank,
-            device,
-        )?;
-        let auc_vs_rest = |head| {
-            perception_auc(
-                &inner,
-                &data.val,
-                eval_batcher,
-                config.batch_size,
-                &bank,
-                device,
-                head,
-            )
-        };
-        let (zero_vs_rest, full) = (
-            auc_vs_rest(Perception::ZeroShot)?,
-            auc_vs_rest(Perception::Clue)?,
-        );
-        let (mean_auc, known) = known_mean(&aucs);
-        let (mean_zero_vs_rest, known_vs_rest) = known_mean(&zero_vs_rest);
-        let (mean_clue_auc, _) = known_mean(&full);
+        let bank = ctx.bank(&inner, diseases)?;
+        let perception = ValPerception::of(ctx, &inner, &bank)?;
+        let (mean_auc, known) = known_mean(&perception.left_out);
+        let (mean_zero_vs_rest, known_vs_rest) = known_mean(&perception.zero_shot);
+        let (mean_clue_auc, _) = known_mean(&perception.clue);
         let prompts = PromptConditioning::of(&bank);
-        *zero_shot = json!(aucs);
+        *zero_shot = json!(perception.left_out);
         let val_loss = val_sum / val_batches.len().max(1) as f64;
         let condition = |c: Option<f64>| c.map_or("singular".into(), |c| format!("{c:.0}"));
         ctx.report(format!(
@@ -197,9 +165,9 @@ pub(super) fn stage1<B: AutodiffBackend>(
             zero_shot_auc_mean: mean_auc,
             zero_shot_auc: zero_shot,
             zero_shot_auc_vs_rest_mean: mean_zero_vs_rest,
-            zero_shot_auc_vs_rest: json!(zero_vs_rest),
+            zero_shot_auc_vs_rest: json!(perception.zero_shot),
             clue_auc_mean: mean_clue_auc,
-            clue_auc: json!(full),
+            clue_auc: json!(perception.clue),
             prompts,
         })?;
         state.epochs_done = epoch + 1;
