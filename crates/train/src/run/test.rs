@@ -175,16 +175,37 @@ fn plots(run: &RunDir, log: &JsonlLog) -> crate::Result<()> {
         y_label: y_label.into(),
         series,
     };
+    let stage1_val = |key: &'static str| series(1, Some("val"), &move |r| r[key].as_f64());
     plot(
         &dir.join("stage1_loss"),
-        &[panel(
-            "Stage 1: image-sentence contrastive loss",
-            "InfoNCE loss",
-            vec![
-                line("train", series(1, None, &loss)),
-                line("validation", series(1, Some("val"), &loss)),
-            ],
-        )],
+        &[
+            panel(
+                "Stage 1: image-sentence contrastive loss",
+                "InfoNCE loss",
+                vec![
+                    line("train", series(1, None, &loss)),
+                    line("validation", series(1, Some("val"), &loss)),
+                ],
+            ),
+            panel(
+                "Stage 1 validation: perception (mean AUC over the observations)",
+                "AUC",
+                vec![
+                    line(
+                        "zero-shot, blank labels left out",
+                        stage1_val("zero_shot_auc_mean"),
+                    ),
+                    line(
+                        "zero-shot, present vs rest",
+                        stage1_val("zero_shot_auc_vs_rest_mean"),
+                    ),
+                    line(
+                        "full clue logits, present vs rest",
+                        stage1_val("clue_auc_mean"),
+                    ),
+                ],
+            ),
+        ],
         "step",
     )?;
     plot(
