@@ -77,7 +77,8 @@ impl RunDir {
 
     /// Reads `config.json` (unknown fields rejected). A field the file lacks because the run
     /// is older than it takes the value the run was trained with, not today's default: no
-    /// stem BatchNorm without `vision`, no clue words without `clue.words`.
+    /// stem BatchNorm without `vision`, no clue words without `clue.words`, one stage-2 worker
+    /// without `stage2_workers`, no n-gram ban without `eval.no_repeat_ngram_size`.
     pub fn read_config(&self) -> Result<TrainConfig> {
         let path = self.config_path();
         let text = std::fs::read_to_string(&path).map_err(|source| Error::Io {
@@ -96,6 +97,9 @@ impl RunDir {
         }
         if fields.get("stage2_workers").is_none() {
             config.stage2_workers = 1;
+        }
+        if fields.pointer("/eval/no_repeat_ngram_size").is_none() {
+            config.eval.no_repeat_ngram_size = 0;
         }
         Ok(config)
     }
@@ -209,11 +213,14 @@ mod tests {
         .unwrap();
         let old = run.read_config().unwrap();
         assert!(!old.vision.stem_norm && !old.clue.words);
-        assert_eq!((old.seed, old.stage2_workers), (3, 1));
+        assert_eq!(
+            (old.seed, old.stage2_workers, old.eval.no_repeat_ngram_size),
+            (3, 1, 0)
+        );
         run.write_config(&TrainConfig::default()).unwrap();
         let new = run.read_config().unwrap();
         assert!(new.vision.stem_norm && new.clue.words);
-        assert_eq!(new.stage2_workers, 2);
+        assert_eq!((new.stage2_workers, new.eval.no_repeat_ngram_size), (2, 6));
         std::fs::remove_dir_all(run.root()).unwrap();
     }
 
