@@ -5,7 +5,6 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::Args;
 use trrg_core::backend::{device, Backend};
-use trrg_core::data::Split;
 use trrg_core::train::{data_dir_studies, normal_studies, obedience, obedience_table};
 use trrg_core::ReportGenerator;
 
@@ -41,13 +40,11 @@ pub struct ObeyArgs {
 /// Runs `trrg obey`.
 pub fn run(args: ObeyArgs) -> Result<()> {
     let generator = ReportGenerator::<Backend>::from_dir(&args.checkpoint, &device()?)?;
-    let split = match args.split {
-        SplitArg::Train => Some(Split::Train),
-        SplitArg::Val => Some(Split::Val),
-        SplitArg::Test => Some(Split::Test),
-        SplitArg::All => None,
-    };
-    let all = data_dir_studies(&args.data_dir, generator.config().dataset, split)?;
+    let all = data_dir_studies(
+        &args.data_dir,
+        generator.config().dataset,
+        args.split.split(),
+    )?;
     let studies = normal_studies(&all, args.studies);
     if studies.is_empty() {
         anyhow::bail!(

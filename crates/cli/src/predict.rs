@@ -26,6 +26,18 @@ pub enum SplitArg {
     All,
 }
 
+impl SplitArg {
+    /// The split (None: every split).
+    pub fn split(self) -> Option<Split> {
+        match self {
+            Self::Train => Some(Split::Train),
+            Self::Val => Some(Split::Val),
+            Self::Test => Some(Split::Test),
+            Self::All => None,
+        }
+    }
+}
+
 /// Arguments of `trrg predict`.
 #[derive(Args, Debug)]
 pub struct PredictArgs {
@@ -60,15 +72,7 @@ pub fn run(args: PredictArgs) -> Result<()> {
     let start = Instant::now();
     let generator = ReportGenerator::<Backend>::from_dir(&args.checkpoint, &device()?)?;
     let studies = match &args.data_dir {
-        Some(dir) => {
-            let split = match args.split {
-                SplitArg::Train => Some(Split::Train),
-                SplitArg::Val => Some(Split::Val),
-                SplitArg::Test => Some(Split::Test),
-                SplitArg::All => None,
-            };
-            data_dir_studies(dir, generator.config().dataset, split)?
-        }
+        Some(dir) => data_dir_studies(dir, generator.config().dataset, args.split.split())?,
         None => path_studies(&args.inputs, generator.n_views())?,
     };
     if studies.is_empty() {

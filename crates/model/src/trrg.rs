@@ -283,18 +283,22 @@ impl<B: Backend> Trrg<B> {
             self.align.embed_images(pooled.clone()),
             &bank.prompts,
         );
-        let identity = || self.clue_identity(bank);
+        if self.clue_refiner.is_none() && self.clue_locator.is_none() {
+            return logits;
+        }
+        // Once for both heads: whitening is a chain of matrix products.
+        let identity = self.clue_identity(bank); // [n_clues, d_text]
         if let Some(refiner) = &self.clue_refiner {
             logits = logits
                 + if self.settings.clue.view_max && n_views > 1 {
-                    let per_view = refiner.forward(out.global.clone(), identity()); // [batch * n_views, n_clues]
+                    let per_view = refiner.forward(out.global.clone(), identity.clone()); // [batch * n_views, n_clues]
                     let n_clues = per_view.dims()[1];
                     per_view
                         .reshape([batch, n_views, n_clues])
                         .max_dim(1)
                         .reshape([batch, n_clues])
                 } else {
-                    refiner.forward(pooled, identity())
+                    refiner.forward(pooled, identity.clone())
                 };
         }
         if let Some(locator) = &self.clue_locator {
@@ -303,7 +307,7 @@ impl<B: Backend> Trrg<B> {
                 .patch_tokens
                 .clone()
                 .reshape([batch, n_views * n_patches, d_vision]); // [batch, n_views * n_patches, d_vision]
-            logits = logits + locator.forward(patches, identity());
+            logits = logits + locator.forward(patches, identity);
         }
         logits
     }

@@ -178,6 +178,11 @@ pub fn items(dataset: &ReportDataset, indices: &[usize]) -> Vec<StudyItem> {
     indices.iter().filter_map(|&i| dataset.get(i)).collect()
 }
 
+/// A study's label in CheXpert `column` (None: no column, no labels, or blank).
+pub(crate) fn study_label(item: &StudyItem, column: Option<usize>) -> Option<i8> {
+    item.labels.as_ref()?.get(column?).copied().flatten()
+}
+
 /// Deduplicated report sentences of a batch and which study each belongs to
 /// (`positive[b * n + j]`).
 pub fn sentence_set(items: &[StudyItem]) -> (Vec<String>, Vec<bool>) {
@@ -254,15 +259,11 @@ impl SentenceLabels {
         for (b, item) in items.iter().enumerate() {
             let Some(study) = &item.labels else { continue };
             for (j, says) in stated.iter().enumerate() {
-                let mut any = false;
-                let agrees = says.iter().enumerate().all(|(o, said)| match said {
-                    None => true,
-                    Some(v) => {
-                        any = true;
-                        study.get(o).copied().flatten().unwrap_or(0) == *v
-                    }
+                let states_any = says.iter().any(Option::is_some);
+                let agrees = says.iter().enumerate().all(|(o, said)| {
+                    said.is_none_or(|v| study.get(o).copied().flatten().unwrap_or(0) == v)
                 });
-                if any && agrees {
+                if states_any && agrees {
                     positive[b * n + j] = true;
                 }
             }

@@ -16,7 +16,7 @@ use trrg_llm::GenerationConfig;
 use trrg_metrics::{clinical_efficacy, CeConvention, CeScores, Meteor, NlgEvaluator};
 use trrg_model::{ClueBank, Trrg};
 
-use crate::data::epoch_batches;
+use crate::data::{epoch_batches, study_label};
 use crate::log::progress;
 use crate::thresholds::fit_thresholds;
 use crate::thresholds_by_name;
@@ -434,12 +434,7 @@ fn perceive_split<B: Backend>(
         for (b, item) in items.iter().enumerate() {
             for d in 0..n_clues {
                 probs[d].push(p[b * n_clues + d]);
-                let label = bank.label_columns[d].and_then(|c| {
-                    item.labels
-                        .as_ref()
-                        .and_then(|r| r.get(c).copied().flatten())
-                });
-                truth[d].push(match label {
+                truth[d].push(match study_label(item, bank.label_columns[d]) {
                     Some(1) => Some(true),
                     Some(0) => Some(false),
                     _ => None,
@@ -492,41 +487,44 @@ fn auc_table<B: Backend>(
         .collect()
 }
 
-/// Which clue logits [`perception_auc`] scores.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Perception {
-    /// The alignment head alone ([`Trrg::zero_shot`]).
-    ZeroShot,
-    /// The full clue logits stage 2 reads: zero-shot plus the refinement and the locator
-    /// ([`Trrg::clue_logits`]).
-    Clue,
+/// The perception AUCs per disease of a split (see [`perception_aucs`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct PerceptionAucs {
+    /// The zero-shot term, absent against present, blank and uncertain labels left out
+    /// ([`zero_shot_auc`]'s convention, the stage-1 figure of earlier runs).
+    pub zero_shot_left_out: BTreeMap<String, Option<f64>>,
+    /// The zero-shot term ([`Trrg::zero_shot`]), present against the rest.
+    pub zero_shot: BTreeMap<String, Option<f64>>,
+    /// The full clue logits stage 2 reads ([`Trrg::clue_logits`]: zero-shot plus the refinement
+    /// and the locator), present against the rest.
+    pub clue: BTreeMap<String, Option<f64>>,
 }
 
-/// The AUC per disease of `head`'s clue probabilities on `dataset`, counted as the test's
-/// per-observation clue AUC is: present against everything else (absent, blank, uncertain).
-/// None for a disease outside the label set or without both classes in the split.
-pub fn perception_auc<B: Backend>(
+/// The AUC per disease on `dataset` of the zero-shot term in both label conventions and of the
+/// full clue logits; "present against the rest" counts absent, blank and uncertain labels as
+/// negatives, as the test's per-observation clue AUC does (None for a disease outside the label
+/// set or without both classes in the split).
+pub fn perception_aucs<B: Backend>(
     model: &Trrg<B>,
     dataset: &ReportDataset,
     batcher: &ReportBatcher,
     batch_size: usize,
     bank: &ClueBank<B>,
     device: &B::Device,
-    head: Perception,
-) -> crate::Result<BTreeMap<String, Option<f64>>> {
-    let (probs, truth) =
-        perceive_split(
-            dataset,
-            batcher,
-            batch_size,
-            bank,
-            device,
-            |images| match head {
-                Perception::ZeroShot => model.zero_shot(images, bank),
-                Perception::Clue => model.clue_logits(images, bank),
-            },
-        )?;
-    Ok(auc_table(bank, &probs, &truth, false))
+) -> crate::Result<PerceptionAucs> {
+    let (zero, zero_truth) =
+        perceive_split(dataset, batcher, batch_size, bank, device, |images| {
+            model.zero_shot(images, bank)
+        })?;
+    let (clue, clue_truth) =
+        perceive_split(dataset, batcher, batch_size, bank, device, |images| {
+            model.clue_logits(images, bank)
+        })?;
+    Ok(PerceptionAucs {
+        zero_shot_left_out: auc_table(bank, &zero, &zero_truth, true),
+        zero_shot: auc_table(bank, &zero, &zero_truth, false),
+        clue: auc_table(bank, &clue, &clue_truth, false),
+    })
 }
 
 /// The mean of the known values of a per-disease table, and how many there are.

@@ -45,8 +45,8 @@ pub use data::{epoch_batches, sentence_set, LabelSource, RunData, SentenceLabels
 // on training; they are re-exported here for the programs that train.
 pub use error::{Error, Result};
 pub use evaluate::{
-    auc, evaluate, fit_clue_thresholds, known_mean, meteor, meteor_jar, perception_auc,
-    thresholds_json, zero_shot_auc, Evaluation, ObservationRow, Perception, Sample,
+    auc, evaluate, fit_clue_thresholds, known_mean, meteor, meteor_jar, perception_aucs,
+    thresholds_json, zero_shot_auc, Evaluation, ObservationRow, PerceptionAucs, Sample,
 };
 pub use run::{train, train_parallel, RunOptions, RunSummary};
 pub use schedule::learning_rate;

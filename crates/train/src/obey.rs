@@ -7,16 +7,13 @@
 //! Perception plays no part, so this measures the reader alone
 //! (`../shared/reference/truthful_diagnosis.md`, §3).
 
-use std::path::PathBuf;
-
 use burn::prelude::Backend;
-use rayon::prelude::*;
 use serde::Serialize;
 use trrg_labeler::{observation_index, Labeler, ReportLabels};
 use trrg_run::ReportGenerator;
 
 use crate::log::progress;
-use crate::predict::PredictStudy;
+use crate::predict::{generate_reports, PredictStudy};
 
 /// One forced clue set's outcome.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -81,18 +78,8 @@ pub fn obedience<B: Backend>(
     for on in settings {
         let forced: Vec<bool> = (0..names.len()).map(|d| Some(d) == on).collect();
         let forced = generator.with_forced_clues(&forced)?;
-        let reports = studies
-            .par_chunks(batch_size.max(1))
-            .map(|chunk| {
-                let views: Vec<&[PathBuf]> = chunk.iter().map(|s| s.views.as_slice()).collect();
-                let reports = forced.generate_batch(&views);
-                bar.inc(chunk.len() as u64);
-                reports
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        let labels: Vec<ReportLabels> = reports
+        let labels: Vec<ReportLabels> = generate_reports(&forced, studies, batch_size, &bar)?
             .iter()
-            .flatten()
             .map(|r| labeler.label(&r.text))
             .collect();
         let target = on.and_then(|d| observation_index(&names[d]));

@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 use trrg_data::{Annotation, DatasetKind, EmptyReportPolicy, LabelTable, Split};
 use trrg_labeler::{Labeler, ReportLabels, CHEXPERT_OBSERVATIONS};
 use trrg_metrics::Meteor;
-use trrg_run::ReportGenerator;
+use trrg_run::{Report, ReportGenerator};
 
 use crate::log::progress;
 use crate::Error;
@@ -31,6 +31,28 @@ pub struct PredictStudy {
     pub reference: Option<String>,
     /// The dataset's own labels (`labels.json`, as a synthetic dataset has), when there are any.
     pub ground_truth: Option<ReportLabels>,
+}
+
+/// The reports of `studies`, in order, batches of `batch_size` advancing `bar`. Batches run in
+/// parallel, one per worker thread: decoding is bound by per-op overhead, so the second core is
+/// the cheapest speed-up. Each batch is the same batch as alone, so the reports do not depend
+/// on the thread count; rayon keeps them in order.
+pub(crate) fn generate_reports<B: Backend>(
+    generator: &ReportGenerator<B>,
+    studies: &[PredictStudy],
+    batch_size: usize,
+    bar: &indicatif::ProgressBar,
+) -> crate::Result<Vec<Report>> {
+    let reports = studies
+        .par_chunks(batch_size.max(1))
+        .map(|chunk| {
+            let views: Vec<&[PathBuf]> = chunk.iter().map(|s| s.views.as_slice()).collect();
+            let reports = generator.generate_batch(&views);
+            bar.inc(chunk.len() as u64);
+            reports
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(reports.into_iter().flatten().collect())
 }
 
 /// One row of `predictions.jsonl`.
@@ -271,19 +293,8 @@ pub fn predict<B: Backend>(
     let labeler = Labeler::new();
     let thresholds = generator.clue_thresholds();
     let mut rows = Vec::with_capacity(studies.len());
-    // Batches run in parallel, one per worker thread: decoding is bound by per-op overhead,
-    // so the second core is the cheapest speed-up. Each batch is the same batch as alone, so
-    // the reports do not depend on the thread count; rayon keeps them in order.
-    let reports = studies
-        .par_chunks(batch_size.max(1))
-        .map(|chunk| {
-            let views: Vec<&[PathBuf]> = chunk.iter().map(|s| s.views.as_slice()).collect();
-            let reports = generator.generate_batch(&views);
-            bar.inc(chunk.len() as u64);
-            reports
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    for (study, report) in studies.iter().zip(reports.into_iter().flatten()) {
+    let reports = generate_reports(generator, studies, batch_size, &bar)?;
+    for (study, report) in studies.iter().zip(reports) {
         let clues: Map<String, Value> = report
             .clues
             .iter()

@@ -16,7 +16,7 @@ use serde::Serialize;
 use trrg_data::{ReportBatcher, ReportDataset};
 use trrg_model::{ClueBank, Trrg};
 
-use crate::data::{epoch_batches, items};
+use crate::data::{epoch_batches, items, study_label};
 use crate::evaluate::auc;
 
 /// L2 penalty of the linear probe (on standardized features): fixed, not tuned, so that a probe
@@ -256,9 +256,10 @@ fn features<B: Backend>(
             out.labels.push(
                 bank.label_columns
                     .iter()
-                    .map(|c| {
-                        let row = item.labels.as_ref()?;
-                        Some(row.get((*c)?).copied().flatten() == Some(1))
+                    .map(|&c| {
+                        // Present against the rest; a disease outside the label set has none.
+                        (item.labels.is_some() && c.is_some())
+                            .then(|| study_label(item, c) == Some(1))
                     })
                     .collect(),
             );

@@ -4,8 +4,6 @@
 //! directions, and writes them to `metrics.json`. A variant of perception is ranked this way in
 //! the time of stage 1 alone.
 
-use std::collections::BTreeMap;
-
 use burn::module::AutodiffModule;
 use burn::tensor::backend::AutodiffBackend;
 use serde::Serialize;
@@ -13,7 +11,7 @@ use serde_json::{json, Value};
 use trrg_clue::DiseaseSet;
 use trrg_model::{ClueBank, Trrg};
 
-use crate::evaluate::{known_mean, perception_auc, zero_shot_auc, Perception};
+use crate::evaluate::{known_mean, perception_aucs, PerceptionAucs};
 use crate::probe::{feature_probe, PromptConditioning, PROBE_L2, PROBE_STEPS};
 use crate::RunDir;
 
@@ -44,34 +42,20 @@ struct ProbeMetrics {
     prompts: PromptConditioning,
 }
 
-/// The validation split's perception per disease: the zero-shot AUC with blank labels left out
-/// (the stage-1 figure of earlier runs), and, present against the rest (as the test's clue AUC),
-/// the zero-shot and the full clue AUC.
-pub(super) struct ValPerception {
-    pub(super) left_out: BTreeMap<String, Option<f64>>,
-    pub(super) zero_shot: BTreeMap<String, Option<f64>>,
-    pub(super) clue: BTreeMap<String, Option<f64>>,
-}
-
-impl ValPerception {
-    pub(super) fn of<B: AutodiffBackend>(
-        ctx: &Context<'_, B>,
-        model: &Trrg<B::InnerBackend>,
-        bank: &ClueBank<B::InnerBackend>,
-    ) -> crate::Result<Self> {
-        let (val, batcher, batch, device) = (
-            &ctx.data.val,
-            ctx.eval_batcher,
-            ctx.config.batch_size,
-            ctx.device,
-        );
-        let auc = |head| perception_auc(model, val, batcher, batch, bank, device, head);
-        Ok(Self {
-            left_out: zero_shot_auc(model, val, batcher, batch, bank, device)?,
-            zero_shot: auc(Perception::ZeroShot)?,
-            clue: auc(Perception::Clue)?,
-        })
-    }
+/// The validation split's [`PerceptionAucs`] of `model`.
+pub(super) fn val_perception<B: AutodiffBackend>(
+    ctx: &Context<'_, B>,
+    model: &Trrg<B::InnerBackend>,
+    bank: &ClueBank<B::InnerBackend>,
+) -> crate::Result<PerceptionAucs> {
+    perception_aucs(
+        model,
+        &ctx.data.val,
+        ctx.eval_batcher,
+        ctx.config.batch_size,
+        bank,
+        ctx.device,
+    )
 }
 
 /// Measures the stage-1 model's perception and writes `metrics.json`; returns its content.
@@ -91,7 +75,7 @@ pub(super) fn perception_probe<B: AutodiffBackend>(
     let inner = model.valid();
     let bank = ctx.bank(&inner, diseases)?;
     let batch = config.batch_size;
-    let perception = ValPerception::of(ctx, &inner, &bank)?;
+    let perception = val_perception(ctx, &inner, &bank)?;
     let probe = feature_probe(
         &inner,
         &data.train,
@@ -109,7 +93,7 @@ pub(super) fn perception_probe<B: AutodiffBackend>(
         seed: config.seed,
         stage1_only: true,
         stage1_epochs: config.stage1.epochs,
-        val_zero_shot_auc_blanks_left_out_mean: known_mean(&perception.left_out).0,
+        val_zero_shot_auc_blanks_left_out_mean: known_mean(&perception.zero_shot_left_out).0,
         val_zero_shot_auc_mean: known_mean(&perception.zero_shot).0,
         val_zero_shot_auc: json!(perception.zero_shot),
         val_clue_auc_mean: known_mean(&perception.clue).0,

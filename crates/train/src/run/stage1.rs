@@ -20,7 +20,7 @@ use crate::probe::PromptConditioning;
 use crate::{RunState, TrainConfig};
 
 use super::epoch::{run_epoch, StepLosses, STAGE1};
-use super::probe::ValPerception;
+use super::probe::val_perception;
 use super::{save, Context};
 
 /// The `log.jsonl` record of a stage-1 validation.
@@ -135,12 +135,12 @@ pub(super) fn stage1<B: AutodiffBackend>(
             .elem::<f64>();
         }
         let bank = ctx.bank(&inner, diseases)?;
-        let perception = ValPerception::of(ctx, &inner, &bank)?;
-        let (mean_auc, known) = known_mean(&perception.left_out);
+        let perception = val_perception(ctx, &inner, &bank)?;
+        let (mean_auc, known) = known_mean(&perception.zero_shot_left_out);
         let (mean_zero_vs_rest, known_vs_rest) = known_mean(&perception.zero_shot);
         let (mean_clue_auc, _) = known_mean(&perception.clue);
         let prompts = PromptConditioning::of(&bank);
-        *zero_shot = json!(perception.left_out);
+        *zero_shot = json!(perception.zero_shot_left_out);
         let val_loss = val_sum / val_batches.len().max(1) as f64;
         let condition = |c: Option<f64>| c.map_or("singular".into(), |c| format!("{c:.0}"));
         ctx.report(format!(
