@@ -42,13 +42,15 @@ pub fn run(args: GenerateArgs) -> Result<()> {
         println!("{out}");
     } else {
         println!("{}", report.text);
+        let probs: Vec<f32> = report.clues.iter().map(|(_, p)| *p).collect();
+        let decisions = generator.clue_decisions(&probs);
         for (i, (disease, p)) in report.clues.iter().enumerate() {
-            match thresholds.map(|t| t[i]) {
-                Some(t) => {
-                    let verdict = if *p >= t { "present" } else { "absent" };
+            match (thresholds.map(|t| t[i]), &decisions) {
+                (Some(t), Some(on)) => {
+                    let verdict = if on[i] { "present" } else { "absent" };
                     println!("  {disease:<28} {p:.3}  {verdict} (threshold {t:.2})");
                 }
-                None => println!("  {disease:<28} {p:.3}"),
+                _ => println!("  {disease:<28} {p:.3}"),
             }
         }
     }

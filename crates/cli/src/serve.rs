@@ -95,17 +95,18 @@ impl App {
             .remove(0);
         let evidence = self.generator.evidence(&images).map_err(internal)?;
         let thresholds = self.generator.clue_thresholds();
+        let probs: Vec<f32> = report.clues.iter().map(|(_, p)| *p).collect();
+        let decisions = self.generator.clue_decisions(&probs);
         let clues: Vec<Value> = report
             .clues
             .iter()
             .enumerate()
             .map(|(i, (disease, p))| {
-                let t = thresholds.map(|t| t[i]);
                 json!({
                     "disease": disease,
                     "probability": p,
-                    "threshold": t,
-                    "present": t.map(|t| *p >= t),
+                    "threshold": thresholds.map(|t| t[i]),
+                    "present": decisions.as_ref().map(|on| on[i]),
                 })
             })
             .collect();

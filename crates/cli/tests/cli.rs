@@ -721,6 +721,38 @@ fn export_is_self_contained_and_dicom_reads_like_png() {
         card.contains("synthetic") && card.contains("BLEU_4"),
         "{card}"
     );
+    // An export writes over an earlier export of the same run only: not into the run
+    // directory, not over a folder of the user's.
+    let export_to = |out: &std::path::Path| {
+        trrg(&[
+            "export",
+            "--checkpoint",
+            run.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ])
+    };
+    assert!(export_to(&export).status.success());
+    let out = export_to(run);
+    let err = stderr(&out);
+    assert!(
+        !out.status.success() && err.contains("is the run directory itself"),
+        "{err}"
+    );
+    let mine = run.parent().unwrap().join("my-folder");
+    std::fs::create_dir_all(&mine).unwrap();
+    std::fs::write(mine.join("README.md"), "my notes").unwrap();
+    let out = export_to(&mine);
+    let err = stderr(&out);
+    assert!(
+        !out.status.success() && err.contains("is not empty") && err.lines().count() == 1,
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(mine.join("README.md")).unwrap(),
+        "my notes"
+    );
+    assert_eq!(std::fs::read_dir(&mine).unwrap().count(), 1);
     // Same report from the run and from the export, from PNG and from DICOM.
     let png = dicom_fixture("rg1_chest_pa_512.png");
     let (mono2, mono1) = (

@@ -32,6 +32,7 @@ mod error;
 mod labels;
 mod locate;
 mod perceive;
+mod readout;
 mod refine;
 
 pub use align::{info_nce, AlignmentConfig, AlignmentHead};
@@ -42,4 +43,5 @@ pub use error::{Error, Result};
 pub use labels::DiseaseLabels;
 pub use locate::{ClueLocator, ClueLocatorConfig};
 pub use perceive::{whiten, zero_shot_logits, PromptEmbeddings, WHITEN_EPS, WHITEN_STEPS};
+pub use readout::{ClueReadout, ClueReadoutConfig, ReadoutRows};
 pub use refine::{ClueRefiner, ClueRefinerConfig};

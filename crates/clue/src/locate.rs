@@ -60,12 +60,41 @@ impl<B: Backend> ClueLocator<B> {
     ///   ([`crate::PromptEmbeddings::identity`], or whitened)
     /// - output: `[batch, n_clues]`
     pub fn forward(&self, patches: Tensor<B, 3>, identity: Tensor<B, 2>) -> Tensor<B, 2> {
+        let (query, readout) = self.disease_vectors(identity);
+        self.forward_with(patches, query, readout)
+    }
+
+    /// Each disease's query `Q e_d` and readout `R e_d`.
+    ///
+    /// # Shapes
+    /// - identity: `[n_clues, d_text]` -> two `[n_clues, d_locate]`
+    pub fn disease_vectors(&self, identity: Tensor<B, 2>) -> (Tensor<B, 2>, Tensor<B, 2>) {
+        (
+            self.query.forward(identity.clone()),
+            self.readout.forward(identity),
+        )
+    }
+
+    /// [`ClueLocator::forward`] with the queries and readouts given (from
+    /// [`ClueLocator::disease_vectors`], plus a [`crate::ClueReadout`]'s own offsets).
+    ///
+    /// # Shapes
+    /// - patches: `[batch, n_patches, d_vision]`
+    /// - query, readout: `[n_clues, d_locate]`
+    /// - output: `[batch, n_clues]`
+    pub fn forward_with(
+        &self,
+        patches: Tensor<B, 3>,
+        query: Tensor<B, 2>,
+        readout: Tensor<B, 2>,
+    ) -> Tensor<B, 2> {
         let [batch, _, _] = patches.dims();
-        let [n_clues, _] = identity.dims();
+        let [n_clues, _] = query.dims();
         let values = self.value.forward(patches.clone()); // [batch, n_patches, d_locate]
-        let found = self.attention(patches, identity.clone()).matmul(values); // [batch, n_clues, d_locate]
-        let readout = self.readout.forward(identity).unsqueeze::<3>(); // [1, n_clues, d_locate]
-        (found * readout).sum_dim(2).reshape([batch, n_clues])
+        let found = self.attention_with(patches, query).matmul(values); // [batch, n_clues, d_locate]
+        (found * readout.unsqueeze::<3>())
+            .sum_dim(2)
+            .reshape([batch, n_clues])
     }
 
     /// Where each disease looks: `a_d` over the patches (each row sums to 1), the evidence map
@@ -76,7 +105,11 @@ impl<B: Backend> ClueLocator<B> {
     /// - identity: `[n_clues, d_text]`
     /// - output: `[batch, n_clues, n_patches]`
     pub fn attention(&self, patches: Tensor<B, 3>, identity: Tensor<B, 2>) -> Tensor<B, 3> {
-        let query = self.query.forward(identity); // [n_clues, d_locate]
+        self.attention_with(patches, self.query.forward(identity))
+    }
+
+    /// [`ClueLocator::attention`] with the queries given, `[n_clues, d_locate]`.
+    pub fn attention_with(&self, patches: Tensor<B, 3>, query: Tensor<B, 2>) -> Tensor<B, 3> {
         let d_locate = query.dims()[1];
         let keys = self.key.forward(patches); // [batch, n_patches, d_locate]
         let scores = query

@@ -52,8 +52,25 @@ impl<B: Backend> ClueRefiner<B> {
     ///   ([`crate::PromptEmbeddings::identity`], or whitened)
     /// - output: `[batch, n_clues]`
     pub fn forward(&self, global: Tensor<B, 2>, identity: Tensor<B, 2>) -> Tensor<B, 2> {
-        self.image
-            .forward(global)
-            .matmul(self.disease.forward(identity).transpose())
+        self.score(global, self.disease_vectors(identity))
+    }
+
+    /// Each disease's vector `C e_d` in the bilinear space.
+    ///
+    /// # Shapes
+    /// - identity: `[n_clues, d_text]` -> `[n_clues, d_refine]`
+    pub fn disease_vectors(&self, identity: Tensor<B, 2>) -> Tensor<B, 2> {
+        self.disease.forward(identity)
+    }
+
+    /// [`ClueRefiner::forward`] with the disease vectors given (`C e_d`, plus a
+    /// [`crate::ClueReadout`]'s own offsets).
+    ///
+    /// # Shapes
+    /// - global: `[batch, d_vision]`
+    /// - vectors: `[n_clues, d_refine]`
+    /// - output: `[batch, n_clues]`
+    pub fn score(&self, global: Tensor<B, 2>, vectors: Tensor<B, 2>) -> Tensor<B, 2> {
+        self.image.forward(global).matmul(vectors.transpose())
     }
 }

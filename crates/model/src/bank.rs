@@ -29,6 +29,74 @@ pub struct ClueBank<B: Backend> {
     /// `p_d >= threshold_d`, else 0 (None = the model's `clue.hard_threshold`, else soft). Set
     /// with [`ClueBank::with_thresholds`]; training fits them on the validation split.
     pub thresholds: Option<Vec<f32>>,
+    /// With hard clues, No Finding decided consistently with the other decisions
+    /// (`clue.no_finding_gate`; None = each clue decided alone).
+    pub gate: Option<NoFindingGate>,
+}
+
+/// CheXpert's No Finding rule applied to hard clue decisions: No Finding stays on only where no
+/// finding other than Support Devices is on. Decided alone, per-disease thresholds let No
+/// Finding be on beside a finding, a clue set that teacher forcing (whose labels follow the
+/// rule) never shows the LLM.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NoFindingGate {
+    /// No Finding's clue index.
+    pub no_finding: usize,
+    /// The clue indices of the findings that rule No Finding out (every CheXpert observation
+    /// in the set but No Finding and Support Devices).
+    pub findings: Vec<usize>,
+}
+
+impl NoFindingGate {
+    /// The gate of a disease set with these CheXpert columns (None without a No Finding clue).
+    pub fn of(label_columns: &[Option<usize>]) -> Option<Self> {
+        let names = DiseaseSet::chexpert();
+        let names = names.names();
+        let column = |name: &str| names.iter().position(|n| *n == name);
+        let (no_finding, devices) = (column("No Finding"), column("Support Devices"));
+        Some(Self {
+            no_finding: label_columns
+                .iter()
+                .position(|&c| c.is_some() && c == no_finding)?,
+            findings: (0..label_columns.len())
+                .filter(|&d| {
+                    label_columns[d].is_some()
+                        && label_columns[d] != no_finding
+                        && label_columns[d] != devices
+                })
+                .collect(),
+        })
+    }
+
+    /// Turns No Finding off where a finding is on.
+    pub fn apply(&self, decisions: &mut [bool]) {
+        if self.findings.iter().any(|&d| decisions[d]) {
+            decisions[self.no_finding] = false;
+        }
+    }
+
+    /// [`NoFindingGate::apply`] on the device, to 0/1 decisions.
+    ///
+    /// # Shapes
+    /// - decisions: `[batch, n_clues]` -> `[batch, n_clues]`
+    pub fn apply_tensor<B: Backend>(&self, decisions: Tensor<B, 2>) -> Tensor<B, 2> {
+        let [_, n] = decisions.dims();
+        let device = decisions.device();
+        let mut findings = vec![0.0f32; n];
+        for &d in &self.findings {
+            findings[d] = 1.0;
+        }
+        let mut no_finding = vec![0.0f32; n];
+        no_finding[self.no_finding] = 1.0;
+        let row = |v: Vec<f32>| {
+            Tensor::<B, 1>::from_data(TensorData::new(v, [n]), &device).unsqueeze::<2>()
+        };
+        let any = (decisions.clone() * row(findings))
+            .sum_dim(1)
+            .greater_elem(0.5)
+            .float(); // [batch, 1]
+        decisions.clone() - decisions * row(no_finding) * any
+    }
 }
 
 /// The LLM's token ids of each disease's positive prompts, and how to average their embeddings
@@ -169,7 +237,19 @@ impl<B: Backend> ClueBank<B> {
                 .tokens
                 .map(|i| i.to_device(device), |w| w.to_device(device)),
             thresholds: self.thresholds.clone(),
+            gate: self.gate.clone(),
         }
+    }
+
+    /// One study's hard clue decisions from its clue probabilities (clue order): each against
+    /// its threshold, then the No Finding gate. None for soft clues (no thresholds).
+    pub fn decide(&self, probs: &[f32]) -> Option<Vec<bool>> {
+        let thresholds = self.thresholds.as_ref()?;
+        let mut on: Vec<bool> = probs.iter().zip(thresholds).map(|(p, t)| p >= t).collect();
+        if let Some(gate) = &self.gate {
+            gate.apply(&mut on);
+        }
+        Some(on)
     }
 
     /// The same diseases with every clue forced at inference: on where `on` is true (threshold
@@ -273,6 +353,14 @@ impl<B: Backend> ClueBank<B> {
                 .thresholds
                 .as_ref()
                 .map(|t| indices.iter().map(|&i| t[i]).collect()),
+            gate: self.gate.as_ref().and_then(|_| {
+                NoFindingGate::of(
+                    &indices
+                        .iter()
+                        .map(|&i| self.label_columns[i])
+                        .collect::<Vec<_>>(),
+                )
+            }),
         })
     }
 

@@ -125,6 +125,19 @@ pub struct ClueOptions {
     /// read them), so the findings a report states have to come from the clues, as at
     /// inference they should. 0 = off (default).
     pub visual_dropout: f64,
+    /// Per-disease clue readout: each CheXpert observation gets its own offsets of the
+    /// refiner's disease vector and of the locator's query and readout, and its own logit bias
+    /// ([`trrg_clue::ClueReadout`]), all starting at zero (the bias at the training log-odds),
+    /// so each disease learns its direction and base rate from its own gradient instead of
+    /// through nearly parallel prompt embeddings. A disease outside the 14 reads its prompts
+    /// only, so any disease set still works. Default false.
+    pub readout: bool,
+    /// With hard clues (fitted or fixed thresholds), No Finding is decided as the labels
+    /// decide it: on only where its own threshold passes and no finding other than Support
+    /// Devices is on ([`crate::NoFindingGate`]), at inference and when the thresholds are
+    /// fitted, so the LLM never sees No Finding beside a finding, which teacher forcing never
+    /// shows it. Default false.
+    pub no_finding_gate: bool,
 }
 
 impl Default for ClueOptions {
@@ -146,6 +159,8 @@ impl Default for ClueOptions {
             whiten: false,
             view_max: false,
             visual_dropout: 0.0,
+            readout: false,
+            no_finding_gate: false,
         }
     }
 }

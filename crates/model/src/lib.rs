@@ -23,7 +23,7 @@ mod prefix;
 mod pretrained;
 mod trrg;
 
-pub use bank::{ClueBank, PromptTokens};
+pub use bank::{ClueBank, NoFindingGate, PromptTokens};
 pub use config::{ClueMode, ClueOptions, TrrgConfig, ViewFusion};
 pub use error::{Error, Result};
 pub use pretrained::{PretrainedPaths, EFFICIENTNET_LITE0};

@@ -179,14 +179,21 @@ impl<B: Backend> Trrg<B> {
             Mode::Train(Some(Forced { values, used })) => p = p.mask_where(used, values),
             Mode::Train(None) => {}
             Mode::Infer => {
-                if let Some(t) = &bank.thresholds {
+                let hard = if let Some(t) = &bank.thresholds {
                     let n = t.len();
                     let t = Tensor::<B, 1>::from_floats(t.as_slice(), &device);
-                    p = p
-                        .greater_equal(t.unsqueeze::<2>().expand([batch, n]))
-                        .float();
-                } else if let Some(t) = self.settings.clue.hard_threshold {
-                    p = p.greater_equal_elem(t).float();
+                    Some(
+                        p.clone()
+                            .greater_equal(t.unsqueeze::<2>().expand([batch, n])),
+                    )
+                } else {
+                    (self.settings.clue.hard_threshold).map(|t| p.clone().greater_equal_elem(t))
+                };
+                if let Some(hard) = hard {
+                    p = match &bank.gate {
+                        Some(gate) => gate.apply_tensor(hard.float()),
+                        None => hard.float(),
+                    };
                 }
             }
         }

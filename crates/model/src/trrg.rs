@@ -8,8 +8,8 @@ use burn::tensor::TensorData;
 use trrg_clue::DiseaseLabels;
 use trrg_clue::{
     consistency_loss, info_nce, zero_shot_logits, AlignmentConfig, AlignmentHead, ClueEmbedder,
-    ClueEmbedderConfig, ClueLocator, ClueLocatorConfig, ClueRefiner, ClueRefinerConfig, DiseaseSet,
-    PromptEmbeddings,
+    ClueEmbedderConfig, ClueLocator, ClueLocatorConfig, ClueReadout, ClueReadoutConfig,
+    ClueRefiner, ClueRefinerConfig, DiseaseSet, PromptEmbeddings,
 };
 use trrg_interact::ClueInteraction;
 use trrg_llm::{masked_cross_entropy, real_mask, GenerationConfig, LlamaForCausalLM};
@@ -18,7 +18,9 @@ use trrg_tokenize::ReportTokenizer;
 use trrg_vision::VisionEncoder;
 
 use crate::prefix::{Forced, Mode};
-use crate::{ClueBank, ClueMode, ClueOptions, Error, PromptTokens, TrrgConfig, ViewFusion};
+use crate::{
+    ClueBank, ClueMode, ClueOptions, Error, NoFindingGate, PromptTokens, TrrgConfig, ViewFusion,
+};
 
 /// Settings the forward pass reads (from [`TrrgConfig`]).
 #[derive(Clone, Debug)]
@@ -49,6 +51,8 @@ pub struct Trrg<B: Backend> {
     pub clue_refiner: Option<ClueRefiner<B>>,
     /// Patch-level evidence for the clue logits (None when off).
     pub clue_locator: Option<ClueLocator<B>>,
+    /// Each CheXpert observation's own clue parameters on top of the heads (None when off).
+    pub clue_readout: Option<ClueReadout<B>>,
     /// Clue injector.
     pub clue_embedder: ClueEmbedder<B>,
     /// Cross-modal clue interaction.
@@ -169,6 +173,10 @@ impl<B: Backend> Trrg<B> {
                 .clue
                 .localization
                 .then(|| ClueLocatorConfig::new(d_vision, d_text).init(device)),
+            clue_readout: config
+                .clue
+                .readout
+                .then(|| ClueReadoutConfig::new(DiseaseSet::chexpert().len()).init(device)),
             clue_embedder: ClueEmbedderConfig::new(d_text, d).init(device),
             interaction: config.interaction.init(device),
             visual_to_llm: LinearConfig::new(d, d_llm).init(device),
@@ -197,6 +205,7 @@ impl<B: Backend> Trrg<B> {
                 self.align = self.align.no_grad();
                 self.clue_refiner = self.clue_refiner.map(|r| r.no_grad());
                 self.clue_locator = self.clue_locator.map(|l| l.no_grad());
+                self.clue_readout = self.clue_readout.map(|r| r.no_grad());
                 self.clue_embedder = self.clue_embedder.no_grad();
                 self.interaction = self.interaction.no_grad();
                 self.clue_to_llm = self.clue_to_llm.no_grad();
@@ -283,22 +292,31 @@ impl<B: Backend> Trrg<B> {
             self.align.embed_images(pooled.clone()),
             &bank.prompts,
         );
-        if self.clue_refiner.is_none() && self.clue_locator.is_none() {
+        if self.clue_refiner.is_none() && self.clue_locator.is_none() && self.clue_readout.is_none()
+        {
             return logits;
         }
         // Once for both heads: whitening is a chain of matrix products.
         let identity = self.clue_identity(bank); // [n_clues, d_text]
+        let rows = self
+            .clue_readout
+            .as_ref()
+            .map(|r| r.rows(&bank.label_columns));
         if let Some(refiner) = &self.clue_refiner {
+            let mut vectors = refiner.disease_vectors(identity.clone()); // [n_clues, d_refine]
+            if let Some(rows) = &rows {
+                vectors = vectors + rows.refine.clone();
+            }
             logits = logits
                 + if self.settings.clue.view_max && n_views > 1 {
-                    let per_view = refiner.forward(out.global.clone(), identity.clone()); // [batch * n_views, n_clues]
+                    let per_view = refiner.score(out.global.clone(), vectors); // [batch * n_views, n_clues]
                     let n_clues = per_view.dims()[1];
                     per_view
                         .reshape([batch, n_views, n_clues])
                         .max_dim(1)
                         .reshape([batch, n_clues])
                 } else {
-                    refiner.forward(pooled, identity.clone())
+                    refiner.score(pooled, vectors)
                 };
         }
         if let Some(locator) = &self.clue_locator {
@@ -307,9 +325,30 @@ impl<B: Backend> Trrg<B> {
                 .patch_tokens
                 .clone()
                 .reshape([batch, n_views * n_patches, d_vision]); // [batch, n_views * n_patches, d_vision]
-            logits = logits + locator.forward(patches, identity);
+            let (query, readout) = Self::locator_vectors(locator, identity, rows.as_ref());
+            logits = logits + locator.forward_with(patches, query, readout);
+        }
+        if let Some(rows) = rows {
+            logits = logits + rows.bias;
         }
         logits
+    }
+
+    /// The locator's query and readout per disease: from the identities, plus the readout's
+    /// own offsets.
+    ///
+    /// # Shapes
+    /// - identity: `[n_clues, d_text]` -> two `[n_clues, d_locate]`
+    fn locator_vectors(
+        locator: &ClueLocator<B>,
+        identity: Tensor<B, 2>,
+        rows: Option<&trrg_clue::ReadoutRows<B>>,
+    ) -> (Tensor<B, 2>, Tensor<B, 2>) {
+        let (query, readout) = locator.disease_vectors(identity);
+        match rows {
+            Some(rows) => (query + rows.query.clone(), readout + rows.readout.clone()),
+            None => (query, readout),
+        }
     }
 
     /// The disease identities the clue heads read: the prompts' identities, whitened across the
@@ -360,7 +399,12 @@ impl<B: Backend> Trrg<B> {
         let patches = out
             .patch_tokens
             .reshape([batch, n_views * n_patches, d_vision]);
-        let attention = locator.attention(patches, self.clue_identity(bank)); // [batch, n_clues, n_views * n_patches]
+        let rows = self
+            .clue_readout
+            .as_ref()
+            .map(|r| r.rows(&bank.label_columns));
+        let (query, _) = Self::locator_vectors(locator, self.clue_identity(bank), rows.as_ref());
+        let attention = locator.attention_with(patches, query); // [batch, n_clues, n_views * n_patches]
         let n_clues = attention.dims()[1];
         Ok(Some(
             attention.reshape([batch, n_clues, n_views, n_patches]),
@@ -473,6 +517,12 @@ impl<B: Backend> Trrg<B> {
             tokens,
             names: set.names().into_iter().map(String::from).collect(),
             prompts: PromptEmbeddings::from_pooled(set, pooled)?,
+            gate: self
+                .settings
+                .clue
+                .no_finding_gate
+                .then(|| NoFindingGate::of(&set.chexpert_columns()))
+                .flatten(),
             label_columns: set.chexpert_columns(),
         })
     }

@@ -1,7 +1,7 @@
 //! Shape, masking, gradient and generation invariants of `Trrg` on a micro configuration.
 
 use burn::backend::{Autodiff, Flex};
-use burn::module::{Module, Param};
+use burn::module::{AutodiffModule, Module, Param};
 use burn::prelude::*;
 use burn::tensor::{Distribution, TensorData};
 use trrg_clue::DiseaseLabels;
@@ -810,4 +810,139 @@ fn negation_contrast_adds_the_weighted_bce_of_the_clue_logits() {
             .to_string()
             .contains("clue.negation_weight")
     );
+}
+
+#[test]
+fn per_disease_readout_starts_at_the_prompts_and_trains_each_slot_alone() {
+    let device = Default::default();
+    let model: Trrg<A> = with_clue(config(ClueMode::Full), |c| c.readout = true)
+        .init(&device)
+        .unwrap();
+    // Cardiomegaly (CheXpert column 1) has a slot; d1 and d2 have none.
+    let bank = model.clue_bank(&diseases(3), &vocab(), 8).unwrap();
+    assert_eq!(bank.label_columns, vec![Some(1), None, None]);
+    // Without dropout (the inner backend), the readout at zero changes nothing.
+    let x = images::<B>(2, 2);
+    let valid = model.valid();
+    let valid_bank = valid.clue_bank(&diseases(3), &vocab(), 8).unwrap();
+    let logits = |m: &Trrg<B>| m.clue_logits(x.clone(), &valid_bank).unwrap();
+    let mut without = valid.clone();
+    without.clue_readout = None;
+    let at_prompts = logits(&without);
+    assert!(max_diff(logits(&valid), at_prompts.clone()) < 1e-6);
+
+    // The bias moves its own disease only.
+    let bias: Vec<f32> = (0..14).map(|k| k as f32 + 1.0).collect();
+    let mut model = model;
+    model.clue_readout = model.clue_readout.map(|r| r.with_bias(&bias).unwrap());
+    let offset = Tensor::<B, 2>::from_data([[2.0f32, 0.0, 0.0], [2.0, 0.0, 0.0]], &device);
+    assert!(max_diff(logits(&model.valid()), at_prompts + offset) < 1e-5);
+
+    // The consistency loss reaches Cardiomegaly's slot and no other.
+    let values = Tensor::<A, 2>::from_data([[1.0f32, 0.0, 1.0], [0.0, 1.0, 0.0]], &device);
+    let known = values.clone().greater_equal_elem(0.0);
+    let loss = trrg_clue::consistency_loss(
+        model.clue_logits(images(2, 2), &bank).unwrap(),
+        values,
+        known,
+        &model.settings().clue.consistency(),
+    );
+    let grads = loss.backward();
+    let readout = model.clue_readout.as_ref().unwrap();
+    let bias_grad = readout.bias.val().grad(&grads).unwrap().to_data();
+    let bias_grad = bias_grad.to_vec::<f32>().unwrap();
+    assert!(bias_grad[1].abs() > 1e-6, "{bias_grad:?}");
+    assert!(bias_grad
+        .iter()
+        .enumerate()
+        .all(|(k, g)| k == 1 || *g == 0.0));
+    for (what, param) in [("refine", &readout.refine), ("readout", &readout.readout)] {
+        let grad = param
+            .val()
+            .grad(&grads)
+            .unwrap()
+            .to_data()
+            .to_vec::<f32>()
+            .unwrap();
+        let row = |k: usize| {
+            grad[k * 64..(k + 1) * 64]
+                .iter()
+                .map(|g| g.abs())
+                .sum::<f32>()
+        };
+        assert!(row(1) > 0.0, "{what}");
+        assert!((0..14).filter(|&k| k != 1).all(|k| row(k) == 0.0), "{what}");
+    }
+}
+
+#[test]
+fn the_no_finding_gate_turns_no_finding_off_beside_a_finding() {
+    let device = Default::default();
+    let disease = |name: &str, positive: &str| Disease {
+        name: name.into(),
+        positive: vec![positive.into()],
+        negative: vec!["heart normal".into()],
+    };
+    let set = DiseaseSet {
+        name: "gate".into(),
+        diseases: vec![
+            disease("Cardiomegaly", "big heart"),
+            disease("No Finding", "lung clear"),
+            disease("Support Devices", "there is nodule"),
+        ],
+    };
+    let gated: Trrg<B> = with_clue(config(ClueMode::NoInteraction), |c| {
+        c.no_finding_gate = true
+    })
+    .init(&device)
+    .unwrap();
+    let bank = gated.clue_bank(&set, &vocab(), 8).unwrap();
+    let gate = trrg_model::NoFindingGate {
+        no_finding: 1,
+        findings: vec![0],
+    };
+    assert_eq!(bank.gate, Some(gate));
+    let mut plain_bank = bank.clone();
+    plain_bank.gate = None;
+
+    let x = images::<B>(1, 1);
+    let clue_tokens = |bank: &trrg_model::ClueBank<B>, thresholds: [f32; 3]| {
+        let bank = bank.clone().with_thresholds(thresholds.to_vec()).unwrap();
+        let prefix = gated.prefix(x.clone(), Some(&bank)).unwrap().embeds;
+        let len = prefix.dims()[1];
+        prefix.narrow(1, len - 4, 3) // <clue> c1..c3 </clue>
+    };
+    // Cardiomegaly on: the gate turns No Finding off, as its threshold of 1 would.
+    let on = clue_tokens(&bank, [0.0, 0.0, 0.0]);
+    assert!(max_diff(on.clone(), clue_tokens(&plain_bank, [0.0, 1.0, 0.0])) < 1e-6);
+    assert!(max_diff(on, clue_tokens(&plain_bank, [0.0, 0.0, 0.0])) > 1e-4);
+    // Cardiomegaly off (and Support Devices on): No Finding stays on.
+    assert!(
+        max_diff(
+            clue_tokens(&bank, [1.0, 0.0, 0.0]),
+            clue_tokens(&plain_bank, [1.0, 0.0, 0.0])
+        ) < 1e-6
+    );
+
+    let halves = bank.clone().with_thresholds(vec![0.5; 3]).unwrap();
+    assert_eq!(
+        halves.decide(&[0.9, 0.9, 0.9]),
+        Some(vec![true, false, true])
+    );
+    assert_eq!(
+        halves.decide(&[0.1, 0.9, 0.9]),
+        Some(vec![false, true, true])
+    );
+    assert_eq!(bank.decide(&[0.9, 0.9, 0.9]), None);
+    // A selection keeps the gate of the diseases it keeps.
+    let picked = bank.select(&[2, 1]).unwrap();
+    assert_eq!(
+        picked.gate,
+        Some(trrg_model::NoFindingGate {
+            no_finding: 1,
+            findings: vec![]
+        })
+    );
+    let ungated: Trrg<B> = config(ClueMode::NoInteraction).init(&device).unwrap();
+    assert_eq!(ungated.clue_bank(&set, &vocab(), 8).unwrap().gate, None);
 }

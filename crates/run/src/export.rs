@@ -303,6 +303,51 @@ pub struct ExportSummary {
     pub lora: bool,
 }
 
+/// An export writes only into a new or empty folder, or over an earlier export of the same run:
+/// never into the run directory, nor over a folder that holds anything else.
+fn check_export_target(run_dir: &Path, out: &Path) -> Result<()> {
+    let refuse = |reason: String| {
+        Err(Error::InvalidConfig {
+            field: "out".into(),
+            reason,
+        })
+    };
+    if out.is_file() {
+        return refuse(format!("{} is a file; give a new folder", out.display()));
+    }
+    let Ok(mut entries) = std::fs::read_dir(out) else {
+        return Ok(()); // not there yet: created below
+    };
+    let same = |a: &Path, b: &Path| match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    };
+    if same(out, run_dir) {
+        return refuse(format!(
+            "{} is the run directory itself; give a new folder, e.g. {}",
+            out.display(),
+            run_dir.join("export").display()
+        ));
+    }
+    if entries.next().is_none() {
+        return Ok(());
+    }
+    let earlier: Option<ExportInfo> = trrg_io::read_json(&out.join(EXPORT_FILE)).ok();
+    match earlier {
+        Some(info) if same(Path::new(&info.source_run), run_dir) => Ok(()),
+        Some(info) => refuse(format!(
+            "{} holds an export of another run ({}); give a new folder, or remove it first",
+            out.display(),
+            info.source_run
+        )),
+        None => refuse(format!(
+            "{} is not empty and is not an export of this run; give a new or empty folder, or \
+             remove it first",
+            out.display()
+        )),
+    }
+}
+
 /// Exports the best (else latest) checkpoint of `run_dir` to `out` (see the module docs).
 pub fn export_run<B: Backend>(
     run_dir: &Path,
@@ -316,6 +361,7 @@ pub fn export_run<B: Backend>(
             reason: format!("{} is already an exported directory", run_dir.display()),
         });
     }
+    check_export_target(run_dir, out)?;
     let (model, config, tokenizers, file) = crate::generator::load_run_model::<B>(&run, device)?;
     std::fs::create_dir_all(out).map_err(|source| Error::Io {
         action: "cannot create",

@@ -87,6 +87,13 @@ impl<B: Backend> ReportGenerator<B> {
         self.bank.as_ref()?.thresholds.as_deref()
     }
 
+    /// One study's hard clue decisions from its clue probabilities (disease order): each
+    /// against its threshold, then the No Finding gate when the model has one
+    /// ([`ClueBank::decide`]). None = soft clues or no clues.
+    pub fn clue_decisions(&self, probs: &[f32]) -> Option<Vec<bool>> {
+        self.bank.as_ref()?.decide(probs)
+    }
+
     /// The same model with every clue forced at inference: on where `on` (disease order) is
     /// true, off elsewhere ([`ClueBank::forced`]); for the obedience probe.
     pub fn with_forced_clues(&self, on: &[bool]) -> Result<Self, Error> {

@@ -183,6 +183,31 @@ pub(crate) fn study_label(item: &StudyItem, column: Option<usize>) -> Option<i8>
     item.labels.as_ref()?.get(column?).copied().flatten()
 }
 
+/// Each CheXpert column's log-odds of a positive label among `dataset`'s labelled studies,
+/// blanks and uncertain labels counted as not positive, with half a study of each kind added
+/// so that no column is infinite (all zeros without labels).
+pub(crate) fn positive_log_odds(dataset: &ReportDataset, n_columns: usize) -> Vec<f32> {
+    let (mut positive, mut total) = (vec![0.0f64; n_columns], 0.0f64);
+    for item in (0..dataset.len()).filter_map(|i| dataset.get(i)) {
+        if item.labels.is_none() {
+            continue;
+        }
+        total += 1.0;
+        for (column, count) in positive.iter_mut().enumerate() {
+            if study_label(&item, Some(column)) == Some(1) {
+                *count += 1.0;
+            }
+        }
+    }
+    if total == 0.0 {
+        return vec![0.0; n_columns];
+    }
+    positive
+        .iter()
+        .map(|&p| ((p + 0.5) / (total - p + 0.5)).ln() as f32)
+        .collect()
+}
+
 /// Deduplicated report sentences of a batch and which study each belongs to
 /// (`positive[b * n + j]`).
 pub fn sentence_set(items: &[StudyItem]) -> (Vec<String>, Vec<bool>) {

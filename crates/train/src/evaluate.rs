@@ -151,14 +151,14 @@ pub struct ObservationRow {
 }
 
 /// The per-observation table: `labels` (reference) and `hyps` (generated) per study, `clues`
-/// each study's clue probabilities in clue order, `columns` each clue's CheXpert column and
-/// `thresholds` its decision threshold (0.5 without).
+/// each study's clue probabilities in clue order, `decisions` its hard clue decisions and
+/// `columns` each clue's CheXpert column.
 fn per_observation(
     labels: &[ReportLabels],
     hyps: &[ReportLabels],
     clues: &[Vec<f32>],
+    decisions: &[Vec<bool>],
     columns: &[Option<usize>],
-    thresholds: Option<&[f32]>,
 ) -> Vec<ObservationRow> {
     let positive = |l: &ReportLabels, i: usize| l[i] == Some(1);
     trrg_labeler::CHEXPERT_OBSERVATIONS
@@ -166,7 +166,6 @@ fn per_observation(
         .enumerate()
         .filter_map(|(i, name)| {
             let d = columns.iter().position(|&c| c == Some(i))?;
-            let threshold = thresholds.map_or(0.5, |t| t[d]);
             // (tp, fp, fn) of a prediction against the label.
             let tally =
                 |c: &mut (usize, usize, usize), y: bool, predicted: bool| match (y, predicted) {
@@ -178,10 +177,10 @@ fn per_observation(
             let (mut report, mut decision) = ((0, 0, 0), (0, 0, 0));
             let (mut on, mut on_stated, mut off_silent, mut scores, mut truth) =
                 (0, 0, 0, Vec::new(), Vec::new());
-            for ((l, h), p) in labels.iter().zip(hyps).zip(clues) {
+            for (((l, h), p), decided) in labels.iter().zip(hyps).zip(clues).zip(decisions) {
                 let (y, stated) = (positive(l, i), positive(h, i));
                 let prob = p.get(d).copied().unwrap_or(f32::NAN);
-                let clue = prob >= threshold;
+                let clue = decided.get(d).copied().unwrap_or(false);
                 tally(&mut report, y, stated);
                 tally(&mut decision, y, clue);
                 if clue {
@@ -354,12 +353,20 @@ pub fn evaluate<B: Backend>(
             } else {
                 &ref_labels
             };
+            // Soft clues are read as on from 0.5.
+            let decisions: Vec<Vec<bool>> = clue_rows
+                .iter()
+                .map(|p| {
+                    bank.decide(p)
+                        .unwrap_or_else(|| p.iter().map(|&p| p >= 0.5).collect())
+                })
+                .collect();
             per_observation(
                 labels,
                 &hyp_labels,
                 &clue_rows,
+                &decisions,
                 &bank.label_columns,
-                bank.thresholds.as_deref(),
             )
         }
         None => Vec::new(),
@@ -559,7 +566,7 @@ pub fn fit_clue_thresholds<B: Backend>(
                 .then(|| t.iter().map(|v| *v == Some(true)).collect())
         })
         .collect();
-    let thresholds = fit_thresholds(&probs, &truth);
+    let thresholds = fit_thresholds(&probs, &truth, bank.gate.as_ref());
     Ok(bank.clone().with_thresholds(thresholds)?)
 }
 
@@ -590,7 +597,7 @@ mod tests {
 
     #[test]
     fn per_observation_counts_reports_clues_and_their_agreement() {
-        // Cardiomegaly (column 1) as the only clue, threshold 0.4; four studies.
+        // Cardiomegaly (column 1) as the only clue, on from 0.4; four studies.
         let row = |v: Option<i8>| {
             let mut l: ReportLabels = [None; 14];
             l[1] = v;
@@ -599,7 +606,8 @@ mod tests {
         let labels = [row(Some(1)), row(Some(1)), row(Some(0)), row(None)];
         let hyps = [row(Some(1)), row(Some(0)), row(Some(1)), row(None)];
         let clues = [vec![0.9], vec![0.5], vec![0.3], vec![0.1]];
-        let rows = per_observation(&labels, &hyps, &clues, &[Some(1)], Some(&[0.4f32][..]));
+        let on = |t: f32| -> Vec<Vec<bool>> { clues.iter().map(|p| vec![p[0] >= t]).collect() };
+        let rows = per_observation(&labels, &hyps, &clues, &on(0.4), &[Some(1)]);
         assert_eq!(rows.len(), 1);
         let r = &rows[0];
         assert_eq!(r.observation, "Cardiomegaly");
@@ -612,11 +620,10 @@ mod tests {
         assert!((r.agreement - 0.5).abs() < 1e-12);
         assert_eq!((r.agreement_on, r.agreement_off), (Some(0.5), Some(0.5)));
         assert_eq!(r.clue_auc, Some(1.0));
-        // No threshold: 0.5, which the second study's 0.5 meets.
-        let rows = per_observation(&labels, &hyps, &clues, &[Some(1)], None);
-        assert_eq!(rows[0].clue_on, 2);
+        let rows = per_observation(&labels, &hyps, &clues, &on(0.6), &[Some(1)]);
+        assert_eq!(rows[0].clue_on, 1);
         // A clue without a CheXpert column has no row.
-        assert!(per_observation(&labels, &hyps, &clues, &[None], None).is_empty());
+        assert!(per_observation(&labels, &hyps, &clues, &on(0.4), &[None]).is_empty());
     }
 
     #[test]

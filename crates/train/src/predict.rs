@@ -291,7 +291,6 @@ pub fn predict<B: Backend>(
 ) -> crate::Result<Vec<Prediction>> {
     let bar = progress(studies.len(), "predict", quiet);
     let labeler = Labeler::new();
-    let thresholds = generator.clue_thresholds();
     let mut rows = Vec::with_capacity(studies.len());
     let reports = generate_reports(generator, studies, batch_size, &bar)?;
     for (study, report) in studies.iter().zip(reports) {
@@ -300,12 +299,13 @@ pub fn predict<B: Backend>(
             .iter()
             .map(|(d, p)| (d.clone(), Value::from(*p)))
             .collect();
-        let clue_decisions = thresholds.map(|t| {
+        let probs: Vec<f32> = report.clues.iter().map(|(_, p)| *p).collect();
+        let clue_decisions = generator.clue_decisions(&probs).map(|on| {
             report
                 .clues
                 .iter()
-                .zip(t)
-                .map(|((d, p), t)| (d.clone(), Value::from(*p >= *t)))
+                .zip(on)
+                .map(|((d, _), on)| (d.clone(), Value::from(on)))
                 .collect()
         });
         rows.push(Prediction {

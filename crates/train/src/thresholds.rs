@@ -7,64 +7,73 @@
 //! clinical efficacy measures (r2gen convention: positive = 1, micro over the observations).
 
 use trrg_metrics::prf;
+use trrg_model::NoFindingGate;
 
 /// The candidate thresholds: 0.05, 0.10, ..., 0.95.
 pub fn threshold_grid() -> Vec<f32> {
     (1..20).map(|i| i as f32 / 20.0).collect()
 }
 
-/// `[tp, fp, fn]` of the decisions `probs[i] >= threshold` against `truth[i]`.
-fn confusion(probs: &[f32], truth: &[bool], threshold: f32) -> [usize; 3] {
-    let mut c = [0; 3];
-    for (&p, &y) in probs.iter().zip(truth) {
-        match (p >= threshold, y) {
-            (true, true) => c[0] += 1,
-            (true, false) => c[1] += 1,
-            (false, true) => c[2] += 1,
-            (false, false) => {}
-        }
-    }
-    c
-}
-
 fn f1([tp, fp, fn_]: [usize; 3]) -> f64 {
     prf(tp, fp, fn_).2
 }
 
-fn add(a: [usize; 3], b: [usize; 3]) -> [usize; 3] {
-    [a[0] + b[0], a[1] + b[1], a[2] + b[2]]
+/// Micro `[tp, fp, fn]` over the labeled diseases of the decisions `probs[d][i] >=
+/// thresholds[d]`, each study's decisions passed through `gate` (No Finding off beside a
+/// finding).
+fn micro_counts(
+    probs: &[Vec<f32>],
+    truth: &[Option<Vec<bool>>],
+    thresholds: &[f32],
+    gate: Option<&NoFindingGate>,
+) -> [usize; 3] {
+    let n_studies = probs.first().map_or(0, Vec::len);
+    let mut counts = [0; 3];
+    let mut on = vec![false; probs.len()];
+    for i in 0..n_studies {
+        for (d, p) in probs.iter().enumerate() {
+            on[d] = p[i] >= thresholds[d];
+        }
+        if let Some(gate) = gate {
+            gate.apply(&mut on);
+        }
+        for (d, t) in truth.iter().enumerate() {
+            let Some(t) = t else { continue };
+            match (on[d], t[i]) {
+                (true, true) => counts[0] += 1,
+                (true, false) => counts[1] += 1,
+                (false, true) => counts[2] += 1,
+                (false, false) => {}
+            }
+        }
+    }
+    counts
 }
 
-/// One threshold per disease (from [`threshold_grid`]) maximizing the micro-F1 of
-/// `probs[d][i] >= threshold[d]` against `truth[d][i]`, by coordinate ascent from 0.5 over the
-/// diseases in order until no threshold changes (ties keep the current threshold). Diseases whose
-/// `truth` is None (no labels) keep 0.5 and do not count.
-pub fn fit_thresholds(probs: &[Vec<f32>], truth: &[Option<Vec<bool>>]) -> Vec<f32> {
+/// One threshold per disease (from [`threshold_grid`]) maximizing the micro-F1 of the
+/// decisions `probs[d][i] >= threshold[d]` (through `gate`, when given) against `truth[d][i]`,
+/// by coordinate ascent from 0.5 over the diseases in order until no threshold changes (ties
+/// keep the current threshold). Diseases whose `truth` is None (no labels) keep 0.5 and do not
+/// count.
+pub fn fit_thresholds(
+    probs: &[Vec<f32>],
+    truth: &[Option<Vec<bool>>],
+    gate: Option<&NoFindingGate>,
+) -> Vec<f32> {
     let grid = threshold_grid();
-    let half = grid.len() / 2; // 0.5
-                               // counts[d][g] = [tp, fp, fn] of disease d at grid value g (empty without labels).
-    let counts: Vec<Vec<[usize; 3]>> = probs
-        .iter()
-        .zip(truth)
-        .map(|(p, t)| match t {
-            Some(t) => grid.iter().map(|&g| confusion(p, t, g)).collect(),
-            None => Vec::new(),
-        })
-        .collect();
-    let mut chosen = vec![half; probs.len()];
+    let mut chosen = vec![0.5f32; probs.len()];
+    let score = |t: &[f32]| f1(micro_counts(probs, truth, t, gate));
     // Each accepted change raises the micro-F1, so this ends; the bound is a guard.
     for _ in 0..100 {
         let mut changed = false;
-        for d in (0..probs.len()).filter(|&d| !counts[d].is_empty()) {
-            // The micro counts of every other disease at its current threshold.
-            let rest = (0..probs.len())
-                .filter(|&e| e != d && !counts[e].is_empty())
-                .fold([0; 3], |sum, e| add(sum, counts[e][chosen[e]]));
-            let mut best = (f1(add(rest, counts[d][chosen[d]])), chosen[d]);
-            for (g, &c) in counts[d].iter().enumerate() {
-                let score = f1(add(rest, c));
-                if score > best.0 + 1e-12 {
-                    best = (score, g);
+        for d in (0..probs.len()).filter(|&d| truth[d].is_some()) {
+            let mut best = (score(&chosen), chosen[d]);
+            let mut trial = chosen.clone();
+            for &g in &grid {
+                trial[d] = g;
+                let s = score(&trial);
+                if s > best.0 + 1e-12 {
+                    best = (s, g);
                 }
             }
             if best.1 != chosen[d] {
@@ -76,18 +85,18 @@ pub fn fit_thresholds(probs: &[Vec<f32>], truth: &[Option<Vec<bool>>]) -> Vec<f3
             break;
         }
     }
-    chosen.into_iter().map(|g| grid[g]).collect()
+    chosen
 }
 
-/// Micro-F1 of the hard decisions `probs[d][i] >= thresholds[d]` over the labeled diseases.
-pub fn micro_f1(probs: &[Vec<f32>], truth: &[Option<Vec<bool>>], thresholds: &[f32]) -> f64 {
-    let counts = probs
-        .iter()
-        .zip(truth)
-        .zip(thresholds)
-        .filter_map(|((p, t), &th)| t.as_ref().map(|t| confusion(p, t, th)))
-        .fold([0; 3], add);
-    f1(counts)
+/// Micro-F1 of the hard decisions `probs[d][i] >= thresholds[d]` (through `gate`, when given)
+/// over the labeled diseases.
+pub fn micro_f1(
+    probs: &[Vec<f32>],
+    truth: &[Option<Vec<bool>>],
+    thresholds: &[f32],
+    gate: Option<&NoFindingGate>,
+) -> f64 {
+    f1(micro_counts(probs, truth, thresholds, gate))
 }
 
 #[cfg(test)]
@@ -106,13 +115,13 @@ mod tests {
             Some(vec![true, true, true, false, false, false]),
             Some(vec![true, true, false, false, false, false]),
         ];
-        let at_half = micro_f1(&probs, &truth, &[0.5, 0.5]);
-        let fitted = fit_thresholds(&probs, &truth);
+        let at_half = micro_f1(&probs, &truth, &[0.5, 0.5], None);
+        let fitted = fit_thresholds(&probs, &truth, None);
         // 0.5 still separates disease 0, so the tie keeps it; for disease 1 every threshold in
         // 0.10 ..= 0.20 separates its positives from its negatives, and the first one wins.
         assert_eq!(fitted[0], 0.5);
         assert_eq!(fitted[1], 0.1, "{fitted:?}");
-        assert!((micro_f1(&probs, &truth, &fitted) - 1.0).abs() < 1e-12);
+        assert!((micro_f1(&probs, &truth, &fitted, None) - 1.0).abs() < 1e-12);
         assert!(at_half < 0.9, "{at_half}");
     }
 
@@ -129,7 +138,7 @@ mod tests {
             Some(vec![true, false, false, false]),
             None,
         ];
-        let fitted = fit_thresholds(&probs, &truth);
+        let fitted = fit_thresholds(&probs, &truth, None);
         assert_eq!(fitted[0], 0.5);
         // Any threshold above 0.6 turns disease 1 off: one missed positive costs less micro-F1
         // than three false positives; the first such grid value is 0.65.
@@ -138,5 +147,27 @@ mod tests {
         let grid = threshold_grid();
         assert_eq!(grid.len(), 19);
         assert!(fitted.iter().all(|t| grid.contains(t)));
+    }
+
+    #[test]
+    fn with_the_gate_no_finding_is_off_beside_a_finding_when_fitting_and_scoring() {
+        // Disease 0 a finding, disease 1 No Finding, whose head is confused on study 0.
+        let probs = vec![vec![0.9, 0.1, 0.1], vec![0.8, 0.9, 0.7]];
+        let truth = vec![
+            Some(vec![true, false, false]),
+            Some(vec![false, true, true]),
+        ];
+        let gate = NoFindingGate {
+            no_finding: 1,
+            findings: vec![0],
+        };
+        let alone = fit_thresholds(&probs, &truth, None);
+        assert!(micro_f1(&probs, &truth, &alone, None) < 1.0);
+        let gated = fit_thresholds(&probs, &truth, Some(&gate));
+        assert_eq!(gated, vec![0.5, 0.5]);
+        assert!((micro_f1(&probs, &truth, &gated, Some(&gate)) - 1.0).abs() < 1e-12);
+        let mut on = vec![true, true];
+        gate.apply(&mut on);
+        assert_eq!(on, vec![true, false]);
     }
 }

@@ -23,7 +23,7 @@ use trrg_clue::DiseaseSet;
 use trrg_data::ReportBatcher;
 use trrg_model::{ClueBank, ClueMode, PretrainedPaths, Trrg};
 
-use crate::data::RunData;
+use crate::data::{positive_log_odds, RunData};
 use crate::evaluate::fit_clue_thresholds;
 use crate::log::JsonlLog;
 use crate::optim::Optimizers;
@@ -133,6 +133,11 @@ pub fn train_parallel<B: AutodiffBackend>(
     B::seed(device, config.seed);
     let paths = config.base.as_ref().map(|b| b.paths());
     let mut model: Trrg<B> = init_model(&model_config, paths.as_ref(), device)?;
+    // The per-disease readout starts at each observation's training base rate.
+    if let Some(readout) = model.clue_readout.take() {
+        let bias = positive_log_odds(&data.train, readout.n_slots());
+        model.clue_readout = Some(readout.with_bias(&bias)?);
+    }
     // A stage-2 checkpoint holds the stage-2 layout (LoRA adapters, frozen parts).
     if state.stage == 2 {
         model = prepare_stage2(model, config, device)?;
@@ -299,6 +304,7 @@ fn valid_bank<B: AutodiffBackend>(bank: &ClueBank<B>) -> ClueBank<B::InnerBacken
         padding: bank.padding.clone().map(|p| p.inner()),
         tokens: bank.tokens.map(|i| i.inner(), |w| w.inner()),
         thresholds: bank.thresholds.clone(),
+        gate: bank.gate.clone(),
     }
 }
 
