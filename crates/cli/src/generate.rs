@@ -11,7 +11,8 @@ use trrg_core::ReportGenerator;
 /// Arguments of `trrg generate`.
 #[derive(Args, Debug)]
 pub struct GenerateArgs {
-    /// Run directory written by `trrg train` or the `train_iu_xray` example.
+    /// Run directory written by `trrg train` or the `train_iu_xray` example, or a directory
+    /// written by `trrg export`.
     #[arg(long)]
     checkpoint: PathBuf,
     /// The study's view images (PNG, JPEG or DICOM), as many as the model was trained with.

@@ -25,30 +25,52 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Generate a synthetic two-view chest X-ray dataset (R2Gen layout) with truthful reports.
+    #[command(after_help = "Examples:\n  trrg synth --out data/synth --studies 1200 --seed 7")]
     Synth(synth::SynthArgs),
     /// Score generated reports against references: BLEU-1..4, ROUGE-L, CIDEr (pycocoevalcap-equal)
     /// and clinical efficacy.
+    #[command(
+        after_help = "Examples:\n  trrg eval --pairs pairs.json --ce r2gen --per-example\n  trrg eval --predictions preds/predictions.jsonl"
+    )]
     Eval(eval::EvalArgs),
     /// Label reports with the 14 CheXpert observations ("CheXpert-style rules (trrg)").
+    #[command(after_help = "Examples:\n  trrg label --reports reports.json > labels.json")]
     Label(label::LabelArgs),
     /// Train TRRG (stage 1 and stage 2) and evaluate the best checkpoint on the test split.
+    #[command(
+        after_help = "Examples:\n  trrg train --out runs/main\n  trrg train --out runs/probe --set stage2.epochs=0\n  trrg train --out runs/main --resume"
+    )]
     Train(train::TrainArgs),
     /// Write the report of one study with a trained run, with per-disease clue probabilities.
+    #[command(
+        after_help = "Examples:\n  trrg generate --checkpoint runs/main frontal.png lateral.png\n  trrg generate --checkpoint export/ --json study/frontal.dcm study/lateral.dcm"
+    )]
     Generate(generate::GenerateArgs),
     /// Write the reports of a dataset split or of image files with a trained run, batched:
     /// `predictions.jsonl`, and `metrics.json` where references exist.
+    #[command(
+        after_help = "Examples:\n  trrg predict --checkpoint runs/main --data-dir data/synth --split test --out preds\n  trrg predict --checkpoint export/ --out preds study1/ study2/"
+    )]
     Predict(predict::PredictArgs),
     /// The obedience probe: on normal studies, force each clue on (the others off), then all
     /// off, and count how often the reports state the forced finding and any other.
+    #[command(
+        after_help = "Examples:\n  trrg obey --checkpoint runs/main --data-dir data/synth --out obey.json"
+    )]
     Obey(obey::ObeyArgs),
     /// Export a trained run as a self-contained directory: safetensors with the LLM in HF Llama
     /// layout (LoRA in PEFT layout), config, tokenizers, disease set, thresholds, model card.
+    #[command(after_help = "Examples:\n  trrg export --checkpoint runs/main --out export/")]
     Export(export::ExportArgs),
     /// Serve a trained run over HTTP: a JSON API (POST the views, get the report, clue
     /// probabilities and evidence maps) and a one-page web demo. Listens on loopback by default.
+    #[command(
+        after_help = "Examples:\n  trrg serve --checkpoint runs/main\n  trrg serve --checkpoint export/ --addr 0.0.0.0:8080"
+    )]
     Serve(serve::ServeArgs),
     /// Show a pretrained checkpoint's architecture, parameter count and dtypes, and whether
     /// every tensor maps onto trrg's model (naming any that do not).
+    #[command(after_help = "Examples:\n  trrg inspect ~/models/SmolLM2-135M --tensors")]
     Inspect(inspect::InspectArgs),
 }
 

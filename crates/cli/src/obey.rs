@@ -13,7 +13,8 @@ use crate::predict::SplitArg;
 /// Arguments of `trrg obey`.
 #[derive(Args, Debug)]
 pub struct ObeyArgs {
-    /// Run directory written by `trrg train` or the `train_iu_xray` example.
+    /// Run directory written by `trrg train` or the `train_iu_xray` example, or a directory
+    /// written by `trrg export`.
     #[arg(long)]
     checkpoint: PathBuf,
     /// An R2Gen-layout dataset whose normal studies (No Finding in `labels.json`, else in the

@@ -41,7 +41,8 @@ impl SplitArg {
 /// Arguments of `trrg predict`.
 #[derive(Args, Debug)]
 pub struct PredictArgs {
-    /// Run directory written by `trrg train` or the `train_iu_xray` example.
+    /// Run directory written by `trrg train` or the `train_iu_xray` example, or a directory
+    /// written by `trrg export`.
     #[arg(long)]
     checkpoint: PathBuf,
     /// An R2Gen-layout dataset (`annotation.json` + `images/`) whose `--split` to predict and

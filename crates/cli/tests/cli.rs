@@ -959,3 +959,32 @@ fn serve_answers_reports_and_refuses_bad_uploads() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+/// Every subcommand's `--help` ends with examples that use only flags the subcommand has.
+#[test]
+fn every_help_ends_with_examples_of_its_own_flags() {
+    for command in [
+        "synth", "eval", "label", "train", "generate", "predict", "obey", "export", "serve",
+        "inspect",
+    ] {
+        let out = trrg(&[command, "--help"]);
+        assert!(out.status.success(), "{command}");
+        let help = String::from_utf8(out.stdout).unwrap();
+        let (options, examples) = help
+            .split_once("Examples:\n")
+            .unwrap_or_else(|| panic!("{command} --help has no examples:\n{help}"));
+        for line in examples.lines().filter(|l| !l.trim().is_empty()) {
+            let line = line.trim();
+            assert!(
+                line.starts_with(&format!("trrg {command} ")),
+                "{command}: {line}"
+            );
+            for flag in line.split_whitespace().filter(|w| w.starts_with("--")) {
+                assert!(
+                    options.contains(&format!("{flag} ")) || options.contains(&format!("{flag}\n")),
+                    "{command}: example flag {flag} is not in its help"
+                );
+            }
+        }
+    }
+}
