@@ -82,15 +82,16 @@ fn load_meteor(jar: &std::path::Path) -> Result<Meteor> {
 }
 
 /// The full METEOR of `jar` (through the table cache), or without a jar the exact+stem METEOR
-/// with a note on stderr; `trrg eval` and `trrg predict` score alike.
-pub fn meteor_or_fallback(jar: Option<PathBuf>) -> Result<Arc<Meteor>> {
+/// with a warning that names the ways to give one (`--meteor-jar` where the command has it);
+/// `trrg eval` and `trrg predict` score alike.
+pub fn meteor_or_fallback(jar: Option<PathBuf>, has_flag: bool) -> Result<Arc<Meteor>> {
     Ok(match jar {
         Some(jar) => Arc::new(load_meteor(&jar)?),
         None => {
-            eprintln!(
-                "trrg: no meteor-1.5.jar (give --meteor-jar, set TRRG_METEOR_JAR, run \
-                 scripts/fetch-assets.sh or pip install pycocoevalcap==1.2): METEOR uses the exact \
-                 and stem modules only"
+            log::warn!(
+                "no meteor-1.5.jar ({}set TRRG_METEOR_JAR, run scripts/fetch-assets.sh or pip \
+                 install pycocoevalcap==1.2): METEOR uses the exact and stem modules only",
+                if has_flag { "give --meteor-jar, " } else { "" }
             );
             Meteor::shared_exact_stem()
         }
@@ -146,7 +147,7 @@ fn run_predictions(path: &std::path::Path, jar: Option<PathBuf>) -> Result<()> {
     if rows.is_empty() {
         bail!("{}: no rows to score", path.display());
     }
-    let meteor = meteor_or_fallback(jar.or_else(meteor_jar))?;
+    let meteor = meteor_or_fallback(jar.or_else(meteor_jar), true)?;
     let out = prediction_metrics(&rows, meteor, &path.display().to_string())?;
     println!("{}", serde_json::to_string_pretty(&out)?);
     Ok(())
@@ -192,7 +193,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
         };
         examples.push((id.as_str(), r, h.clone()));
     }
-    let meteor = meteor_or_fallback(args.meteor_jar.or_else(meteor_jar))?;
+    let meteor = meteor_or_fallback(args.meteor_jar.or_else(meteor_jar), true)?;
     let convention = match args.ce {
         Ce::R2gen => CeConvention::R2gen,
         Ce::Promptmrg => CeConvention::Promptmrg,

@@ -83,7 +83,7 @@ pub fn run(args: PredictArgs) -> Result<()> {
     let rows = predict(&generator, &studies, batch_size, args.quiet)?;
     let path = write_predictions(&args.out, &rows)?;
     let metrics = if have_references(&rows) {
-        let meteor = crate::eval::meteor_or_fallback(meteor_jar())?;
+        let meteor = crate::eval::meteor_or_fallback(meteor_jar(), false)?;
         Some(write_prediction_metrics(&args.out, &rows, meteor)?)
     } else {
         None

@@ -129,7 +129,12 @@ impl App {
     /// Answers one request.
     pub fn handle(&self, mut request: Request) {
         let path = request.url().split('?').next().unwrap_or("").to_string();
-        let result = match (request.method(), path.as_str()) {
+        // HEAD is answered as GET; the server sends no body for it.
+        let method = match request.method() {
+            Method::Head => Method::Get,
+            m => m.clone(),
+        };
+        let result = match (method, path.as_str()) {
             (Method::Get, "/" | "/index.html") => {
                 respond(
                     request,
@@ -141,10 +146,25 @@ impl App {
             }
             (Method::Get, "/api/info") => Ok(self.info()),
             (Method::Post, "/api/report") => self.upload(&mut request),
-            (_, "/" | "/index.html" | "/api/info" | "/api/report") => Err((
-                405,
-                format!("{} is not allowed on {path}", request.method()),
-            )),
+            (_, "/" | "/index.html" | "/api/info" | "/api/report") => {
+                let allow = if path == "/api/report" {
+                    "POST"
+                } else {
+                    "GET, HEAD"
+                };
+                let body = json!({
+                    "error": format!("{} is not allowed on {path} (allowed: {allow})", request.method())
+                });
+                let allow = Header::from_bytes("Allow", allow).expect("a valid header");
+                respond_with(
+                    request,
+                    405,
+                    "application/json",
+                    body.to_string().into_bytes(),
+                    Some(allow),
+                );
+                return;
+            }
             _ => Err((404, format!("no such page: {path}"))),
         };
         let (status, body) = match result {
@@ -209,10 +229,24 @@ impl App {
 }
 
 fn respond(request: Request, status: u16, content_type: &str, body: Vec<u8>) {
+    respond_with(request, status, content_type, body, None);
+}
+
+/// [`respond`] with one more header.
+fn respond_with(
+    request: Request,
+    status: u16,
+    content_type: &str,
+    body: Vec<u8>,
+    extra: Option<Header>,
+) {
     let header = Header::from_bytes("Content-Type", content_type).expect("a valid header");
-    let response = Response::from_data(body)
+    let mut response = Response::from_data(body)
         .with_status_code(status)
         .with_header(header);
+    if let Some(extra) = extra {
+        response = response.with_header(extra);
+    }
     // The client may have gone away; nothing to do then.
     let _ = request.respond(response);
 }
@@ -304,10 +338,7 @@ pub fn run(args: ServeArgs) -> Result<()> {
         .to_ip()
         .is_some_and(|a| !a.ip().is_loopback())
     {
-        eprintln!(
-            "trrg serve: warning: listening on {addr}, reachable from other machines, without \
-             authentication"
-        );
+        log::warn!("listening on {addr}, reachable from other machines, without authentication");
     }
     eprintln!(
         "trrg serve: http://{addr}/  (model {}; POST /api/report; Ctrl-C stops)",

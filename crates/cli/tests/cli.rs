@@ -820,14 +820,19 @@ fn train_flags_print_config_and_overrides() {
     );
 }
 
-/// A raw HTTP/1.1 exchange with the server; returns the status and body.
-fn http(addr: &str, request: &[u8]) -> (u16, String) {
+/// A raw HTTP/1.1 exchange with the server; returns the whole response.
+fn http_text(addr: &str, request: &[u8]) -> String {
     use std::io::{Read, Write};
     let mut stream = std::net::TcpStream::connect(addr).unwrap();
     stream.write_all(request).unwrap();
     let mut response = Vec::new();
     let _ = stream.read_to_end(&mut response);
-    let text = String::from_utf8_lossy(&response).into_owned();
+    String::from_utf8_lossy(&response).into_owned()
+}
+
+/// A raw HTTP/1.1 exchange with the server; returns the status and body.
+fn http(addr: &str, request: &[u8]) -> (u16, String) {
+    let text = http_text(addr, request);
     let status = text
         .split(' ')
         .nth(1)
@@ -956,6 +961,24 @@ fn serve_answers_reports_and_refuses_bad_uploads() {
     assert!(answer.contains("2 view"), "{answer}");
     let (status, _) = post(&addr, "application/json", b"{}");
     assert_eq!(status, 400);
+    // HEAD as GET without a body; a method a path does not take gets 405 with `Allow`.
+    let head = http_text(&addr, b"HEAD / HTTP/1.1\r\nConnection: close\r\n\r\n");
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(head.split_once("\r\n\r\n").unwrap().1.is_empty(), "{head}");
+    let denied = http_text(
+        &addr,
+        b"DELETE /api/info HTTP/1.1\r\nConnection: close\r\n\r\n",
+    );
+    assert!(denied.starts_with("HTTP/1.1 405"), "{denied}");
+    assert!(denied.contains("Allow: GET, HEAD"), "{denied}");
+    let denied = http_text(
+        &addr,
+        b"GET /api/report HTTP/1.1\r\nConnection: close\r\n\r\n",
+    );
+    assert!(
+        denied.contains("Allow: POST") && denied.contains("allowed: POST"),
+        "{denied}"
+    );
     let _ = child.kill();
     let _ = child.wait();
 }
