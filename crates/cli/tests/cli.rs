@@ -377,6 +377,23 @@ fn errors_print_each_cause_once() {
     let err = stderr(&out);
     assert!(err.contains("/nonexistent/run"), "{err}");
     assert_eq!(err.matches("No such file or directory").count(), 1, "{err}");
+
+    // A checkpoint file where a directory is expected says what to give instead.
+    let file = temp_file("stage2-epoch008.model.mpk", "not a directory");
+    let out = trrg(&[
+        "generate",
+        "--checkpoint",
+        file.to_str().unwrap(),
+        "frontal.png",
+        "lateral.png",
+    ]);
+    let err = stderr(&out);
+    assert!(
+        !out.status.success()
+            && err.contains("expects a run directory")
+            && !err.contains("Not a directory"),
+        "{err}"
+    );
 }
 
 /// `RUST_LOG=info` (and the default `warn`) shows how many studies were skipped for an empty
@@ -807,6 +824,8 @@ fn train_flags_print_config_and_overrides() {
         ("nope.x=1", "nope"),
         ("stage2.epochs=many", "stage2.epochs"),
         ("stage2", "KEY=VALUE"),
+        ("stage2.epochs=-1", "expected a whole number, 0 or more"),
+        ("stage2.lr=fast", "expected a number"),
     ] {
         let out = trrg(&["train", "--print-config", "--set", set]);
         let err = stderr(&out);

@@ -429,7 +429,7 @@ impl TrainConfig {
             let at = e.path().to_string();
             Error::InvalidConfig {
                 field: at,
-                reason: format!("{} (from --set)", e.into_inner()),
+                reason: format!("{} (from --set)", plain_types(&e.into_inner().to_string())),
             }
         })?;
         config.validate()?;
@@ -561,4 +561,20 @@ impl TrainConfig {
         }
         Ok(config)
     }
+}
+
+/// A serde message with Rust's type names in words ("expected usize" -> "expected a whole
+/// number, 0 or more").
+fn plain_types(message: &str) -> String {
+    let mut out = message.to_string();
+    for (rust, words) in [
+        ("usize", "a whole number, 0 or more"),
+        ("u64", "a whole number, 0 or more"),
+        ("u32", "a whole number, 0 or more"),
+        ("f64", "a number"),
+        ("f32", "a number"),
+    ] {
+        out = out.replace(&format!("expected {rust}"), &format!("expected {words}"));
+    }
+    out
 }

@@ -38,7 +38,16 @@ impl<B: Backend> ReportGenerator<B> {
     /// `clue_thresholds.json` (hard clues with those thresholds). An exported directory
     /// ([`crate::export_run`]) is read the same way, its weights from safetensors.
     pub fn from_dir(run_dir: impl AsRef<Path>, device: &B::Device) -> Result<Self, Error> {
-        let dir = RunDir::new(run_dir.as_ref());
+        let path = run_dir.as_ref();
+        if path.is_file() {
+            return Err(Error::Checkpoint {
+                path: path.to_path_buf(),
+                reason: "is a file; --checkpoint expects a run directory (from trrg train) or an \
+                         export directory (from trrg export)"
+                    .into(),
+            });
+        }
+        let dir = RunDir::new(path);
         let (model, config, tokenizers) = if dir.path(crate::EXPORT_FILE).is_file() {
             let config = crate::export::resolve_exported_paths(dir.root(), dir.read_config()?);
             let tokenizers = dir.tokenizers(&config)?;
