@@ -36,11 +36,11 @@ pub struct EvalArgs {
     /// conventions, and against `ground_truth_labels` when every row has them.
     #[arg(long)]
     predictions: Option<PathBuf>,
-    /// Clinical-efficacy convention.
-    #[arg(long, value_enum, default_value_t = Ce::R2gen)]
+    /// Clinical-efficacy convention (with --pairs; --predictions gives all three).
+    #[arg(long, value_enum, default_value_t = Ce::R2gen, conflicts_with = "predictions")]
     ce: Ce,
-    /// Add per-example scores.
-    #[arg(long)]
+    /// Add per-example scores (with --pairs).
+    #[arg(long, conflicts_with = "predictions")]
     per_example: bool,
     /// pycocoevalcap's `meteor-1.5.jar` (WordNet synonyms), with `data/paraphrase-en.gz` beside
     /// it. Default: `$TRRG_METEOR_JAR`, else the assets of `scripts/fetch-assets.sh`, else the

@@ -378,6 +378,19 @@ fn errors_print_each_cause_once() {
     assert!(err.contains("/nonexistent/run"), "{err}");
     assert_eq!(err.matches("No such file or directory").count(), 1, "{err}");
 
+    // `eval --predictions` scores every CE convention and no per-example rows: it refuses the
+    // flags that would say otherwise.
+    for flag in [&["--ce", "promptmrg"][..], &["--per-example"][..]] {
+        let mut args = vec!["eval", "--predictions", "preds.jsonl"];
+        args.extend_from_slice(flag);
+        let out = trrg(&args);
+        let err = stderr(&out);
+        assert!(
+            !out.status.success() && err.contains("cannot be used with"),
+            "{flag:?}: {err}"
+        );
+    }
+
     // A checkpoint file where a directory is expected says what to give instead.
     let file = temp_file("stage2-epoch008.model.mpk", "not a directory");
     let out = trrg(&[
