@@ -56,6 +56,9 @@ pub struct StageConfig {
     pub lr: f64,
     /// Learning-rate factor of the visual encoder (a second parameter group).
     pub vision_lr_scale: f64,
+    /// Learning-rate factor of the clue heads (the refinement, the locator and the per-disease
+    /// readout; a third parameter group when not 1). Default 1.
+    pub clue_lr_scale: f64,
     /// AdamW weight decay.
     pub weight_decay: f64,
     /// Fraction of the steps spent warming up linearly from 0.
@@ -81,6 +84,7 @@ impl Default for StageConfig {
             epochs: 10,
             lr: 5e-4,
             vision_lr_scale: 1.0,
+            clue_lr_scale: 1.0,
             weight_decay: 0.01,
             warmup_ratio: 0.05,
             decay: Decay::Cosine,
@@ -473,6 +477,9 @@ impl TrainConfig {
             }
             if stage.vision_lr_scale.is_nan() || stage.vision_lr_scale < 0.0 {
                 return bad(&format!("{name}.vision_lr_scale"), "must be >= 0".into());
+            }
+            if !(stage.clue_lr_scale > 0.0 && stage.clue_lr_scale.is_finite()) {
+                return bad(&format!("{name}.clue_lr_scale"), "must be > 0".into());
             }
             if !(0.0..1.0).contains(&stage.warmup_ratio) {
                 return bad(

@@ -1,5 +1,6 @@
 //! AdamW with two parameter groups (the visual encoder, everything else), each with its own
-//! learning rate, plus gradient accumulation and global-norm clipping.
+//! learning rate, and a third for the clue heads when their learning rate differs, plus
+//! gradient accumulation and global-norm clipping.
 
 use burn::grad_clipping::GradientClippingConfig;
 use burn::module::{AutodiffModule, ModuleVisitor, Param};
@@ -17,6 +18,9 @@ type Adaptor<B> = OptimizerAdaptor<AdamW, Trrg<B>, B>;
 pub struct Optimizers<B: AutodiffBackend> {
     vision: Adaptor<B>,
     rest: Adaptor<B>,
+    /// The clue heads' own group (refiner, locator, readout) when `clue_lr_scale` is not 1;
+    /// otherwise they are in `rest`, as in runs before the option existed.
+    heads: Option<(Adaptor<B>, f64)>,
     acc_vision: GradientsAccumulator<Trrg<B>>,
     acc_rest: GradientsAccumulator<Trrg<B>>,
     pending: usize,
@@ -40,6 +44,7 @@ impl<B: AutodiffBackend> Optimizers<B> {
         Self {
             vision: config(),
             rest: config(),
+            heads: (stage.clue_lr_scale != 1.0).then(|| (config(), stage.clue_lr_scale)),
             acc_vision: GradientsAccumulator::new(),
             acc_rest: GradientsAccumulator::new(),
             pending: 0,
@@ -87,13 +92,28 @@ impl<B: AutodiffBackend> Optimizers<B> {
         } else {
             model
         };
+        let model = match &mut self.heads {
+            Some((heads, scale)) => {
+                let mut grads = GradientsParams::new();
+                move_grads(&model.clue_refiner, &mut rest, &mut grads);
+                move_grads(&model.clue_locator, &mut rest, &mut grads);
+                move_grads(&model.clue_readout, &mut rest, &mut grads);
+                heads.step(lr * *scale, model, grads)
+            }
+            None => model,
+        };
         self.rest.step(lr, model, rest)
     }
 
     /// Saves both groups' state.
     pub fn save(&self, checkpoints: &Checkpoints, name: &str) -> crate::Result<()> {
-        Ok(checkpoints
-            .save_record::<B, _>(name, (self.vision.to_record(), self.rest.to_record()))?)
+        let (vision, rest) = (self.vision.to_record(), self.rest.to_record());
+        Ok(match &self.heads {
+            Some((heads, _)) => {
+                checkpoints.save_record::<B, _>(name, (vision, rest, heads.to_record()))?
+            }
+            None => checkpoints.save_record::<B, _>(name, (vision, rest))?,
+        })
     }
 
     /// Loads both groups' state.
@@ -103,13 +123,46 @@ impl<B: AutodiffBackend> Optimizers<B> {
         name: &str,
         device: &B::Device,
     ) -> crate::Result<Self> {
-        let (vision, rest) = checkpoints.load_record::<B, _>(name, device)?;
-        Ok(Self {
-            vision: self.vision.load_record(vision),
-            rest: self.rest.load_record(rest),
-            ..self
+        Ok(match self.heads {
+            Some((heads, scale)) => {
+                let (vision, rest, saved) = checkpoints.load_record::<B, _>(name, device)?;
+                Self {
+                    vision: self.vision.load_record(vision),
+                    rest: self.rest.load_record(rest),
+                    heads: Some((heads.load_record(saved), scale)),
+                    ..self
+                }
+            }
+            None => {
+                let (vision, rest) = checkpoints.load_record::<B, _>(name, device)?;
+                Self {
+                    vision: self.vision.load_record(vision),
+                    rest: self.rest.load_record(rest),
+                    ..self
+                }
+            }
         })
     }
+}
+
+/// Moves the gradients of `module`'s parameters from `from` to `to`.
+fn move_grads<B: AutodiffBackend, M: AutodiffModule<B>>(
+    module: &M,
+    from: &mut GradientsParams,
+    to: &mut GradientsParams,
+) {
+    struct Move<'a> {
+        from: &'a mut GradientsParams,
+        to: &'a mut GradientsParams,
+    }
+    impl<B: AutodiffBackend> ModuleVisitor<B> for Move<'_> {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+            if let Some(grad) = self.from.remove::<B::InnerBackend, D>(param.id) {
+                self.to.register(param.id, grad);
+            }
+        }
+    }
+    module.visit(&mut Move { from, to });
 }
 
 /// Scales the gradients of `module` held in `groups` so that their joint L2 norm is at most
@@ -241,5 +294,37 @@ mod tests {
         }
         // No gradient at all: nothing to clip, norm 0.
         assert_eq!(clip_grad_norm(&module, &mut [], 1.0), 0.0);
+    }
+
+    /// With `clue_lr_scale` the clue heads take their own step (the first AdamW step moves each
+    /// parameter by the learning rate), the rest keeps the stage's.
+    #[test]
+    fn the_clue_heads_step_with_their_own_learning_rate() {
+        let device = Default::default();
+        let model: Trrg<A> = trrg_model::TrrgConfig::micro(40).init(&device).unwrap();
+        let head = |m: &Trrg<A>| m.clue_refiner.as_ref().unwrap().image.weight.val();
+        let rest = |m: &Trrg<A>| m.markers.val();
+        let moved =
+            |a: Tensor<A, 2>, b: Tensor<A, 2>| (a - b).abs().max().into_scalar().elem::<f32>();
+        for scale in [1.0, 4.0] {
+            let stage = StageConfig {
+                clue_lr_scale: scale,
+                weight_decay: 0.0,
+                grad_clip_norm: 0.0,
+                ..StageConfig::default()
+            };
+            let mut optim = Optimizers::new(&stage);
+            optim.backward(head(&model).sum() + rest(&model).sum(), &model);
+            let stepped = optim.step(model.clone(), 0.01, 1.0);
+            let (h, r) = (
+                moved(head(&stepped), head(&model)),
+                moved(rest(&stepped), rest(&model)),
+            );
+            assert!(
+                (h - 0.01 * scale as f32).abs() < 1e-4,
+                "scale {scale}: head {h}"
+            );
+            assert!((r - 0.01).abs() < 1e-4, "scale {scale}: rest {r}");
+        }
     }
 }

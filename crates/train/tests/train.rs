@@ -124,8 +124,9 @@ fn resumed_run_equals_uninterrupted_run() {
     std::fs::remove_dir_all(root).unwrap();
 }
 
-/// Stage 2 with LoRA adapters on a frozen LLM: the checkpoints hold the adapters, so a run
-/// stopped after one epoch resumes to the same result; the frozen setting trains too.
+/// Stage 2 with LoRA adapters on a frozen LLM: the checkpoints hold the adapters (and the clue
+/// heads' own optimizer group), so a run stopped after one epoch resumes to the same result;
+/// the frozen setting trains too.
 #[test]
 fn lora_and_frozen_llm_train_and_resume() {
     let _guard = exclusive();
@@ -137,6 +138,10 @@ fn lora_and_frozen_llm_train_and_resume() {
     config.stage1.epochs = 0;
     config.stage2.epochs = 2;
     config.stage2_llm = LlmTraining::Lora(trrg_llm::LoraConfig::default());
+    // The clue heads in their own optimizer group (saved and resumed with the others), with
+    // the per-disease readout.
+    config.stage2.clue_lr_scale = 4.0;
+    config.clue.readout = true;
     let whole = train::<A>(
         &config,
         &options(&data, &root.join("a"), false, None),
