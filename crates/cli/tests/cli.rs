@@ -800,6 +800,26 @@ fn export_is_self_contained_and_dicom_reads_like_png() {
         from_run,
         "DICOM != PNG"
     );
+    // An image over the pixel budget is one error naming it and the variable that raises it.
+    let out = Command::new(env!("CARGO_BIN_EXE_trrg"))
+        .env("TRRG_MAX_IMAGE_PIXELS", "100000")
+        .args([
+            "generate",
+            "--checkpoint",
+            run.to_str().unwrap(),
+            &png,
+            &png,
+        ])
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert!(
+        !out.status.success()
+            && err.contains("482x512")
+            && err.contains("TRRG_MAX_IMAGE_PIXELS")
+            && err.lines().count() == 1,
+        "{err}"
+    );
     let corrupt = temp_file("corrupt.dcm", "not a DICOM file at all");
     let out = trrg(&[
         "generate",

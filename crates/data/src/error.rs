@@ -67,6 +67,30 @@ pub enum Error {
         /// The file's length in bytes.
         len: u64,
     },
+    /// An image has more pixels than the pixel budget ([`crate::pixel_budget`]).
+    #[error(
+        "study `{id}`: image {path} is {width}x{height} pixels, over the pixel budget of {budget} \
+         (set {var} to raise it)",
+        var = crate::PIXEL_BUDGET_VAR
+    )]
+    OverPixelBudget {
+        /// Study id (or the file name when no study is involved).
+        id: String,
+        /// The image file.
+        path: PathBuf,
+        /// Its width.
+        width: u32,
+        /// Its height.
+        height: u32,
+        /// The budget in pixels.
+        budget: u64,
+    },
+    /// The pixel budget's environment variable holds no positive whole number.
+    #[error("{var}={value:?} is not a positive whole number of pixels", var = crate::PIXEL_BUDGET_VAR)]
+    PixelBudget {
+        /// The variable's value.
+        value: String,
+    },
     /// A study has the wrong number of image paths for the dataset kind.
     #[error("study `{id}` has {found} image path(s); {kind} needs at least {needed}")]
     WrongViewCount {

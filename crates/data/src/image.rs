@@ -68,8 +68,39 @@ pub fn max_image_pixels(len: u64) -> u64 {
     1_100 * len + (1 << 20)
 }
 
-/// Refuses a header whose `width x height` is over [`MAX_IMAGE_SIDE`] a side or more than a
-/// file of `len` bytes can hold ([`max_image_pixels`]), before any pixel buffer is allocated.
+/// The default pixel budget: the most pixels one decoded image may have (40 megapixels; chest
+/// radiographs are at most about 4,300 x 4,300 = 18.5 megapixels).
+pub const DEFAULT_PIXEL_BUDGET: u64 = 40_000_000;
+
+/// The environment variable that sets the pixel budget (a whole number of pixels).
+pub const PIXEL_BUDGET_VAR: &str = "TRRG_MAX_IMAGE_PIXELS";
+
+/// The pixel budget that `value` (the content of [`PIXEL_BUDGET_VAR`], if set) gives: the
+/// number it holds, else [`DEFAULT_PIXEL_BUDGET`].
+pub fn pixel_budget_from(value: Option<&str>) -> Result<u64> {
+    match value.map(str::trim) {
+        None | Some("") => Ok(DEFAULT_PIXEL_BUDGET),
+        Some(v) => v
+            .replace('_', "")
+            .parse::<u64>()
+            .ok()
+            .filter(|&n| n > 0)
+            .ok_or_else(|| Error::PixelBudget {
+                value: v.to_string(),
+            }),
+    }
+}
+
+/// The pixel budget of this process: [`PIXEL_BUDGET_VAR`] if set, else
+/// [`DEFAULT_PIXEL_BUDGET`]. Every decoder (PNG, JPEG, DICOM) refuses a larger image before it
+/// allocates its pixels.
+pub fn pixel_budget() -> Result<u64> {
+    pixel_budget_from(std::env::var(PIXEL_BUDGET_VAR).ok().as_deref())
+}
+
+/// Refuses a header whose `width x height` is over [`MAX_IMAGE_SIDE`] a side, over the pixel
+/// budget ([`pixel_budget`]) or more than a file of `len` bytes can hold
+/// ([`max_image_pixels`]), before any pixel buffer is allocated.
 pub(crate) fn check_claimed_size(
     width: u32,
     height: u32,
@@ -77,6 +108,7 @@ pub(crate) fn check_claimed_size(
     path: &Path,
     id: &str,
 ) -> Result<()> {
+    check_pixel_budget(width, height, pixel_budget()?, path, id)?;
     let pixels = u64::from(width) * u64::from(height);
     if width > MAX_IMAGE_SIDE || height > MAX_IMAGE_SIDE || pixels > max_image_pixels(len) {
         return Err(Error::ImageTooLarge {
@@ -85,6 +117,27 @@ pub(crate) fn check_claimed_size(
             width,
             height,
             len,
+        });
+    }
+    Ok(())
+}
+
+/// Refuses an image of more than `budget` pixels.
+pub fn check_pixel_budget(
+    width: u32,
+    height: u32,
+    budget: u64,
+    path: &Path,
+    id: &str,
+) -> Result<()> {
+    let pixels = u64::from(width) * u64::from(height);
+    if pixels > budget {
+        return Err(Error::OverPixelBudget {
+            id: id.to_string(),
+            path: path.to_path_buf(),
+            width,
+            height,
+            budget,
         });
     }
     Ok(())
@@ -242,6 +295,30 @@ impl ImageTransformConfig {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn the_pixel_budget_comes_from_its_variable_and_refuses_larger_images() {
+        assert_eq!(pixel_budget_from(None).unwrap(), DEFAULT_PIXEL_BUDGET);
+        assert_eq!(pixel_budget_from(Some("")).unwrap(), DEFAULT_PIXEL_BUDGET);
+        assert_eq!(pixel_budget_from(Some("1_000_000")).unwrap(), 1_000_000);
+        for bad in ["lots", "-5", "0", "1.5"] {
+            let err = pixel_budget_from(Some(bad)).unwrap_err().to_string();
+            assert!(err.contains(PIXEL_BUDGET_VAR) && err.contains(bad), "{err}");
+        }
+        let path = Path::new("big.png");
+        // The 16384 x 16384 PNG of a few hundred KB that the file-size rule lets through.
+        let err = check_pixel_budget(16_384, 16_384, DEFAULT_PIXEL_BUDGET, path, "s1")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("16384x16384")
+                && err.contains("big.png")
+                && err.contains(PIXEL_BUDGET_VAR),
+            "{err}"
+        );
+        assert!(check_claimed_size(16_384, 16_384, 300_000, path, "s1").is_err());
+        check_pixel_budget(4_300, 4_300, DEFAULT_PIXEL_BUDGET, path, "s1").unwrap();
+    }
     use super::*;
 
     fn ramp(w: u32, h: u32) -> GrayImage {

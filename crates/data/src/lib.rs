@@ -54,8 +54,9 @@ pub use dataset::{ReportDataset, ReportDatasetConfig, StudyItem};
 pub use dicom::looks_like_dicom;
 pub use error::{Error, Result};
 pub use image::{
-    decode_gray, load_gray, max_image_pixels, GrayImage, HfImageProcessor, ImageTransformConfig,
-    ResizeMode, IMAGENET_MEAN, IMAGENET_STD, MAX_IMAGE_BYTES, MAX_IMAGE_SIDE,
+    check_pixel_budget, decode_gray, load_gray, max_image_pixels, pixel_budget, pixel_budget_from,
+    GrayImage, HfImageProcessor, ImageTransformConfig, ResizeMode, DEFAULT_PIXEL_BUDGET,
+    IMAGENET_MEAN, IMAGENET_STD, MAX_IMAGE_BYTES, MAX_IMAGE_SIDE, PIXEL_BUDGET_VAR,
 };
 pub use labels::{LabelRow, LabelTable, CHEXPERT_OBSERVATIONS};
 pub use openi::{iu_xray_annotation, read_openi_reports, OpenIReport, R2GenIuSplit};
