@@ -234,6 +234,28 @@ pub fn effective_config(
     Ok(config)
 }
 
+/// The data directory a run to resume recorded (None for a run from before the record): it
+/// must still exist, or `--data-dir` must say where the data is now.
+fn recorded_data_dir(out: &Path, ablation: bool) -> Result<Option<PathBuf>> {
+    let run = if ablation {
+        out.join("full")
+    } else {
+        out.to_path_buf()
+    };
+    let Some(dir) = RunDir::new(&run).read_data_dir()? else {
+        return Ok(None);
+    };
+    if !dir.is_dir() {
+        bail!(
+            "the run in {} was trained on {}, which no longer exists; give --data-dir with where \
+             the data is now",
+            run.display(),
+            dir.display()
+        );
+    }
+    Ok(Some(dir))
+}
+
 /// Trains as the flags say and prints the results table; `default_kind` (the examples' own) is
 /// the dataset kind unless `--dataset` names one.
 pub fn run(args: TrainArgs, default_kind: Option<DatasetKind>) -> Result<()> {
@@ -243,8 +265,13 @@ pub fn run(args: TrainArgs, default_kind: Option<DatasetKind>) -> Result<()> {
         return Ok(());
     }
     let kind = config.dataset;
+    let recorded = match (&args.data_dir, args.resume, &args.out) {
+        (None, true, Some(out)) => recorded_data_dir(out, args.ablation)?,
+        _ => None,
+    };
     let data_dir = match (&args.data_dir, args.reports) {
         (Some(dir), _) => dir.clone(),
+        _ if recorded.is_some() => recorded.clone().expect("checked"),
         (None, Some(ReportsArg::Iu)) => {
             eprintln!(
                 "building (or reusing) the SEMI-SYNTHETIC set under data/: real IU-Xray reports, synthetic images ..."

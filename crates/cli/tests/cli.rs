@@ -1063,3 +1063,84 @@ fn every_help_ends_with_examples_of_its_own_flags() {
         }
     }
 }
+
+/// A run records its data directory (absolute): `--resume` from another folder, without
+/// `--data-dir`, continues on the same data and generates none where it runs; data that has
+/// moved away is one error that asks for `--data-dir`.
+#[test]
+fn resume_from_another_folder_finds_the_run_data() {
+    let root = std::env::temp_dir().join(format!("trrg-cli-{}-resume-cwd", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    let elsewhere = root.join("elsewhere");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    let run_in = |cwd: &std::path::Path, args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_trrg"))
+            .current_dir(cwd)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = run_in(
+        &root,
+        &[
+            "synth",
+            "--out",
+            "data",
+            "--studies",
+            "20",
+            "--size",
+            "64",
+            "--seed",
+            "3",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let micro = [
+        "--preset",
+        "micro",
+        "--quiet",
+        "--set",
+        "batch_size=8",
+        "--set",
+        "image.resize=72",
+        "--set",
+        "image.crop=64",
+        "--set",
+        "stage1.epochs=1",
+        "--set",
+        "stage2.epochs=1",
+        "--set",
+        "eval.num_beams=1",
+        "--set",
+        "eval.max_new_tokens=8",
+    ];
+    let mut args = vec!["train", "--data-dir", "data", "--out", "run"];
+    args.extend_from_slice(&micro);
+    let out = run_in(&root, &args);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let recorded = json_file(&root.join("run/data.json"));
+    assert_eq!(
+        recorded["data_dir"].as_str().unwrap(),
+        root.join("data").canonicalize().unwrap().to_str().unwrap()
+    );
+    let out = run_in(
+        &elsewhere,
+        &["train", "--out", "../run", "--resume", "--quiet"],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        !elsewhere.join("data").exists(),
+        "resume generated data where it ran"
+    );
+    std::fs::rename(root.join("data"), root.join("moved")).unwrap();
+    let out = run_in(
+        &elsewhere,
+        &["train", "--out", "../run", "--resume", "--quiet"],
+    );
+    let err = stderr(&out);
+    assert!(
+        !out.status.success() && err.contains("no longer exists") && err.contains("--data-dir"),
+        "{err}"
+    );
+    std::fs::remove_dir_all(root).unwrap();
+}

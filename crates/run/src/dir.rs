@@ -124,6 +124,34 @@ impl RunDir {
         Ok(DiseaseSet::from_path(self.path("diseases.json"))?)
     }
 
+    /// Records where the run's data is (`data.json`, the directory made absolute), so that
+    /// `--resume` from any folder finds the same data.
+    pub fn write_data_dir(&self, dir: &Path) -> Result<()> {
+        let absolute = dir.canonicalize().map_err(|source| Error::Io {
+            action: "cannot resolve the data directory",
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        self.write_json("data.json", &serde_json::json!({ "data_dir": absolute }))
+    }
+
+    /// The data directory [`RunDir::write_data_dir`] recorded (None for a run from before
+    /// `data.json`).
+    pub fn read_data_dir(&self) -> Result<Option<PathBuf>> {
+        let path = self.path("data.json");
+        if !path.is_file() {
+            return Ok(None);
+        }
+        let doc: serde_json::Value = trrg_io::read_json(&path)?;
+        match doc["data_dir"].as_str() {
+            Some(dir) => Ok(Some(PathBuf::from(dir))),
+            None => Err(Error::Checkpoint {
+                path,
+                reason: "has no \"data_dir\" string".into(),
+            }),
+        }
+    }
+
     /// Writes `diseases.json`.
     pub fn write_diseases(&self, diseases: &DiseaseSet) -> Result<()> {
         self.write_json("diseases.json", diseases)

@@ -120,6 +120,7 @@ pub fn train_parallel<B: AutodiffBackend>(
             run.write_vocab(words)?;
         }
         run.write_diseases(&diseases)?;
+        run.write_data_dir(&options.data_dir)?;
         let _ = std::fs::remove_file(run.path("log.jsonl"));
     }
     let checkpoints = run.checkpoints()?;
