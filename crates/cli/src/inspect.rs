@@ -1,4 +1,5 @@
-//! `trrg inspect`: what a pretrained checkpoint holds and whether trrg can load all of it.
+//! `trrg inspect`: what trrg's own files (a run, an export, a checkpoint) hold, and what a
+//! pretrained checkpoint holds and whether trrg can load all of it.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -15,7 +16,8 @@ use trrg_core::vision::VisionEncoder;
 /// Arguments of `trrg inspect`.
 #[derive(Args, Debug)]
 pub struct InspectArgs {
-    /// A HF checkpoint directory (`config.json` + safetensors or `pytorch_model.bin`: ViT, Swin,
+    /// A trrg run directory, a `trrg export` directory or a run's `.model.mpk` checkpoint; a
+    /// HF checkpoint directory (`config.json` + safetensors or `pytorch_model.bin`: ViT, Swin,
     /// BERT, LLaMA-family), a Hub model id (`org/name`) in the local Hugging Face cache, an
     /// EfficientNet-Lite0 `.pth` state dict, or a `.gguf` LLM.
     checkpoint: PathBuf,
@@ -151,11 +153,42 @@ fn map_file(path: &Path) -> Result<Mapping> {
     })
 }
 
+/// Prints what one of trrg's own files holds ([`trrg_core::run::inspect_trrg`]).
+fn print_trrg(path: &Path, summary: &trrg_core::run::ModelSummary, tensors: bool) {
+    println!("checkpoint:   {}", path.display());
+    println!("format:       {}", summary.kind);
+    println!("weights:      {}", summary.weights);
+    for (i, line) in summary.architecture.iter().enumerate() {
+        let label = if i == 0 { "architecture:" } else { "" };
+        println!("{label:<13} {line}");
+    }
+    let dtypes: Vec<String> = summary
+        .dtypes()
+        .iter()
+        .map(|(d, n)| format!("{d} x{n}"))
+        .collect();
+    println!(
+        "parameters:   {} in {} tensors ({})",
+        summary.n_values(),
+        summary.params.len(),
+        dtypes.join(", ")
+    );
+    if tensors {
+        for (name, shape, dtype) in &summary.params {
+            println!("  {name:<60} {dtype:<6} {shape:?}");
+        }
+    }
+}
+
 /// Runs `trrg inspect`.
 pub fn run(args: InspectArgs) -> Result<()> {
     let path = &trrg_core::io::resolve_model(&args.checkpoint)?;
     if !path.exists() {
         bail!("{}: no such file or directory", path.display());
+    }
+    if let Some(summary) = trrg_core::run::inspect_trrg::<Backend>(path, &device()?)? {
+        print_trrg(path, &summary, args.tensors);
+        return Ok(());
     }
     // A GGUF is opened once: its tensor table and the model come from the same map.
     let gguf = match extension(path).as_str() {

@@ -68,9 +68,12 @@ enum Command {
         after_help = "Examples:\n  trrg serve --checkpoint runs/main\n  trrg serve --checkpoint export/ --addr 0.0.0.0:8080"
     )]
     Serve(serve::ServeArgs),
-    /// Show a pretrained checkpoint's architecture, parameter count and dtypes, and whether
-    /// every tensor maps onto trrg's model (naming any that do not).
-    #[command(after_help = "Examples:\n  trrg inspect ~/models/SmolLM2-135M --tensors")]
+    /// Show the architecture, parameters and dtypes of a trrg run, export or `.mpk`
+    /// checkpoint, or of a pretrained checkpoint and whether every tensor maps onto trrg's model
+    /// (naming any that do not).
+    #[command(
+        after_help = "Examples:\n  trrg inspect runs/main\n  trrg inspect runs/main/checkpoints/stage2-epoch008.model.mpk --tensors\n  trrg inspect ~/models/SmolLM2-135M"
+    )]
     Inspect(inspect::InspectArgs),
 }
 

@@ -763,6 +763,35 @@ fn export_is_self_contained_and_dicom_reads_like_png() {
         ])
     };
     assert!(export_to(&export).status.success());
+    // `trrg inspect` reads the run, the export and a checkpoint of the run alike.
+    let model_file = std::fs::read_dir(run.join("checkpoints"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.to_string_lossy().ends_with(".model.mpk"))
+        .unwrap();
+    let mut counts = Vec::new();
+    for (what, path) in [
+        ("run", run.clone()),
+        ("export", export.clone()),
+        ("checkpoint", model_file.clone()),
+    ] {
+        let out = trrg(&["inspect", path.to_str().unwrap()]);
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(out.status.success(), "{what}: {}", stderr(&out));
+        assert!(
+            text.contains("TRRG, preset micro") && text.contains("F32"),
+            "{what}: {text}"
+        );
+        let line = text.lines().find(|l| l.starts_with("parameters:")).unwrap();
+        counts.push(line.split_whitespace().nth(1).unwrap().to_string());
+    }
+    assert!(counts.iter().all(|c| *c == counts[0]), "{counts:?}");
+    let optim = model_file
+        .to_string_lossy()
+        .replace(".model.mpk", ".optim.mpk");
+    let out = trrg(&["inspect", &optim]);
+    assert!(!out.status.success() && stderr(&out).contains("not a model checkpoint"));
     let out = export_to(run);
     let err = stderr(&out);
     assert!(

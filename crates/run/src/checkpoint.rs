@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use burn::module::{Module, ModuleVisitor, ParamId};
+use burn::module::Module;
 use burn::prelude::*;
 use burn::record::{FullPrecisionSettings, NamedMpkBytesRecorder, Record, Recorder};
 use serde::{Deserialize, Serialize};
@@ -210,20 +210,10 @@ impl Checkpoints {
 
 /// Every float parameter's dotted path and shape, in visiting order.
 pub fn param_shapes<B: Backend, M: Module<B>>(module: &M) -> Vec<(String, Vec<usize>)> {
-    struct Shapes(Vec<(String, Vec<usize>)>);
-    impl<B: Backend> ModuleVisitor<B> for Shapes {
-        fn visit_float_with_path<const D: usize>(
-            &mut self,
-            path: &[String],
-            _id: ParamId,
-            tensor: &Tensor<B, D>,
-        ) {
-            self.0.push((path.join("."), tensor.dims().to_vec()));
-        }
-    }
-    let mut shapes = Shapes(Vec::new());
-    module.visit(&mut shapes);
-    shapes.0
+    crate::inspect::param_table(module)
+        .into_iter()
+        .map(|(path, shape, _)| (path, shape))
+        .collect()
 }
 
 /// `module.load_record(record)`, with Burn's panic on a list of layers of another length (a
@@ -270,7 +260,7 @@ mod tests {
     }
 
     #[test]
-    fn a_checkpoint_with_another_number_of_layers_is_one_error_not_a_panic() {
+    fn a_checkpoint_of_another_architecture_is_one_error_not_a_panic() {
         let dir = std::env::temp_dir().join(format!("trrg-ckpt-layers-{}", std::process::id()));
         let checkpoints = Checkpoints::new(&dir).unwrap();
         checkpoints
@@ -288,6 +278,27 @@ mod tests {
         assert!(checkpoints
             .load_module("three.mpk", stack(3), &device)
             .is_ok());
+        // Same layers, another width: the parameter and both shapes are named.
+        let wide = Stack::<Flex> {
+            layers: (0..3)
+                .map(|_| LinearConfig::new(2, 3).init(&device))
+                .collect(),
+        };
+        let err = checkpoints
+            .load_module("three.mpk", wide, &device)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("`layers.0.weight` should be [2, 3], the file has [2, 2]"),
+            "{err}"
+        );
+        assert_eq!(
+            param_shapes(&stack(1)),
+            vec![
+                ("layers.0.weight".to_string(), vec![2, 2]),
+                ("layers.0.bias".to_string(), vec![2])
+            ]
+        );
         std::fs::remove_dir_all(dir).unwrap();
     }
 }

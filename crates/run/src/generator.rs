@@ -96,6 +96,11 @@ impl<B: Backend> ReportGenerator<B> {
         self.bank.as_ref()?.thresholds.as_deref()
     }
 
+    /// The model.
+    pub fn model(&self) -> &Trrg<B> {
+        &self.model
+    }
+
     /// One study's hard clue decisions from its clue probabilities (disease order): each
     /// against its threshold, then the No Finding gate when the model has one
     /// ([`ClueBank::decide`]). None = soft clues or no clues.

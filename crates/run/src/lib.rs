@@ -25,6 +25,7 @@ mod dir;
 mod error;
 mod export;
 mod generator;
+mod inspect;
 mod precision;
 mod thresholds;
 mod tokenizers;
@@ -40,6 +41,7 @@ pub use export::{
     EXPORT_FILE, EXPORT_LLM_DIR, EXPORT_MODEL_FILE,
 };
 pub use generator::{Evidence, Report, ReportGenerator};
+pub use inspect::{inspect_trrg, param_table, ModelSummary};
 pub use precision::Precision;
 pub use thresholds::{read_clue_thresholds, thresholds_by_name, CLUE_THRESHOLDS_FILE};
 pub use tokenizers::RunTokenizers;
