@@ -108,12 +108,13 @@ impl<B: AutodiffBackend> Optimizers<B> {
     /// Saves both groups' state.
     pub fn save(&self, checkpoints: &Checkpoints, name: &str) -> crate::Result<()> {
         let (vision, rest) = (self.vision.to_record(), self.rest.to_record());
-        Ok(match &self.heads {
+        match &self.heads {
             Some((heads, _)) => {
-                checkpoints.save_record::<B, _>(name, (vision, rest, heads.to_record()))?
+                checkpoints.save_record::<B, _>(name, (vision, rest, heads.to_record()))?;
             }
             None => checkpoints.save_record::<B, _>(name, (vision, rest))?,
-        })
+        }
+        Ok(())
     }
 
     /// Loads both groups' state.
