@@ -299,6 +299,12 @@ pub struct TrainConfig {
     /// instead of treating it as a negative. Validation keeps the plain InfoNCE, so its loss
     /// compares across settings. Default false.
     pub stage1_label_positives: bool,
+    /// Lead each CheXpert disease's prompts with the training corpus's own phrasing: the most
+    /// frequent training sentence that states it present (absent), alone, by trrg's labeler. The
+    /// first positive prompt is a disease's clue words, so the LLM reads the sentence the
+    /// reports use; the zero-shot prompts then average over sentences that occur. The run's
+    /// `diseases.json` holds the result, which inference reads. Default false.
+    pub corpus_prompts: bool,
     /// Visual encoder in stage 2.
     pub stage2_vision: Freeze,
     /// LLM in stage 2: `"full"`, `"frozen"` or `{"lora": {"r": 8, "lora_alpha": 16, ...}}`.
@@ -359,6 +365,7 @@ impl Default for TrainConfig {
                 ..StageConfig::default()
             },
             stage1_label_positives: false,
+            corpus_prompts: false,
             stage2_vision: Freeze::Trainable,
             stage2_llm: LlmTraining::Full,
             stage2_workers: 2,

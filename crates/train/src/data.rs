@@ -9,6 +9,7 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rayon::prelude::*;
+use trrg_clue::DiseaseSet;
 use trrg_data::{
     split_sentences, Annotation, LabelTable, ReportDataset, ReportDatasetConfig, ReportTokenizer,
     Split, StudyItem, WordVocab, CHEXPERT_OBSERVATIONS,
@@ -236,6 +237,62 @@ pub fn sentence_set(items: &[StudyItem]) -> (Vec<String>, Vec<bool>) {
     (sentences, positive)
 }
 
+/// `set` with each CheXpert disease's prompts led by the training corpus's own phrasing: the
+/// most frequent report sentence that states the disease present (for the positive prompts)
+/// or absent (for the negative ones) and no other observation, by trrg's labeler on the
+/// sentence alone (ties: the alphabetically first). A disease's first positive prompt is its
+/// clue words, so the LLM reads the words the reports use, and the prompt embeddings average
+/// over sentences that occur. A disease without such a sentence keeps its prompts, and so does
+/// No Finding (a sentence alone never states it).
+pub fn corpus_prompts<'a>(
+    reports: impl IntoIterator<Item = &'a str>,
+    set: &DiseaseSet,
+) -> DiseaseSet {
+    let mut labels = SentenceLabels::default();
+    // (observation, label) -> sentence -> count
+    let mut counts: HashMap<(usize, i8), HashMap<String, usize>> = HashMap::new();
+    for report in reports {
+        for sentence in split_sentences(report) {
+            let stated: Vec<(usize, i8)> = labels
+                .of(sentence)
+                .iter()
+                .enumerate()
+                .filter_map(|(o, v)| v.map(|v| (o, v)))
+                .collect();
+            if let [(o, v @ (0 | 1))] = stated[..] {
+                *counts
+                    .entry((o, v))
+                    .or_default()
+                    .entry(sentence.to_string())
+                    .or_default() += 1;
+            }
+        }
+    }
+    let most_frequent = |key: (usize, i8)| -> Option<String> {
+        counts
+            .get(&key)?
+            .iter()
+            .max_by(|a, b| a.1.cmp(b.1).then_with(|| b.0.cmp(a.0)))
+            .map(|(s, _)| s.clone())
+    };
+    let lead = |prompts: &mut Vec<String>, sentence: Option<String>| {
+        if let Some(sentence) = sentence {
+            prompts.retain(|p| *p != sentence);
+            prompts.insert(0, sentence);
+        }
+    };
+    let mut out = set.clone();
+    out.name = format!("{} (led by the training corpus's phrasing)", set.name);
+    for disease in &mut out.diseases {
+        let Some(o) = trrg_labeler::observation_index(&disease.name) else {
+            continue;
+        };
+        lead(&mut disease.positive, most_frequent((o, 1)));
+        lead(&mut disease.negative, most_frequent((o, 0)));
+    }
+    out
+}
+
 /// The CheXpert labels each sentence states by itself (trrg's labeler on the sentence alone),
 /// for stage 1's label-aware positives. No Finding is left out: a single sentence without a
 /// positive finding ("the heart is normal in size") says nothing about the rest of the study.
@@ -368,6 +425,40 @@ mod tests {
         assert_eq!(row(1), [false, true, true, false]);
         // "the lungs are clear" states no CheXpert label here: positive for its owner only.
         assert_eq!(row(2), [false, true, false, true]);
+    }
+
+    #[test]
+    fn corpus_prompts_lead_with_the_most_frequent_sentence_stating_the_disease_alone() {
+        let reports = [
+            "the heart is mildly enlarged . no pleural effusion .",
+            "the heart is mildly enlarged . no pleural effusion or pneumothorax .",
+            "the cardiac silhouette is enlarged . no pleural effusion .",
+            "there is a small right pleural effusion . the lungs are clear .",
+        ];
+        let set = DiseaseSet::chexpert();
+        let led = corpus_prompts(reports, &set);
+        let find = |s: &DiseaseSet, name: &str| {
+            s.diseases.iter().find(|d| d.name == name).unwrap().clone()
+        };
+        let cardio = find(&led, "Cardiomegaly");
+        assert_eq!(cardio.positive[0], "the heart is mildly enlarged");
+        // The JSON prompts follow, none twice.
+        assert_eq!(
+            cardio.positive.len(),
+            find(&set, "Cardiomegaly").positive.len() + 1
+        );
+        let effusion = find(&led, "Pleural Effusion");
+        assert_eq!(
+            effusion.positive[0],
+            "there is a small right pleural effusion"
+        );
+        // "no pleural effusion or pneumothorax" states two observations: not a candidate.
+        assert_eq!(effusion.negative[0], "no pleural effusion");
+        // Nothing in the corpus about these: their prompts as they were.
+        for name in ["Fracture", "No Finding"] {
+            assert_eq!(find(&led, name), find(&set, name), "{name}");
+        }
+        assert_eq!(led.diseases.len(), set.diseases.len());
     }
 
     #[test]

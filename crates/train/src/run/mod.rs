@@ -23,7 +23,7 @@ use trrg_clue::DiseaseSet;
 use trrg_data::ReportBatcher;
 use trrg_model::{ClueBank, ClueMode, PretrainedPaths, Trrg};
 
-use crate::data::{positive_log_odds, RunData};
+use crate::data::{corpus_prompts, positive_log_odds, RunData};
 use crate::evaluate::fit_clue_thresholds;
 use crate::log::JsonlLog;
 use crate::optim::Optimizers;
@@ -111,6 +111,15 @@ pub fn train_parallel<B: AutodiffBackend>(
     let diseases = match &config.diseases {
         Some(path) => DiseaseSet::from_path(path)?,
         None => DiseaseSet::chexpert(),
+    };
+    let diseases = if config.corpus_prompts {
+        let reports: Vec<String> = (0..data.train.len())
+            .filter_map(|i| data.train.get(i))
+            .map(|item| item.report)
+            .collect();
+        corpus_prompts(reports.iter().map(String::as_str), &diseases)
+    } else {
+        diseases
     };
 
     run.create()?;
