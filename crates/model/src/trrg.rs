@@ -298,10 +298,7 @@ impl<B: Backend> Trrg<B> {
         }
         // Once for both heads: whitening is a chain of matrix products.
         let identity = self.clue_identity(bank); // [n_clues, d_text]
-        let rows = self
-            .clue_readout
-            .as_ref()
-            .map(|r| r.rows(&bank.label_columns));
+        let rows = self.readout_rows(bank);
         if let Some(refiner) = &self.clue_refiner {
             let mut vectors = refiner.disease_vectors(identity.clone()); // [n_clues, d_refine]
             if let Some(rows) = &rows {
@@ -332,6 +329,13 @@ impl<B: Backend> Trrg<B> {
             logits = logits + rows.bias;
         }
         logits
+    }
+
+    /// The per-disease readout's rows for the bank's diseases (None without a readout).
+    fn readout_rows(&self, bank: &ClueBank<B>) -> Option<trrg_clue::ReadoutRows<B>> {
+        self.clue_readout
+            .as_ref()
+            .map(|r| r.rows(&bank.label_columns))
     }
 
     /// The locator's query and readout per disease: from the identities, plus the readout's
@@ -399,10 +403,7 @@ impl<B: Backend> Trrg<B> {
         let patches = out
             .patch_tokens
             .reshape([batch, n_views * n_patches, d_vision]);
-        let rows = self
-            .clue_readout
-            .as_ref()
-            .map(|r| r.rows(&bank.label_columns));
+        let rows = self.readout_rows(bank);
         let (query, _) = Self::locator_vectors(locator, self.clue_identity(bank), rows.as_ref());
         let attention = locator.attention_with(patches, query); // [batch, n_clues, n_views * n_patches]
         let n_clues = attention.dims()[1];

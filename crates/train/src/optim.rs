@@ -105,7 +105,7 @@ impl<B: AutodiffBackend> Optimizers<B> {
         self.rest.step(lr, model, rest)
     }
 
-    /// Saves both groups' state.
+    /// Saves every group's state (the heads' group third when it exists).
     pub fn save(&self, checkpoints: &Checkpoints, name: &str) -> crate::Result<()> {
         let (vision, rest) = (self.vision.to_record(), self.rest.to_record());
         match &self.heads {
@@ -117,7 +117,7 @@ impl<B: AutodiffBackend> Optimizers<B> {
         Ok(())
     }
 
-    /// Loads both groups' state.
+    /// Loads every group's state, as [`Optimizers::save`] wrote it.
     pub fn load(
         self,
         checkpoints: &Checkpoints,
