@@ -849,6 +849,22 @@ fn export_is_self_contained_and_dicom_reads_like_png() {
             && err.lines().count() == 1,
         "{err}"
     );
+    // A missing image given on the command line is named once, with no dataset hint.
+    let missing = run.parent().unwrap().join("no-such-view.png");
+    let out = trrg(&[
+        "generate",
+        "--checkpoint",
+        run.to_str().unwrap(),
+        &png,
+        missing.to_str().unwrap(),
+    ]);
+    let err = stderr(&out);
+    assert!(
+        !out.status.success()
+            && err.matches("no-such-view.png").count() == 1
+            && !err.contains("images root"),
+        "{err}"
+    );
     let corrupt = temp_file("corrupt.dcm", "not a DICOM file at all");
     let out = trrg(&[
         "generate",

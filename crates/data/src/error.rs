@@ -1,6 +1,6 @@
 //! The error type of trrg-data.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Everything that can go wrong while reading a dataset, a vocabulary, a tokenizer or an image.
 ///
@@ -19,7 +19,11 @@ pub enum Error {
         source: std::io::Error,
     },
     /// An image listed in the annotation does not exist.
-    #[error("study `{id}`: image {path} does not exist (check the images root)")]
+    #[error(
+        "{}image {path} does not exist{}",
+        study(.id, .path),
+        if is_file_arg(.id, .path) { "" } else { " (check the images root)" }
+    )]
     MissingImage {
         /// Study id.
         id: String,
@@ -27,7 +31,7 @@ pub enum Error {
         path: PathBuf,
     },
     /// An image exists but cannot be decoded.
-    #[error("study `{id}`: cannot decode image {path}: {source}")]
+    #[error("{}cannot decode image {path}: {source}", study(.id, .path))]
     ImageDecode {
         /// Study id (or the file name when no study is involved).
         id: String,
@@ -38,7 +42,7 @@ pub enum Error {
         source: image::ImageError,
     },
     /// A DICOM file cannot be read, decoded or displayed as a monochrome radiograph.
-    #[error("study `{id}`: DICOM {path}: {reason}")]
+    #[error("{}DICOM {path}: {reason}", study(.id, .path))]
     Dicom {
         /// Study id (or the file name when no study is involved).
         id: String,
@@ -51,8 +55,9 @@ pub enum Error {
     /// [`crate::MAX_IMAGE_SIDE`], or more pixels than a file of its size can hold
     /// ([`crate::max_image_pixels`]).
     #[error(
-        "study `{id}`: image {path} claims {width}x{height} pixels, more than a {len}-byte file \
-         can hold or over {max} px a side; the file is corrupt",
+        "{}image {path} claims {width}x{height} pixels, more than a {len}-byte file can hold or \
+         over {max} px a side; the file is corrupt",
+        study(.id, .path),
         max = crate::MAX_IMAGE_SIDE
     )]
     ImageTooLarge {
@@ -69,8 +74,9 @@ pub enum Error {
     },
     /// An image has more pixels than the pixel budget ([`crate::pixel_budget`]).
     #[error(
-        "study `{id}`: image {path} is {width}x{height} pixels, over the pixel budget of {budget} \
-         (set {var} to raise it)",
+        "{}image {path} is {width}x{height} pixels, over the pixel budget of {budget} (set {var} \
+         to raise it)",
+        study(.id, .path),
         var = crate::PIXEL_BUDGET_VAR
     )]
     OverPixelBudget {
@@ -162,3 +168,19 @@ pub enum Error {
 
 /// `Result` with this crate's [`Error`].
 pub type Result<T> = std::result::Result<T, Error>;
+
+/// An image named by its own path (a file given on the command line) rather than by a study of
+/// a dataset.
+fn is_file_arg(id: &str, path: &Path) -> bool {
+    path.to_str() == Some(id)
+}
+
+/// The study prefix of an image error ("study `id`: "), empty where the image is its own name,
+/// so that the path is printed once.
+fn study(id: &str, path: &Path) -> String {
+    if is_file_arg(id, path) {
+        String::new()
+    } else {
+        format!("study `{id}`: ")
+    }
+}
