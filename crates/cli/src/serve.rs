@@ -59,7 +59,13 @@ impl App {
     fn info(&self) -> Value {
         let config = self.generator.config();
         json!({
-            "checkpoint": self.checkpoint.display().to_string(),
+            // The directory's name only: a served page does not reveal the server's paths.
+            "checkpoint": self
+                .checkpoint
+                .canonicalize()
+                .ok()
+                .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+                .unwrap_or_else(|| "model".into()),
             "views": self.generator.n_views(),
             "diseases": self.generator.disease_names(),
             "thresholds": self.generator.clue_thresholds(),

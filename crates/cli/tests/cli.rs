@@ -994,7 +994,7 @@ fn serve_answers_reports_and_refuses_bad_uploads() {
         .to_string();
     let (status, page) = http(&addr, b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n");
     assert_eq!(status, 200);
-    assert!(page.contains("/api/report"));
+    assert!(page.contains("/api/report") && page.contains("not for clinical use"));
     let (status, info) = http(
         &addr,
         b"GET /api/info HTTP/1.1\r\nConnection: close\r\n\r\n",
@@ -1002,6 +1002,8 @@ fn serve_answers_reports_and_refuses_bad_uploads() {
     assert_eq!(status, 200, "{info}");
     let info: serde_json::Value = serde_json::from_str(&info).unwrap();
     assert_eq!(info["views"], 2);
+    // The run's name, not the server's path to it.
+    assert_eq!(info["checkpoint"], "run");
     let png = std::fs::read(dicom_fixture("rg1_chest_pa_512.png")).unwrap();
     let dcm = std::fs::read(dicom_fixture("rg1_dx_monochrome1_rle.dcm")).unwrap();
     let (ct, body) = multipart(&[("frontal.png", &png), ("lateral.dcm", &dcm)]);
