@@ -43,8 +43,7 @@ pub fn run(args: GenerateArgs) -> Result<()> {
         println!("{out}");
     } else {
         println!("{}", report.text);
-        let probs: Vec<f32> = report.clues.iter().map(|(_, p)| *p).collect();
-        let decisions = generator.clue_decisions(&probs);
+        let decisions = generator.clue_decisions(&report);
         for (i, (disease, p)) in report.clues.iter().enumerate() {
             match (thresholds.map(|t| t[i]), &decisions) {
                 (Some(t), Some(on)) => {

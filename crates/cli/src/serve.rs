@@ -101,8 +101,7 @@ impl App {
             .remove(0);
         let evidence = self.generator.evidence(&images).map_err(internal)?;
         let thresholds = self.generator.clue_thresholds();
-        let probs: Vec<f32> = report.clues.iter().map(|(_, p)| *p).collect();
-        let decisions = self.generator.clue_decisions(&probs);
+        let decisions = self.generator.clue_decisions(&report);
         let clues: Vec<Value> = report
             .clues
             .iter()

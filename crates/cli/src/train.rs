@@ -269,16 +269,16 @@ pub fn run(args: TrainArgs, default_kind: Option<DatasetKind>) -> Result<()> {
         (None, true, Some(out)) => recorded_data_dir(out, args.ablation)?,
         _ => None,
     };
-    let data_dir = match (&args.data_dir, args.reports) {
-        (Some(dir), _) => dir.clone(),
-        _ if recorded.is_some() => recorded.clone().expect("checked"),
-        (None, Some(ReportsArg::Iu)) => {
+    let data_dir = match (&args.data_dir, recorded, args.reports) {
+        (Some(dir), _, _) => dir.clone(),
+        (None, Some(dir), _) => dir,
+        (None, None, Some(ReportsArg::Iu)) => {
             eprintln!(
                 "building (or reusing) the SEMI-SYNTHETIC set under data/: real IU-Xray reports, synthetic images ..."
             );
             semi_synthetic_iu(Path::new("data"))?
         }
-        (None, None) => {
+        (None, None, None) => {
             eprintln!("generating (or reusing) the default SYNTHETIC dataset under data/ ...");
             if kind == DatasetKind::MimicCxr {
                 eprintln!("(read MIMIC-CXR style: the frontal view only, MIMIC cleaning)");

@@ -92,10 +92,18 @@ pub fn pixel_budget_from(value: Option<&str>) -> Result<u64> {
 }
 
 /// The pixel budget of this process: [`PIXEL_BUDGET_VAR`] if set, else
-/// [`DEFAULT_PIXEL_BUDGET`]. Every decoder (PNG, JPEG, DICOM) refuses a larger image before it
-/// allocates its pixels.
+/// [`DEFAULT_PIXEL_BUDGET`], read once. Every decoder (PNG, JPEG, DICOM) refuses a larger image
+/// before it allocates its pixels.
 pub fn pixel_budget() -> Result<u64> {
-    pixel_budget_from(std::env::var(PIXEL_BUDGET_VAR).ok().as_deref())
+    static BUDGET: std::sync::OnceLock<std::result::Result<u64, String>> =
+        std::sync::OnceLock::new();
+    BUDGET
+        .get_or_init(|| {
+            let value = std::env::var(PIXEL_BUDGET_VAR).ok();
+            pixel_budget_from(value.as_deref()).map_err(|_| value.unwrap_or_default())
+        })
+        .clone()
+        .map_err(|value| Error::PixelBudget { value })
 }
 
 /// Refuses a header whose `width x height` is over [`MAX_IMAGE_SIDE`] a side, over the pixel

@@ -101,11 +101,12 @@ impl<B: Backend> ReportGenerator<B> {
         &self.model
     }
 
-    /// One study's hard clue decisions from its clue probabilities (disease order): each
-    /// against its threshold, then the No Finding gate when the model has one
-    /// ([`ClueBank::decide`]). None = soft clues or no clues.
-    pub fn clue_decisions(&self, probs: &[f32]) -> Option<Vec<bool>> {
-        self.bank.as_ref()?.decide(probs)
+    /// A report's hard clue decisions (disease order): each clue probability against its
+    /// threshold, then the No Finding gate when the model has one ([`ClueBank::decide`]).
+    /// None = soft clues or no clues.
+    pub fn clue_decisions(&self, report: &Report) -> Option<Vec<bool>> {
+        let probs: Vec<f32> = report.clues.iter().map(|(_, p)| *p).collect();
+        self.bank.as_ref()?.decide(&probs)
     }
 
     /// The same model with every clue forced at inference: on where `on` (disease order) is

@@ -124,24 +124,21 @@ impl<B: AutodiffBackend> Optimizers<B> {
         name: &str,
         device: &B::Device,
     ) -> crate::Result<Self> {
-        Ok(match self.heads {
+        let (vision, rest, heads) = match self.heads {
             Some((heads, scale)) => {
                 let (vision, rest, saved) = checkpoints.load_record::<B, _>(name, device)?;
-                Self {
-                    vision: self.vision.load_record(vision),
-                    rest: self.rest.load_record(rest),
-                    heads: Some((heads.load_record(saved), scale)),
-                    ..self
-                }
+                (vision, rest, Some((heads.load_record(saved), scale)))
             }
             None => {
                 let (vision, rest) = checkpoints.load_record::<B, _>(name, device)?;
-                Self {
-                    vision: self.vision.load_record(vision),
-                    rest: self.rest.load_record(rest),
-                    ..self
-                }
+                (vision, rest, None)
             }
+        };
+        Ok(Self {
+            vision: self.vision.load_record(vision),
+            rest: self.rest.load_record(rest),
+            heads,
+            ..self
         })
     }
 }

@@ -299,8 +299,7 @@ pub fn predict<B: Backend>(
             .iter()
             .map(|(d, p)| (d.clone(), Value::from(*p)))
             .collect();
-        let probs: Vec<f32> = report.clues.iter().map(|(_, p)| *p).collect();
-        let clue_decisions = generator.clue_decisions(&probs).map(|on| {
+        let clue_decisions = generator.clue_decisions(&report).map(|on| {
             report
                 .clues
                 .iter()
