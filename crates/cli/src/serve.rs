@@ -8,9 +8,14 @@
 //!   view]}}, "seconds"}`.
 //!
 //! Bodies over `--max-upload-mb` get 413, bad input 400, both with `{"error": "..."}`.
+//!
+//! Requests are answered by `--threads` workers. Reading, parsing and decoding an upload happen
+//! on its worker; only the model's forward passes take the model's lock, so a large upload never
+//! holds up another request while it arrives or decodes.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
 use anyhow::{anyhow, Result};
@@ -19,6 +24,7 @@ use serde_json::{json, Value};
 use tiny_http::{Header, Method, Request, Response, Server};
 use trrg_core::backend::{device, Backend};
 use trrg_core::data::decode_gray;
+use trrg_core::io::multipart;
 use trrg_core::ReportGenerator;
 
 /// The page, served at `/`.
@@ -37,48 +43,53 @@ pub struct ServeArgs {
     /// Largest request body accepted, in MiB (larger uploads get 413).
     #[arg(long, default_value_t = 32)]
     max_upload_mb: u64,
+    /// Requests answered at once. Uploads are read and decoded in parallel; the model itself
+    /// writes one report at a time.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..))]
+    threads: u16,
 }
 
 /// A served model and its limits.
 pub struct App {
-    generator: ReportGenerator<Backend>,
-    checkpoint: PathBuf,
+    /// Taken for the model's forward passes only.
+    generator: Mutex<ReportGenerator<Backend>>,
+    /// `/api/info`'s answer, fixed at load.
+    info: Value,
+    n_views: usize,
     max_body: u64,
 }
 
 impl App {
     /// Loads `checkpoint` (a run or an exported directory).
     pub fn load(checkpoint: &Path, max_body: u64) -> Result<Self> {
-        Ok(Self {
-            generator: ReportGenerator::<Backend>::from_dir(checkpoint, &device()?)?,
-            checkpoint: checkpoint.to_path_buf(),
-            max_body,
-        })
-    }
-
-    fn info(&self) -> Value {
-        let config = self.generator.config();
-        json!({
+        let generator = ReportGenerator::<Backend>::from_dir(checkpoint, &device()?)?;
+        let config = generator.config();
+        let info = json!({
             // The directory's name only: a served page does not reveal the server's paths.
-            "checkpoint": self
-                .checkpoint
+            "checkpoint": checkpoint
                 .canonicalize()
                 .ok()
                 .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
                 .unwrap_or_else(|| "model".into()),
-            "views": self.generator.n_views(),
-            "diseases": self.generator.disease_names(),
-            "thresholds": self.generator.clue_thresholds(),
+            "views": generator.n_views(),
+            "diseases": generator.disease_names(),
+            "thresholds": generator.clue_thresholds(),
             "resize": config.image.resize,
             "crop": config.image.crop,
-            "max_upload_bytes": self.max_body,
+            "max_upload_bytes": max_body,
+        });
+        Ok(Self {
+            n_views: generator.n_views(),
+            generator: Mutex::new(generator),
+            info,
+            max_body,
         })
     }
 
     /// The report, clues and evidence of one study's uploaded views.
     fn report(&self, views: &[(String, Vec<u8>)]) -> std::result::Result<Value, (u16, String)> {
         let start = Instant::now();
-        let want = self.generator.n_views();
+        let want = self.n_views;
         if views.len() != want {
             return Err((
                 400,
@@ -94,14 +105,22 @@ impl App {
             .collect::<std::result::Result<Vec<_>, _>>()
             .map_err(|e| (400, trrg_core::error_line(&e)))?;
         let internal = |e: trrg_core::GeneratorError| (500, trrg_core::error_line(&e));
-        let report = self
-            .generator
-            .generate_images(std::slice::from_ref(&images))
-            .map_err(internal)?
-            .remove(0);
-        let evidence = self.generator.evidence(&images).map_err(internal)?;
-        let thresholds = self.generator.clue_thresholds();
-        let decisions = self.generator.clue_decisions(&report);
+        let (report, evidence, thresholds, decisions) = {
+            // A panic while holding the lock leaves the model as it was (inference writes
+            // nothing to it), so a poisoned lock is still good.
+            let generator = self
+                .generator
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            let report = generator
+                .generate_images(std::slice::from_ref(&images))
+                .map_err(internal)?
+                .remove(0);
+            let evidence = generator.evidence(&images).map_err(internal)?;
+            let decisions = generator.clue_decisions(&report);
+            let thresholds = generator.clue_thresholds().map(<[f32]>::to_vec);
+            (report, evidence, thresholds, decisions)
+        };
         let clues: Vec<Value> = report
             .clues
             .iter()
@@ -110,7 +129,7 @@ impl App {
                 json!({
                     "disease": disease,
                     "probability": p,
-                    "threshold": thresholds.map(|t| t[i]),
+                    "threshold": thresholds.as_ref().map(|t| t[i]),
                     "present": decisions.as_ref().map(|on| on[i]),
                 })
             })
@@ -149,7 +168,7 @@ impl App {
                 );
                 return;
             }
-            (Method::Get, "/api/info") => Ok(self.info()),
+            (Method::Get, "/api/info") => Ok(self.info.clone()),
             (Method::Post, "/api/report") => self.upload(&mut request),
             (_, "/" | "/index.html" | "/api/info" | "/api/report") => {
                 let allow = if path == "/api/report" {
@@ -206,7 +225,7 @@ impl App {
             .find(|h| h.field.equiv("Content-Type"))
             .map(|h| h.value.as_str().to_string())
             .unwrap_or_default();
-        let boundary = multipart_boundary(&content_type).ok_or_else(|| {
+        let boundary = multipart::boundary(&content_type).ok_or_else(|| {
             (
                 400,
                 format!(
@@ -223,7 +242,7 @@ impl App {
         if body.len() as u64 > self.max_body {
             return Err(too_large());
         }
-        let parts = parse_multipart(&body, &boundary).map_err(|e| (400, e))?;
+        let parts = multipart::parse(&body, &boundary).map_err(|e| (400, e.to_string()))?;
         let views: Vec<(String, Vec<u8>)> = parts
             .into_iter()
             .filter(|p| p.name == "view")
@@ -256,84 +275,15 @@ fn respond_with(
     let _ = request.respond(response);
 }
 
-/// The `boundary` parameter of a `multipart/form-data` content type.
-pub fn multipart_boundary(content_type: &str) -> Option<String> {
-    let (kind, params) = content_type.split_once(';')?;
-    if !kind.trim().eq_ignore_ascii_case("multipart/form-data") {
-        return None;
-    }
-    params.split(';').find_map(|p| {
-        let (k, v) = p.split_once('=')?;
-        (k.trim().eq_ignore_ascii_case("boundary"))
-            .then(|| v.trim().trim_matches('"').to_string())
-            .filter(|b| !b.is_empty())
-    })
-}
-
-/// One part of a multipart body.
-#[derive(Debug, PartialEq, Eq)]
-pub struct Part {
-    /// The form field's name.
-    pub name: String,
-    /// The uploaded file's name, for a file field.
-    pub filename: Option<String>,
-    /// The content.
-    pub data: Vec<u8>,
-}
-
-fn find(haystack: &[u8], needle: &[u8], from: usize) -> Option<usize> {
-    haystack
-        .get(from..)?
-        .windows(needle.len())
-        .position(|w| w == needle)
-        .map(|i| i + from)
-}
-
-/// Splits a `multipart/form-data` body (RFC 7578) into its parts.
-pub fn parse_multipart(body: &[u8], boundary: &str) -> std::result::Result<Vec<Part>, String> {
-    let delimiter = format!("--{boundary}");
-    let next = format!("\r\n--{boundary}");
-    let bad = |what: &str| format!("malformed multipart body: {what}");
-    let mut at =
-        find(body, delimiter.as_bytes(), 0).ok_or_else(|| bad("no boundary"))? + delimiter.len();
-    let mut parts = Vec::new();
-    loop {
-        if body.get(at..at + 2) == Some(b"--") {
-            return Ok(parts);
-        }
-        if body.get(at..at + 2) != Some(b"\r\n") {
-            return Err(bad("a boundary is not followed by a line break"));
-        }
-        at += 2;
-        let head_end =
-            find(body, b"\r\n\r\n", at).ok_or_else(|| bad("a part has no header end"))?;
-        let head = String::from_utf8_lossy(&body[at..head_end]).to_string();
-        let end = find(body, next.as_bytes(), head_end + 4)
-            .ok_or_else(|| bad("a part is not closed by the boundary"))?;
-        let disposition = head
-            .lines()
-            .find(|l| l.to_ascii_lowercase().starts_with("content-disposition:"))
-            .ok_or_else(|| bad("a part has no Content-Disposition"))?;
-        let param = |key: &str| {
-            disposition.split(';').find_map(|p| {
-                let (k, v) = p.split_once('=')?;
-                (k.trim() == key).then(|| v.trim().trim_matches('"').to_string())
-            })
-        };
-        parts.push(Part {
-            name: param("name").ok_or_else(|| bad("a part has no field name"))?,
-            filename: param("filename"),
-            data: body[head_end + 4..end].to_vec(),
-        });
-        at = end + next.len();
-    }
-}
-
 /// Runs `trrg serve` until interrupted.
 pub fn run(args: ServeArgs) -> Result<()> {
-    let app = App::load(&args.checkpoint, args.max_upload_mb.saturating_mul(1 << 20))?;
-    let server =
-        Server::http(&args.addr).map_err(|e| anyhow!("cannot listen on {}: {e}", args.addr))?;
+    let app = Arc::new(App::load(
+        &args.checkpoint,
+        args.max_upload_mb.saturating_mul(1 << 20),
+    )?);
+    let server = Arc::new(
+        Server::http(&args.addr).map_err(|e| anyhow!("cannot listen on {}: {e}", args.addr))?,
+    );
     let addr = server
         .server_addr()
         .to_ip()
@@ -349,37 +299,26 @@ pub fn run(args: ServeArgs) -> Result<()> {
         "trrg serve: http://{addr}/  (model {}; POST /api/report; Ctrl-C stops)",
         args.checkpoint.display()
     );
-    for request in server.incoming_requests() {
-        app.handle(request);
+    let workers: Vec<_> = (0..args.threads)
+        .map(|_| {
+            let (app, server) = (Arc::clone(&app), Arc::clone(&server));
+            std::thread::spawn(move || {
+                for request in server.incoming_requests() {
+                    // A request that panics (a bug; its client sees the connection close)
+                    // does not take its worker down.
+                    let answered = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        app.handle(request)
+                    }));
+                    if answered.is_err() {
+                        log::error!("a request failed with an internal error (above)");
+                    }
+                }
+            })
+        })
+        .collect();
+    for worker in workers {
+        // Workers end only with the server.
+        let _ = worker.join();
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn multipart_bodies_split_into_named_parts() {
-        let body = b"--XyZ\r\nContent-Disposition: form-data; name=\"view\"; filename=\"a.png\"\r\nContent-Type: image/png\r\n\r\n\x89PNG\r\n--X\r\n--XyZ\r\nContent-Disposition: form-data; name=\"note\"\r\n\r\nhi\r\n--XyZ--\r\n";
-        let parts = parse_multipart(body, "XyZ").unwrap();
-        assert_eq!(parts.len(), 2);
-        assert_eq!(parts[0].name, "view");
-        assert_eq!(parts[0].filename.as_deref(), Some("a.png"));
-        assert_eq!(parts[0].data, b"\x89PNG\r\n--X");
-        assert_eq!(parts[1].data, b"hi");
-        for bad in [
-            &b"no boundary here"[..],
-            b"--XyZ\r\nContent-Disposition: form-data; name=\"v\"\r\n\r\nopen",
-        ] {
-            assert!(parse_multipart(bad, "XyZ")
-                .unwrap_err()
-                .contains("malformed"));
-        }
-        assert_eq!(
-            multipart_boundary("multipart/form-data; boundary=\"----abc\""),
-            Some("----abc".into())
-        );
-        assert_eq!(multipart_boundary("application/json"), None);
-    }
 }

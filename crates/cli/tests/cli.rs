@@ -919,9 +919,19 @@ fn train_flags_print_config_and_overrides() {
 
 /// A raw HTTP/1.1 exchange with the server; returns the whole response.
 fn http_text(addr: &str, request: &[u8]) -> String {
-    use std::io::{Read, Write};
+    use std::io::Write;
     let mut stream = std::net::TcpStream::connect(addr).unwrap();
     stream.write_all(request).unwrap();
+    read_response(stream)
+}
+
+/// The whole response on `stream`; empty if none comes within 5 minutes (a server that waits
+/// on another request fails the test instead of hanging it).
+fn read_response(mut stream: std::net::TcpStream) -> String {
+    use std::io::Read;
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(300)))
+        .unwrap();
     let mut response = Vec::new();
     let _ = stream.read_to_end(&mut response);
     String::from_utf8_lossy(&response).into_owned()
@@ -995,6 +1005,7 @@ fn serve_answers_reports_and_refuses_bad_uploads() {
     let (status, page) = http(&addr, b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n");
     assert_eq!(status, 200);
     assert!(page.contains("/api/report") && page.contains("not for clinical use"));
+    assert!(page.contains("id=\"scale\"") && page.contains("even share"));
     let (status, info) = http(
         &addr,
         b"GET /api/info HTTP/1.1\r\nConnection: close\r\n\r\n",
@@ -1045,6 +1056,28 @@ fn serve_answers_reports_and_refuses_bad_uploads() {
         (first.iter().sum::<f64>() - 1.0).abs() < 1e-3,
         "attention sums to 1"
     );
+    // An upload that has sent half its body holds up no other request: its worker waits for
+    // the rest while another worker reads, decodes and answers a whole one.
+    let (ct, body) = multipart(&[("frontal.png", &png), ("lateral.dcm", &dcm)]);
+    let mut stalled = std::net::TcpStream::connect(&addr).unwrap();
+    {
+        use std::io::Write;
+        stalled
+            .write_all(format!("POST /api/report HTTP/1.1\r\nHost: {addr}\r\nContent-Type: {ct}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len()).as_bytes())
+            .unwrap();
+        stalled.write_all(&body[..body.len() / 2]).unwrap();
+        let (status, answer) = post(&addr, &ct, &body);
+        assert_eq!(
+            status, 200,
+            "a request waited on a stalled upload: {answer}"
+        );
+        stalled.write_all(&body[body.len() / 2..]).unwrap();
+    }
+    let late = read_response(stalled);
+    assert!(late.starts_with("HTTP/1.1 200"), "{late}");
+    let late: serde_json::Value =
+        serde_json::from_str(late.split_once("\r\n\r\n").unwrap().1).unwrap();
+    assert_eq!(late["report"], report);
     let big = vec![0u8; 1 << 21];
     let (ct, body) = multipart(&[("a.png", &big), ("b.png", &big)]);
     let (status, answer) = post(&addr, &ct, &body);

@@ -46,8 +46,9 @@ def main():
     for flag in ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                  "--window-size=1400,1100"]:
         options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(args.chromedriver), options=options)
+    driver = None
     try:
+        driver = webdriver.Chrome(service=Service(args.chromedriver), options=options)
         driver.get(f"http://{addr}/")
         wait = WebDriverWait(driver, 60)
         wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "input[type=file]")) > 0)
@@ -79,18 +80,24 @@ def main():
             return n;
             """
         )
+        scale = driver.find_element(By.ID, "scale").text
         driver.save_screenshot(args.screenshot)
         print(f"serve_ui: report in {time.time() - start:.1f} s: {report!r}")
         print(f"serve_ui: {len(bars)} bars for {diseases} diseases, {red} heatmap pixels; "
               f"screenshot {args.screenshot}")
+        print(f"serve_ui: {scale}")
         if not report.strip() or report.strip() == "-":
             sys.exit("serve_ui: no report on the page")
         if len(bars) != diseases or diseases == 0:
             sys.exit(f"serve_ui: {len(bars)} bars for {diseases} diseases")
+        if "even share" not in scale:
+            sys.exit(f"serve_ui: the evidence map has no scale on the page ({scale!r})")
         if red < 100:
             sys.exit(f"serve_ui: no evidence heatmap on the views ({red} red pixels)")
     finally:
-        driver.quit()
+        # The server goes down with the test, whatever failed.
+        if driver is not None:
+            driver.quit()
         proc.kill()
 
 

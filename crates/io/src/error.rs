@@ -63,6 +63,12 @@ pub enum Error {
         /// The root it must stay under.
         root: PathBuf,
     },
+    /// An upload's `multipart/form-data` body that does not parse (RFC 7578).
+    #[error("malformed multipart body: {what}")]
+    Multipart {
+        /// What is wrong with it.
+        what: &'static str,
+    },
     /// A Hub model id that is not in the local Hugging Face cache (trrg never downloads).
     #[error(
         "model `{id}` is not in the Hugging Face cache {cache}: {reason}. trrg works offline: \

@@ -13,15 +13,18 @@
 //!   [`write_atomic`]: a temporary file and a rename, so readers never see half a file;
 //!   [`resolve_under`]: a relative path joined under a root it may not escape;
 //!   [`resolve_model`]: a path, or a model id found offline in the local Hugging Face Hub cache.
+//! - [`multipart`]: an upload's `multipart/form-data` body split into its parts.
 //!
 //! Every parser here reads untrusted bytes: it returns an [`Error`], never panics, and never
-//! allocates from a size it has not checked against the file's length (`tests/fuzz.rs`).
+//! allocates from a size it has not checked against the file's length (fuzzed in
+//! `crates/data/tests/fuzz/mod.rs`).
 #![warn(missing_docs)]
 
 mod error;
 mod files;
 mod gguf;
 mod mapped;
+pub mod multipart;
 mod paths;
 mod torch;
 mod weights;

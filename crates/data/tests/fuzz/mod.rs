@@ -1,5 +1,5 @@
-//! Fuzz targets for every parser that reads a user's file, on stable Rust: a seeded mutation
-//! loop over valid inputs. Each target feeds `TRRG_FUZZ_ITERS` mutated inputs (default 2,000,
+//! Fuzz targets for every parser that reads a user's bytes (files, and `serve`'s uploads), on
+//! stable Rust: a seeded mutation loop over valid inputs. Each target feeds `TRRG_FUZZ_ITERS` mutated inputs (default 2,000,
 //! as in CI; `TRRG_FUZZ_ITERS=100000 cargo test --release -p trrg-data --test data fuzz_` is
 //! the long run) to the parser's public entry point, and fails on
 //!
@@ -468,5 +468,193 @@ fn fuzz_jpeg_decode() {
     fuzz("jpeg", &[jpeg], &file, image_bound, |path| {
         trrg_data::load_gray(path, "fuzz").is_ok()
     });
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// A DICOM Part 10 file written element by element: the file meta group, then `elements`
+/// (tag, VR, value; ascending tags) in `syntax`, explicit or implicit VR little endian.
+/// Pixel data given as `None` is written encapsulated (undefined length), one fragment.
+fn dicom_file(
+    syntax: &str,
+    elements: &[((u16, u16), &str, Vec<u8>)],
+    fragment: Option<&[u8]>,
+) -> Vec<u8> {
+    fn even(mut v: Vec<u8>, pad: u8) -> Vec<u8> {
+        if v.len() % 2 == 1 {
+            v.push(pad);
+        }
+        v
+    }
+    fn explicit(out: &mut Vec<u8>, (group, element): (u16, u16), vr: &str, value: &[u8]) {
+        out.extend(group.to_le_bytes());
+        out.extend(element.to_le_bytes());
+        out.extend(vr.as_bytes());
+        if ["OB", "OW", "OF", "SQ", "UT", "UN"].contains(&vr) {
+            out.extend([0, 0]);
+            out.extend((value.len() as u32).to_le_bytes());
+        } else {
+            out.extend((value.len() as u16).to_le_bytes());
+        }
+        out.extend(value);
+    }
+    let uid = |s: &str| even(s.as_bytes().to_vec(), 0);
+    let mut meta = Vec::new();
+    explicit(&mut meta, (2, 1), "OB", &[0, 1]);
+    explicit(&mut meta, (2, 2), "UI", &uid("1.2.840.10008.5.1.4.1.1.1.1"));
+    explicit(&mut meta, (2, 3), "UI", &uid("1.2.3.4.5.6.7"));
+    explicit(&mut meta, (2, 0x10), "UI", &uid(syntax));
+    explicit(&mut meta, (2, 0x12), "UI", &uid("1.2.3.4"));
+    let mut out = vec![0u8; 128];
+    out.extend(b"DICM");
+    explicit(&mut out, (2, 0), "UL", &(meta.len() as u32).to_le_bytes());
+    out.extend(meta);
+    let implicit = syntax == "1.2.840.10008.1.2";
+    for (tag, vr, value) in elements {
+        let value = even(
+            value.clone(),
+            if *vr == "UI" || vr.starts_with('O') {
+                0
+            } else {
+                b' '
+            },
+        );
+        if implicit {
+            out.extend(tag.0.to_le_bytes());
+            out.extend(tag.1.to_le_bytes());
+            out.extend((value.len() as u32).to_le_bytes());
+            out.extend(&value);
+        } else {
+            explicit(&mut out, *tag, vr, &value);
+        }
+    }
+    if let Some(fragment) = fragment {
+        let item = |out: &mut Vec<u8>, element: u16, body: &[u8]| {
+            out.extend(0xFFFEu16.to_le_bytes());
+            out.extend(element.to_le_bytes());
+            out.extend((body.len() as u32).to_le_bytes());
+            out.extend(body);
+        };
+        out.extend(0x7FE0u16.to_le_bytes());
+        out.extend(0x0010u16.to_le_bytes());
+        out.extend(b"OB\0\0");
+        out.extend(u32::MAX.to_le_bytes());
+        item(&mut out, 0xE000, &[]);
+        item(&mut out, 0xE000, &even(fragment.to_vec(), 0));
+        item(&mut out, 0xE0DD, &[]);
+    }
+    out
+}
+
+/// Three small DICOM images: 12-bit MONOCHROME2 with a window (explicit VR), 8-bit MONOCHROME1
+/// with a rescale (implicit VR), and 8-bit RLE lossless (encapsulated).
+fn dicom_seeds() -> Vec<Vec<u8>> {
+    let (rows, cols) = (12u16, 16u16);
+    let us = |v: u16| v.to_le_bytes().to_vec();
+    let text = |s: &str| s.as_bytes().to_vec();
+    let image = |photometric: &str, bits: u16| {
+        vec![
+            ((0x28, 0x02), "US", us(1)),
+            ((0x28, 0x04), "CS", text(photometric)),
+            ((0x28, 0x10), "US", us(rows)),
+            ((0x28, 0x11), "US", us(cols)),
+            ((0x28, 0x100), "US", us(if bits > 8 { 16 } else { 8 })),
+            ((0x28, 0x101), "US", us(bits)),
+            ((0x28, 0x102), "US", us(bits - 1)),
+            ((0x28, 0x103), "US", us(0)),
+        ]
+    };
+    let pixels8: Vec<u8> = (0..rows * cols).map(|i| (i * 7 % 256) as u8).collect();
+    let mut windowed = image("MONOCHROME2", 12);
+    windowed.push(((0x28, 0x1050), "DS", text("2048")));
+    windowed.push(((0x28, 0x1051), "DS", text("4096")));
+    let pixels16: Vec<u8> = (0..rows * cols)
+        .flat_map(|i| (i * 13 % 4096).to_le_bytes())
+        .collect();
+    windowed.push(((0x7FE0, 0x10), "OW", pixels16));
+    let mut rescaled = image("MONOCHROME1", 8);
+    rescaled.push(((0x28, 0x1052), "DS", text("-1024")));
+    rescaled.push(((0x28, 0x1053), "DS", text("2")));
+    rescaled.push(((0x7FE0, 0x10), "OB", pixels8.clone()));
+    // RLE: a 64-byte header (one segment, at offset 64), then each row as one literal run.
+    let mut rle = 1u32.to_le_bytes().to_vec();
+    rle.extend(64u32.to_le_bytes());
+    rle.resize(64, 0);
+    for row in pixels8.chunks(cols as usize) {
+        rle.push(cols as u8 - 1);
+        rle.extend(row);
+    }
+    vec![
+        dicom_file("1.2.840.10008.1.2.1", &windowed, None),
+        dicom_file("1.2.840.10008.1.2", &rescaled, None),
+        dicom_file("1.2.840.10008.1.2.5", &image("MONOCHROME2", 8), Some(&rle)),
+    ]
+}
+
+#[test]
+fn fuzz_dicom_decode() {
+    let dir = work_dir("dicom");
+    let file = dir.join("view.dcm");
+    let mut seeds = dicom_seeds();
+    for (i, seed) in seeds.iter().enumerate() {
+        std::fs::write(&file, seed).unwrap();
+        let image = trrg_data::load_gray(&file, "seed")
+            .unwrap_or_else(|e| panic!("DICOM seed {i} does not decode: {e}"));
+        assert_eq!(image.dimensions(), (16, 12), "DICOM seed {i}");
+    }
+    seeds.push(std::fs::read(fixtures().join("dicom/rg1_dx_jpeg_baseline.dcm")).unwrap());
+    fuzz("dicom", &seeds, &file, image_bound, |path| {
+        trrg_data::load_gray(path, "fuzz").is_ok()
+    });
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// Multipart bodies as browsers send them: two file fields, a text field, a quoted boundary.
+#[test]
+fn fuzz_multipart_upload() {
+    let dir = work_dir("multipart");
+    let file = dir.join("body.bin");
+    let boundary = "----trrgFormBoundary7MA4YWxk";
+    let part = |name: &str, filename: Option<&str>, data: &[u8]| {
+        let mut out =
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"").into_bytes();
+        if let Some(f) = filename {
+            out.extend(
+                format!("; filename=\"{f}\"\r\nContent-Type: application/octet-stream").as_bytes(),
+            );
+        }
+        out.extend(b"\r\n\r\n");
+        out.extend(data);
+        out.extend(b"\r\n");
+        out
+    };
+    let png = std::fs::read(fixtures().join("iu_tiny/images/CXR1/0.png")).unwrap();
+    let mut two_views = part("view", Some("frontal.png"), &png[..png.len().min(600)]);
+    two_views.extend(part("view", Some("lateral.dcm"), b"\x00\x01--\r\n--x\r\n"));
+    two_views.extend(format!("--{boundary}--\r\n").as_bytes());
+    let mut with_text = part("note", None, b"hello");
+    with_text.extend(part("view", Some("a.png"), b""));
+    with_text.extend(format!("--{boundary}--").as_bytes());
+    for seed in [&two_views, &with_text] {
+        assert!(!trrg_io::multipart::parse(seed, boundary)
+            .unwrap()
+            .is_empty());
+    }
+    assert_eq!(
+        trrg_io::multipart::boundary(&format!("multipart/form-data; boundary=\"{boundary}\"")),
+        Some(boundary.to_string())
+    );
+    fuzz(
+        "multipart",
+        &[two_views, with_text],
+        &file,
+        linear_bound,
+        |path| {
+            let body = std::fs::read(path).unwrap();
+            // The content type comes from the same untrusted request.
+            let header = String::from_utf8_lossy(&body[..body.len().min(80)]);
+            let _ = trrg_io::multipart::boundary(&format!("multipart/form-data; {header}"));
+            trrg_io::multipart::parse(&body, boundary).is_ok()
+        },
+    );
     std::fs::remove_dir_all(dir).unwrap();
 }
