@@ -37,6 +37,8 @@ pub struct Panel {
     pub y_label: String,
     /// Its lines.
     pub series: Vec<Series>,
+    /// A vertical dashed line at this x, with its legend entry (the kept checkpoint, say).
+    pub marker: Option<(f64, String)>,
 }
 
 fn register_font() {
@@ -71,11 +73,17 @@ fn draw_panel<DB: DrawingBackend>(
             .flat_map(|s| s.points.iter())
             .filter(|p| p.0.is_finite() && p.1.is_finite())
     };
-    let (Some((x0, x1)), Some((y0, y1))) =
-        (range(points().map(|p| p.0)), range(points().map(|p| p.1)))
-    else {
+    let marker_x = panel.marker.as_ref().map(|m| m.0);
+    let (Some((x0, x1)), Some((y0, y1))) = (
+        // Epochs count from 0, the stage's start.
+        range(points().map(|p| p.0).chain(marker_x).chain([0.0])),
+        range(points().map(|p| p.1)),
+    ) else {
         return Ok(());
     };
+    // Headroom above the data for the legend (upper right), so it hides no point.
+    let entries = panel.series.len() + usize::from(panel.marker.is_some());
+    let y1 = y1 + (y1 - y0) * (0.06 + 0.1 * entries as f64);
     let mut chart = ChartBuilder::on(area)
         .caption(&panel.title, (FAMILY, 18))
         .margin(10)
@@ -91,10 +99,33 @@ fn draw_panel<DB: DrawingBackend>(
         .axis_desc_style((FAMILY, 14))
         .x_labels(8)
         .y_labels(6)
-        .x_label_formatter(&|x| format!("{x:.0}"))
+        .x_label_formatter(&|x| {
+            if (x - x.round()).abs() < 1e-9 {
+                format!("{x:.0}")
+            } else {
+                format!("{x:.1}")
+            }
+        })
         .light_line_style(RGBColor(235, 235, 235))
         .draw()
         .map_err(|e| e.to_string())?;
+    if let Some((x, label)) = &panel.marker {
+        let gray = RGBColor(90, 90, 90);
+        let dashes = (0..40).map(|k| {
+            let (a, b) = (k as f64 / 40.0, (k as f64 + 0.5) / 40.0);
+            PathElement::new(
+                vec![(*x, y0 + (y1 - y0) * a), (*x, y0 + (y1 - y0) * b)],
+                gray.stroke_width(2),
+            )
+        });
+        chart
+            .draw_series(dashes)
+            .map_err(|e| e.to_string())?
+            .label(label)
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 18, y)], gray.stroke_width(2))
+            });
+    }
     for (i, series) in panel.series.iter().enumerate() {
         let color = COLORS[i % COLORS.len()];
         let pts: Vec<(f64, f64)> = series
@@ -139,7 +170,7 @@ fn draw<DB: DrawingBackend>(
     root.present().map_err(|e| e.to_string())
 }
 
-/// Draws `panels` stacked (one metric each; x axis `x_label`) into `{stem}.png` and `{stem}.svg`.
+/// Draws `panels` stacked (one metric each; x axis `x_label`, from 0) into `{stem}.png` and `{stem}.svg`.
 /// Returns false, writing nothing, when no panel has a finite point.
 pub fn plot(stem: &Path, panels: &[Panel], x_label: &str) -> crate::Result<bool> {
     let has_points = panels.iter().any(|p| {
@@ -211,6 +242,7 @@ mod tests {
                         points: vec![(1.0, 1.8), (3.0, 1.2)],
                     },
                 ],
+                marker: None,
             },
             Panel {
                 title: "CIDEr".into(),
@@ -219,9 +251,10 @@ mod tests {
                     label: "val".into(),
                     points: vec![(1.0, 0.5), (3.0, 1.1)],
                 }],
+                marker: Some((3.0, "kept checkpoint".into())),
             },
         ];
-        assert!(plot(&stem, &panels, "step").unwrap());
+        assert!(plot(&stem, &panels, "epoch").unwrap());
         let png = image::open(stem.with_extension("png")).unwrap().to_rgb8();
         assert_eq!(png.dimensions(), (PANEL.0, 2 * PANEL.1));
         for half in [0..PANEL.1, PANEL.1..2 * PANEL.1] {
@@ -235,15 +268,24 @@ mod tests {
             );
         }
         let svg = std::fs::read_to_string(stem.with_extension("svg")).unwrap();
-        for text in ["Loss", "InfoNCE", "CIDEr", "train", "val", "step"] {
+        for text in [
+            "Loss",
+            "InfoNCE",
+            "CIDEr",
+            "train",
+            "val",
+            "epoch",
+            "kept checkpoint",
+        ] {
             assert!(svg.contains(text), "SVG lacks `{text}`");
         }
         let empty = [Panel {
             title: "none".into(),
             y_label: "y".into(),
             series: vec![],
+            marker: None,
         }];
-        assert!(!plot(&dir.join("empty"), &empty, "step").unwrap());
+        assert!(!plot(&dir.join("empty"), &empty, "epoch").unwrap());
         assert!(!dir.join("empty.png").exists());
         std::fs::remove_dir_all(&dir).unwrap();
     }

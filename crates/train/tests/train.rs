@@ -94,6 +94,18 @@ fn resumed_run_equals_uninterrupted_run() {
     ] {
         assert!(root.join("a").join(file).is_file(), "{file}");
     }
+    // The plots count epochs, mark the kept checkpoint and show perception.
+    let svg = std::fs::read_to_string(root.join("a/plots/stage2_val.svg")).unwrap();
+    let best = whole.metrics["best_epoch"].as_u64().unwrap();
+    for text in [
+        "stage-2 epoch".to_string(),
+        format!("kept checkpoint (epoch {best})"),
+        "clue AUC".into(),
+    ] {
+        assert!(svg.contains(&text), "stage2_val.svg lacks `{text}`");
+    }
+    let svg = std::fs::read_to_string(root.join("a/plots/stage1_loss.svg")).unwrap();
+    assert!(svg.contains("stage-1 epoch") && svg.contains("zero-shot"));
     // The test split is generated with hard clues whose thresholds were fitted on validation:
     // one grid value per disease, also in every validation record of the log.
     let thresholds = whole.metrics["clue_thresholds"].as_object().unwrap();

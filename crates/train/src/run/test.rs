@@ -127,7 +127,7 @@ pub(super) fn test<B: AutodiffBackend>(
     };
     run.write_json("metrics.json", &metrics)?;
     write_samples(run, &test)?;
-    plots(run, log)?;
+    plots(run, log, metrics.best_epoch)?;
     Ok(serde_json::to_value(&metrics).expect("metrics serialize (string keys)"))
 }
 
@@ -141,7 +141,30 @@ fn write_samples(run: &RunDir, eval: &Evaluation) -> crate::Result<()> {
     Ok(())
 }
 
-fn plots(run: &RunDir, log: &JsonlLog) -> crate::Result<()> {
+/// Where a log record falls in epochs: a validation at its epoch's end, the k-th of an epoch's
+/// n steps at `epoch - 1 + k / n`.
+fn epoch_positions(records: &[Value]) -> Vec<Option<f64>> {
+    let key = |r: &Value| (r["stage"].as_u64(), r["epoch"].as_u64());
+    let mut steps = std::collections::HashMap::<_, usize>::new();
+    for r in records.iter().filter(|r| r["split"].is_null()) {
+        *steps.entry(key(r)).or_default() += 1;
+    }
+    let mut seen = std::collections::HashMap::<_, usize>::new();
+    records
+        .iter()
+        .map(|r| {
+            let epoch = r["epoch"].as_f64()?;
+            if !r["split"].is_null() {
+                return Some(epoch);
+            }
+            let k = seen.entry(key(r)).or_default();
+            *k += 1;
+            Some(epoch - 1.0 + *k as f64 / steps[&key(r)] as f64)
+        })
+        .collect()
+}
+
+fn plots(run: &RunDir, log: &JsonlLog, best_epoch: Option<usize>) -> crate::Result<()> {
     let records = log.read()?;
     let dir = run.path("plots");
     std::fs::create_dir_all(&dir).map_err(|source| Error::Io {
@@ -149,12 +172,14 @@ fn plots(run: &RunDir, log: &JsonlLog) -> crate::Result<()> {
         path: dir.clone(),
         source,
     })?;
+    let x = epoch_positions(&records);
     let series =
         |stage: u64, split: Option<&str>, key: &dyn Fn(&Value) -> Option<f64>| -> Vec<(f64, f64)> {
             records
                 .iter()
-                .filter(|r| r["stage"].as_u64() == Some(stage) && r["split"].as_str() == split)
-                .filter_map(|r| Some((r["step"].as_f64()?, key(r)?)))
+                .zip(&x)
+                .filter(|(r, _)| r["stage"].as_u64() == Some(stage) && r["split"].as_str() == split)
+                .filter_map(|(r, x)| Some(((*x)?, key(r)?)))
                 .collect()
         };
     // Validation records hold typed `Scores`; read them back as such.
@@ -165,15 +190,26 @@ fn plots(run: &RunDir, log: &JsonlLog) -> crate::Result<()> {
                 .map(|s| pick(&s))
         }
     };
+    // The mean clue AUC over the observations that have one.
+    let clue_auc = |r: &Value| {
+        let aucs: Vec<f64> = r["per_observation"]
+            .as_array()?
+            .iter()
+            .filter_map(|o| o["clue_auc"].as_f64())
+            .collect();
+        (!aucs.is_empty()).then(|| aucs.iter().sum::<f64>() / aucs.len() as f64)
+    };
     let loss = |r: &Value| r["loss"].as_f64();
     let line = |label: &str, points| Series {
         label: label.into(),
         points,
     };
-    let panel = |title: &str, y_label: &str, series| Panel {
+    let kept = best_epoch.map(|e| (e as f64, format!("kept checkpoint (epoch {e})")));
+    let panel = |title: &str, y_label: &str, series, marker: &Option<(f64, String)>| Panel {
         title: title.into(),
         y_label: y_label.into(),
         series,
+        marker: marker.clone(),
     };
     let stage1_val = |key: &'static str| series(1, Some("val"), &move |r| r[key].as_f64());
     plot(
@@ -186,6 +222,7 @@ fn plots(run: &RunDir, log: &JsonlLog) -> crate::Result<()> {
                     line("train", series(1, None, &loss)),
                     line("validation", series(1, Some("val"), &loss)),
                 ],
+                &None,
             ),
             panel(
                 "Stage 1 validation: perception (mean AUC over the observations)",
@@ -204,9 +241,10 @@ fn plots(run: &RunDir, log: &JsonlLog) -> crate::Result<()> {
                         stage1_val("clue_auc_mean"),
                     ),
                 ],
+                &None,
             ),
         ],
-        "step",
+        "stage-1 epoch",
     )?;
     plot(
         &dir.join("stage2_loss"),
@@ -215,6 +253,7 @@ fn plots(run: &RunDir, log: &JsonlLog) -> crate::Result<()> {
                 "Stage 2: language-model loss",
                 "LM loss (train)",
                 vec![line("train", series(2, None, &|r| r["lm_loss"].as_f64()))],
+                &kept,
             ),
             panel(
                 "Stage 2: disease-aware consistency loss",
@@ -223,9 +262,10 @@ fn plots(run: &RunDir, log: &JsonlLog) -> crate::Result<()> {
                     "train",
                     series(2, None, &|r| r["consistency_loss"].as_f64()),
                 )],
+                &kept,
             ),
         ],
-        "step",
+        "stage-2 epoch",
     )?;
     plot(
         &dir.join("stage2_val"),
@@ -237,6 +277,7 @@ fn plots(run: &RunDir, log: &JsonlLog) -> crate::Result<()> {
                     "validation",
                     series(2, Some("val"), &val(|s| s.bleu_4)),
                 )],
+                &kept,
             ),
             panel(
                 "Stage 2 validation: CIDEr",
@@ -245,6 +286,7 @@ fn plots(run: &RunDir, log: &JsonlLog) -> crate::Result<()> {
                     "validation",
                     series(2, Some("val"), &val(|s| s.cider)),
                 )],
+                &kept,
             ),
             panel(
                 "Stage 2 validation: clinical efficacy",
@@ -253,9 +295,53 @@ fn plots(run: &RunDir, log: &JsonlLog) -> crate::Result<()> {
                     "validation",
                     series(2, Some("val"), &val(|s| s.ce.f1)),
                 )],
+                &kept,
+            ),
+            panel(
+                "Stage 2 validation: perception (mean clue AUC over the observations)",
+                "clue AUC",
+                vec![line("validation", series(2, Some("val"), &clue_auc))],
+                &kept,
             ),
         ],
-        "step",
+        "stage-2 epoch",
     )?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Steps spread evenly over their epoch, validations sit at their epoch's end, each stage
+    /// on its own epoch count.
+    #[test]
+    fn log_records_are_placed_by_epoch() {
+        let records: Vec<Value> = [
+            r#"{"stage":1,"epoch":1,"step":1}"#,
+            r#"{"stage":1,"epoch":1,"step":2}"#,
+            r#"{"stage":1,"epoch":1,"step":2,"split":"val"}"#,
+            r#"{"stage":1,"epoch":2,"step":3}"#,
+            r#"{"stage":1,"epoch":2,"step":4}"#,
+            r#"{"stage":2,"epoch":1,"step":5}"#,
+            r#"{"stage":2,"epoch":1,"step":5,"split":"val"}"#,
+            r#"{"note":"no epoch"}"#,
+        ]
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+        assert_eq!(
+            epoch_positions(&records),
+            [
+                Some(0.5),
+                Some(1.0),
+                Some(1.0),
+                Some(1.5),
+                Some(2.0),
+                Some(1.0),
+                Some(1.0),
+                None
+            ]
+        );
+    }
 }
