@@ -138,6 +138,13 @@ pub struct ClueOptions {
     /// fitted, so the LLM never sees No Finding beside a finding, which teacher forcing never
     /// shows it. Default false.
     pub no_finding_gate: bool,
+    /// Counterfactual clue rows in stage 2: in training, each row with this probability takes
+    /// its teacher-forced clues and its target report from the next row of the batch, while
+    /// its image stays (and the consistency loss still scores the image's own labels). The LLM
+    /// then sees clue sets that the image contradicts, and can only write them by following
+    /// the clues: a reader that states what the clues decide. Needs teacher forcing. 0 = off
+    /// (default).
+    pub counterfactual: f64,
 }
 
 impl Default for ClueOptions {
@@ -161,6 +168,7 @@ impl Default for ClueOptions {
             visual_dropout: 0.0,
             readout: false,
             no_finding_gate: false,
+            counterfactual: 0.0,
         }
     }
 }
@@ -192,6 +200,18 @@ impl ClueOptions {
             return bad(
                 "clue.visual_dropout",
                 format!("{} is not in [0, 1)", self.visual_dropout),
+            );
+        }
+        if !(0.0..1.0).contains(&self.counterfactual) {
+            return bad(
+                "clue.counterfactual",
+                format!("{} is not in [0, 1)", self.counterfactual),
+            );
+        }
+        if self.counterfactual > 0.0 && self.teacher_forcing == 0.0 {
+            return bad(
+                "clue.counterfactual",
+                "swaps the teacher-forced clues, so it needs clue.teacher_forcing > 0".into(),
             );
         }
         if !(self.negation_weight >= 0.0 && self.negation_weight.is_finite()) {

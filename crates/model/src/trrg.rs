@@ -620,6 +620,13 @@ impl<B: Backend> Trrg<B> {
             }
             _ => None,
         };
+        let (token_ids, attention_mask, label_mask, forced) =
+            match (self.settings.clue.counterfactual, forced) {
+                (rate, Some(forced)) if rate > 0.0 && batch > 1 => {
+                    counterfactual_rows(rate, token_ids, attention_mask, label_mask, forced)
+                }
+                (_, forced) => (token_ids, attention_mask, label_mask, forced),
+            };
         let prefix = self.prefix_with(images, bank, Mode::Train(forced))?;
         let prefix_len = prefix.embeds.dims()[1];
         let embeds = Tensor::cat(vec![prefix.embeds, self.llm.embed(token_ids.clone())], 1);
@@ -694,6 +701,58 @@ impl<B: Backend> Trrg<B> {
             })
             .collect())
     }
+}
+
+/// [`ClueOptions::counterfactual`](crate::ClueOptions): each row with probability `rate`
+/// takes the target report (tokens and masks) and the forced clues of the next row (the last
+/// row the first's); the images, and the labels the consistency loss scores, stay.
+#[allow(clippy::type_complexity)]
+fn counterfactual_rows<B: Backend>(
+    rate: f64,
+    token_ids: Tensor<B, 2, Int>,
+    attention_mask: Tensor<B, 2, Bool>,
+    label_mask: Tensor<B, 2, Bool>,
+    forced: Forced<B>,
+) -> (
+    Tensor<B, 2, Int>,
+    Tensor<B, 2, Bool>,
+    Tensor<B, 2, Bool>,
+    Option<Forced<B>>,
+) {
+    let [batch, seq_len] = token_ids.dims();
+    let n_clues = forced.values.dims()[1];
+    let swap = Tensor::<B, 2>::random(
+        [batch, 1],
+        burn::tensor::Distribution::Bernoulli(rate),
+        &token_ids.device(),
+    )
+    .bool();
+    let rows = swap.clone().expand([batch, seq_len]);
+    let clues = swap.expand([batch, n_clues]);
+    let pick_bool = |x: Tensor<B, 2, Bool>, rows: &Tensor<B, 2, Bool>| {
+        let other = roll_rows(x.clone());
+        x.bool_and(rows.clone().bool_not())
+            .bool_or(other.bool_and(rows.clone()))
+    };
+    (
+        token_ids.clone().mask_where(rows.clone(), roll_rows(token_ids)),
+        pick_bool(attention_mask, &rows),
+        pick_bool(label_mask, &rows),
+        Some(Forced {
+            values: forced
+                .values
+                .clone()
+                .mask_where(clues.clone(), roll_rows(forced.values)),
+            used: pick_bool(forced.used, &clues),
+        }),
+    )
+}
+
+/// `x` with its rows moved up by one: the result's row `r` is `x`'s row `r + 1`, and its last
+/// row is `x`'s first.
+fn roll_rows<B: Backend, K: burn::tensor::BasicOps<B>>(x: Tensor<B, 2, K>) -> Tensor<B, 2, K> {
+    let n = x.dims()[0];
+    Tensor::cat(vec![x.clone().narrow(0, 1, n - 1), x.narrow(0, 0, 1)], 0)
 }
 
 /// Global tokens averaged over views.

@@ -946,3 +946,97 @@ fn the_no_finding_gate_turns_no_finding_off_beside_a_finding() {
     let ungated: Trrg<B> = config(ClueMode::NoInteraction).init(&device).unwrap();
     assert_eq!(ungated.clue_bank(&set, &vocab(), 8).unwrap().gate, None);
 }
+
+/// Counterfactual rows take the next row's report and forced clues: with every row swapped,
+/// the LM loss is the one of the rolled reports and labels, while the consistency loss still
+/// scores each image's own labels.
+#[test]
+fn counterfactual_rows_read_the_next_rows_report_and_clues() {
+    let device = Default::default();
+    let rows = |v: [[f32; 14]; 3]| {
+        let flat: Vec<f32> = v.iter().flatten().copied().collect();
+        DiseaseLabels::<B> {
+            values: Tensor::from_data(TensorData::new(flat, [3, 14]), &device),
+            known: Tensor::from_data(TensorData::new(vec![true; 3 * 14], [3, 14]), &device),
+        }
+    };
+    let (mut a, mut b, mut c) = ([0.0f32; 14], [0.0f32; 14], [0.0f32; 14]);
+    a[0] = 1.0;
+    b[1] = 1.0;
+    c[2] = 1.0;
+    let labels = rows([a, b, c]);
+    let rolled_labels = rows([b, c, a]);
+    let report = |r: [[i64; 5]; 3], m: [[bool; 5]; 3]| {
+        (
+            Tensor::<B, 2, Int>::from_data(r, &device),
+            Tensor::<B, 2, Bool>::from_data(m, &device),
+        )
+    };
+    let (ids, mask) = report(
+        [[0, 3, 4, 5, 0], [0, 6, 7, 0, 0], [0, 8, 0, 0, 0]],
+        [
+            [true, true, true, true, true],
+            [true, true, true, true, false],
+            [true, true, true, false, false],
+        ],
+    );
+    let (rolled_ids, rolled_mask) = report(
+        [[0, 6, 7, 0, 0], [0, 8, 0, 0, 0], [0, 3, 4, 5, 0]],
+        [
+            [true, true, true, true, false],
+            [true, true, true, false, false],
+            [true, true, true, true, true],
+        ],
+    );
+    let targets = |m: &Tensor<B, 2, Bool>| {
+        let first = Tensor::<B, 2, Bool>::from_data([[false], [false], [false]], &device);
+        Tensor::cat(vec![first, m.clone().narrow(1, 1, 4)], 1)
+    };
+    let model = |rate: f64| -> Trrg<B> {
+        <B as Backend>::seed(&device, 11);
+        with_clue(config(ClueMode::Full), |c| {
+            c.counterfactual = rate;
+            c.teacher_forcing = 1.0;
+        })
+        .init(&device)
+        .unwrap()
+    };
+    // Parameters initialize lazily, from the RNG at first use: drawn right after the seed,
+    // both models get the same weights.
+    let fixed = |rate: f64| model(rate).load_record(model(rate).into_record());
+    let (plain, swapping) = (fixed(0.0), fixed(0.999));
+    let bank = plain.clue_bank(&diseases(3), &vocab(), 8).unwrap();
+    let run = |m: &Trrg<B>, ids: &Tensor<B, 2, Int>, mask: &Tensor<B, 2, Bool>, l| {
+        <B as Backend>::seed(&device, 3);
+        let out = m
+            .forward_train(
+                images(3, 1),
+                ids.clone(),
+                mask.clone(),
+                targets(mask),
+                Some(l),
+                Some(&bank),
+            )
+            .unwrap();
+        (
+            out.lm_loss.into_scalar(),
+            out.consistency_loss.unwrap().into_scalar(),
+        )
+    };
+    let (lm, consistency) = run(&swapping, &ids, &mask, &labels);
+    let (rolled_lm, _) = run(&plain, &rolled_ids, &rolled_mask, &rolled_labels);
+    let (own_lm, own_consistency) = run(&plain, &ids, &mask, &labels);
+    assert!((lm - rolled_lm).abs() < 1e-5, "{lm} vs {rolled_lm}");
+    assert!((lm - own_lm).abs() > 1e-4, "{lm} vs {own_lm}");
+    assert!((consistency - own_consistency).abs() < 1e-6);
+    for (rate, forcing) in [(1.0, 1.0), (0.5, 0.0)] {
+        assert!(with_clue(config(ClueMode::Full), |c| {
+            c.counterfactual = rate;
+            c.teacher_forcing = forcing;
+        })
+        .init::<B>(&device)
+        .unwrap_err()
+        .to_string()
+        .contains("clue.counterfactual"));
+    }
+}
