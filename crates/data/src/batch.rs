@@ -63,8 +63,7 @@ impl ReportBatcher {
             .first()
             .ok_or_else(|| ragged("batch", "a batch needs at least one study".into()))?;
         let n_views = first.image_paths.len();
-        let (channels, side) = (self.transform.channels, self.transform.crop);
-        let mut pixels = Vec::with_capacity(batch * n_views * self.transform.output_len());
+        let mut decoded = Vec::with_capacity(batch);
         for item in items {
             if item.image_paths.len() != n_views {
                 return Err(ragged(
@@ -76,16 +75,19 @@ impl ReportBatcher {
                     ),
                 ));
             }
-            for (view, path) in item.image_paths.iter().enumerate() {
-                let image = load_gray(path, &item.id)?;
-                let seed = crate::dataset::mix_seed(&[item.augment_seed, view as u64]);
-                pixels.extend(self.transform.apply(&image, self.augment, seed));
-            }
+            decoded.push(
+                item.image_paths
+                    .iter()
+                    .map(|path| load_gray(path, &item.id))
+                    .collect::<Result<Vec<_>>>()?,
+            );
         }
-        let images = Tensor::from_data(
-            TensorData::new(pixels, [batch, n_views, channels, side, side]),
-            device,
-        );
+        let seed = |study: usize, view: usize| {
+            crate::dataset::mix_seed(&[items[study].augment_seed, view as u64])
+        };
+        let images = self
+            .transform
+            .stack(&decoded, n_views, self.augment, seed, device);
 
         let seq_len = items.iter().map(|i| i.token_ids.len()).max().unwrap_or(0);
         let mut ids = Vec::with_capacity(batch * seq_len);

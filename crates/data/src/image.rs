@@ -256,6 +256,33 @@ impl ImageTransformConfig {
         self.channels * self.crop * self.crop
     }
 
+    /// Transforms the decoded views of `studies` (each with `n_views` views) and stacks them into
+    /// one batch, `[studies, n_views, channels, crop, crop]`; `seed(study, view)` draws each
+    /// view's crop and flip when augmenting. The one stacker of the training batcher and of
+    /// inference.
+    pub fn stack<B: burn::tensor::backend::Backend>(
+        &self,
+        studies: &[Vec<GrayImage>],
+        n_views: usize,
+        augment: bool,
+        seed: impl Fn(usize, usize) -> u64,
+        device: &B::Device,
+    ) -> burn::tensor::Tensor<B, 5> {
+        let mut pixels = Vec::with_capacity(studies.len() * n_views * self.output_len());
+        for (study, views) in studies.iter().enumerate() {
+            for (view, image) in views.iter().enumerate() {
+                pixels.extend(self.apply(image, augment, seed(study, view)));
+            }
+        }
+        burn::tensor::Tensor::from_data(
+            burn::tensor::TensorData::new(
+                pixels,
+                [studies.len(), n_views, self.channels, self.crop, self.crop],
+            ),
+            device,
+        )
+    }
+
     /// Transforms one image to `[channels, crop, crop]` values (row-major).
     ///
     /// With `augment`, the crop position and the flip are drawn from `seed`; without, the crop is
@@ -303,6 +330,7 @@ impl ImageTransformConfig {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
 
     #[test]
     fn the_pixel_budget_comes_from_its_variable_and_refuses_larger_images() {
@@ -327,7 +355,6 @@ mod tests {
         assert!(check_claimed_size(16_384, 16_384, 300_000, path, "s1").is_err());
         check_pixel_budget(4_300, 4_300, DEFAULT_PIXEL_BUDGET, path, "s1").unwrap();
     }
-    use super::*;
 
     fn ramp(w: u32, h: u32) -> GrayImage {
         ImageBuffer::from_fn(w, h, |x, _| Luma([x as f32 / (w - 1) as f32]))

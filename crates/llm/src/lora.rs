@@ -12,16 +12,26 @@ use serde::{Deserialize, Serialize};
 
 use crate::{Error, Result};
 
-/// The projections an adapter can sit on.
-pub const LORA_TARGETS: [&str; 7] = [
-    "q_proj",
-    "k_proj",
-    "v_proj",
-    "o_proj",
-    "gate_proj",
-    "up_proj",
-    "down_proj",
-];
+/// The projections an adapter can sit on: the last part of each of the decoder layer's
+/// projection paths (`crate::model::PROJECTION_NAMES`), `q_proj` ... `down_proj`.
+pub const LORA_TARGETS: [&str; 7] = {
+    /// The part of `path` after its first `.`.
+    const fn last(path: &'static str) -> &'static str {
+        let bytes = path.as_bytes();
+        let mut i = 0;
+        while bytes[i] != b'.' {
+            i += 1;
+        }
+        path.split_at(i + 1).1
+    }
+    let mut out = [""; 7];
+    let mut i = 0;
+    while i < out.len() {
+        out[i] = last(crate::model::PROJECTION_NAMES[i].0);
+        i += 1;
+    }
+    out
+};
 
 /// LoRA hyper-parameters, with PEFT's names (`adapter_config.json`).
 /// Missing fields take the [`Default`] values below.
@@ -204,5 +214,24 @@ impl<B: Backend> LoraLinear<B> {
         if let Some(a) = self.adapter.take() {
             self.weight = Param::from_tensor(self.weight.val() + a.delta());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn lora_targets_are_the_last_parts_of_the_projection_names() {
+        assert_eq!(
+            super::LORA_TARGETS,
+            [
+                "q_proj",
+                "k_proj",
+                "v_proj",
+                "o_proj",
+                "gate_proj",
+                "up_proj",
+                "down_proj"
+            ]
+        );
     }
 }

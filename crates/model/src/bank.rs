@@ -178,6 +178,25 @@ impl<B: Backend> PromptTokens<B> {
     }
 }
 
+impl<B: burn::tensor::backend::AutodiffBackend> ClueBank<B> {
+    /// The bank on the inner backend, for validation and inference (as `AutodiffModule::valid`
+    /// is for the model).
+    pub fn valid(&self) -> ClueBank<B::InnerBackend> {
+        ClueBank {
+            names: self.names.clone(),
+            prompts: PromptEmbeddings {
+                positive: self.prompts.positive.clone().inner(),
+                negative: self.prompts.negative.clone().inner(),
+            },
+            label_columns: self.label_columns.clone(),
+            padding: self.padding.clone().map(|p| p.inner()),
+            tokens: self.tokens.map(|i| i.inner(), |w| w.inner()),
+            thresholds: self.thresholds.clone(),
+            gate: self.gate.clone(),
+        }
+    }
+}
+
 impl<B: Backend> ClueBank<B> {
     /// The label columns of the disease set, with unknown (value 0, not known) for diseases
     /// outside the label set; selected on the device.

@@ -735,7 +735,9 @@ fn counterfactual_rows<B: Backend>(
             .bool_or(other.bool_and(rows.clone()))
     };
     (
-        token_ids.clone().mask_where(rows.clone(), roll_rows(token_ids)),
+        token_ids
+            .clone()
+            .mask_where(rows.clone(), roll_rows(token_ids)),
         pick_bool(attention_mask, &rows),
         pick_bool(label_mask, &rows),
         Some(Forced {

@@ -4,7 +4,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use burn::prelude::*;
-use burn::tensor::TensorData;
 use trrg_data::{load_gray, GrayImage};
 use trrg_llm::GenerationConfig;
 use trrg_model::{ClueBank, ClueMode, Trrg};
@@ -169,19 +168,10 @@ impl<B: Backend> ReportGenerator<B> {
                 got: bad.len(),
             });
         }
-        let transform = &self.config.image;
-        let mut pixels = Vec::with_capacity(studies.len() * want * transform.output_len());
-        for image in studies.iter().flatten() {
-            pixels.extend(transform.apply(image, false, 0));
-        }
-        let side = transform.crop;
-        Ok(Tensor::from_data(
-            TensorData::new(
-                pixels,
-                [studies.len(), want, transform.channels, side, side],
-            ),
-            &self.device,
-        ))
+        Ok(self
+            .config
+            .image
+            .stack(studies, want, false, |_, _| 0, &self.device))
     }
 
     fn load_studies(&self, studies: &[&[PathBuf]]) -> Result<Tensor<B, 5>, Error> {

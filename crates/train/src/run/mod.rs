@@ -303,21 +303,6 @@ fn decision_bank<B: AutodiffBackend>(
     }
 }
 
-fn valid_bank<B: AutodiffBackend>(bank: &ClueBank<B>) -> ClueBank<B::InnerBackend> {
-    ClueBank {
-        names: bank.names.clone(),
-        prompts: trrg_clue::PromptEmbeddings {
-            positive: bank.prompts.positive.clone().inner(),
-            negative: bank.prompts.negative.clone().inner(),
-        },
-        label_columns: bank.label_columns.clone(),
-        padding: bank.padding.clone().map(|p| p.inner()),
-        tokens: bank.tokens.map(|i| i.inner(), |w| w.inner()),
-        thresholds: bank.thresholds.clone(),
-        gate: bank.gate.clone(),
-    }
-}
-
 /// What both stages read.
 struct Context<'a, B: AutodiffBackend> {
     config: &'a TrainConfig,

@@ -16,7 +16,7 @@ use crate::optim::Optimizers;
 use crate::{Best, Error, RunState, Selection};
 
 use super::epoch::{run_epoch, StepLosses, STAGE2};
-use super::{decision_bank, save, valid_bank, Context};
+use super::{decision_bank, save, Context};
 
 /// The `log.jsonl` record of a stage-2 validation.
 #[derive(Serialize)]
@@ -79,7 +79,7 @@ pub(super) fn stage2<B: AutodiffBackend>(
     if state.stage == 2 && !state.optim_file.is_empty() {
         optim = optim.load(checkpoints, &state.optim_file, device)?;
     }
-    let inner_bank = bank.map(valid_bank::<B>);
+    let inner_bank = bank.map(ClueBank::valid);
     // Each worker's copy of the clue bank, on its device.
     let worker_banks: Vec<Option<ClueBank<B>>> = parallel
         .map(|p| {

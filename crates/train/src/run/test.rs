@@ -16,7 +16,7 @@ use crate::log::JsonlLog;
 use crate::plot::{plot, Panel, Series};
 use crate::{Error, RunDir, RunState};
 
-use super::{decision_bank, valid_bank, Context};
+use super::{decision_bank, Context};
 
 /// `metrics.json`.
 #[derive(Serialize)]
@@ -68,7 +68,7 @@ pub(super) fn test<B: AutodiffBackend>(
         None => model,
     };
     let inner = best_model.valid();
-    let inner_bank = bank.map(valid_bank::<B>);
+    let inner_bank = bank.map(ClueBank::valid);
     let test_bank = decision_bank(ctx, &inner, inner_bank.as_ref())?;
     let thresholds = test_bank.as_ref().map_or(Value::Null, thresholds_json);
     if let Some(b) = &test_bank {
