@@ -964,6 +964,39 @@ fn multipart(files: &[(&str, &[u8])]) -> (String, Vec<u8>) {
     (format!("multipart/form-data; boundary={boundary}"), body)
 }
 
+/// A PNG signature, an IHDR chunk (8-bit gray) claiming `width x height`, an IDAT chunk with
+/// an empty zlib stream and IEND: 71 bytes from which a decoder reads the size.
+fn png_header(width: u32, height: u32) -> Vec<u8> {
+    fn crc32(bytes: &[u8]) -> u32 {
+        let mut crc = !0u32;
+        for &b in bytes {
+            crc ^= u32::from(b);
+            for _ in 0..8 {
+                crc = (crc >> 1) ^ (0xEDB8_8320 & (crc & 1).wrapping_neg());
+            }
+        }
+        !crc
+    }
+    let chunk = |out: &mut Vec<u8>, kind: &[u8], data: &[u8]| {
+        out.extend((data.len() as u32).to_be_bytes());
+        let body: Vec<u8> = kind.iter().chain(data).copied().collect();
+        out.extend(&body);
+        out.extend(crc32(&body).to_be_bytes());
+    };
+    let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
+    let mut ihdr = width.to_be_bytes().to_vec();
+    ihdr.extend(height.to_be_bytes());
+    ihdr.extend([8, 0, 0, 0, 0]);
+    chunk(&mut out, b"IHDR", &ihdr);
+    chunk(
+        &mut out,
+        b"IDAT",
+        &[0x78, 0x9C, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01],
+    );
+    chunk(&mut out, b"IEND", &[]);
+    out
+}
+
 fn post(addr: &str, content_type: &str, body: &[u8]) -> (u16, String) {
     let mut request = format!(
         "POST /api/report HTTP/1.1\r\nHost: {addr}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
@@ -994,6 +1027,15 @@ fn serve_answers_reports_and_refuses_bad_uploads() {
         .spawn()
         .unwrap();
     let mut reader = std::io::BufReader::new(child.stderr.take().unwrap());
+    // The server goes down with the test, also when an assertion fails.
+    struct Stop(std::process::Child);
+    impl Drop for Stop {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _server = Stop(child);
     let mut line = String::new();
     reader.read_line(&mut line).unwrap();
     let addr = line
@@ -1078,6 +1120,15 @@ fn serve_answers_reports_and_refuses_bad_uploads() {
     let late: serde_json::Value =
         serde_json::from_str(late.split_once("\r\n\r\n").unwrap().1).unwrap();
     assert_eq!(late["report"], report);
+    // A PNG whose header claims 16384 x 16384 pixels is refused from its header.
+    let huge = png_header(16_384, 16_384);
+    let (ct, body) = multipart(&[("huge.png", &huge), ("b.png", &png)]);
+    let (status, answer) = post(&addr, &ct, &body);
+    assert_eq!(status, 400, "{answer}");
+    assert!(
+        answer.contains("16384x16384") && answer.contains("TRRG_MAX_IMAGE_PIXELS"),
+        "{answer}"
+    );
     let big = vec![0u8; 1 << 21];
     let (ct, body) = multipart(&[("a.png", &big), ("b.png", &big)]);
     let (status, answer) = post(&addr, &ct, &body);
@@ -1111,8 +1162,6 @@ fn serve_answers_reports_and_refuses_bad_uploads() {
         denied.contains("Allow: POST") && denied.contains("allowed: POST"),
         "{denied}"
     );
-    let _ = child.kill();
-    let _ = child.wait();
 }
 
 /// Every subcommand's `--help` ends with examples that use only flags the subcommand has.
