@@ -23,6 +23,12 @@ pub fn looks_like_dicom(bytes: &[u8]) -> bool {
     bytes.get(128..132) == Some(b"DICM".as_slice())
 }
 
+/// The value representations whose explicit-VR header has a 2-byte length.
+const SHORT_LENGTH_VRS: [&[u8]; 21] = [
+    b"AE", b"AS", b"AT", b"CS", b"DA", b"DS", b"DT", b"FL", b"FD", b"IS", b"LO", b"LT", b"PN",
+    b"SH", b"SL", b"SS", b"ST", b"TM", b"UI", b"UL", b"US",
+];
+
 /// The transfer syntaxes whose data set (after the file meta group) is deflated.
 const DEFLATED: [&str; 2] = ["1.2.840.10008.1.2.1.99", "1.2.840.10008.1.2.4.95"];
 
@@ -35,8 +41,6 @@ const DEFLATED: [&str; 2] = ["1.2.840.10008.1.2.1.99", "1.2.840.10008.1.2.4.95"]
 /// wrong is left to the decoder's own errors.
 fn check_lengths(bytes: &[u8]) -> std::result::Result<(), String> {
     use dicom_encoding::transfer_syntax::TransferSyntaxIndex;
-    use dicom_parser::dataset::lazy_read::LazyDataSetReader;
-    use dicom_parser::dataset::LazyDataToken;
     use dicom_transfer_syntax_registry::{entries, TransferSyntaxRegistry};
     use std::io::Read;
 
@@ -44,11 +48,36 @@ fn check_lengths(bytes: &[u8]) -> std::result::Result<(), String> {
     let Some(file) = bytes.get(start..).filter(|b| b.starts_with(b"DICM")) else {
         return Ok(());
     };
-    let too_long = |what: String, len: u64, holds: usize| {
-        Err(format!(
-            "its {what} claims {len} bytes, more than the {holds} the file holds"
-        ))
+    let (at, syntax) = check_meta_group(file)?;
+    let Some(ts) = TransferSyntaxRegistry.get(&syntax) else {
+        return Ok(());
     };
+    if !DEFLATED.contains(&syntax.as_str()) {
+        return check_data_set(&file[at..], ts);
+    }
+    let most = 2 * crate::image::max_image_pixels(bytes.len() as u64);
+    let mut inflated = Vec::new();
+    let _ = flate2::read::DeflateDecoder::new(&file[at..])
+        .take(most + 1)
+        .read_to_end(&mut inflated);
+    if inflated.len() as u64 > most {
+        return Err(format!(
+            "its deflated data set inflates to more than {most} bytes"
+        ));
+    }
+    check_data_set(&inflated, &entries::EXPLICIT_VR_LITTLE_ENDIAN.erased())
+}
+
+/// "its {what} claims {len} bytes, more than the {holds} the file holds".
+fn too_long(what: String, len: u64, holds: usize) -> std::result::Result<(), String> {
+    Err(format!(
+        "its {what} claims {len} bytes, more than the {holds} the file holds"
+    ))
+}
+
+/// Walks the file meta group of `file` (from its `DICM`) as dicom-rs reads it, checking each
+/// length against the file; returns where the data set starts and the transfer syntax.
+fn check_meta_group(file: &[u8]) -> std::result::Result<(usize, String), String> {
     // The group's length, when the group starts with it as it should, bounds the group (as
     // dicom-rs reads it); else the group ends at the first element of another group.
     let meta_end = match file.get(4..16) {
@@ -66,31 +95,8 @@ fn check_lengths(bytes: &[u8]) -> std::result::Result<(), String> {
         if group != 2 && meta_end == usize::MAX {
             break;
         }
-        // The VRs with a 2-byte length; every other (and an unknown one, read as UN) has 4.
-        let long = !matches!(
-            &head[4..6],
-            b"AE"
-                | b"AS"
-                | b"AT"
-                | b"CS"
-                | b"DA"
-                | b"DS"
-                | b"DT"
-                | b"FL"
-                | b"FD"
-                | b"IS"
-                | b"LO"
-                | b"LT"
-                | b"PN"
-                | b"SH"
-                | b"SL"
-                | b"SS"
-                | b"ST"
-                | b"TM"
-                | b"UI"
-                | b"UL"
-                | b"US"
-        );
+        // An unknown VR is read as UN, with a 4-byte length.
+        let long = !SHORT_LENGTH_VRS.contains(&&head[4..6]);
         let (len, value_at) = match (long, file.get(at + 8..at + 12)) {
             (false, _) => (u64::from(u16::from_le_bytes([head[6], head[7]])), at + 8),
             (true, Some(l)) => (
@@ -101,11 +107,11 @@ fn check_lengths(bytes: &[u8]) -> std::result::Result<(), String> {
         };
         let holds = file.len() - value_at.min(file.len());
         if len > holds as u64 {
-            return too_long(
+            too_long(
                 format!("meta element ({group:04X},{element:04X})"),
                 len,
                 holds,
-            );
+            )?;
         }
         let value = &file[value_at..value_at + len as usize];
         if (group, element) == (2, 0x10) {
@@ -115,28 +121,18 @@ fn check_lengths(bytes: &[u8]) -> std::result::Result<(), String> {
         }
         at = value_at + len as usize;
     }
-    let Some(ts) = TransferSyntaxRegistry.get(&syntax) else {
-        return Ok(());
-    };
-    let mut data_set = &file[at..];
-    let inflated;
-    let ts = if DEFLATED.contains(&syntax.as_str()) {
-        let most = 2 * crate::image::max_image_pixels(bytes.len() as u64);
-        let mut out = Vec::new();
-        let _ = flate2::read::DeflateDecoder::new(data_set)
-            .take(most + 1)
-            .read_to_end(&mut out);
-        if out.len() as u64 > most {
-            return Err(format!(
-                "its deflated data set inflates to more than {most} bytes"
-            ));
-        }
-        inflated = out;
-        data_set = &inflated;
-        &entries::EXPLICIT_VR_LITTLE_ENDIAN.erased()
-    } else {
-        ts
-    };
+    Ok((at, syntax))
+}
+
+/// Reads the element, sequence and item headers of `data_set` with dicom-rs's lazy reader
+/// (which skips values without reading them), checking each length against the data set.
+fn check_data_set(
+    data_set: &[u8],
+    ts: &dicom_encoding::TransferSyntax,
+) -> std::result::Result<(), String> {
+    use dicom_parser::dataset::lazy_read::LazyDataSetReader;
+    use dicom_parser::dataset::LazyDataToken;
+
     let holds = data_set.len();
     let Ok(mut reader) = LazyDataSetReader::new_with_ts(std::io::Cursor::new(data_set), ts) else {
         return Ok(());
