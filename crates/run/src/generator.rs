@@ -291,12 +291,24 @@ pub(crate) fn load_run_model<B: Backend>(
             dir: dir.root().to_path_buf(),
         })?;
     let file = state.best.map(|b| b.model_file).unwrap_or(state.model_file);
+    let model = load_checkpoint(dir, &config, &tokenizers, &file, device)?;
+    Ok((model, config, tokenizers, file))
+}
+
+/// The model of the run's checkpoint `file` (in `checkpoints/`): built from the run's config,
+/// with the LLM's LoRA adapters where the file is a stage-2 checkpoint of a LoRA run.
+pub(crate) fn load_checkpoint<B: Backend>(
+    dir: &RunDir,
+    config: &TrainConfig,
+    tokenizers: &RunTokenizers,
+    file: &str,
+    device: &B::Device,
+) -> Result<Trrg<B>, Error> {
     let mut model: Trrg<B> = config
         .model_config(tokenizers.reports.vocab_size())?
         .init(device)?;
-    if let LlmTraining::Lora(lora) = &config.stage2_llm {
+    if let (LlmTraining::Lora(lora), true) = (&config.stage2_llm, file.starts_with("stage2")) {
         model.llm = model.llm.with_lora(lora, device)?;
     }
-    let model = dir.checkpoints()?.load_module(&file, model, device)?;
-    Ok((model, config, tokenizers, file))
+    dir.checkpoints()?.load_module(file, model, device)
 }

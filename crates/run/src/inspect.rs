@@ -109,13 +109,8 @@ pub fn inspect_trrg<B: Backend>(path: &Path, device: &B::Device) -> Result<Optio
     let dir = RunDir::new(run_root);
     let config = dir.read_config()?;
     let tokenizers = dir.tokenizers(&config)?;
-    let mut model: Trrg<B> = config
-        .model_config(tokenizers.reports.vocab_size())?
-        .init(device)?;
-    if let (LlmTraining::Lora(lora), true) = (&config.stage2_llm, name.starts_with("stage2")) {
-        model.llm = model.llm.with_lora(lora, device)?;
-    }
-    let model = dir.checkpoints()?.load_module(name, model, device)?;
+    let model: Trrg<B> =
+        crate::generator::load_checkpoint(&dir, &config, &tokenizers, name, device)?;
     Ok(Some(summary(
         format!("checkpoint of the trrg run {}", run_root.display()),
         format!("{name} (Burn named MessagePack record)"),
