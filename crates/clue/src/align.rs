@@ -87,7 +87,17 @@ impl<B: Backend> AlignmentHead<B> {
     /// - images: `[batch, d_embed]`, texts: `[n, d_embed]` (unit norm)
     /// - output: `[batch, n]`
     pub fn similarity(&self, images: Tensor<B, 2>, texts: Tensor<B, 2>) -> Tensor<B, 2> {
-        images.matmul(texts.transpose()) * self.scale().unsqueeze::<2>()
+        self.similarity_with_scale(images, texts, self.scale())
+    }
+
+    /// [`AlignmentHead::similarity`] with a given logit scale `[1]` (a detached one, say).
+    pub fn similarity_with_scale(
+        &self,
+        images: Tensor<B, 2>,
+        texts: Tensor<B, 2>,
+        scale: Tensor<B, 1>,
+    ) -> Tensor<B, 2> {
+        images.matmul(texts.transpose()) * scale.unsqueeze::<2>()
     }
 }
 

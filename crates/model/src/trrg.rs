@@ -104,6 +104,17 @@ pub struct ContrastiveOutput<B: Backend> {
     pub negation_loss: Option<Tensor<B, 1>>,
 }
 
+/// A shard's share of stage 1's loss ([`Trrg::contrastive_parts`]).
+#[derive(Clone, Debug)]
+pub struct ContrastiveParts<B: Backend> {
+    /// Unit-norm study embeddings, `[batch, d_embed]`
+    pub studies: Tensor<B, 2>,
+    /// Unit-norm sentence embeddings, `[n_sentences, d_embed]`
+    pub texts: Tensor<B, 2>,
+    /// The negation contrast of the shard's studies, unweighted, `[1]` (None when not asked for).
+    pub negation_loss: Option<Tensor<B, 1>>,
+}
+
 /// What stage 1's negation contrast (`clue.negation_weight`) needs for a batch.
 #[derive(Clone, Copy, Debug)]
 pub struct NegationContrast<'a, B: Backend> {
@@ -454,12 +465,34 @@ impl<B: Backend> Trrg<B> {
         positive: Tensor<B, 2, Bool>,
         negation: Option<NegationContrast<'_, B>>,
     ) -> crate::Result<ContrastiveOutput<B>> {
+        let parts = self.contrastive_parts(images, sentences, negation)?;
+        Ok(self.contrastive_loss(
+            parts.studies,
+            parts.texts,
+            positive,
+            parts.negation_loss,
+            true,
+        ))
+    }
+
+    /// The part of [`Trrg::contrastive_with`] that reads a shard of the batch: its studies'
+    /// and its sentences' embeddings, and its studies' negation contrast (unweighted). A
+    /// data-parallel stage 1 gathers the embeddings of every shard and scores them with
+    /// [`Trrg::contrastive_loss`].
+    ///
+    /// # Shapes
+    /// - images: `[batch, n_views, channels, height, width]`; sentences: `[n_sentences, seq_len]`
+    /// - studies: `[batch, d_embed]`; texts: `[n_sentences, d_embed]` (unit norm)
+    pub fn contrastive_parts(
+        &self,
+        images: Tensor<B, 5>,
+        sentences: &SentenceBatch<B>,
+        negation: Option<NegationContrast<'_, B>>,
+    ) -> crate::Result<ContrastiveParts<B>> {
         let [batch, n_views, ..] = images.dims();
         let out = self.encode_views(images)?;
         let studies = self.study_embedding(out.global.clone(), batch, n_views);
         let texts = self.align.embed_texts(self.pooled_text(sentences)?);
-        let logits = self.align.similarity(studies, texts);
-        let mut loss = info_nce(logits.clone(), positive);
         let negation_loss = match negation {
             Some(n) => {
                 let bank = ClueBank {
@@ -469,17 +502,56 @@ impl<B: Backend> Trrg<B> {
                 let clue_logits = self.clue_logits_of(&out, batch, n_views, &bank);
                 let (values, known) = n.bank.select_labels(n.labels)?;
                 let clue = &self.settings.clue;
-                let l = consistency_loss(clue_logits, values, known, &clue.consistency());
-                loss = loss + l.clone() * clue.negation_weight;
-                Some(l)
+                Some(consistency_loss(
+                    clue_logits,
+                    values,
+                    known,
+                    &clue.consistency(),
+                ))
             }
             None => None,
         };
-        Ok(ContrastiveOutput {
+        Ok(ContrastiveParts {
+            studies,
+            texts,
+            negation_loss,
+        })
+    }
+
+    /// Stage 1's loss from embeddings: the InfoNCE of `studies` against `texts`, plus
+    /// `clue.negation_weight` times `negation_loss` when given. With `scale_grad` false the
+    /// temperature gets a zero gradient from this loss (a data-parallel worker other than the first
+    /// scores the same gathered logits, whose temperature gradient the first one already has).
+    ///
+    /// # Shapes
+    /// - studies: `[batch, d_embed]`, texts: `[n_sentences, d_embed]`, positive: `[batch, n_sentences]`
+    pub fn contrastive_loss(
+        &self,
+        studies: Tensor<B, 2>,
+        texts: Tensor<B, 2>,
+        positive: Tensor<B, 2, Bool>,
+        negation_loss: Option<Tensor<B, 1>>,
+        scale_grad: bool,
+    ) -> ContrastiveOutput<B> {
+        let logits = match scale_grad {
+            true => self.align.similarity(studies, texts),
+            false => {
+                // The same value, and a zero gradient: every worker's gradients hold the same
+                // parameters, as an all-reduce needs.
+                let scale = self.align.scale();
+                let scale = scale.clone() * 0.0 + scale.detach();
+                self.align.similarity_with_scale(studies, texts, scale)
+            }
+        };
+        let mut loss = info_nce(logits.clone(), positive);
+        if let Some(l) = &negation_loss {
+            loss = loss + l.clone() * self.settings.clue.negation_weight;
+        }
+        ContrastiveOutput {
             loss,
             logits,
             negation_loss,
-        })
+        }
     }
 
     /// Encodes a disease set's prompts with the text encoder (no gradient), for a model whose

@@ -248,11 +248,24 @@ pub struct ScratchVision {
     /// true since 2026-12-03; a run directory written before has no `vision` field and is read
     /// with false, as it was trained.
     pub stem_norm: bool,
+    /// Output channels of the stem's 3x3, stride-2 convolutions (`VitConfig::conv_stem`); the
+    /// patch projection's kernel shrinks to `16 / 2^len`, so at most 4 entries keep the 8 x 8
+    /// patch grid. Default `[16, 32, 64]`.
+    pub conv_stem: Vec<usize>,
+    /// Transformer blocks of the encoder. Default 4.
+    pub layers: usize,
+    /// MLP inner width of each block. Default 256.
+    pub mlp: usize,
 }
 
 impl Default for ScratchVision {
     fn default() -> Self {
-        Self { stem_norm: true }
+        Self {
+            stem_norm: true,
+            conv_stem: vec![16, 32, 64],
+            layers: 4,
+            mlp: 256,
+        }
     }
 }
 
@@ -321,6 +334,15 @@ pub struct TrainConfig {
     /// 2026-12-03; a run directory written before has no such field and is read with 1, as it
     /// was trained.
     pub stage2_workers: usize,
+    /// Data-parallel workers of stage 1, as `stage2_workers`, with the InfoNCE over the global
+    /// batch: each worker embeds a contiguous shard of the batch's studies and of its
+    /// deduplicated sentences, the workers exchange their embeddings, and each scores the
+    /// whole batch's similarities with gradient through its own embeddings only (open_clip's
+    /// gather with the local part differentiable, `local_loss` off), so the summed gradients
+    /// equal the one-worker InfoNCE's. The negation contrast is a mean over each shard's
+    /// studies, weighted by the shard's share; batch statistics (the stem's BatchNorm) are each
+    /// shard's. Default 1 (one worker: the InfoNCE on the calling thread).
+    pub stage1_workers: usize,
     /// Validation and test decoding.
     pub eval: EvalConfig,
     /// Checkpoints kept besides the best.
@@ -369,6 +391,7 @@ impl Default for TrainConfig {
             stage2_vision: Freeze::Trainable,
             stage2_llm: LlmTraining::Full,
             stage2_workers: 2,
+            stage1_workers: 1,
             eval: EvalConfig::default(),
             keep_last: 1,
             precision: Precision::F32,
@@ -469,6 +492,9 @@ impl TrainConfig {
         if self.max_sentence_length < 3 {
             return bad("max_sentence_length", "must be at least 3".into());
         }
+        if self.vision.layers == 0 || self.vision.mlp == 0 {
+            return bad("vision", "`layers` and `mlp` must be at least 1".into());
+        }
         if let Err(e) = self.clue.validate() {
             return match e {
                 trrg_model::Error::InvalidConfig { field, reason } => bad(field, reason),
@@ -522,6 +548,9 @@ impl TrainConfig {
         if self.stage2_workers == 0 {
             return bad("stage2_workers", "must be at least 1".into());
         }
+        if self.stage1_workers == 0 {
+            return bad("stage1_workers", "must be at least 1".into());
+        }
         if self.eval.num_beams == 0
             || self.eval.val_num_beams == 0
             || self.eval.max_new_tokens == 0
@@ -572,6 +601,13 @@ impl TrainConfig {
         config.vision.set_input(channels, self.image.crop);
         if let (Preset::Tiny, VisionEncoderConfig::Vit(vit)) = (self.preset, &mut config.vision) {
             vit.conv_stem_norm = self.vision.stem_norm;
+            vit.conv_stem = self.vision.conv_stem.clone();
+            vit.num_hidden_layers = self.vision.layers;
+            vit.intermediate_size = self.vision.mlp;
+            vit.validate().map_err(|e| Error::InvalidConfig {
+                field: "vision".into(),
+                reason: e.to_string(),
+            })?;
         }
         Ok(config)
     }
@@ -591,4 +627,46 @@ fn plain_types(message: &str) -> String {
         out = out.replace(&format!("expected {rust}"), &format!("expected {words}"));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with(key: &str, value: &str) -> crate::Result<TrainConfig> {
+        TrainConfig::default().with_overrides(&[(key.into(), value.into())])
+    }
+
+    #[test]
+    fn the_scratch_encoder_shape_is_set_and_checked() {
+        let vit = |config: TrainConfig| match config.model_config(50).unwrap().vision {
+            VisionEncoderConfig::Vit(vit) => vit,
+            other => panic!("the tiny preset builds a ViT, not {other:?}"),
+        };
+        let default = vit(TrainConfig::default());
+        assert_eq!(
+            (
+                default.conv_stem,
+                default.num_hidden_layers,
+                default.intermediate_size
+            ),
+            (vec![16, 32, 64], 4, 256),
+            "the defaults are the tiny preset's"
+        );
+        let deeper = vit(with("vision.layers", "6").unwrap());
+        assert_eq!(deeper.num_hidden_layers, 6);
+        let stem = vit(with("vision.conv_stem", "[16, 32, 64, 128]").unwrap());
+        assert_eq!(stem.conv_stem, vec![16, 32, 64, 128]);
+        let error = with("vision.mlp", "0").unwrap_err().to_string();
+        assert!(error.contains("vision") && error.contains("mlp"), "{error}");
+        // Five stride-2 convolutions do not fit a 16-px patch.
+        let error = with("vision.conv_stem", "[8, 8, 8, 8, 8]")
+            .unwrap()
+            .model_config(50)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("conv_stem"), "{error}");
+        let error = with("stage1_workers", "0").unwrap_err().to_string();
+        assert!(error.contains("stage1_workers"), "{error}");
+    }
 }

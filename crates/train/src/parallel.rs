@@ -23,11 +23,16 @@ use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::GradientsParams;
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
-use trrg_model::Trrg;
+use burn::tensor::TensorData;
+use trrg_model::{ContrastiveParts, Trrg};
 
 use crate::Error;
 
 struct Materialize;
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
 
 impl<B: Backend> ModuleVisitor<B> for Materialize {
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
@@ -48,7 +53,7 @@ struct Turn<'a>(&'a Turns);
 
 impl Drop for Turn<'_> {
     fn drop(&mut self) {
-        *self.0.next.lock().unwrap_or_else(PoisonError::into_inner) += 1;
+        *lock(&self.0.next) += 1;
         self.0.changed.notify_all();
     }
 }
@@ -63,7 +68,7 @@ impl Turns {
 
     /// Waits until it is `peer`'s turn.
     fn wait(&self, peer: usize) -> Turn<'_> {
-        let next = self.next.lock().unwrap_or_else(PoisonError::into_inner);
+        let next = lock(&self.next);
         drop(
             self.changed
                 .wait_while(next, |next| *next < peer)
@@ -71,6 +76,32 @@ impl Turns {
         );
         Turn(self)
     }
+}
+
+/// Averages the workers' updates of running statistics (the stem's BatchNorm) into the model's.
+/// Burn's `RunningState`, which the replicas share with the model, keeps one pending update per
+/// thread and folds them in only when a thread that has one reads it again, or at
+/// `into_record`/`valid`. Workers that share a device run on their own long-lived pool threads,
+/// which fold at their next read; workers on distinct devices run on new threads every step,
+/// whose reads would otherwise all see the value of the last fold (the last validation or
+/// checkpoint), losing each step's update to the average over an epoch's pending ones.
+fn sync_running_states<B: AutodiffBackend>(model: &Trrg<B>) {
+    drop(model.clone().into_record());
+}
+
+/// `rows` rows in at most `n` contiguous shards, as equal as possible (the first shards take
+/// the remainder), none empty unless `rows` is 0.
+pub fn split(rows: usize, n: usize) -> Vec<Range<usize>> {
+    let n = n.min(rows.max(1)).max(1);
+    let (base, extra) = (rows / n, rows % n);
+    let mut start = 0;
+    (0..n)
+        .map(|i| {
+            let len = base + usize::from(i < extra);
+            start += len;
+            start - len..start
+        })
+        .collect()
 }
 
 /// Gradients of one data-parallel step, summed over the devices, on the first device.
@@ -143,16 +174,7 @@ impl<B: AutodiffBackend> DataParallel<B> {
     /// shards take the remainder); a device gets no shard when there are fewer rows than
     /// devices.
     pub fn shards(&self, rows: usize) -> Vec<Range<usize>> {
-        let n = self.devices.len().min(rows.max(1));
-        let (base, extra) = (rows / n, rows % n);
-        let mut start = 0;
-        (0..n)
-            .map(|i| {
-                let len = base + usize::from(i < extra);
-                start += len;
-                start - len..start
-            })
-            .collect()
+        split(rows, self.devices.len())
     }
 
     /// Runs `forward` on every shard in parallel (shard `i`'s input on device `i`) and returns
@@ -168,6 +190,90 @@ impl<B: AutodiffBackend> DataParallel<B> {
         T: Send,
         F: Fn(&Trrg<B>, T) -> crate::Result<(Tensor<B, 1>, Vec<f32>)> + Sync,
     {
+        self.gradients_gathered(
+            model,
+            inputs,
+            |replica, (input, weight)| Ok(((forward(replica, input)?, weight), Vec::new())),
+            |_, _, ((loss, values), weight): ((Tensor<B, 1>, Vec<f32>), f32), _| {
+                Ok((loss * weight, values.iter().map(|v| v * weight).collect()))
+            },
+        )
+    }
+
+    /// Stage 1's gradients with the InfoNCE over the global batch. `encode` runs
+    /// [`Trrg::contrastive_parts`] on a shard (a contiguous range of the batch's studies and
+    /// one of its sentences, in shard order) and returns it with the shard's share of the
+    /// studies; `positive` is the global batch's `[studies, sentences]` mask. The workers
+    /// exchange their embeddings, and each scores the whole batch's similarities with gradient
+    /// through its own embeddings only (the first also through the temperature), so that the
+    /// summed gradients are the one-worker InfoNCE's (open_clip's gather with the local part
+    /// differentiable and `local_loss` off). The negation contrast, a mean over a shard's
+    /// studies, is weighted by the share. The returned scalar is the global loss.
+    pub fn contrastive_gradients<T, E>(
+        &self,
+        model: &Trrg<B>,
+        inputs: Vec<T>,
+        positive: &TensorData,
+        encode: E,
+    ) -> crate::Result<ParallelGrads>
+    where
+        T: Send,
+        E: Fn(&Trrg<B>, T) -> crate::Result<(ContrastiveParts<B>, f32)> + Sync,
+    {
+        let peers = inputs.len() as f32;
+        let encode = |replica: &Trrg<B>, input: T| {
+            let (parts, share) = encode(replica, input)?;
+            let shared = vec![parts.studies.to_data(), parts.texts.to_data()];
+            Ok(((parts, share), shared))
+        };
+        let finish = |replica: &Trrg<B>,
+                      peer: usize,
+                      (parts, share): (ContrastiveParts<B>, f32),
+                      all: &[Vec<TensorData>]| {
+            let device = parts.studies.device();
+            let gather = |i: usize, mine: Tensor<B, 2>| {
+                let parts = all.iter().enumerate().map(|(j, values)| match j == peer {
+                    true => mine.clone(),
+                    false => Tensor::from_data(values[i].clone(), &device),
+                });
+                Tensor::cat(parts.collect(), 0)
+            };
+            let studies = gather(0, parts.studies);
+            let texts = gather(1, parts.texts);
+            let positive = Tensor::<B, 2, Bool>::from_data(positive.clone(), &device);
+            let negation = parts.negation_loss.map(|l| l * share);
+            let out = replica.contrastive_loss(studies, texts, positive, negation, peer == 0);
+            // The InfoNCE, the same on every worker, counts once in the sum of the scalars.
+            let loss = out.loss.clone().into_scalar().elem::<f32>();
+            let weighted = out.negation_loss.map_or(0.0, |l| {
+                l.into_scalar().elem::<f32>() * replica.settings().clue.negation_weight as f32
+            });
+            Ok((out.loss, vec![(loss - weighted) / peers + weighted]))
+        };
+        self.gradients_gathered(model, inputs, encode, finish)
+    }
+
+    /// [`DataParallel::gradients`] for a loss that needs every shard's values (stage 1's
+    /// InfoNCE, whose negatives are the global batch's): each worker runs `encode` on its shard
+    /// (in shard order where workers share a device), which returns what it keeps and the
+    /// values it shares; then every worker receives every worker's shared values, in shard
+    /// order, and `finish` (given the worker's index) turns them into the worker's loss and scalars to log, which are
+    /// neither weighted nor averaged (the sum of the workers' losses is what is
+    /// differentiated, and the sum of their scalars is what is returned). `finish` draws no
+    /// random numbers: workers run it side by side.
+    pub fn gradients_gathered<T, K, E, F>(
+        &self,
+        model: &Trrg<B>,
+        inputs: Vec<T>,
+        encode: E,
+        finish: F,
+    ) -> crate::Result<ParallelGrads>
+    where
+        T: Send,
+        E: Fn(&Trrg<B>, T) -> crate::Result<(K, Vec<TensorData>)> + Sync,
+        F: Fn(&Trrg<B>, usize, K, &[Vec<TensorData>]) -> crate::Result<(Tensor<B, 1>, Vec<f32>)>
+            + Sync,
+    {
         let peers = inputs.len();
         if peers == 0 || peers > self.devices.len() {
             return Err(Error::Parallel(format!(
@@ -182,35 +288,47 @@ impl<B: AutodiffBackend> DataParallel<B> {
         let barrier = Barrier::new(peers);
         let failed = AtomicBool::new(false);
         let turns = Turns::new();
+        let shared: Mutex<Vec<Vec<TensorData>>> = Mutex::new(vec![Vec::new(); peers]);
         let results: Vec<crate::Result<Option<ParallelGrads>>> = std::thread::scope(|s| {
             let handles: Vec<_> = inputs
                 .into_iter()
                 .enumerate()
-                .map(|(peer, (input, weight))| {
+                .map(|(peer, input)| {
                     let device = self.devices[peer].clone();
                     let replica = model.clone().fork(&device);
-                    let (config, barrier, failed, forward) = (&config, &barrier, &failed, &forward);
-                    let turns = &turns;
+                    let (config, barrier, failed) = (&config, &barrier, &failed);
+                    let (encode, finish, turns, shared) = (&encode, &finish, &turns, &shared);
                     let pool = self.pools.as_ref().map(|p| Arc::clone(&p[peer]));
-                    let shared = pool.is_some();
-                    let work = move || {
-                        // Every worker reaches the barrier, so none waits in an all-reduce that a
-                        // failed worker will never join.
-                        let turn = shared.then(|| turns.wait(peer));
-                        let out = forward(&replica, input);
-                        drop(turn);
-                        if out.is_err() {
+                    let in_turn = pool.is_some();
+                    // Every worker reaches both barriers, so none waits in an exchange or an
+                    // all-reduce that a failed worker will never join.
+                    let abandon = |error: bool| {
+                        if error {
                             failed.store(true, Ordering::SeqCst);
                         }
                         barrier.wait();
-                        let (loss, values) = out?;
-                        if failed.load(Ordering::SeqCst) {
-                            return Ok(None);
+                        failed.load(Ordering::SeqCst)
+                    };
+                    let work = move || {
+                        let turn = in_turn.then(|| turns.wait(peer));
+                        let kept = encode(&replica, input).map(|(kept, values)| {
+                            lock(shared)[peer] = values;
+                            kept
+                        });
+                        drop(turn);
+                        if abandon(kept.is_err()) {
+                            return kept.map(|_| None);
                         }
+                        let all = lock(shared).clone();
+                        let out = kept.and_then(|kept| finish(&replica, peer, kept, &all));
+                        if abandon(out.is_err()) {
+                            return out.map(|_| None);
+                        }
+                        let (loss, values) = out?;
                         let id = PeerId::from(peer);
                         collective::register::<B::InnerBackend>(id, device, config.clone())
                             .map_err(|e| collective_error("register", e))?;
-                        let mut grads = (loss * weight).backward();
+                        let mut grads = loss.backward();
                         let vision = GradientsParams::from_module(&mut grads, &replica.vision);
                         let rest = GradientsParams::from_grads(grads, &replica);
                         let sum = ReduceOperation::Sum;
@@ -225,7 +343,7 @@ impl<B: AutodiffBackend> DataParallel<B> {
                         Ok(Some(ParallelGrads {
                             vision,
                             rest,
-                            values: values.iter().map(|v| v * weight).collect(),
+                            values,
                         }))
                     };
                     s.spawn(move || match pool {
@@ -243,6 +361,7 @@ impl<B: AutodiffBackend> DataParallel<B> {
                 })
                 .collect()
         });
+        sync_running_states(model);
         let mut main: Option<ParallelGrads> = None;
         let mut values: Vec<f32> = Vec::new();
         for result in results {

@@ -502,6 +502,215 @@ fn two_device_data_parallel_equals_one_device() {
 }
 
 #[test]
+fn stage1_gathered_infonce_equals_one_process() {
+    use burn::optim::GradientsParams;
+    use burn::tensor::{Bool, TensorData};
+    use trrg_clue::DiseaseSet;
+    use trrg_data::WordVocab;
+    use trrg_model::{Trrg, TrrgConfig};
+    use trrg_text::SentenceBatch;
+    use trrg_train::DataParallel;
+
+    let _guard = exclusive();
+    let device: burn::tensor::Device<A> = Default::default();
+    let diseases = DiseaseSet::chexpert();
+    let prompts: Vec<&str> = diseases.prompts().into_iter().map(|(_, _, p)| p).collect();
+    let vocab = WordVocab::build(prompts.iter().copied(), 1);
+    <A as burn::tensor::backend::Backend>::seed(&device, 5);
+    let model: Trrg<A> = TrrgConfig::micro(vocab.tokens().len() + 1)
+        .init(&device)
+        .unwrap();
+    // 5 studies and 7 sentences of different lengths (so the shards pad differently); each
+    // study owns one or two sentences and sentence 6 belongs to studies 1 and 4.
+    let (rows, sentences) = (5, &prompts[..7]);
+    let owners = [
+        (0, 0),
+        (1, 1),
+        (1, 6),
+        (2, 2),
+        (2, 3),
+        (3, 4),
+        (4, 5),
+        (4, 6),
+    ];
+    let mut positive = vec![false; rows * sentences.len()];
+    for (b, j) in owners {
+        positive[b * sentences.len() + j] = true;
+    }
+    let positive = TensorData::new(positive, [rows, sentences.len()]);
+    let images: Vec<f32> = (0..rows * 2 * 64 * 64)
+        .map(|i| ((i as f32) * 0.017).sin())
+        .collect();
+    let images = |r: std::ops::Range<usize>| {
+        let data = images[r.start * 2 * 4096..r.end * 2 * 4096].to_vec();
+        Tensor::<A, 5>::from_data(TensorData::new(data, [r.len(), 2, 1, 64, 64]), &device)
+    };
+    let encode = |t: std::ops::Range<usize>| {
+        SentenceBatch::<A>::encode(&vocab, &sentences[t], 12, &device).unwrap()
+    };
+    // Read every lazy parameter before the workers clone the model.
+    let _ = flatten(&model);
+
+    let one = model
+        .contrastive(
+            images(0..rows),
+            &encode(0..sentences.len()),
+            Tensor::<A, 2, Bool>::from_data(positive.clone(), &device),
+        )
+        .unwrap()
+        .loss;
+    let one_loss = one.clone().into_scalar();
+    let mut grads = one.backward();
+    let one_vision = GradientsParams::from_module(&mut grads, &model.vision);
+    let one_rest = GradientsParams::from_grads(grads, &model);
+
+    let parallel = DataParallel::<A>::new(vec![device, device]).unwrap();
+    let inputs = vec![(0..3, 0..4), (3..rows, 4..sentences.len())];
+    let two = parallel
+        .contrastive_gradients(&model, inputs, &positive, |replica, (studies, texts)| {
+            let share = studies.len() as f32 / rows as f32;
+            let parts = replica.contrastive_parts(images(studies), &encode(texts), None)?;
+            Ok((parts, share))
+        })
+        .unwrap();
+    assert!(
+        (two.values[0] - one_loss).abs() < 1e-5,
+        "gathered loss {} against one process's {one_loss}",
+        two.values[0]
+    );
+    let close = |want: Tensor<Flex, 2>, got: Tensor<Flex, 2>, what: &str| {
+        let scale = want.clone().abs().max().into_scalar();
+        let diff = (want - got).abs().max().into_scalar();
+        assert!(
+            scale > 0.0 && diff <= 1e-5 * scale.max(1.0),
+            "{what}: gradient differs by {diff} (scale {scale})"
+        );
+    };
+    for (param, what) in [
+        (&model.align.image_proj.weight, "image projection"),
+        (&model.align.text_proj.weight, "text projection"),
+    ] {
+        close(
+            one_rest.get::<Flex, 2>(param.id).unwrap(),
+            two.rest.get::<Flex, 2>(param.id).unwrap(),
+            what,
+        );
+    }
+    // The temperature's gradient counts once, not once per worker.
+    let scale = model.align.logit_scale.id;
+    close(
+        one_rest.get::<Flex, 1>(scale).unwrap().unsqueeze(),
+        two.rest.get::<Flex, 1>(scale).unwrap().unsqueeze(),
+        "temperature",
+    );
+    struct Matrices(Vec<burn::module::ParamId>);
+    impl burn::module::ModuleVisitor<A> for Matrices {
+        fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<A, D>>) {
+            if D == 2 {
+                self.0.push(param.id);
+            }
+        }
+    }
+    let mut matrices = Matrices(Vec::new());
+    burn::module::Module::visit(&model.vision, &mut matrices);
+    assert!(!matrices.0.is_empty());
+    for id in matrices.0 {
+        close(
+            one_vision.get::<Flex, 2>(id).unwrap(),
+            two.vision.get::<Flex, 2>(id).unwrap(),
+            "visual encoder",
+        );
+    }
+}
+
+/// The stem's BatchNorm statistics follow every step of a data-parallel run as they do in one
+/// process (burn folds a thread's pending update in only when that thread reads again; workers
+/// sharing the CPU run on long-lived pool threads, and `DataParallel` also folds after each step
+/// for workers on distinct devices, which run on new threads).
+#[test]
+fn data_parallel_steps_update_batchnorm_statistics() {
+    use burn::module::Module;
+    use burn::tensor::{Bool, TensorData};
+    use trrg_clue::DiseaseSet;
+    use trrg_data::WordVocab;
+    use trrg_model::{Trrg, TrrgConfig, VisionEncoderConfig};
+    use trrg_text::SentenceBatch;
+    use trrg_train::DataParallel;
+
+    let _guard = exclusive();
+    let device: burn::tensor::Device<A> = Default::default();
+    let diseases = DiseaseSet::chexpert();
+    let prompts: Vec<&str> = diseases.prompts().into_iter().map(|(_, _, p)| p).collect();
+    let vocab = WordVocab::build(prompts.iter().copied(), 1);
+    let mut config = TrrgConfig::micro(vocab.tokens().len() + 1);
+    let VisionEncoderConfig::Vit(vit) = &mut config.vision else {
+        panic!("the micro preset builds a ViT");
+    };
+    vit.conv_stem = vec![4];
+    vit.conv_stem_norm = true;
+    // Two models with the same values and their own running statistics.
+    let init = || {
+        <A as burn::tensor::backend::Backend>::seed(&device, 7);
+        let model: Trrg<A> = config.init(&device).unwrap();
+        let _ = flatten(&model);
+        model
+    };
+    let (one, two) = (init(), init());
+    // Two equal halves: each shard's batch statistics are then the whole batch's.
+    let half: Vec<f32> = (0..2 * 2 * 64 * 64)
+        .map(|i| ((i as f32) * 0.011).cos() + 0.3)
+        .collect();
+    let images = |rows: usize| {
+        let data: Vec<f32> = half.iter().copied().cycle().take(rows * 2 * 4096).collect();
+        Tensor::<A, 5>::from_data(TensorData::new(data, [rows, 2, 1, 64, 64]), &device)
+    };
+    let sentences = SentenceBatch::<A>::encode(&vocab, &prompts[..2], 12, &device).unwrap();
+    let loss = |model: &Trrg<A>, rows: usize| {
+        let positive = Tensor::<A, 2, Bool>::from_data(
+            TensorData::new((0..rows * 2).map(|i| i % 3 == 0).collect(), [rows, 2]),
+            &device,
+        );
+        model
+            .contrastive(images(rows), &sentences, positive)
+            .unwrap()
+            .loss
+    };
+    // A model's parameters with its pending running-statistics updates folded in.
+    let synced = |model: &Trrg<A>| {
+        drop(model.clone().into_record());
+        flatten(model)
+    };
+    let initial = synced(&one);
+    assert_eq!(initial, synced(&two));
+    let parallel = DataParallel::<A>::new(vec![device, device]).unwrap();
+    for _ in 0..3 {
+        drop(loss(&one, 4).backward());
+        let inputs = vec![(2, 0.5), (2, 0.5)];
+        parallel
+            .gradients(&two, inputs, |replica, rows| {
+                Ok((loss(replica, rows), vec![]))
+            })
+            .unwrap();
+    }
+    let (one, two) = (synced(&one), synced(&two));
+    let moved = one
+        .iter()
+        .zip(&initial)
+        .filter(|(a, b)| (*a - *b).abs() > 1e-4)
+        .count();
+    assert!(moved > 0, "no running statistic moved in three steps");
+    let max = one
+        .iter()
+        .zip(&two)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f32::max);
+    assert!(
+        max < 1e-5,
+        "two workers' running statistics differ from one process's by {max}"
+    );
+}
+
+#[test]
 fn data_parallel_run_trains_end_to_end() {
     let _guard = exclusive();
     let root = temp("parallel");

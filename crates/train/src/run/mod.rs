@@ -69,10 +69,11 @@ pub fn train<B: AutodiffBackend>(
     train_parallel::<B>(config, options, std::slice::from_ref(device))
 }
 
-/// [`train`] with stage 2 data-parallel over `devices` (see [`DataParallel`]): at least
+/// [`train`] data-parallel over `devices` (see [`DataParallel`]): in stage 2 at least
 /// `config.stage2_workers` workers, one per device when there are more devices, taking the
-/// devices in turn. The first device holds the optimizer and runs stage 1 (its InfoNCE needs the
-/// whole batch's negatives), validation, test and checkpoints. Workers that share a device run
+/// devices in turn, and in stage 1 likewise with `config.stage1_workers` (whose InfoNCE
+/// gathers every worker's embeddings). The first device holds the optimizer and runs
+/// validation, test and checkpoints. Workers that share a device run
 /// their forward passes in shard order, so such a run repeats exactly; workers on distinct
 /// devices draw their dropout masks from the backend's generator in thread order, so a
 /// multi-device run repeats only up to that order.
@@ -98,6 +99,8 @@ pub fn train_parallel<B: AutodiffBackend>(
     }
     let parallel =
         DataParallel::<B>::new(DataParallel::<B>::workers(devices, config.stage2_workers))?;
+    let parallel1 =
+        DataParallel::<B>::new(DataParallel::<B>::workers(devices, config.stage1_workers))?;
     let device = &devices[0];
     let run = RunDir::new(&options.out_dir);
     check_resume(&run, config, options.resume)?;
@@ -177,6 +180,7 @@ pub fn train_parallel<B: AutodiffBackend>(
         options,
         device,
         parallel: (parallel.devices().len() > 1).then_some(&parallel),
+        parallel1: (parallel1.devices().len() > 1).then_some(&parallel1),
     };
     // The stage-1 zero-shot AUC of metrics.json; a resumed run reads it back from the log.
     let mut zero_shot = log.last_zero_shot_auc()?.unwrap_or(Value::Null);
@@ -315,6 +319,8 @@ struct Context<'a, B: AutodiffBackend> {
     device: &'a B::Device,
     /// Stage 2's data-parallel workers (None: one device).
     parallel: Option<&'a DataParallel<B>>,
+    /// Stage 1's (None: one worker).
+    parallel1: Option<&'a DataParallel<B>>,
 }
 
 impl<B: AutodiffBackend> Context<'_, B> {

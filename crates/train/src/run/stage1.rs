@@ -9,13 +9,14 @@ use burn::tensor::TensorData;
 use serde::Serialize;
 use serde_json::{json, Value};
 use trrg_clue::DiseaseSet;
-use trrg_data::{ReportBatcher, ReportTokenizer, StudyItem};
+use trrg_data::{DiseaseLabels, ReportBatcher, ReportTokenizer, StudyItem};
 use trrg_model::{ClueBank, NegationContrast, Trrg};
 use trrg_text::SentenceBatch;
 
 use crate::data::{epoch_batches, items, sentence_set, SentenceLabels};
 use crate::evaluate::known_mean;
 use crate::optim::Optimizers;
+use crate::parallel::{split, DataParallel, ParallelGrads};
 use crate::probe::PromptConditioning;
 use crate::{RunState, TrainConfig};
 
@@ -63,6 +64,7 @@ pub(super) fn stage1<B: AutodiffBackend>(
         checkpoints,
         log,
         device,
+        parallel1,
         ..
     } = *ctx;
     let stage = &config.stage1;
@@ -72,15 +74,23 @@ pub(super) fn stage1<B: AutodiffBackend>(
     }
     // The negation contrast's prompts (encoded with gradient at each step) and its bank.
     let negation = if config.clue.negation_weight > 0.0 {
+        let devices = parallel1.map_or(std::slice::from_ref(device), |p| p.devices());
+        let bank = ctx.bank(&model, diseases)?;
         let prompts: Vec<&str> = diseases.prompts().into_iter().map(|p| p.2).collect();
-        let prompts = SentenceBatch::encode(
-            &*data.sentences,
-            &prompts,
-            config.max_sentence_length,
-            device,
-        )
-        .map_err(trrg_model::Error::from)?;
-        Some((prompts, ctx.bank(&model, diseases)?))
+        let per_device = devices
+            .iter()
+            .map(|d| {
+                let prompts = SentenceBatch::encode(
+                    &*data.sentences,
+                    &prompts,
+                    config.max_sentence_length,
+                    d,
+                )
+                .map_err(trrg_model::Error::from)?;
+                Ok((prompts, bank.to_device(d)))
+            })
+            .collect::<crate::Result<Vec<_>>>()?;
+        Some(per_device)
     } else {
         None
     };
@@ -96,20 +106,40 @@ pub(super) fn stage1<B: AutodiffBackend>(
             model,
             &mut optim,
             |model, optim, indices| {
-                let loss = contrastive_loss(
-                    model,
-                    train_batcher,
-                    &items(&data.train, indices),
-                    config,
-                    &*data.sentences,
-                    negation.as_ref().map(|(p, b)| (diseases, p, b)),
-                    sentence_labels.as_mut(),
-                    device,
-                )?;
-                let value = loss.clone().into_scalar().elem::<f32>();
-                optim.backward(loss, model);
+                let items = items(&data.train, indices);
+                let negation_for =
+                    |k: usize| negation.as_ref().map(|n| (diseases, &n[k].0, &n[k].1));
+                let loss = match parallel1 {
+                    None => {
+                        let loss = contrastive_loss(
+                            model,
+                            train_batcher,
+                            &items,
+                            config,
+                            &*data.sentences,
+                            negation_for(0),
+                            sentence_labels.as_mut(),
+                            device,
+                        )?;
+                        let value = loss.clone().into_scalar().elem::<f32>();
+                        optim.backward(loss, model);
+                        value
+                    }
+                    Some(p) => {
+                        let grads = contrastive_gradients(
+                            p,
+                            model,
+                            ctx,
+                            &items,
+                            &negation_for,
+                            sentence_labels.as_mut(),
+                        )?;
+                        optim.accumulate(model, grads.vision, grads.rest);
+                        grads.values[0]
+                    }
+                };
                 Ok(StepLosses {
-                    loss: value,
+                    loss,
                     lm_loss: None,
                     consistency_loss: None,
                 })
@@ -176,6 +206,67 @@ pub(super) fn stage1<B: AutodiffBackend>(
     Ok(model)
 }
 
+/// Stage 1's gradients of a batch with its studies and sentences split over `parallel`'s
+/// workers ([`DataParallel::contrastive_gradients`]); as [`contrastive_loss`] otherwise.
+fn contrastive_gradients<'a, B: AutodiffBackend>(
+    parallel: &DataParallel<B>,
+    model: &Trrg<B>,
+    ctx: &Context<'_, B>,
+    items: &[StudyItem],
+    negation: &(dyn Fn(usize) -> Option<Negation<'a, B>> + Sync),
+    label_positives: Option<&mut SentenceLabels>,
+) -> crate::Result<ParallelGrads> {
+    let (config, batcher) = (ctx.config, ctx.train_batcher);
+    let (sentences, mut positive) = sentence_set(items);
+    if let Some(labels) = label_positives {
+        labels.add_positives(items, &sentences, &mut positive);
+    }
+    let positive = TensorData::new(positive, [items.len(), sentences.len()]);
+    let workers = parallel.shards(items.len().min(sentences.len())).len();
+    let inputs: Vec<_> = split(items.len(), workers)
+        .into_iter()
+        .zip(split(sentences.len(), workers))
+        .enumerate()
+        .collect();
+    parallel.contrastive_gradients(
+        model,
+        inputs,
+        &positive,
+        |replica, (k, (studies, texts))| {
+            let device = &parallel.devices()[k];
+            let shard = &items[studies.clone()];
+            let batch = batcher.try_batch::<B>(shard, device)?;
+            let refs: Vec<&str> = sentences[texts].iter().map(String::as_str).collect();
+            let encoded = SentenceBatch::encode(
+                &*ctx.data.sentences,
+                &refs,
+                config.max_sentence_length,
+                device,
+            )
+            .map_err(trrg_model::Error::from)?;
+            let negation = negation_of(negation(k), &batch.labels);
+            let parts = replica.contrastive_parts(batch.images, &encoded, negation)?;
+            Ok((parts, studies.len() as f32 / items.len() as f32))
+        },
+    )
+}
+
+/// The negation contrast of a batch with `labels`, when asked for and the batch has labels.
+fn negation_of<'a, B: Backend>(
+    negation: Option<Negation<'a, B>>,
+    labels: &'a Option<DiseaseLabels<B>>,
+) -> Option<NegationContrast<'a, B>> {
+    match (negation, labels) {
+        (Some((set, prompts, bank)), Some(labels)) => Some(NegationContrast {
+            set,
+            prompts,
+            bank,
+            labels,
+        }),
+        _ => None,
+    }
+}
+
 /// The disease set, its encoded prompts and its bank, for the negation contrast.
 type Negation<'a, BB> = (&'a DiseaseSet, &'a SentenceBatch<BB>, &'a ClueBank<BB>);
 
@@ -206,15 +297,7 @@ fn contrastive_loss<BB: Backend>(
         TensorData::new(positive, [items.len(), refs.len()]),
         device,
     );
-    let negation = match (negation, &batch.labels) {
-        (Some((set, prompts, bank)), Some(labels)) => Some(NegationContrast {
-            set,
-            prompts,
-            bank,
-            labels,
-        }),
-        _ => None,
-    };
+    let negation = negation_of(negation, &batch.labels);
     Ok(model
         .contrastive_with(batch.images, &sentences, positive, negation)?
         .loss)

@@ -72,6 +72,7 @@ pub(super) fn stage2<B: AutodiffBackend>(
         options,
         device,
         parallel,
+        ..
     } = *ctx;
     let stage = &config.stage2;
     let first_epoch = state.epochs_done;
