@@ -361,7 +361,10 @@ impl<B: AutodiffBackend> DataParallel<B> {
                 })
                 .collect()
         });
-        sync_running_states(model);
+        // Workers sharing a device run on long-lived pool threads, which fold at their next read.
+        if self.pools.is_none() {
+            sync_running_states(model);
+        }
         let mut main: Option<ParallelGrads> = None;
         let mut values: Vec<f32> = Vec::new();
         for result in results {

@@ -331,6 +331,13 @@ impl burn::module::ModuleVisitor<A> for Flatten {
     }
 }
 
+/// The CheXpert disease set and a word vocabulary of its prompts (the micro models' tokens).
+fn chexpert_vocab() -> (trrg_clue::DiseaseSet, trrg_data::WordVocab) {
+    let diseases = trrg_clue::DiseaseSet::chexpert();
+    let vocab = trrg_data::WordVocab::build(diseases.prompts().into_iter().map(|(_, _, p)| p), 1);
+    (diseases, vocab)
+}
+
 fn flatten(model: &trrg_model::Trrg<A>) -> Vec<f32> {
     use burn::module::Module;
     let mut f = Flatten(Vec::new());
@@ -342,16 +349,13 @@ fn flatten(model: &trrg_model::Trrg<A>) -> Vec<f32> {
 fn two_device_data_parallel_equals_one_device() {
     use burn::optim::GradientsParams;
     use burn::tensor::{Bool, Int, TensorData};
-    use trrg_clue::DiseaseSet;
-    use trrg_data::{DiseaseLabels, WordVocab};
+    use trrg_data::DiseaseLabels;
     use trrg_model::{Trrg, TrrgConfig};
     use trrg_train::{DataParallel, Optimizers, StageConfig};
 
     let _guard = exclusive();
     let device: burn::tensor::Device<A> = Default::default();
-    let diseases = DiseaseSet::chexpert();
-    let prompts: Vec<&str> = diseases.prompts().into_iter().map(|(_, _, p)| p).collect();
-    let vocab = WordVocab::build(prompts.iter().copied(), 1);
+    let (diseases, vocab) = chexpert_vocab();
     let mut config = TrrgConfig::micro(vocab.tokens().len() + 1);
     config.interaction = config.interaction.with_dropout(0.0);
     // No teacher forcing: it draws from the backend's generator.
@@ -505,17 +509,14 @@ fn two_device_data_parallel_equals_one_device() {
 fn stage1_gathered_infonce_equals_one_process() {
     use burn::optim::GradientsParams;
     use burn::tensor::{Bool, TensorData};
-    use trrg_clue::DiseaseSet;
-    use trrg_data::WordVocab;
     use trrg_model::{Trrg, TrrgConfig};
     use trrg_text::SentenceBatch;
     use trrg_train::DataParallel;
 
     let _guard = exclusive();
     let device: burn::tensor::Device<A> = Default::default();
-    let diseases = DiseaseSet::chexpert();
+    let (diseases, vocab) = chexpert_vocab();
     let prompts: Vec<&str> = diseases.prompts().into_iter().map(|(_, _, p)| p).collect();
-    let vocab = WordVocab::build(prompts.iter().copied(), 1);
     <A as burn::tensor::backend::Backend>::seed(&device, 5);
     let model: Trrg<A> = TrrgConfig::micro(vocab.tokens().len() + 1)
         .init(&device)
@@ -631,17 +632,14 @@ fn stage1_gathered_infonce_equals_one_process() {
 fn data_parallel_steps_update_batchnorm_statistics() {
     use burn::module::Module;
     use burn::tensor::{Bool, TensorData};
-    use trrg_clue::DiseaseSet;
-    use trrg_data::WordVocab;
     use trrg_model::{Trrg, TrrgConfig, VisionEncoderConfig};
     use trrg_text::SentenceBatch;
     use trrg_train::DataParallel;
 
     let _guard = exclusive();
     let device: burn::tensor::Device<A> = Default::default();
-    let diseases = DiseaseSet::chexpert();
+    let (diseases, vocab) = chexpert_vocab();
     let prompts: Vec<&str> = diseases.prompts().into_iter().map(|(_, _, p)| p).collect();
-    let vocab = WordVocab::build(prompts.iter().copied(), 1);
     let mut config = TrrgConfig::micro(vocab.tokens().len() + 1);
     let VisionEncoderConfig::Vit(vit) = &mut config.vision else {
         panic!("the micro preset builds a ViT");

@@ -217,12 +217,13 @@ fn contrastive_gradients<'a, B: AutodiffBackend>(
     label_positives: Option<&mut SentenceLabels>,
 ) -> crate::Result<ParallelGrads> {
     let (config, batcher) = (ctx.config, ctx.train_batcher);
-    let (sentences, mut positive) = sentence_set(items);
-    if let Some(labels) = label_positives {
-        labels.add_positives(items, &sentences, &mut positive);
-    }
+    let (sentences, positive) = batch_sentences(items, label_positives);
     let positive = TensorData::new(positive, [items.len(), sentences.len()]);
-    let workers = parallel.shards(items.len().min(sentences.len())).len();
+    let workers = parallel
+        .devices()
+        .len()
+        .min(items.len())
+        .min(sentences.len());
     let inputs: Vec<_> = split(items.len(), workers)
         .into_iter()
         .zip(split(sentences.len(), workers))
@@ -236,19 +237,41 @@ fn contrastive_gradients<'a, B: AutodiffBackend>(
             let device = &parallel.devices()[k];
             let shard = &items[studies.clone()];
             let batch = batcher.try_batch::<B>(shard, device)?;
-            let refs: Vec<&str> = sentences[texts].iter().map(String::as_str).collect();
-            let encoded = SentenceBatch::encode(
+            let encoded = encode_sentences(
                 &*ctx.data.sentences,
-                &refs,
+                &sentences[texts],
                 config.max_sentence_length,
                 device,
-            )
-            .map_err(trrg_model::Error::from)?;
+            )?;
             let negation = negation_of(negation(k), &batch.labels);
             let parts = replica.contrastive_parts(batch.images, &encoded, negation)?;
             Ok((parts, studies.len() as f32 / items.len() as f32))
         },
     )
+}
+
+/// A batch's deduplicated report sentences and its `[studies, sentences]` positives; with
+/// `label_positives`, a sentence true of a study by its labels is a positive too.
+fn batch_sentences(
+    items: &[StudyItem],
+    label_positives: Option<&mut SentenceLabels>,
+) -> (Vec<String>, Vec<bool>) {
+    let (sentences, mut positive) = sentence_set(items);
+    if let Some(labels) = label_positives {
+        labels.add_positives(items, &sentences, &mut positive);
+    }
+    (sentences, positive)
+}
+
+/// `sentences` tokenized for the text encoder.
+fn encode_sentences<BB: Backend>(
+    vocab: &dyn ReportTokenizer,
+    sentences: &[String],
+    max_len: usize,
+    device: &BB::Device,
+) -> crate::Result<SentenceBatch<BB>> {
+    let refs: Vec<&str> = sentences.iter().map(String::as_str).collect();
+    Ok(SentenceBatch::encode(vocab, &refs, max_len, device).map_err(trrg_model::Error::from)?)
 }
 
 /// The negation contrast of a batch with `labels`, when asked for and the batch has labels.
@@ -286,17 +309,12 @@ fn contrastive_loss<BB: Backend>(
     device: &BB::Device,
 ) -> crate::Result<Tensor<BB, 1>> {
     let batch = batcher.try_batch::<BB>(items, device)?;
-    let (sentences, mut positive) = sentence_set(items);
-    if let Some(labels) = label_positives {
-        labels.add_positives(items, &sentences, &mut positive);
-    }
-    let refs: Vec<&str> = sentences.iter().map(String::as_str).collect();
-    let sentences = SentenceBatch::encode(vocab, &refs, config.max_sentence_length, device)
-        .map_err(trrg_model::Error::from)?;
+    let (sentences, positive) = batch_sentences(items, label_positives);
     let positive = Tensor::<BB, 2, Bool>::from_data(
-        TensorData::new(positive, [items.len(), refs.len()]),
+        TensorData::new(positive, [items.len(), sentences.len()]),
         device,
     );
+    let sentences = encode_sentences(vocab, &sentences, config.max_sentence_length, device)?;
     let negation = negation_of(negation, &batch.labels);
     Ok(model
         .contrastive_with(batch.images, &sentences, positive, negation)?
