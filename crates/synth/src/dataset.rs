@@ -284,17 +284,22 @@ fn write_atomically(
     reuse: impl Fn(&SynthManifest) -> bool,
     fill: impl FnOnce(&Path) -> Result<SynthManifest>,
 ) -> Result<SynthManifest> {
-    if out.exists() {
+    // The dataset already at `out`, when it is this one.
+    let reusable = || -> Result<Option<SynthManifest>> {
+        if !out.exists() {
+            return Ok(None);
+        }
         let existing = std::fs::read_to_string(out.join(MANIFEST))
             .ok()
             .and_then(|t| serde_json::from_str::<SynthManifest>(&t).ok())
             .ok_or_else(|| Error::NotSynthetic {
                 path: out.to_path_buf(),
             })?;
-        if reuse(&existing) && existing.generator == generator_name() {
-            log::info!("reusing synthetic dataset at {}", out.display());
-            return Ok(existing);
-        }
+        Ok((reuse(&existing) && existing.generator == generator_name()).then_some(existing))
+    };
+    if let Some(existing) = reusable()? {
+        log::info!("reusing synthetic dataset at {}", out.display());
+        return Ok(existing);
     }
     let write = |path: &Path| {
         let path = path.to_path_buf();
@@ -320,6 +325,12 @@ fn write_atomically(
             return Err(e);
         }
     };
+    // Another process may have written the same dataset meanwhile (two runs started at once
+    // on a fresh machine) and be reading it: keep its copy.
+    if let Some(existing) = reusable()? {
+        let _ = std::fs::remove_dir_all(&tmp);
+        return Ok(existing);
+    }
     if out.exists() {
         std::fs::remove_dir_all(out).map_err(write(out))?;
     }
@@ -382,4 +393,45 @@ pub fn default_dir(root: &Path, config: &SynthConfig) -> PathBuf {
         "synth-iu-{}px-{}-seed{}",
         config.size, config.studies, config.seed
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A dataset that another process finishes while this one draws is kept, not replaced
+    /// under that process's feet.
+    #[test]
+    fn a_dataset_written_meanwhile_by_another_process_is_kept() {
+        let root = std::env::temp_dir().join(format!("trrg-synth-race-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let out = root.join("data");
+        let config = SynthConfig {
+            studies: 4,
+            size: 64,
+            ..SynthConfig::default()
+        };
+        let theirs = write_dataset(&root.join("theirs"), &config).unwrap();
+        let ours = write_atomically(
+            &out,
+            |m| m.config == config,
+            |tmp| {
+                // The other process renames its finished copy into place first.
+                std::fs::rename(root.join("theirs"), &out).unwrap();
+                std::fs::write(out.join("marker"), "theirs").unwrap();
+                std::fs::create_dir_all(tmp).unwrap();
+                Ok(theirs.clone())
+            },
+        )
+        .unwrap();
+        assert_eq!(ours, theirs);
+        assert!(
+            out.join("marker").is_file(),
+            "the other process's copy was replaced"
+        );
+        assert!(!root
+            .join(format!(".data.{}.partial", std::process::id()))
+            .exists());
+        std::fs::remove_dir_all(&root).unwrap();
+    }
 }
