@@ -69,6 +69,7 @@ fn bench(c: &mut Criterion) {
                 dir.join(format!("images/synth_{i:05}/1.png")),
             ],
             labels: None,
+            report_labels: None,
             augment_seed: i as u64,
         })
         .collect();

@@ -202,7 +202,14 @@ fn stage2_step(
         known: Tensor::ones([batch, 14], device),
     };
     let out = model
-        .forward_train(images, ids, all.clone(), all, Some(&labels), Some(bank))
+        .forward_train(
+            images,
+            ids,
+            all.clone(),
+            all,
+            Some((&labels).into()),
+            Some(bank),
+        )
         .unwrap();
     optim.backward(out.loss, &model);
     optim.step(model, 1e-4, 1.0)

@@ -171,7 +171,7 @@ fn run() -> Value {
                 ids.clone(),
                 attention.clone(),
                 targets.clone(),
-                Some(&labels),
+                Some((&labels).into()),
                 Some(&bank),
             )
             .unwrap()

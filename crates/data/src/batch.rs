@@ -25,6 +25,9 @@ pub struct ReportBatch<B: Backend> {
     pub label_mask: Tensor<B, 2, Bool>,
     /// Disease labels when every study in the batch has them.
     pub labels: Option<DiseaseLabels<B>>,
+    /// What the reports state, when an edit made a study's report differ from its labels
+    /// ([`StudyItem::report_labels`]); `None`: `labels`.
+    pub report_labels: Option<DiseaseLabels<B>>,
 }
 
 /// Turns [`StudyItem`]s into a [`ReportBatch`]: decodes and transforms the images, pads tokens.
@@ -106,33 +109,16 @@ impl ReportBatcher {
             Tensor::from_data(TensorData::new(attention, [batch, seq_len]), device);
         let label_mask = Tensor::from_data(TensorData::new(targets, [batch, seq_len]), device);
 
-        let labels = match items
-            .iter()
-            .map(|i| i.labels.as_ref())
-            .collect::<Option<Vec<_>>>()
-        {
-            Some(rows) => {
-                let n = rows[0].len();
-                if rows.iter().any(|r| r.len() != n) {
-                    return Err(ragged(
-                        "labels",
-                        "studies in one batch have different label sets".into(),
-                    ));
-                }
-                let values: Vec<f32> = rows
+        let labels = label_tensors(items.iter().map(|i| i.labels.as_ref()), device)?;
+        let report_labels = if items.iter().any(|i| i.report_labels.is_some()) {
+            label_tensors(
+                items
                     .iter()
-                    .flat_map(|r| r.iter().map(|v| v.unwrap_or(0) as f32))
-                    .collect();
-                let known: Vec<bool> = rows
-                    .iter()
-                    .flat_map(|r| r.iter().map(Option::is_some))
-                    .collect();
-                Some(DiseaseLabels {
-                    values: Tensor::from_data(TensorData::new(values, [batch, n]), device),
-                    known: Tensor::from_data(TensorData::new(known, [batch, n]), device),
-                })
-            }
-            None => None,
+                    .map(|i| i.report_labels.as_ref().or(i.labels.as_ref())),
+                device,
+            )?
+        } else {
+            None
         };
         Ok(ReportBatch {
             ids: items.iter().map(|i| i.id.clone()).collect(),
@@ -142,8 +128,38 @@ impl ReportBatcher {
             attention_mask,
             label_mask,
             labels,
+            report_labels,
         })
     }
+}
+
+/// The label rows of a batch as tensors, when every study has one.
+fn label_tensors<'a, B: Backend>(
+    rows: impl Iterator<Item = Option<&'a crate::LabelRow>>,
+    device: &B::Device,
+) -> Result<Option<DiseaseLabels<B>>> {
+    let Some(rows) = rows.collect::<Option<Vec<_>>>() else {
+        return Ok(None);
+    };
+    let (batch, n) = (rows.len(), rows.first().map_or(0, |r| r.len()));
+    if rows.iter().any(|r| r.len() != n) {
+        return Err(Error::InvalidConfig {
+            field: "labels",
+            reason: "studies in one batch have different label sets".into(),
+        });
+    }
+    let values: Vec<f32> = rows
+        .iter()
+        .flat_map(|r| r.iter().map(|v| v.unwrap_or(0) as f32))
+        .collect();
+    let known: Vec<bool> = rows
+        .iter()
+        .flat_map(|r| r.iter().map(Option::is_some))
+        .collect();
+    Ok(Some(DiseaseLabels {
+        values: Tensor::from_data(TensorData::new(values, [batch, n]), device),
+        known: Tensor::from_data(TensorData::new(known, [batch, n]), device),
+    }))
 }
 
 /// For burn's `DataLoader`: the output is a `Result`, so a corrupt image reaches the training loop

@@ -65,6 +65,9 @@ pub struct StudyItem {
     pub image_paths: Vec<PathBuf>,
     /// Disease labels when the dataset has a label table.
     pub labels: Option<LabelRow>,
+    /// What the report states, where an edit made it differ from `labels` (what the images
+    /// show); `None`: `labels`. Training teacher-forces the clues from these.
+    pub report_labels: Option<LabelRow>,
     /// Seed for this item's random augmentation; depends on the dataset seed, epoch and index.
     pub augment_seed: u64,
 }
@@ -160,6 +163,7 @@ impl ReportDataset {
                     id: study.id,
                     report: study.report,
                     image_paths: study.image_paths,
+                    report_labels: None,
                     augment_seed: 0,
                 })
             })

@@ -129,6 +129,27 @@ pub struct NegationContrast<'a, B: Backend> {
     pub labels: &'a DiseaseLabels<B>,
 }
 
+/// The labels of a stage-2 batch ([`Trrg::forward_train`]).
+#[derive(Clone, Copy, Debug)]
+pub struct BatchLabels<'a, B: Backend> {
+    /// What the images show: the consistency loss scores the clue logits against these.
+    pub truth: &'a DiseaseLabels<B>,
+    /// What the teacher-forced clues say, and what the target reports state: `truth`, unless
+    /// the batch's reports were edited to disagree with their images (trrg-train's
+    /// `stage2_report_edits`).
+    pub forced: &'a DiseaseLabels<B>,
+}
+
+impl<'a, B: Backend> From<&'a DiseaseLabels<B>> for BatchLabels<'a, B> {
+    /// The labels of a batch whose reports say what its images show.
+    fn from(labels: &'a DiseaseLabels<B>) -> Self {
+        Self {
+            truth: labels,
+            forced: labels,
+        }
+    }
+}
+
 /// One generated report.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Generation {
@@ -642,6 +663,9 @@ impl<B: Backend> Trrg<B> {
 
     /// Stage 2: report cross-entropy (+ lambda * consistency loss).
     ///
+    /// The clues are teacher-forced from `labels.forced` and the consistency loss scores
+    /// `labels.truth` (one set for an unedited batch: `Some((&labels).into())`).
+    ///
     /// # Shapes
     /// - images: `[batch, n_views, channels, height, width]`
     /// - token_ids, attention_mask, label_mask: `[batch, seq_len]` (as `trrg_data::ReportBatch` holds them)
@@ -651,30 +675,40 @@ impl<B: Backend> Trrg<B> {
         token_ids: Tensor<B, 2, Int>,
         attention_mask: Tensor<B, 2, Bool>,
         label_mask: Tensor<B, 2, Bool>,
-        labels: Option<&DiseaseLabels<B>>,
+        labels: Option<BatchLabels<'_, B>>,
         bank: Option<&ClueBank<B>>,
     ) -> crate::Result<TrrgOutput<B>> {
         let [batch, seq_len] = token_ids.dims();
+        let resolve = |labels: &DiseaseLabels<B>, bank: &ClueBank<B>| -> crate::Result<_> {
+            let (values, known) = bank.select_labels(labels)?;
+            let (values, known) = self
+                .settings
+                .clue
+                .consistency()
+                .resolve_blanks(values, known);
+            // A padded clue is neither scored nor forced.
+            let known = match bank.padding_for(batch)? {
+                Some(p) => known.bool_and(p.bool_not()),
+                None => known,
+            };
+            Ok((values, known))
+        };
+        // (truth, forced): the consistency loss's targets and the forced clues' values.
         let resolved = match (labels, bank) {
             (Some(labels), Some(bank)) if self.settings.clue.mode != ClueMode::Off => {
-                let (values, known) = bank.select_labels(labels)?;
-                let (values, known) = self
-                    .settings
-                    .clue
-                    .consistency()
-                    .resolve_blanks(values, known);
-                // A padded clue is neither scored nor forced.
-                let known = match bank.padding_for(batch)? {
-                    Some(p) => known.bool_and(p.bool_not()),
-                    None => known,
+                let truth = resolve(labels.truth, bank)?;
+                let forced = if std::ptr::eq(labels.truth, labels.forced) {
+                    truth.clone()
+                } else {
+                    resolve(labels.forced, bank)?
                 };
-                Some((values, known))
+                Some((truth, forced))
             }
             _ => None,
         };
         let rate = self.settings.clue.teacher_forcing;
         let forced = match &resolved {
-            Some((values, known)) if rate > 0.0 => {
+            Some((_, (values, known))) if rate > 0.0 => {
                 let coin = Tensor::<B, 2>::random(
                     known.dims(),
                     burn::tensor::Distribution::Bernoulli(rate),
@@ -708,7 +742,7 @@ impl<B: Backend> Trrg<B> {
         let logits = self.llm.lm_head(hidden.narrow(1, prefix_len - 1, seq_len));
         let lm_loss = masked_cross_entropy(logits, token_ids, label_mask);
         let consistency = match (&prefix.clue_logits, resolved) {
-            (Some(logits), Some((values, known))) if self.settings.clue.consistency_loss => {
+            (Some(logits), Some(((values, known), _))) if self.settings.clue.consistency_loss => {
                 Some(consistency_loss(
                     logits.clone(),
                     values,

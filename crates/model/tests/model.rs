@@ -8,7 +8,9 @@ use trrg_clue::DiseaseLabels;
 use trrg_clue::{Disease, DiseaseSet};
 use trrg_interact::InteractionConfig;
 use trrg_llm::{GenerationConfig, LlamaConfig};
-use trrg_model::{ClueMode, ClueOptions, Trrg, TrrgConfig, VisionEncoderConfig, VitConfig};
+use trrg_model::{
+    BatchLabels, ClueMode, ClueOptions, Trrg, TrrgConfig, VisionEncoderConfig, VitConfig,
+};
 use trrg_text::BertConfig;
 use trrg_tokenize::{ReportTokenizer, WordVocab};
 
@@ -182,7 +184,7 @@ fn every_trainable_parameter_gets_a_gradient_under_each_ablation() {
                         ids.clone(),
                         mask.clone(),
                         targets.clone(),
-                        Some(&labels),
+                        Some((&labels).into()),
                         (mode != ClueMode::Off).then_some(&bank),
                     )
                     .unwrap();
@@ -328,7 +330,7 @@ fn padded_clues_change_nothing_for_their_row() {
                     one(ids.clone()),
                     mask.clone().narrow(0, row, 1),
                     mask.clone().narrow(0, row, 1),
-                    Some(&row_labels),
+                    Some((&row_labels).into()),
                     Some(bank),
                 )
                 .unwrap()
@@ -949,7 +951,8 @@ fn the_no_finding_gate_turns_no_finding_off_beside_a_finding() {
 
 /// Counterfactual rows take the next row's report and forced clues: with every row swapped,
 /// the LM loss is the one of the rolled reports and labels, while the consistency loss still
-/// scores each image's own labels.
+/// scores each image's own labels. Edited labels (`BatchLabels::forced`) are forced the same
+/// way.
 #[test]
 fn counterfactual_rows_read_the_next_rows_report_and_clues() {
     let device = Default::default();
@@ -1014,7 +1017,7 @@ fn counterfactual_rows_read_the_next_rows_report_and_clues() {
                 ids.clone(),
                 mask.clone(),
                 targets(mask),
-                Some(l),
+                Some(BatchLabels::from(l)),
                 Some(&bank),
             )
             .unwrap();
@@ -1029,6 +1032,30 @@ fn counterfactual_rows_read_the_next_rows_report_and_clues() {
     assert!((lm - rolled_lm).abs() < 1e-5, "{lm} vs {rolled_lm}");
     assert!((lm - own_lm).abs() > 1e-4, "{lm} vs {own_lm}");
     assert!((consistency - own_consistency).abs() < 1e-6);
+    // Edited reports (trrg-train's `stage2_report_edits`): the clues are forced from the
+    // labels the reports state, and the consistency loss scores the images' labels.
+    let edited = plain
+        .forward_train(
+            x.clone(),
+            ids.clone(),
+            mask.clone(),
+            targets(&mask),
+            Some(BatchLabels {
+                truth: &labels,
+                forced: &rolled_labels,
+            }),
+            Some(&bank),
+        )
+        .unwrap();
+    let (forced_lm, _) = run(&plain, &ids, &mask, &rolled_labels);
+    let edited_lm = edited.lm_loss.into_scalar();
+    assert!(
+        (edited_lm - forced_lm).abs() < 1e-5,
+        "{edited_lm} vs {forced_lm}"
+    );
+    assert!((edited_lm - own_lm).abs() > 1e-4, "{edited_lm} vs {own_lm}");
+    let edited_consistency = edited.consistency_loss.unwrap().into_scalar();
+    assert!((edited_consistency - own_consistency).abs() < 1e-6);
     for (rate, forcing) in [(1.0, 1.0), (0.5, 0.0)] {
         assert!(with_clue(config(ClueMode::Full), |c| {
             c.counterfactual = rate;

@@ -318,6 +318,16 @@ pub struct TrainConfig {
     /// reports use; the zero-shot prompts then average over sentences that occur. The run's
     /// `diseases.json` holds the result, which inference reads. Default false.
     pub corpus_prompts: bool,
+    /// Report edits in stage 2: each epoch, this share of the training studies have one
+    /// finding flipped in their report and their teacher-forced clues, while the image and
+    /// the consistency loss's labels stay. A finding absent from the study is written in (the
+    /// report's sentences mentioning it give way to a training sentence stating it alone), a
+    /// present one is written out (its sentences give way to one stating it absent, where the
+    /// corpus has one); No Finding follows the label rule. The sentences and what they state
+    /// come from the training corpus and trrg's labeler. The reader then meets reports that
+    /// only the clues explain, and has to read them (`trrg obey` measures it). Needs clues and
+    /// teacher forcing. Default 0 (no edits).
+    pub stage2_report_edits: f64,
     /// Visual encoder in stage 2.
     pub stage2_vision: Freeze,
     /// LLM in stage 2: `"full"`, `"frozen"` or `{"lora": {"r": 8, "lora_alpha": 16, ...}}`.
@@ -388,6 +398,7 @@ impl Default for TrainConfig {
             },
             stage1_label_positives: false,
             corpus_prompts: false,
+            stage2_report_edits: 0.0,
             stage2_vision: Freeze::Trainable,
             stage2_llm: LlmTraining::Full,
             stage2_workers: 2,
@@ -548,6 +559,22 @@ impl TrainConfig {
         if self.stage2_workers == 0 {
             return bad("stage2_workers", "must be at least 1".into());
         }
+        if !(0.0..=1.0).contains(&self.stage2_report_edits) {
+            return bad(
+                "stage2_report_edits",
+                format!("{} is not in [0, 1]", self.stage2_report_edits),
+            );
+        }
+        if self.stage2_report_edits > 0.0
+            && (self.clue.mode == trrg_model::ClueMode::Off || self.clue.teacher_forcing == 0.0)
+        {
+            return bad(
+                "stage2_report_edits",
+                "edited reports are explained only by their clues: it needs clues \
+                 (`clue.mode`) and teacher forcing (`clue.teacher_forcing` > 0)"
+                    .into(),
+            );
+        }
         if self.stage1_workers == 0 {
             return bad("stage1_workers", "must be at least 1".into());
         }
@@ -668,5 +695,27 @@ mod tests {
         assert!(error.contains("conv_stem"), "{error}");
         let error = with("stage1_workers", "0").unwrap_err().to_string();
         assert!(error.contains("stage1_workers"), "{error}");
+    }
+
+    #[test]
+    fn report_edits_need_a_share_clues_and_teacher_forcing() {
+        assert_eq!(
+            with("stage2_report_edits", "0.5")
+                .unwrap()
+                .stage2_report_edits,
+            0.5
+        );
+        let error = with("stage2_report_edits", "1.5").unwrap_err().to_string();
+        assert!(error.contains("stage2_report_edits"), "{error}");
+        for (key, value) in [("clue.teacher_forcing", "0"), ("clue.mode", "\"off\"")] {
+            let error = TrainConfig::default()
+                .with_overrides(&[
+                    ("stage2_report_edits".into(), "0.5".into()),
+                    (key.into(), value.into()),
+                ])
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains("teacher forcing"), "{key}: {error}");
+        }
     }
 }

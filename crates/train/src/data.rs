@@ -365,6 +365,7 @@ mod tests {
             token_ids: vec![],
             image_paths: vec![],
             labels: None,
+            report_labels: None,
             augment_seed: 0,
         };
         let (s, p) = sentence_set(&[
@@ -390,6 +391,7 @@ mod tests {
                 token_ids: vec![],
                 image_paths: vec![],
                 labels: Some(row),
+                report_labels: None,
                 augment_seed: 0,
             }
         };

@@ -13,6 +13,8 @@
 #![warn(missing_docs)]
 
 mod data;
+mod edit;
+pub use edit::ReportEditor;
 mod error;
 mod evaluate;
 mod log;

@@ -137,8 +137,8 @@ fn resumed_run_equals_uninterrupted_run() {
 }
 
 /// Stage 2 with LoRA adapters on a frozen LLM: the checkpoints hold the adapters (and the clue
-/// heads' own optimizer group), so a run stopped after one epoch resumes to the same result;
-/// the frozen setting trains too.
+/// heads' own optimizer group), so a run stopped after one epoch resumes to the same result,
+/// report edits included (drawn per epoch); the frozen setting trains too.
 #[test]
 fn lora_and_frozen_llm_train_and_resume() {
     let _guard = exclusive();
@@ -154,6 +154,7 @@ fn lora_and_frozen_llm_train_and_resume() {
     // the per-disease readout.
     config.stage2.clue_lr_scale = 4.0;
     config.clue.readout = true;
+    config.stage2_report_edits = 0.5;
     let whole = train::<A>(
         &config,
         &options(&data, &root.join("a"), false, None),
@@ -420,7 +421,14 @@ fn two_device_data_parallel_equals_one_device() {
         let (images, ids, targets, labels) = batch(r);
         let mask = Tensor::<A, 2, Bool>::ones(ids.dims(), &device);
         let out = model
-            .forward_train(images, ids, mask, targets, Some(&labels), Some(&bank))
+            .forward_train(
+                images,
+                ids,
+                mask,
+                targets,
+                Some((&labels).into()),
+                Some(&bank),
+            )
             .unwrap();
         let value = out.loss.clone().into_scalar().elem::<f32>();
         (out.loss, vec![value])

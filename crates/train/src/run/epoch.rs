@@ -151,21 +151,20 @@ fn check_finite(stage: u8, step: usize, value: f32) -> crate::Result<()> {
     }
 }
 
-/// Runs epoch `epoch` of a stage: `batch_loss(model, optim, indices)` computes one batch's
-/// losses and feeds its gradients to `optim` (backward or data-parallel accumulation); the
-/// driver steps, logs and reports progress.
-#[allow(clippy::too_many_arguments)]
+/// Runs the stage's next epoch (`state.epochs_done`, counted from 0): `batch_loss(model,
+/// optim, indices)` computes one batch's losses and feeds its gradients to `optim` (backward
+/// or data-parallel accumulation); the driver steps, logs and reports progress.
 pub(super) fn run_epoch<B: AutodiffBackend>(
     ctx: &Context<'_, B>,
     streams: Streams,
     stage: &StageConfig,
-    epoch: usize,
     state: &mut RunState,
     mut model: Trrg<B>,
     optim: &mut Optimizers<B>,
     mut batch_loss: impl FnMut(&Trrg<B>, &mut Optimizers<B>, &[usize]) -> crate::Result<StepLosses>,
 ) -> crate::Result<(Trrg<B>, EpochSums)> {
     let (config, data) = (ctx.config, ctx.data);
+    let epoch = state.epochs_done;
     let per_epoch = data.train.len().div_ceil(config.batch_size);
     let total_steps = (per_epoch * stage.epochs).div_ceil(stage.accumulation);
     B::seed(

@@ -20,7 +20,7 @@ use crate::parallel::{split, DataParallel, ParallelGrads};
 use crate::probe::PromptConditioning;
 use crate::{RunState, TrainConfig};
 
-use super::epoch::{run_epoch, StepLosses, STAGE1};
+use super::epoch::{run_epoch, EpochSums, StepLosses, STAGE1};
 use super::probe::val_perception;
 use super::{save, Context};
 
@@ -60,9 +60,7 @@ pub(super) fn stage1<B: AutodiffBackend>(
         config,
         data,
         train_batcher,
-        eval_batcher,
         checkpoints,
-        log,
         device,
         parallel1,
         ..
@@ -72,28 +70,7 @@ pub(super) fn stage1<B: AutodiffBackend>(
     if !state.optim_file.is_empty() {
         optim = optim.load(checkpoints, &state.optim_file, device)?;
     }
-    // The negation contrast's prompts (encoded with gradient at each step) and its bank.
-    let negation = if config.clue.negation_weight > 0.0 {
-        let devices = parallel1.map_or(std::slice::from_ref(device), |p| p.devices());
-        let bank = ctx.bank(&model, diseases)?;
-        let prompts: Vec<&str> = diseases.prompts().into_iter().map(|p| p.2).collect();
-        let per_device = devices
-            .iter()
-            .map(|d| {
-                let prompts = SentenceBatch::encode(
-                    &*data.sentences,
-                    &prompts,
-                    config.max_sentence_length,
-                    d,
-                )
-                .map_err(trrg_model::Error::from)?;
-                Ok((prompts, bank.to_device(d)))
-            })
-            .collect::<crate::Result<Vec<_>>>()?;
-        Some(per_device)
-    } else {
-        None
-    };
+    let negation = negation_prompts(ctx, &model, diseases)?;
     let mut sentence_labels = config.stage1_label_positives.then(SentenceLabels::default);
     for epoch in state.epochs_done..stage.epochs {
         let sums;
@@ -101,7 +78,6 @@ pub(super) fn stage1<B: AutodiffBackend>(
             ctx,
             STAGE1,
             stage,
-            epoch,
             state,
             model,
             &mut optim,
@@ -145,65 +121,111 @@ pub(super) fn stage1<B: AutodiffBackend>(
                 })
             },
         )?;
-        // Validation: contrastive loss and zero-shot AUC per disease.
-        let inner = model.valid();
-        let mut val_sum = 0.0;
-        let val_batches = epoch_batches(data.val.len(), config.batch_size, 0, 0, false);
-        for indices in &val_batches {
-            let items = items(&data.val, indices);
-            val_sum += contrastive_loss(
-                &inner,
-                eval_batcher,
-                &items,
-                config,
-                &*data.sentences,
-                None,
-                None,
-                device,
-            )?
-            .into_scalar()
-            .elem::<f64>();
-        }
-        let bank = ctx.bank(&inner, diseases)?;
-        let perception = val_perception(ctx, &inner, &bank)?;
-        let (mean_auc, known) = known_mean(&perception.zero_shot_left_out);
-        let (mean_zero_vs_rest, known_vs_rest) = known_mean(&perception.zero_shot);
-        let (mean_clue_auc, _) = known_mean(&perception.clue);
-        let prompts = PromptConditioning::of(&bank);
-        *zero_shot = json!(perception.zero_shot_left_out);
-        let val_loss = val_sum / val_batches.len().max(1) as f64;
-        let condition = |c: Option<f64>| c.map_or("singular".into(), |c| format!("{c:.0}"));
-        ctx.report(format!(
-            "stage 1 epoch {}/{}: train loss {:.4}, val loss {:.4}, zero-shot AUC (mean of {known}) {:.3}; present vs rest (mean of {known_vs_rest}): zero-shot {:.3}, clue {:.3}; disease identities: cosine {:.2}, condition {}; {:.0} s",
-            epoch + 1,
-            stage.epochs,
-            sums.loss / sums.batches as f64,
-            val_loss,
-            mean_auc,
-            mean_zero_vs_rest,
-            mean_clue_auc,
-            prompts.identity.mean_cosine,
-            condition(prompts.identity.condition_number),
-            sums.seconds()
-        ));
-        log.write(&ValRecord {
-            stage: 1,
-            epoch: epoch + 1,
-            step: state.step,
-            split: "val",
-            loss: val_loss,
-            zero_shot_auc_mean: mean_auc,
-            zero_shot_auc: zero_shot,
-            zero_shot_auc_vs_rest_mean: mean_zero_vs_rest,
-            zero_shot_auc_vs_rest: json!(perception.zero_shot),
-            clue_auc_mean: mean_clue_auc,
-            clue_auc: json!(perception.clue),
-            prompts,
-        })?;
+        validate(ctx, state, &model.valid(), diseases, &sums, zero_shot)?;
         state.epochs_done = epoch + 1;
         save(state, &model, &optim, checkpoints, config.keep_last)?;
     }
     Ok(model)
+}
+
+/// The negation contrast's prompts and bank on each worker's device.
+type NegationPrompts<B> = Vec<(SentenceBatch<B>, ClueBank<B>)>;
+
+/// The negation contrast's prompts (encoded with gradient at each step) and its bank, one
+/// pair per worker's device; `None` without the contrast.
+fn negation_prompts<B: AutodiffBackend>(
+    ctx: &Context<'_, B>,
+    model: &Trrg<B>,
+    diseases: &DiseaseSet,
+) -> crate::Result<Option<NegationPrompts<B>>> {
+    let (config, data) = (ctx.config, ctx.data);
+    if config.clue.negation_weight <= 0.0 {
+        return Ok(None);
+    }
+    let devices = ctx
+        .parallel1
+        .map_or(std::slice::from_ref(ctx.device), |p| p.devices());
+    let bank = ctx.bank(model, diseases)?;
+    let prompts: Vec<&str> = diseases.prompts().into_iter().map(|p| p.2).collect();
+    devices
+        .iter()
+        .map(|d| {
+            let prompts =
+                SentenceBatch::encode(&*data.sentences, &prompts, config.max_sentence_length, d)
+                    .map_err(trrg_model::Error::from)?;
+            Ok((prompts, bank.to_device(d)))
+        })
+        .collect::<crate::Result<Vec<_>>>()
+        .map(Some)
+}
+
+/// Stage 1's validation after epoch `state.epochs_done` (counted from 0): the contrastive
+/// loss, the zero-shot and full clue AUC per disease and the prompts' conditioning, reported
+/// and logged; `zero_shot` receives the zero-shot AUC per disease.
+fn validate<B: AutodiffBackend>(
+    ctx: &Context<'_, B>,
+    state: &RunState,
+    inner: &Trrg<B::InnerBackend>,
+    diseases: &DiseaseSet,
+    sums: &EpochSums,
+    zero_shot: &mut Value,
+) -> crate::Result<()> {
+    let (config, data, device) = (ctx.config, ctx.data, ctx.device);
+    let mut val_sum = 0.0;
+    let val_batches = epoch_batches(data.val.len(), config.batch_size, 0, 0, false);
+    for indices in &val_batches {
+        let items = items(&data.val, indices);
+        val_sum += contrastive_loss(
+            inner,
+            ctx.eval_batcher,
+            &items,
+            config,
+            &*data.sentences,
+            None,
+            None,
+            device,
+        )?
+        .into_scalar()
+        .elem::<f64>();
+    }
+    let bank = ctx.bank(inner, diseases)?;
+    let perception = val_perception(ctx, inner, &bank)?;
+    let (mean_auc, known) = known_mean(&perception.zero_shot_left_out);
+    let (mean_zero_vs_rest, known_vs_rest) = known_mean(&perception.zero_shot);
+    let (mean_clue_auc, _) = known_mean(&perception.clue);
+    let prompts = PromptConditioning::of(&bank);
+    *zero_shot = json!(perception.zero_shot_left_out);
+    let val_loss = val_sum / val_batches.len().max(1) as f64;
+    let condition = |c: Option<f64>| c.map_or("singular".into(), |c| format!("{c:.0}"));
+    let epoch = state.epochs_done + 1;
+    ctx.report(format!(
+        "stage 1 epoch {}/{}: train loss {:.4}, val loss {:.4}, zero-shot AUC (mean of {known}) {:.3}; present vs rest (mean of {known_vs_rest}): zero-shot {:.3}, clue {:.3}; disease identities: cosine {:.2}, condition {}; {:.0} s",
+        epoch,
+        config.stage1.epochs,
+        sums.loss / sums.batches as f64,
+        val_loss,
+        mean_auc,
+        mean_zero_vs_rest,
+        mean_clue_auc,
+        prompts.identity.mean_cosine,
+        condition(prompts.identity.condition_number),
+        sums.seconds()
+    ));
+    ctx.log.write(&ValRecord {
+        stage: 1,
+        epoch,
+        step: state.step,
+        split: "val",
+        loss: val_loss,
+        zero_shot_auc_mean: mean_auc,
+        zero_shot_auc: zero_shot,
+        zero_shot_auc_vs_rest_mean: mean_zero_vs_rest,
+        zero_shot_auc_vs_rest: json!(perception.zero_shot),
+        clue_auc_mean: mean_clue_auc,
+        clue_auc: json!(perception.clue),
+        prompts,
+    })?;
+    Ok(())
 }
 
 /// Stage 1's gradients of a batch with its studies and sentences split over `parallel`'s

@@ -6,11 +6,12 @@ use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
 use serde::Serialize;
 use serde_json::Value;
-use trrg_data::ReportBatch;
+use trrg_data::{ReportBatch, ReportDataset, StudyItem};
 use trrg_llm::GenerationConfig;
-use trrg_model::{ClueBank, Trrg};
+use trrg_model::{BatchLabels, ClueBank, Trrg};
 
 use crate::data::{items, LabelSource};
+use crate::edit::ReportEditor;
 use crate::evaluate::{evaluate, thresholds_json, EvalContext, ObservationRow, Scores};
 use crate::optim::Optimizers;
 use crate::{Best, Error, RunState, Selection};
@@ -43,7 +44,10 @@ fn forward<B: AutodiffBackend>(
         batch.token_ids,
         batch.attention_mask,
         batch.label_mask,
-        batch.labels.as_ref(),
+        batch.labels.as_ref().map(|truth| BatchLabels {
+            truth,
+            forced: batch.report_labels.as_ref().unwrap_or(truth),
+        }),
         bank,
     )?;
     let losses = StepLosses {
@@ -52,6 +56,111 @@ fn forward<B: AutodiffBackend>(
         consistency_loss: out.consistency_loss.map(|c| c.into_scalar().elem::<f32>()),
     };
     Ok((out.loss, losses))
+}
+
+/// The editor of `stage2_report_edits`, when it is on (its summary goes to the log).
+fn report_editor<B: AutodiffBackend>(ctx: &Context<'_, B>) -> Option<ReportEditor> {
+    let (config, data) = (ctx.config, ctx.data);
+    if config.stage2_report_edits == 0.0 {
+        return None;
+    }
+    let max_len = (config.max_seq_length).unwrap_or(config.dataset.default_max_seq_length());
+    let editor = ReportEditor::new(
+        data.train.items().iter().map(|i| i.report.as_str()),
+        config.stage2_report_edits,
+        data.reports.clone(),
+        max_len,
+    );
+    ctx.report(editor.summary());
+    Some(editor)
+}
+
+/// The studies of a training batch, edited when `editor` is given.
+fn train_items(
+    train: &ReportDataset,
+    indices: &[usize],
+    editor: Option<&ReportEditor>,
+) -> crate::Result<Vec<StudyItem>> {
+    let items = items(train, indices);
+    match editor {
+        None => Ok(items),
+        Some(editor) => Ok(items
+            .into_iter()
+            .map(|item| editor.edit(item))
+            .collect::<trrg_data::Result<_>>()?),
+    }
+}
+
+/// Validates after epoch `state.epochs_done` by generating the validation reports, logs the
+/// scores, and saves the model as the best checkpoint when its score is the best so far.
+/// Returns the progress line's part.
+fn validate<B: AutodiffBackend>(
+    ctx: &Context<'_, B>,
+    state: &mut RunState,
+    model: &Trrg<B>,
+    bank: Option<&ClueBank<B::InnerBackend>>,
+    generation: &GenerationConfig,
+) -> crate::Result<String> {
+    let Context {
+        config,
+        data,
+        eval_batcher,
+        checkpoints,
+        log,
+        options,
+        device,
+        ..
+    } = *ctx;
+    let epoch = state.epochs_done;
+    let inner = model.valid();
+    let val_generation = generation.clone().with_num_beams(config.eval.val_num_beams);
+    let val_bank = decision_bank(ctx, &inner, bank)?;
+    let val = evaluate(
+        &inner,
+        &EvalContext {
+            dataset: &data.val,
+            limit: config.eval.val_limit,
+            batcher: eval_batcher,
+            batch_size: config.batch_size,
+            bank: val_bank.as_ref(),
+            tokenizer: &*data.reports,
+            generation: &val_generation,
+            ground_truth: data.label_source == LabelSource::File,
+            device,
+        },
+        "validation",
+        options.quiet,
+    )?;
+    let scores = &val.scores;
+    let score = match config.eval.selection {
+        Selection::Bleu4Cider => 0.5 * scores.bleu_4 + 0.5 * scores.cider,
+        Selection::CeF1 => scores.ce.f1,
+    };
+    log.write(&ValRecord {
+        stage: 2,
+        epoch,
+        step: state.step,
+        split: "val",
+        score,
+        scores,
+        clue_thresholds: val_bank.as_ref().map(thresholds_json),
+        per_observation: &val.per_observation,
+    })?;
+    let mut line = format!(
+        ", val BLEU_4 {:.3} CIDEr {:.3} CE F1 {:.3}",
+        scores.bleu_4, scores.cider, scores.ce.f1
+    );
+    if state.best.as_ref().is_none_or(|b| score > b.score) {
+        let file = format!("stage2-best-epoch{epoch:03}.model.mpk");
+        checkpoints.save_record::<B, _>(&file, model.clone().into_record())?;
+        state.best = Some(Best {
+            epoch,
+            score,
+            model_file: file,
+        });
+        line += " (best)";
+    }
+    Ok(line)
 }
 
 /// Runs the remaining stage-2 epochs.
@@ -66,9 +175,7 @@ pub(super) fn stage2<B: AutodiffBackend>(
         config,
         data,
         train_batcher,
-        eval_batcher,
         checkpoints,
-        log,
         options,
         device,
         parallel,
@@ -81,6 +188,7 @@ pub(super) fn stage2<B: AutodiffBackend>(
         optim = optim.load(checkpoints, &state.optim_file, device)?;
     }
     let inner_bank = bank.map(ClueBank::valid);
+    let editor = report_editor(ctx);
     // Each worker's copy of the clue bank, on its device.
     let worker_banks: Vec<Option<ClueBank<B>>> = parallel
         .map(|p| {
@@ -96,14 +204,15 @@ pub(super) fn stage2<B: AutodiffBackend>(
             ctx,
             STAGE2,
             stage,
-            epoch,
             state,
             model,
             &mut optim,
             |model, optim, indices| match parallel {
                 None => {
-                    let batch =
-                        train_batcher.try_batch::<B>(&items(&data.train, indices), device)?;
+                    let batch = train_batcher.try_batch::<B>(
+                        &train_items(&data.train, indices, editor.as_ref())?,
+                        device,
+                    )?;
                     let (loss, losses) = forward(model, batch, bank)?;
                     optim.backward(loss, model);
                     Ok(losses)
@@ -112,7 +221,7 @@ pub(super) fn stage2<B: AutodiffBackend>(
                     let mut shards = Vec::new();
                     for (k, range) in p.shards(indices.len()).into_iter().enumerate() {
                         let batch = train_batcher.try_batch::<B>(
-                            &items(&data.train, &indices[range.clone()]),
+                            &train_items(&data.train, &indices[range.clone()], editor.as_ref())?,
                             &p.devices()[k],
                         )?;
                         shards.push(((k, batch), range.len() as f32 / indices.len() as f32));
@@ -138,54 +247,7 @@ pub(super) fn stage2<B: AutodiffBackend>(
             sums.seconds()
         );
         if (epoch + 1) % config.eval.every_epochs == 0 || last {
-            let inner = model.valid();
-            let val_generation = generation.clone().with_num_beams(config.eval.val_num_beams);
-            let val_bank = decision_bank(ctx, &inner, inner_bank.as_ref())?;
-            let val = evaluate(
-                &inner,
-                &EvalContext {
-                    dataset: &data.val,
-                    limit: config.eval.val_limit,
-                    batcher: eval_batcher,
-                    batch_size: config.batch_size,
-                    bank: val_bank.as_ref(),
-                    tokenizer: &*data.reports,
-                    generation: &val_generation,
-                    ground_truth: data.label_source == LabelSource::File,
-                    device,
-                },
-                "validation",
-                options.quiet,
-            )?;
-            let scores = &val.scores;
-            let score = match config.eval.selection {
-                Selection::Bleu4Cider => 0.5 * scores.bleu_4 + 0.5 * scores.cider,
-                Selection::CeF1 => scores.ce.f1,
-            };
-            log.write(&ValRecord {
-                stage: 2,
-                epoch: epoch + 1,
-                step: state.step,
-                split: "val",
-                score,
-                scores,
-                clue_thresholds: val_bank.as_ref().map(thresholds_json),
-                per_observation: &val.per_observation,
-            })?;
-            line += &format!(
-                ", val BLEU_4 {:.3} CIDEr {:.3} CE F1 {:.3}",
-                scores.bleu_4, scores.cider, scores.ce.f1
-            );
-            if state.best.as_ref().is_none_or(|b| score > b.score) {
-                let file = format!("stage2-best-epoch{:03}.model.mpk", epoch + 1);
-                checkpoints.save_record::<B, _>(&file, model.clone().into_record())?;
-                state.best = Some(Best {
-                    epoch: epoch + 1,
-                    score,
-                    model_file: file,
-                });
-                line += " (best)";
-            }
+            line += &validate(ctx, state, &model, inner_bank.as_ref(), generation)?;
         }
         ctx.report(line);
         save(state, &model, &optim, checkpoints, config.keep_last)?;
