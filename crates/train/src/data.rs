@@ -157,6 +157,21 @@ impl RunData {
     }
 }
 
+impl RunData {
+    /// One line: the directory, whether it is synthetic, the split sizes and the vocabulary.
+    pub fn summary(&self) -> String {
+        let kind = if self.synthetic { "SYNTHETIC" } else { "real" };
+        format!(
+            "{} ({kind}): {} train / {} val / {} test studies, vocabulary {}",
+            self.dir.display(),
+            self.train.len(),
+            self.val.len(),
+            self.test.len(),
+            self.reports.vocab_size()
+        )
+    }
+}
+
 /// Batches of indices for one epoch: shuffled by `(seed, epoch)` when `shuffle`.
 pub fn epoch_batches(
     len: usize,

@@ -353,21 +353,7 @@ pub fn evaluate<B: Backend>(
             } else {
                 &ref_labels
             };
-            // Soft clues are read as on from 0.5.
-            let decisions: Vec<Vec<bool>> = clue_rows
-                .iter()
-                .map(|p| {
-                    bank.decide(p)
-                        .unwrap_or_else(|| p.iter().map(|&p| p >= 0.5).collect())
-                })
-                .collect();
-            per_observation(
-                labels,
-                &hyp_labels,
-                &clue_rows,
-                &decisions,
-                &bank.label_columns,
-            )
+            clue_agreement(bank, labels, &hyp_labels, &clue_rows)
         }
         None => Vec::new(),
     };
@@ -388,6 +374,30 @@ pub fn evaluate<B: Backend>(
         },
         samples,
     })
+}
+
+/// The per-observation table of reports and clues: the bank's decisions on `clue_rows` (soft
+/// clues are read as on from 0.5) beside the reports' labels.
+fn clue_agreement<B: Backend>(
+    bank: &ClueBank<B>,
+    labels: &[ReportLabels],
+    hyp_labels: &[ReportLabels],
+    clue_rows: &[Vec<f32>],
+) -> Vec<ObservationRow> {
+    let decisions: Vec<Vec<bool>> = clue_rows
+        .iter()
+        .map(|p| {
+            bank.decide(p)
+                .unwrap_or_else(|| p.iter().map(|&p| p >= 0.5).collect())
+        })
+        .collect();
+    per_observation(
+        labels,
+        hyp_labels,
+        clue_rows,
+        &decisions,
+        &bank.label_columns,
+    )
 }
 
 /// Area under the ROC curve (ties get half credit); None without both classes.

@@ -325,26 +325,7 @@ impl<B: AutodiffBackend> DataParallel<B> {
                             return out.map(|_| None);
                         }
                         let (loss, values) = out?;
-                        let id = PeerId::from(peer);
-                        collective::register::<B::InnerBackend>(id, device, config.clone())
-                            .map_err(|e| collective_error("register", e))?;
-                        let mut grads = loss.backward();
-                        let vision = GradientsParams::from_module(&mut grads, &replica.vision);
-                        let rest = GradientsParams::from_grads(grads, &replica);
-                        let sum = ReduceOperation::Sum;
-                        let vision = vision
-                            .all_reduce::<B::InnerBackend>(id, sum)
-                            .map_err(|e| collective_error("all-reduce", e))?;
-                        let rest = rest
-                            .all_reduce::<B::InnerBackend>(id, sum)
-                            .map_err(|e| collective_error("all-reduce", e))?;
-                        collective::finish_collective::<B::InnerBackend>(id)
-                            .map_err(|e| collective_error("finish", e))?;
-                        Ok(Some(ParallelGrads {
-                            vision,
-                            rest,
-                            values,
-                        }))
+                        summed_gradients(&replica, loss, values, peer, device, config).map(Some)
                     };
                     s.spawn(move || match pool {
                         Some(pool) => pool.install(work),
@@ -365,21 +346,60 @@ impl<B: AutodiffBackend> DataParallel<B> {
         if self.pools.is_none() {
             sync_running_states(model);
         }
-        let mut main: Option<ParallelGrads> = None;
-        let mut values: Vec<f32> = Vec::new();
-        for result in results {
-            let Some(grads) = result? else { continue };
-            if values.is_empty() {
-                values = vec![0.0; grads.values.len()];
-            }
-            for (sum, v) in values.iter_mut().zip(&grads.values) {
-                *sum += v;
-            }
-            main.get_or_insert(grads);
-        }
-        let mut main =
-            main.ok_or_else(|| Error::Parallel("no worker returned gradients".into()))?;
-        main.values = values;
-        Ok(main)
+        first_with_summed_values(results)
     }
+}
+
+/// A worker's gradients of `loss`, summed over the workers by all-reduce (vision encoder and
+/// the rest apart, for their optimizers), with the worker's `values` to log.
+fn summed_gradients<B: AutodiffBackend>(
+    replica: &Trrg<B>,
+    loss: Tensor<B, 1>,
+    values: Vec<f32>,
+    peer: usize,
+    device: B::Device,
+    config: &CollectiveConfig,
+) -> crate::Result<ParallelGrads> {
+    let id = PeerId::from(peer);
+    collective::register::<B::InnerBackend>(id, device, config.clone())
+        .map_err(|e| collective_error("register", e))?;
+    let mut grads = loss.backward();
+    let vision = GradientsParams::from_module(&mut grads, &replica.vision);
+    let rest = GradientsParams::from_grads(grads, replica);
+    let sum = ReduceOperation::Sum;
+    let vision = vision
+        .all_reduce::<B::InnerBackend>(id, sum)
+        .map_err(|e| collective_error("all-reduce", e))?;
+    let rest = rest
+        .all_reduce::<B::InnerBackend>(id, sum)
+        .map_err(|e| collective_error("all-reduce", e))?;
+    collective::finish_collective::<B::InnerBackend>(id)
+        .map_err(|e| collective_error("finish", e))?;
+    Ok(ParallelGrads {
+        vision,
+        rest,
+        values,
+    })
+}
+
+/// The first worker's (all-reduced, so every worker's) gradients with the workers' logged
+/// values summed; the first error of a worker, if any.
+fn first_with_summed_values(
+    results: Vec<crate::Result<Option<ParallelGrads>>>,
+) -> crate::Result<ParallelGrads> {
+    let mut main: Option<ParallelGrads> = None;
+    let mut values: Vec<f32> = Vec::new();
+    for result in results {
+        let Some(grads) = result? else { continue };
+        if values.is_empty() {
+            values = vec![0.0; grads.values.len()];
+        }
+        for (sum, v) in values.iter_mut().zip(&grads.values) {
+            *sum += v;
+        }
+        main.get_or_insert(grads);
+    }
+    let mut main = main.ok_or_else(|| Error::Parallel("no worker returned gradients".into()))?;
+    main.values = values;
+    Ok(main)
 }

@@ -20,11 +20,12 @@ use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
 use serde_json::Value;
 use trrg_clue::DiseaseSet;
-use trrg_data::ReportBatcher;
+use trrg_data::{ReportBatcher, ReportDataset};
+use trrg_llm::GenerationConfig;
 use trrg_model::{ClueBank, ClueMode, PretrainedPaths, Trrg};
 
-use crate::data::{corpus_prompts, positive_log_odds, RunData};
-use crate::evaluate::fit_clue_thresholds;
+use crate::data::{corpus_prompts, positive_log_odds, LabelSource, RunData};
+use crate::evaluate::{fit_clue_thresholds, EvalContext};
 use crate::log::JsonlLog;
 use crate::optim::Optimizers;
 use crate::parallel::DataParallel;
@@ -86,6 +87,7 @@ pub fn train_parallel<B: AutodiffBackend>(
     let resolved;
     let config = match &config.base {
         Some(base) => {
+            // Hub ids become the local paths they resolve to.
             resolved = TrainConfig {
                 base: Some(base.resolve_hub_ids()?),
                 ..config.clone()
@@ -111,64 +113,12 @@ pub fn train_parallel<B: AutodiffBackend>(
         None
     };
     let data = RunData::load(&options.data_dir, config, saved_vocab)?;
-    let diseases = match &config.diseases {
-        Some(path) => DiseaseSet::from_path(path)?,
-        None => DiseaseSet::chexpert(),
-    };
-    let diseases = if config.corpus_prompts {
-        let reports: Vec<String> = (0..data.train.len())
-            .filter_map(|i| data.train.get(i))
-            .map(|item| item.report)
-            .collect();
-        corpus_prompts(reports.iter().map(String::as_str), &diseases)
-    } else {
-        diseases
-    };
-
-    run.create()?;
-    if !options.resume {
-        run.write_config(config)?;
-        if let Some(words) = &data.words {
-            run.write_vocab(words)?;
-        }
-        run.write_diseases(&diseases)?;
-        run.write_data_dir(&options.data_dir)?;
-        let _ = std::fs::remove_file(run.path("log.jsonl"));
-    }
-    let checkpoints = run.checkpoints()?;
-    let log = JsonlLog::new(run.root());
-    let mut state = run.read_state(config)?.unwrap_or_else(|| RunState::new(1));
-    if options.resume {
-        log.truncate_after(state.stage, state.step)?;
-    }
-
-    let model_config = config.model_config(data.reports.vocab_size())?;
-    B::seed(device, config.seed);
-    let paths = config.base.as_ref().map(|b| b.paths());
-    let mut model: Trrg<B> = init_model(&model_config, paths.as_ref(), device)?;
-    // The per-disease readout starts at each observation's training base rate.
-    if let Some(readout) = model.clue_readout.take() {
-        let bias = positive_log_odds(&data.train, readout.n_slots());
-        model.clue_readout = Some(readout.with_bias(&bias)?);
-    }
-    // A stage-2 checkpoint holds the stage-2 layout (LoRA adapters, frozen parts).
-    if state.stage == 2 {
-        model = prepare_stage2(model, config, device)?;
-    }
-    if !state.model_file.is_empty() {
-        model = checkpoints.load_module(&state.model_file, model, device)?;
-    }
+    let diseases = run_diseases(config, &data)?;
+    let (checkpoints, log, mut state) = open_run(&run, config, options, &data, &diseases)?;
+    let mut model = initial_model::<B>(config, &data, &state, &checkpoints, device)?;
     let train_batcher = ReportBatcher::new(config.image.clone(), true, data.reports.pad_id())?;
     let eval_batcher = ReportBatcher::new(config.image.clone(), false, data.reports.pad_id())?;
-    let kind = if data.synthetic { "SYNTHETIC" } else { "real" };
-    log::info!(
-        "training on {} ({kind}): {} train / {} val / {} test studies, vocabulary {}",
-        data.dir.display(),
-        data.train.len(),
-        data.val.len(),
-        data.test.len(),
-        data.reports.vocab_size()
-    );
+    log::info!("training on {}", data.summary());
 
     let ctx = Context::<B> {
         config,
@@ -226,6 +176,81 @@ pub fn train_parallel<B: AutodiffBackend>(
         metrics,
         out_dir: options.out_dir.clone(),
     })
+}
+
+/// Creates the run directory (a new run writes its config, vocabulary, disease set and data
+/// directory there) and returns its checkpoints, its log (a resumed run's cut after the
+/// state's step) and the state to start from.
+fn open_run(
+    run: &RunDir,
+    config: &TrainConfig,
+    options: &RunOptions,
+    data: &RunData,
+    diseases: &DiseaseSet,
+) -> crate::Result<(Checkpoints, JsonlLog, RunState)> {
+    run.create()?;
+    if !options.resume {
+        run.write_config(config)?;
+        if let Some(words) = &data.words {
+            run.write_vocab(words)?;
+        }
+        run.write_diseases(diseases)?;
+        run.write_data_dir(&options.data_dir)?;
+        let _ = std::fs::remove_file(run.path("log.jsonl"));
+    }
+    let checkpoints = run.checkpoints()?;
+    let log = JsonlLog::new(run.root());
+    let state = run.read_state(config)?.unwrap_or_else(|| RunState::new(1));
+    if options.resume {
+        log.truncate_after(state.stage, state.step)?;
+    }
+    Ok((checkpoints, log, state))
+}
+
+/// The run's disease set: the config's file or CheXpert's, led by the training corpus's
+/// phrasing with `corpus_prompts`.
+fn run_diseases(config: &TrainConfig, data: &RunData) -> crate::Result<DiseaseSet> {
+    let diseases = match &config.diseases {
+        Some(path) => DiseaseSet::from_path(path)?,
+        None => DiseaseSet::chexpert(),
+    };
+    Ok(if config.corpus_prompts {
+        let reports: Vec<String> = (0..data.train.len())
+            .filter_map(|i| data.train.get(i))
+            .map(|item| item.report)
+            .collect();
+        corpus_prompts(reports.iter().map(String::as_str), &diseases)
+    } else {
+        diseases
+    })
+}
+
+/// The model a run starts or resumes from: initialized under the seed (from the pretrained
+/// parts of `base`), the per-disease readout at each observation's training base rate, in
+/// the stage-2 layout (LoRA adapters, frozen parts) for a stage-2 state, with the state's
+/// checkpoint loaded.
+fn initial_model<B: AutodiffBackend>(
+    config: &TrainConfig,
+    data: &RunData,
+    state: &RunState,
+    checkpoints: &Checkpoints,
+    device: &B::Device,
+) -> crate::Result<Trrg<B>> {
+    let model_config = config.model_config(data.reports.vocab_size())?;
+    B::seed(device, config.seed);
+    let paths = config.base.as_ref().map(|b| b.paths());
+    let mut model: Trrg<B> = init_model(&model_config, paths.as_ref(), device)?;
+    if let Some(readout) = model.clue_readout.take() {
+        let bias = positive_log_odds(&data.train, readout.n_slots());
+        model.clue_readout = Some(readout.with_bias(&bias)?);
+    }
+    if state.stage == 2 {
+        model = prepare_stage2(model, config, device)?;
+    }
+    if !state.model_file.is_empty() {
+        model = checkpoints.load_module(&state.model_file, model, device)?;
+    }
+    Ok(model)
 }
 
 /// A new run needs an empty directory; a resumed one a checkpoint and the same config.
@@ -324,6 +349,28 @@ struct Context<'a, B: AutodiffBackend> {
 }
 
 impl<B: AutodiffBackend> Context<'_, B> {
+    /// The evaluation of `dataset`'s first `limit` studies (None: all) with the run's batcher,
+    /// tokenizer and labels, the clue `bank` and the decoding settings `generation`.
+    fn eval_context<'a>(
+        &'a self,
+        dataset: &'a ReportDataset,
+        limit: Option<usize>,
+        bank: Option<&'a ClueBank<B::InnerBackend>>,
+        generation: &'a GenerationConfig,
+    ) -> EvalContext<'a, B::InnerBackend> {
+        EvalContext {
+            dataset,
+            limit,
+            batcher: self.eval_batcher,
+            batch_size: self.config.batch_size,
+            bank,
+            tokenizer: &*self.data.reports,
+            generation,
+            ground_truth: self.data.label_source == LabelSource::File,
+            device: self.device,
+        }
+    }
+
     /// `diseases`' clue bank for `model` (on either backend), with the run's tokenizers.
     fn bank<BB: Backend>(
         &self,

@@ -10,9 +10,9 @@ use trrg_data::{ReportBatch, ReportDataset, StudyItem};
 use trrg_llm::GenerationConfig;
 use trrg_model::{BatchLabels, ClueBank, Trrg};
 
-use crate::data::{items, LabelSource};
+use crate::data::items;
 use crate::edit::ReportEditor;
-use crate::evaluate::{evaluate, thresholds_json, EvalContext, ObservationRow, Scores};
+use crate::evaluate::{evaluate, thresholds_json, ObservationRow, Scores};
 use crate::optim::Optimizers;
 use crate::{Best, Error, RunState, Selection};
 
@@ -104,11 +104,9 @@ fn validate<B: AutodiffBackend>(
     let Context {
         config,
         data,
-        eval_batcher,
         checkpoints,
         log,
         options,
-        device,
         ..
     } = *ctx;
     let epoch = state.epochs_done;
@@ -117,17 +115,12 @@ fn validate<B: AutodiffBackend>(
     let val_bank = decision_bank(ctx, &inner, bank)?;
     let val = evaluate(
         &inner,
-        &EvalContext {
-            dataset: &data.val,
-            limit: config.eval.val_limit,
-            batcher: eval_batcher,
-            batch_size: config.batch_size,
-            bank: val_bank.as_ref(),
-            tokenizer: &*data.reports,
-            generation: &val_generation,
-            ground_truth: data.label_source == LabelSource::File,
-            device,
-        },
+        &ctx.eval_context(
+            &data.val,
+            config.eval.val_limit,
+            val_bank.as_ref(),
+            &val_generation,
+        ),
         "validation",
         options.quiet,
     )?;

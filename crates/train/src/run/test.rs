@@ -1,6 +1,8 @@
 //! The end of a run: the best checkpoint on the test split, `metrics.json`, `samples.jsonl`,
 //! `clue_thresholds.json` and the plots.
 
+use std::path::Path;
+
 use burn::module::AutodiffModule;
 use burn::tensor::backend::AutodiffBackend;
 use serde::Serialize;
@@ -8,9 +10,8 @@ use serde_json::Value;
 use trrg_llm::GenerationConfig;
 use trrg_model::{ClueBank, Trrg};
 
-use crate::data::LabelSource;
 use crate::evaluate::{
-    evaluate, thresholds_json, zero_shot_auc, EvalContext, Evaluation, ObservationRow, Scores,
+    evaluate, thresholds_json, zero_shot_auc, Evaluation, ObservationRow, Scores,
 };
 use crate::log::JsonlLog;
 use crate::plot::{plot, Panel, Series};
@@ -78,17 +79,7 @@ pub(super) fn test<B: AutodiffBackend>(
     }
     let test = evaluate(
         &inner,
-        &EvalContext {
-            dataset: &data.test,
-            limit: None,
-            batcher: eval_batcher,
-            batch_size: config.batch_size,
-            bank: test_bank.as_ref(),
-            tokenizer: &*data.reports,
-            generation,
-            ground_truth: data.label_source == LabelSource::File,
-            device,
-        },
+        &ctx.eval_context(&data.test, None, test_bank.as_ref(), generation),
         "test",
         options.quiet,
     )?;
@@ -172,46 +163,57 @@ fn plots(run: &RunDir, log: &JsonlLog, best_epoch: Option<usize>) -> crate::Resu
         path: dir.clone(),
         source,
     })?;
-    let x = epoch_positions(&records);
-    let series =
-        |stage: u64, split: Option<&str>, key: &dyn Fn(&Value) -> Option<f64>| -> Vec<(f64, f64)> {
-            records
-                .iter()
-                .zip(&x)
-                .filter(|(r, _)| r["stage"].as_u64() == Some(stage) && r["split"].as_str() == split)
-                .filter_map(|(r, x)| Some(((*x)?, key(r)?)))
-                .collect()
-        };
-    // Validation records hold typed `Scores`; read them back as such.
-    let val = |pick: fn(&Scores) -> f64| {
-        move |r: &Value| {
-            serde_json::from_value::<Scores>(r["scores"].clone())
-                .ok()
-                .map(|s| pick(&s))
-        }
-    };
-    // The mean clue AUC over the observations that have one.
-    let clue_auc = |r: &Value| {
-        let aucs: Vec<f64> = r["per_observation"]
-            .as_array()?
-            .iter()
-            .filter_map(|o| o["clue_auc"].as_f64())
-            .collect();
-        (!aucs.is_empty()).then(|| aucs.iter().sum::<f64>() / aucs.len() as f64)
-    };
-    let loss = |r: &Value| r["loss"].as_f64();
-    let line = |label: &str, points| Series {
-        label: label.into(),
-        points,
+    let curves = Curves {
+        x: epoch_positions(&records),
+        records: &records,
     };
     let kept = best_epoch.map(|e| (e as f64, format!("kept checkpoint (epoch {e})")));
-    let panel = |title: &str, y_label: &str, series, marker: &Option<(f64, String)>| Panel {
+    stage1_plots(&dir, &curves)?;
+    stage2_plots(&dir, &curves, &kept)
+}
+
+/// The log's records and their positions in epochs, for the plots.
+struct Curves<'a> {
+    records: &'a [Value],
+    x: Vec<Option<f64>>,
+}
+
+impl Curves<'_> {
+    /// `(epoch position, key)` of the records of `stage` and `split` (None: training steps).
+    fn series(
+        &self,
+        stage: u64,
+        split: Option<&str>,
+        key: &dyn Fn(&Value) -> Option<f64>,
+    ) -> Vec<(f64, f64)> {
+        self.records
+            .iter()
+            .zip(&self.x)
+            .filter(|(r, _)| r["stage"].as_u64() == Some(stage) && r["split"].as_str() == split)
+            .filter_map(|(r, x)| Some(((*x)?, key(r)?)))
+            .collect()
+    }
+}
+
+fn line(label: &str, points: Vec<(f64, f64)>) -> Series {
+    Series {
+        label: label.into(),
+        points,
+    }
+}
+
+fn panel(title: &str, y_label: &str, series: Vec<Series>, marker: &Option<(f64, String)>) -> Panel {
+    Panel {
         title: title.into(),
         y_label: y_label.into(),
         series,
         marker: marker.clone(),
-    };
-    let stage1_val = |key: &'static str| series(1, Some("val"), &move |r| r[key].as_f64());
+    }
+}
+
+fn stage1_plots(dir: &Path, curves: &Curves<'_>) -> crate::Result<()> {
+    let loss = |r: &Value| r["loss"].as_f64();
+    let stage1_val = |key: &'static str| curves.series(1, Some("val"), &move |r| r[key].as_f64());
     plot(
         &dir.join("stage1_loss"),
         &[
@@ -219,8 +221,8 @@ fn plots(run: &RunDir, log: &JsonlLog, best_epoch: Option<usize>) -> crate::Resu
                 "Stage 1: image-sentence contrastive loss",
                 "InfoNCE loss",
                 vec![
-                    line("train", series(1, None, &loss)),
-                    line("validation", series(1, Some("val"), &loss)),
+                    line("train", curves.series(1, None, &loss)),
+                    line("validation", curves.series(1, Some("val"), &loss)),
                 ],
                 &None,
             ),
@@ -246,62 +248,79 @@ fn plots(run: &RunDir, log: &JsonlLog, best_epoch: Option<usize>) -> crate::Resu
         ],
         "stage-1 epoch",
     )?;
+    Ok(())
+}
+
+fn stage2_plots(
+    dir: &Path,
+    curves: &Curves<'_>,
+    kept: &Option<(f64, String)>,
+) -> crate::Result<()> {
+    // Validation records hold typed `Scores`; read them back as such.
+    let val = |pick: fn(&Scores) -> f64| {
+        move |r: &Value| {
+            serde_json::from_value::<Scores>(r["scores"].clone())
+                .ok()
+                .map(|s| pick(&s))
+        }
+    };
+    // The mean clue AUC over the observations that have one.
+    let clue_auc = |r: &Value| {
+        let aucs: Vec<f64> = r["per_observation"]
+            .as_array()?
+            .iter()
+            .filter_map(|o| o["clue_auc"].as_f64())
+            .collect();
+        (!aucs.is_empty()).then(|| aucs.iter().sum::<f64>() / aucs.len() as f64)
+    };
+    let train = |key: &'static str| curves.series(2, None, &move |r| r[key].as_f64());
     plot(
         &dir.join("stage2_loss"),
         &[
             panel(
                 "Stage 2: language-model loss",
                 "LM loss (train)",
-                vec![line("train", series(2, None, &|r| r["lm_loss"].as_f64()))],
-                &kept,
+                vec![line("train", train("lm_loss"))],
+                kept,
             ),
             panel(
                 "Stage 2: disease-aware consistency loss",
                 "consistency loss (train)",
-                vec![line(
-                    "train",
-                    series(2, None, &|r| r["consistency_loss"].as_f64()),
-                )],
-                &kept,
+                vec![line("train", train("consistency_loss"))],
+                kept,
             ),
         ],
         "stage-2 epoch",
     )?;
+    let validation = |key: &dyn Fn(&Value) -> Option<f64>| {
+        vec![line("validation", curves.series(2, Some("val"), key))]
+    };
     plot(
         &dir.join("stage2_val"),
         &[
             panel(
                 "Stage 2 validation: BLEU-4",
                 "BLEU-4",
-                vec![line(
-                    "validation",
-                    series(2, Some("val"), &val(|s| s.bleu_4)),
-                )],
-                &kept,
+                validation(&val(|s| s.bleu_4)),
+                kept,
             ),
             panel(
                 "Stage 2 validation: CIDEr",
                 "CIDEr-D",
-                vec![line(
-                    "validation",
-                    series(2, Some("val"), &val(|s| s.cider)),
-                )],
-                &kept,
+                validation(&val(|s| s.cider)),
+                kept,
             ),
             panel(
                 "Stage 2 validation: clinical efficacy",
                 "CE micro-F1 (r2gen)",
-                vec![line(
-                    "validation",
-                    series(2, Some("val"), &val(|s| s.ce.f1)),
-                )],
-                &kept,
+                validation(&val(|s| s.ce.f1)),
+                kept,
             ),
             panel(
                 "Stage 2 validation: perception (mean clue AUC over the observations)",
                 "clue AUC",
-                vec![line("validation", series(2, Some("val"), &clue_auc))],
-                &kept,
+                validation(&clue_auc),
+                kept,
             ),
         ],
         "stage-2 epoch",
