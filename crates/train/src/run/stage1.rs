@@ -18,7 +18,7 @@ use crate::evaluate::known_mean;
 use crate::optim::Optimizers;
 use crate::parallel::{split, DataParallel, ParallelGrads};
 use crate::probe::PromptConditioning;
-use crate::{RunState, TrainConfig};
+use crate::RunState;
 
 use super::epoch::{run_epoch, EpochSums, StepLosses, STAGE1};
 use super::probe::val_perception;
@@ -91,8 +91,7 @@ pub(super) fn stage1<B: AutodiffBackend>(
                             model,
                             train_batcher,
                             &items,
-                            config,
-                            &*data.sentences,
+                            SentenceEncoding::of(ctx),
                             negation_for(0),
                             sentence_labels.as_mut(),
                             device,
@@ -179,8 +178,7 @@ fn validate<B: AutodiffBackend>(
             inner,
             ctx.eval_batcher,
             &items,
-            config,
-            &*data.sentences,
+            SentenceEncoding::of(ctx),
             None,
             None,
             device,
@@ -315,17 +313,33 @@ fn negation_of<'a, B: Backend>(
 /// The disease set, its encoded prompts and its bank, for the negation contrast.
 type Negation<'a, BB> = (&'a DiseaseSet, &'a SentenceBatch<BB>, &'a ClueBank<BB>);
 
+/// How stage 1 encodes a batch's sentences for the text encoder.
+#[derive(Clone, Copy)]
+struct SentenceEncoding<'a> {
+    vocab: &'a dyn ReportTokenizer,
+    /// The longest sentence, in tokens.
+    max_len: usize,
+}
+
+impl<'a> SentenceEncoding<'a> {
+    /// The run's sentence tokenizer and length.
+    fn of<B: AutodiffBackend>(ctx: &Context<'a, B>) -> Self {
+        Self {
+            vocab: &*ctx.data.sentences,
+            max_len: ctx.config.max_sentence_length,
+        }
+    }
+}
+
 /// Stage-1 loss of a batch: its images against its deduplicated report sentences (with
 /// `label_positives`, also against the sentences true of them by their labels), plus the
 /// negation contrast when `negation` is given and the batch has labels (validation reports
 /// the plain InfoNCE alone, comparable across settings).
-#[allow(clippy::too_many_arguments)]
 fn contrastive_loss<BB: Backend>(
     model: &Trrg<BB>,
     batcher: &ReportBatcher,
     items: &[StudyItem],
-    config: &TrainConfig,
-    vocab: &dyn ReportTokenizer,
+    encoding: SentenceEncoding<'_>,
     negation: Option<Negation<'_, BB>>,
     label_positives: Option<&mut SentenceLabels>,
     device: &BB::Device,
@@ -336,7 +350,7 @@ fn contrastive_loss<BB: Backend>(
         TensorData::new(positive, [items.len(), sentences.len()]),
         device,
     );
-    let sentences = encode_sentences(vocab, &sentences, config.max_sentence_length, device)?;
+    let sentences = encode_sentences(encoding.vocab, &sentences, encoding.max_len, device)?;
     let negation = negation_of(negation, &batch.labels);
     Ok(model
         .contrastive_with(batch.images, &sentences, positive, negation)?
