@@ -128,7 +128,9 @@ impl ReportEditor {
         else {
             return Ok(item);
         };
-        let plans: Vec<(Plan, &[String])> = (0..labels.len())
+        // The label rows are in CheXpert order, as the sentences' labels.
+        let columns = labels.len().min(trrg_labeler::CHEXPERT_OBSERVATIONS.len());
+        let plans: Vec<(Plan, &[String])> = (0..columns)
             .filter_map(|c| self.plan(c, &labels, &stated))
             .filter_map(|plan| {
                 let insert = self
