@@ -76,6 +76,7 @@ pub struct StudyItem {
 #[derive(Debug)]
 pub struct ReportDataset {
     items: Vec<StudyItem>,
+    max_len: usize,
     seed: u64,
     epoch: AtomicU64,
     skipped_empty: usize,
@@ -170,10 +171,16 @@ impl ReportDataset {
             .collect::<Result<Vec<_>>>()?;
         Ok(Self {
             items,
+            max_len,
             seed: config.seed,
             epoch: AtomicU64::new(0),
             skipped_empty: set.skipped_empty,
         })
+    }
+
+    /// The most token ids of an item (`[bos] + report + [eos]`, truncated to it).
+    pub fn max_len(&self) -> usize {
+        self.max_len
     }
 
     /// Sets the epoch that, with the seed and the index, decides each item's augmentation seed.

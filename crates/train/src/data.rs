@@ -340,6 +340,11 @@ impl SentenceLabels {
         labels
     }
 
+    /// What `sentence` states, if [`SentenceLabels::of`] has read it.
+    pub fn read(&self, sentence: &str) -> Option<&[Option<i8>; 14]> {
+        self.cache.get(sentence)
+    }
+
     /// Marks as positive, besides each study's own sentences, every sentence of the batch that
     /// is true of the study by its labels: it states at least one label, and each label it
     /// states equals the study's (a blank study label counts as absent, as in the consistency

@@ -30,7 +30,7 @@ const EDIT_SALT: u64 = 0x5EED_0ED1_7000_0001;
 pub struct ReportEditor {
     rate: f64,
     /// What each training sentence states.
-    stated: HashMap<String, Stated>,
+    stated: SentenceLabels,
     /// Per (CheXpert column, value 0 or 1): the training sentences that state that value and
     /// nothing else, one entry per occurrence (the corpus's frequent phrasings are drawn more
     /// often).
@@ -63,13 +63,11 @@ impl ReportEditor {
         tokenizer: Arc<dyn ReportTokenizer>,
         max_len: usize,
     ) -> Self {
-        let mut labels = SentenceLabels::default();
-        let mut stated = HashMap::new();
+        let mut stated = SentenceLabels::default();
         let mut pool: HashMap<(usize, i8), Vec<String>> = HashMap::new();
         for report in reports {
             for sentence in split_sentences(report) {
-                let says = labels.of(sentence);
-                stated.insert(sentence.to_string(), says);
+                let says = stated.of(sentence);
                 let mut mentioned = (0..says.len()).filter_map(|c| Some((c, says[c]?)));
                 if let (Some((c, v @ (0 | 1))), None) = (mentioned.next(), mentioned.next()) {
                     pool.entry((c, v)).or_default().push(sentence.to_string());
@@ -113,7 +111,7 @@ impl ReportEditor {
     /// finding of it can be flipped cleanly. An edited item's `report_labels` hold what its
     /// new report states; its `labels` (what the image shows) stay.
     pub fn edit(&self, mut item: StudyItem) -> trrg_data::Result<StudyItem> {
-        let Some(labels) = item.labels.clone() else {
+        let Some(labels) = &item.labels else {
             return Ok(item);
         };
         let mut rng = StdRng::seed_from_u64(item.augment_seed ^ EDIT_SALT);
@@ -123,7 +121,7 @@ impl ReportEditor {
         let sentences = split_sentences(&item.report);
         let Some(stated) = sentences
             .iter()
-            .map(|s| self.stated.get(*s))
+            .map(|s| self.stated.read(s))
             .collect::<Option<Vec<_>>>()
         else {
             return Ok(item);
@@ -131,7 +129,7 @@ impl ReportEditor {
         // The label rows are in CheXpert order, as the sentences' labels.
         let columns = labels.len().min(trrg_labeler::CHEXPERT_OBSERVATIONS.len());
         let plans: Vec<(Plan, &[String])> = (0..columns)
-            .filter_map(|c| self.plan(c, &labels, &stated))
+            .filter_map(|c| self.plan(c, labels, &stated))
             .filter_map(|plan| {
                 let insert = self
                     .pool

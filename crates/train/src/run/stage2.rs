@@ -64,12 +64,11 @@ fn report_editor<B: AutodiffBackend>(ctx: &Context<'_, B>) -> Option<ReportEdito
     if config.stage2_report_edits == 0.0 {
         return None;
     }
-    let max_len = (config.max_seq_length).unwrap_or(config.dataset.default_max_seq_length());
     let editor = ReportEditor::new(
         data.train.items().iter().map(|i| i.report.as_str()),
         config.stage2_report_edits,
         data.reports.clone(),
-        max_len,
+        data.train.max_len(),
     );
     ctx.report(editor.summary());
     Some(editor)
