@@ -2,9 +2,12 @@
 //! PyTorch mirror in `benches/reference/trrg_tiny.py` (same shapes, same optimizer; run it for
 //! the side-by-side numbers in docs/performance.md).
 //!
-//! - `stage2_step/batch8`: forward (2 views of 128 px, 14 clues, 60 report tokens), LM +
+//! - `stage2_step/batchN`: forward (2 views of 128 px, 14 clues, 60 report tokens), LM +
 //!   consistency loss, backward, AdamW step (two parameter groups).
-//! - `stage1_step/batch8`: image <-> 24 sentences (16 tokens) InfoNCE, backward, AdamW step.
+//! - `stage1_step/batchN`: image <-> 3N sentences (16 tokens) InfoNCE, backward, AdamW step.
+//!
+//! N is `TRRG_BENCH_BATCH`, by default 16, the main job's batch (`scripts/bench-vs-pytorch.sh`
+//! passes the same N to the mirror).
 //! - `generate/greedy` and `generate/beam3`: one study, exactly 60 new tokens, KV cache;
 //!   `generate/beam3_batch16`: 16 studies in one batch (as `trrg predict` decodes), the same.
 //!
@@ -31,11 +34,24 @@ use trrg_core::train::{Optimizers, StageConfig};
 
 /// The default synthetic run's vocabulary size.
 const VOCAB: usize = 137;
-const BATCH: usize = 8;
 const SEQ: usize = 60;
+
+/// Studies per training step: `TRRG_BENCH_BATCH`, or the main job's 16.
+fn batch() -> usize {
+    match std::env::var("TRRG_BENCH_BATCH") {
+        Ok(n) => n
+            .parse()
+            .ok()
+            .filter(|&n| n > 0)
+            .unwrap_or_else(|| panic!("TRRG_BENCH_BATCH={n:?} is not a positive whole number")),
+        Err(_) => 16,
+    }
+}
 
 fn bench(c: &mut Criterion) {
     let device = device().expect("TRRG_DEVICE");
+    let batch = batch();
+    let n_sentences = 3 * batch;
     let diseases = DiseaseSet::chexpert();
     let prompts: Vec<&str> = diseases.prompts().into_iter().map(|(_, _, p)| p).collect();
     let vocab = WordVocab::build(prompts.iter().copied(), 1);
@@ -49,7 +65,7 @@ fn bench(c: &mut Criterion) {
     let bank = model.clue_bank(&diseases, &vocab, 16).unwrap();
     let images = || {
         Tensor::<A, 5>::random(
-            [BATCH, 2, 1, 128, 128],
+            [batch, 2, 1, 128, 128],
             Distribution::Normal(0.0, 1.0),
             &device,
         )
@@ -58,22 +74,31 @@ fn bench(c: &mut Criterion) {
 
     let mut group = c.benchmark_group("stage1_step");
     group.sample_size(10);
-    let sentences: Vec<String> = (0..24)
-        .map(|i| prompts[i % prompts.len()].to_string())
+    // Each sentence fills all 16 tokens (words of the prompts, truncated), as the mirror's do.
+    let words: Vec<&str> = prompts.iter().flat_map(|p| p.split(' ')).collect();
+    let sentences: Vec<String> = (0..n_sentences)
+        .map(|i| {
+            (0..16)
+                .map(|w| words[(i * 16 + w) % words.len()])
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
         .collect();
     let sentences: Vec<&str> = sentences.iter().map(String::as_str).collect();
-    let positive: Vec<bool> = (0..BATCH * 24).map(|i| i % 24 % BATCH == i / 24).collect();
-    group.bench_function("batch8", |b| {
+    let positive: Vec<bool> = (0..batch * n_sentences)
+        .map(|i| i % n_sentences % batch == i / n_sentences)
+        .collect();
+    group.bench_function(format!("batch{batch}"), |b| {
         let mut optim = Optimizers::<A>::new(&stage);
         let mut m = Some(model.clone());
         b.iter(|| {
             let model = m.take().unwrap();
-            let batch = SentenceBatch::encode(&vocab, &sentences, 16, &device).unwrap();
+            let encoded = SentenceBatch::encode(&vocab, &sentences, 16, &device).unwrap();
             let positive = Tensor::<A, 2, Bool>::from_data(
-                TensorData::new(positive.clone(), [BATCH, 24]),
+                TensorData::new(positive.clone(), [batch, n_sentences]),
                 &device,
             );
-            let out = model.contrastive(images(), &batch, positive).unwrap();
+            let out = model.contrastive(images(), &encoded, positive).unwrap();
             optim.backward(out.loss, &model);
             m = Some(optim.step(model, 1e-4, 1.0));
         })
@@ -83,7 +108,7 @@ fn bench(c: &mut Criterion) {
     let model = model.freeze_for_stage2(false);
     let mut group = c.benchmark_group("stage2_step");
     group.sample_size(10);
-    group.bench_function("batch8", |b| {
+    group.bench_function(format!("batch{batch}"), |b| {
         let mut optim = Optimizers::<A>::new(&stage);
         let mut m = Some(model.clone());
         b.iter(|| {

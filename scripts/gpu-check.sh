@@ -186,7 +186,8 @@ run() {
             wgpu) spec=gpu:0 ;;
             *) spec=cpu ;; # a CPU backend, to try the script without a GPU
         esac
-        local env=(TRRG_DEVICE="$spec")
+        # Batch 8: the stage-2 step of earlier GPU checks, within this run's 10 minutes.
+        local env=(TRRG_DEVICE="$spec" TRRG_BENCH_BATCH=8)
         if [ "$backend" = tch ]; then
             local lib="${LIBTORCH:+$LIBTORCH/lib}"
             [ -n "$lib" ] || lib=$(python3 -c 'import os, torch; print(os.path.join(os.path.dirname(torch.__file__), "lib"))' 2>/dev/null || true)
