@@ -20,6 +20,7 @@
 //! ```
 #![warn(missing_docs)]
 
+mod batch_norm;
 mod efficientnet;
 mod encoder;
 mod error;

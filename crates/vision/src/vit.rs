@@ -15,6 +15,7 @@ use burn::tensor::activation::gelu;
 use burn::tensor::module::interpolate;
 use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
 
+use crate::batch_norm::batch_norm_2d;
 use crate::{Error, VisionOutput};
 
 /// ViT configuration, with HF `ViTConfig` field names.
@@ -260,7 +261,7 @@ impl<B: Backend> Vit<B> {
         for (i, conv) in self.stem.iter().enumerate() {
             images = conv.forward(images);
             if let Some(norm) = self.stem_norm.get(i) {
-                images = norm.forward(images);
+                images = batch_norm_2d(norm, images);
             }
             images = gelu(images); // [batch, stem channels, height / 2^k, width / 2^k]
         }
