@@ -28,29 +28,33 @@ fn main() -> anyhow::Result<()> {
     let clock = clock_ghz(threads);
     let peak = clock.map(|ghz| ghz * cpu.flops_per_cycle as f64 * threads as f64);
     let device = device()?;
-    let products = [[1576, 768, 3072], [1040, 128, 128]]
+    let products: Vec<_> = [[1576, 768, 3072], [1040, 128, 128]]
         .iter()
         .map(|&[m, k, n]| {
             let seconds = product_seconds(m, k, n, seconds, &device);
-            let gflops = 2.0 * (m * k * n) as f64 / seconds / 1e9;
-            format!(
-                "{{\"shape\": \"[{m},{k}] x [{k},{n}]\", \"median_ms\": {:.4}, \"gflops\": {gflops:.1}}}",
-                seconds * 1e3
-            )
+            serde_json::json!({
+                "shape": format!("[{m},{k}] x [{k},{n}]"),
+                "median_ms": round(seconds * 1e3, 4),
+                "gflops": round(2.0 * (m * k * n) as f64 / seconds / 1e9, 1),
+            })
         })
-        .collect::<Vec<_>>();
-    let number = |x: Option<f64>| x.map_or("null".to_string(), |x| format!("{x:.2}"));
-    println!(
-        "{{\"cpu\": {:?}, \"features\": {:?}, \"threads\": {threads}, \"clock_ghz\": {}, \
-         \"flops_per_cycle_per_core\": {}, \"peak_gflops\": {}, \"products\": [{}]}}",
-        cpu.name,
-        cpu.features,
-        number(clock),
-        cpu.flops_per_cycle,
-        number(peak),
-        products.join(", ")
-    );
+        .collect();
+    let report = serde_json::json!({
+        "cpu": cpu.name,
+        "features": cpu.features,
+        "threads": threads,
+        "clock_ghz": clock.map(|c| round(c, 2)),
+        "flops_per_cycle_per_core": cpu.flops_per_cycle,
+        "peak_gflops": peak.map(|p| round(p, 1)),
+        "products": products,
+    });
+    println!("{report}");
     Ok(())
+}
+
+fn round(x: f64, digits: i32) -> f64 {
+    let scale = 10f64.powi(digits);
+    (x * scale).round() / scale
 }
 
 /// The median time of `[m,k] x [k,n]` over repeated runs for about `budget` seconds.
