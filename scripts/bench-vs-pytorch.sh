@@ -18,9 +18,14 @@
 # Everything else on the machine should be stopped: both sides use every core
 # ($TRRG_BENCH_THREADS, default all; torch intra-op threads, rayon threads). The training
 # steps use $TRRG_BENCH_BATCH studies (default 16, the main job's batch). Raw results go to
-# $TRRG_BENCH_OUT (default target/bench-vs-pytorch). The whole run takes about 15 minutes on
-# 2 cores.
+# $TRRG_BENCH_OUT (default target/bench-vs-pytorch). The whole run takes about 8 minutes on
+# 2 cores once the environment and the build exist.
 set -euo pipefail
+case "${1:-}" in
+    "") ;;
+    -h | --help) sed -n '2,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "bench-vs-pytorch: no arguments are taken (got '$1'); the settings are environment variables, see --help" >&2; exit 2 ;;
+esac
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 venv=${TRRG_BENCH_VENV:-$root/target/bench-venv}
@@ -39,7 +44,7 @@ fi
 
 echo "bench-vs-pytorch: building trrg's benches" >&2
 cargo build --release --quiet --example matmul_speed
-cargo bench --quiet --no-run --bench train --bench encoders --bench llm 2>/dev/null
+cargo bench --quiet --no-run --bench train --bench encoders --bench llm
 
 mkdir -p "$out/smollm2"
 # SmolLM2-135M's shape (HuggingFaceTB/SmolLM2-135M config.json); both sides take random weights.
