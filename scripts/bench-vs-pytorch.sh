@@ -48,6 +48,7 @@ cargo bench --quiet --no-run --bench train --bench encoders --bench llm
 
 mkdir -p "$out/smollm2"
 # SmolLM2-135M's shape (HuggingFaceTB/SmolLM2-135M config.json); both sides take random weights.
+# Both sides read this file; crates/llm/tests/llm.rs checks it reads as LlamaConfig::smollm2_135m().
 cat >"$out/smollm2/config.json" <<'JSON'
 {"architectures": ["LlamaForCausalLM"], "model_type": "llama", "vocab_size": 49152,
  "hidden_size": 576, "intermediate_size": 1536, "num_hidden_layers": 30,

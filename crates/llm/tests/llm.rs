@@ -11,7 +11,8 @@ use std::path::Path;
 use trrg_testutil::asset_for_test;
 
 use trrg_llm::{
-    generate, generate_from_ids, real_mask, GenerationConfig, Gguf, LlamaConfig, LlamaForCausalLM,
+    generate, generate_from_ids, real_mask, GenerationConfig, Gguf, HfTokenIds, LlamaConfig,
+    LlamaForCausalLM,
 };
 
 type B = Flex;
@@ -473,5 +474,27 @@ fn f16_forward_with_left_padding_is_finite_and_equals_the_unpadded_row() {
         out.status.success() && stdout.contains("F16_CHILD_OK"),
         "{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// `scripts/bench-vs-pytorch.sh` hands transformers SmolLM2-135M's shape as a `config.json` it
+/// writes itself; it must be the shape `LlamaConfig::smollm2_135m` gives trrg's side.
+#[test]
+fn bench_script_smollm2_config_is_smollm2_135m() {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/bench-vs-pytorch.sh");
+    let text = std::fs::read_to_string(&script).unwrap();
+    let (_, after) = text
+        .split_once("/smollm2/config.json\" <<'JSON'\n")
+        .expect("the script's config.json heredoc");
+    let (json, _) = after.split_once("\nJSON\n").expect("the heredoc's end");
+    let dir = std::env::temp_dir().join(format!("trrg-llm-bench-config-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("config.json"), json).unwrap();
+    let config = LlamaConfig::from_hf_json(dir.join("config.json")).unwrap();
+    std::fs::remove_dir_all(dir).unwrap();
+    let ids = HfTokenIds::default();
+    assert_eq!(
+        config.to_hf_json(ids),
+        LlamaConfig::smollm2_135m().to_hf_json(ids)
     );
 }
