@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Side by side: the perception probes of several stage-1-only runs (`--set stage2.epochs=0`).
 
-Usage: scripts/probe-table.py [--key val_clue_auc|val_zero_shot_auc|probe_pooled|probe_views] RUN_DIR...
+Usage: scripts/probe-table.py [--key val_clue_auc|val_zero_shot_auc|probe_pooled|probe_views|probe_patches] RUN_DIR...
 
 Prints one Markdown table: a row per observation, a column per run (its directory name), the
 validation AUC chosen by --key (default: the full clue AUC), then the means and the prompts'
@@ -22,7 +22,7 @@ def value(metrics, key, disease):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--key", default="val_clue_auc",
-                        choices=["val_clue_auc", "val_zero_shot_auc", "probe_pooled", "probe_views"])
+                        choices=["val_clue_auc", "val_zero_shot_auc", "probe_pooled", "probe_views", "probe_patches"])
     parser.add_argument("runs", nargs="+", type=pathlib.Path)
     args = parser.parse_args()
     runs = []

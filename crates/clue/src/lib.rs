@@ -34,6 +34,7 @@ mod locate;
 mod perceive;
 mod readout;
 mod refine;
+mod spatial;
 
 pub use align::{info_nce, AlignmentConfig, AlignmentHead};
 pub use consistency::{consistency_loss, BlankLabel, ConsistencyConfig, UncertainLabel};
@@ -45,3 +46,4 @@ pub use locate::{ClueLocator, ClueLocatorConfig};
 pub use perceive::{whiten, zero_shot_logits, PromptEmbeddings, WHITEN_EPS, WHITEN_STEPS};
 pub use readout::{ClueReadout, ClueReadoutConfig, ReadoutRows};
 pub use refine::{ClueRefiner, ClueRefinerConfig};
+pub use spatial::{ClueSpatial, ClueSpatialConfig};

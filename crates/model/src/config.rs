@@ -132,6 +132,12 @@ pub struct ClueOptions {
     /// through nearly parallel prompt embeddings. A disease outside the 14 reads its prompts
     /// only, so any disease set still works. Default false.
     pub readout: bool,
+    /// Spatial clue readout: each CheXpert observation gets its own linear read of every
+    /// view's patch tokens averaged to a 4 x 4 grid, and its own bias
+    /// ([`trrg_clue::ClueSpatial`]), starting at zero (the bias at the training log-odds when
+    /// `readout` is off), so a finding drawn in one place is read in that place. A disease
+    /// outside the 14 gets nothing from it, so any disease set still works. Default false.
+    pub spatial: bool,
     /// With hard clues (fitted or fixed thresholds), No Finding is decided as the labels
     /// decide it: on only where its own threshold passes and no finding other than Support
     /// Devices is on ([`crate::NoFindingGate`]), at inference and when the thresholds are
@@ -167,6 +173,7 @@ impl Default for ClueOptions {
             view_max: false,
             visual_dropout: 0.0,
             readout: false,
+            spatial: false,
             no_finding_gate: false,
             counterfactual: 0.0,
         }

@@ -9,7 +9,7 @@ use trrg_clue::DiseaseLabels;
 use trrg_clue::{
     consistency_loss, info_nce, zero_shot_logits, AlignmentConfig, AlignmentHead, ClueEmbedder,
     ClueEmbedderConfig, ClueLocator, ClueLocatorConfig, ClueReadout, ClueReadoutConfig,
-    ClueRefiner, ClueRefinerConfig, DiseaseSet, PromptEmbeddings,
+    ClueRefiner, ClueRefinerConfig, ClueSpatial, ClueSpatialConfig, DiseaseSet, PromptEmbeddings,
 };
 use trrg_interact::ClueInteraction;
 use trrg_llm::{masked_cross_entropy, real_mask, GenerationConfig, LlamaForCausalLM};
@@ -53,6 +53,8 @@ pub struct Trrg<B: Backend> {
     pub clue_locator: Option<ClueLocator<B>>,
     /// Each CheXpert observation's own clue parameters on top of the heads (None when off).
     pub clue_readout: Option<ClueReadout<B>>,
+    /// Each CheXpert observation's own linear read of the pooled patch grid (None when off).
+    pub clue_spatial: Option<ClueSpatial<B>>,
     /// Clue injector.
     pub clue_embedder: ClueEmbedder<B>,
     /// Cross-modal clue interaction.
@@ -209,6 +211,10 @@ impl<B: Backend> Trrg<B> {
                 .clue
                 .readout
                 .then(|| ClueReadoutConfig::new(DiseaseSet::chexpert().len()).init(device)),
+            clue_spatial: config.clue.spatial.then(|| {
+                ClueSpatialConfig::new(DiseaseSet::chexpert().len(), config.max_views, d_vision)
+                    .init(device)
+            }),
             clue_embedder: ClueEmbedderConfig::new(d_text, d).init(device),
             interaction: config.interaction.init(device),
             visual_to_llm: LinearConfig::new(d, d_llm).init(device),
@@ -238,6 +244,7 @@ impl<B: Backend> Trrg<B> {
                 self.clue_refiner = self.clue_refiner.map(|r| r.no_grad());
                 self.clue_locator = self.clue_locator.map(|l| l.no_grad());
                 self.clue_readout = self.clue_readout.map(|r| r.no_grad());
+                self.clue_spatial = self.clue_spatial.map(|s| s.no_grad());
                 self.clue_embedder = self.clue_embedder.no_grad();
                 self.interaction = self.interaction.no_grad();
                 self.clue_to_llm = self.clue_to_llm.no_grad();
@@ -288,16 +295,25 @@ impl<B: Backend> Trrg<B> {
         Ok(self.study_embedding(global, batch, n_views))
     }
 
-    /// Each view's global token from the visual encoder, before any projection: the features
-    /// the clue heads pool (a linear probe reads them, `trrg_train`'s perception probe).
+    /// Each view's global token and patch tokens from the visual encoder, before any
+    /// projection: the features the clue heads pool and the locator attends over (a linear probe
+    /// reads them, `trrg_train`'s perception probe).
     ///
     /// # Shapes
-    /// - images: `[batch, n_views, channels, height, width]` -> `[batch, n_views, d_vision]`
-    pub fn view_features(&self, images: Tensor<B, 5>) -> crate::Result<Tensor<B, 3>> {
+    /// - images: `[batch, n_views, channels, height, width]`
+    /// - output: global `[batch, n_views, d_vision]`, patches `[batch, n_views, n_patches, d_vision]`
+    pub fn view_features(
+        &self,
+        images: Tensor<B, 5>,
+    ) -> crate::Result<(Tensor<B, 3>, Tensor<B, 4>)> {
         let [batch, n_views, ..] = images.dims();
-        let global = self.encode_views(images)?.global; // [batch * n_views, d_vision]
-        let d_vision = global.dims()[1];
-        Ok(global.reshape([batch, n_views, d_vision]))
+        let out = self.encode_views(images)?;
+        let [_, n_patches, d_vision] = out.patch_tokens.dims();
+        Ok((
+            out.global.reshape([batch, n_views, d_vision]),
+            out.patch_tokens
+                .reshape([batch, n_views, n_patches, d_vision]),
+        ))
     }
 
     fn study_embedding(&self, global: Tensor<B, 2>, batch: usize, n_views: usize) -> Tensor<B, 2> {
@@ -324,6 +340,15 @@ impl<B: Backend> Trrg<B> {
             self.align.embed_images(pooled.clone()),
             &bank.prompts,
         );
+        if let Some(spatial) = &self.clue_spatial {
+            logits = logits
+                + spatial.forward(
+                    out.patch_tokens.clone(),
+                    batch,
+                    n_views,
+                    &bank.label_columns,
+                );
+        }
         if self.clue_refiner.is_none() && self.clue_locator.is_none() && self.clue_readout.is_none()
         {
             return logits;

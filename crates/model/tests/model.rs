@@ -815,6 +815,52 @@ fn negation_contrast_adds_the_weighted_bce_of_the_clue_logits() {
 }
 
 #[test]
+fn spatial_readout_starts_at_zero_and_trains_each_slot_alone() {
+    let device = Default::default();
+    let model: Trrg<A> = with_clue(config(ClueMode::Full), |c| c.spatial = true)
+        .init(&device)
+        .unwrap();
+    // Cardiomegaly (CheXpert column 1) has a slot; d1 and d2 have none.
+    let bank = model.clue_bank(&diseases(3), &vocab(), 8).unwrap();
+    let valid = model.valid();
+    let valid_bank = valid.clue_bank(&diseases(3), &vocab(), 8).unwrap();
+    let x = images::<B>(2, 2);
+    let logits = |m: &Trrg<B>| m.clue_logits(x.clone(), &valid_bank).unwrap();
+    let mut without = valid.clone();
+    without.clue_spatial = None;
+    let at_prompts = logits(&without);
+    assert!(max_diff(logits(&valid), at_prompts.clone()) < 1e-6);
+    let bias: Vec<f32> = (0..14).map(|k| k as f32 + 1.0).collect();
+    let mut model = model;
+    model.clue_spatial = model.clue_spatial.map(|s| s.with_bias(&bias).unwrap());
+    let offset = Tensor::<B, 2>::from_data([[2.0f32, 0.0, 0.0], [2.0, 0.0, 0.0]], &device);
+    assert!(max_diff(logits(&model.valid()), at_prompts + offset) < 1e-5);
+
+    // The consistency loss reaches Cardiomegaly's weights and no other slot's.
+    let values = Tensor::<A, 2>::from_data([[1.0f32, 0.0, 1.0], [0.0, 1.0, 0.0]], &device);
+    let known = values.clone().greater_equal_elem(0.0);
+    let loss = trrg_clue::consistency_loss(
+        model.clue_logits(images(2, 2), &bank).unwrap(),
+        values,
+        known,
+        &model.settings().clue.consistency(),
+    );
+    let grads = loss.backward();
+    let weight = &model.clue_spatial.as_ref().unwrap().weight;
+    let per_slot = weight.dims()[1..].iter().product::<usize>();
+    let grad = weight.val().grad(&grads).unwrap().to_data();
+    let grad = grad.to_vec::<f32>().unwrap();
+    let row = |k: usize| {
+        grad[k * per_slot..(k + 1) * per_slot]
+            .iter()
+            .map(|g| g.abs())
+            .sum::<f32>()
+    };
+    assert!(row(1) > 0.0);
+    assert!((0..14).filter(|&k| k != 1).all(|k| row(k) == 0.0));
+}
+
+#[test]
 fn per_disease_readout_starts_at_the_prompts_and_trains_each_slot_alone() {
     let device = Default::default();
     let model: Trrg<A> = with_clue(config(ClueMode::Full), |c| c.readout = true)

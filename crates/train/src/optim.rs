@@ -18,7 +18,7 @@ type Adaptor<B> = OptimizerAdaptor<AdamW, Trrg<B>, B>;
 pub struct Optimizers<B: AutodiffBackend> {
     vision: Adaptor<B>,
     rest: Adaptor<B>,
-    /// The clue heads' own group (refiner, locator, readout) when `clue_lr_scale` is not 1;
+    /// The clue heads' own group (refiner, locator, readout, spatial) when `clue_lr_scale` is not 1;
     /// otherwise they are in `rest`, as in runs before the option existed.
     heads: Option<(Adaptor<B>, f64)>,
     acc_vision: GradientsAccumulator<Trrg<B>>,
@@ -98,6 +98,7 @@ impl<B: AutodiffBackend> Optimizers<B> {
                 move_grads(&model.clue_refiner, &mut rest, &mut grads);
                 move_grads(&model.clue_locator, &mut rest, &mut grads);
                 move_grads(&model.clue_readout, &mut rest, &mut grads);
+                move_grads(&model.clue_spatial, &mut rest, &mut grads);
                 heads.step(lr * *scale, model, grads)
             }
             None => model,

@@ -24,6 +24,8 @@ use crate::evaluate::auc;
 pub const PROBE_L2: f64 = 1e-2;
 /// Full-batch gradient steps of the linear probe.
 pub const PROBE_STEPS: usize = 400;
+/// The patch probe's grid: each view's patch tokens averaged to at most this many cells a side.
+pub const PROBE_GRID: usize = 4;
 
 /// How well-conditioned a set of directions is: the cosine Gram matrix's spread.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -220,13 +222,56 @@ pub fn logistic_probe_auc(
 }
 
 /// Each study's features and labels: the view-mean of the encoder's global tokens (what the
-/// clue heads read), the views' global tokens side by side, and the label per disease of
+/// clue heads read), the views' global tokens side by side, the views' pooled patch grids side
+/// by side, and the label per disease of
 /// `bank`, present against the rest as the test's clue AUC counts (None for a study without
 /// labels or a disease outside the label set).
 struct Features {
     pooled: Vec<Vec<f32>>,
     views: Vec<Vec<f32>>,
+    patches: Vec<Vec<f32>>,
     labels: Vec<Vec<Option<bool>>>,
+}
+
+/// Averages each `[n_patches, d]` block of `tokens` (row-major square patch grids of side
+/// `grid`, one after another) to a grid of at most `cells` a side; a sequence that is not a
+/// square grid is averaged in `cells`² runs of consecutive tokens.
+fn pool_grid(tokens: &[f32], n_patches: usize, d: usize, cells: usize) -> Vec<f32> {
+    let grid = (1..=n_patches).find(|g| g * g >= n_patches).unwrap_or(1);
+    let square = grid * grid == n_patches;
+    let side = cells.min(grid).max(1);
+    let n_cells = if square {
+        side * side
+    } else {
+        (side * side).min(n_patches)
+    };
+    let cell_of = |p: usize| {
+        if square {
+            (p / grid * side / grid) * side + (p % grid * side / grid)
+        } else {
+            p * n_cells / n_patches
+        }
+    };
+    let mut out = Vec::new();
+    for block in tokens.chunks(n_patches * d) {
+        let mut sums = vec![0.0f32; n_cells * d];
+        let mut counts = vec![0usize; n_cells];
+        for (p, token) in block.chunks(d).enumerate() {
+            let c = cell_of(p);
+            counts[c] += 1;
+            for (s, v) in sums[c * d..(c + 1) * d].iter_mut().zip(token) {
+                *s += v;
+            }
+        }
+        for (c, &count) in counts.iter().enumerate() {
+            out.extend(
+                sums[c * d..(c + 1) * d]
+                    .iter()
+                    .map(|s| s / count.max(1) as f32),
+            );
+        }
+    }
+    out
 }
 
 fn features<B: Backend>(
@@ -240,19 +285,26 @@ fn features<B: Backend>(
     let mut out = Features {
         pooled: Vec::new(),
         views: Vec::new(),
+        patches: Vec::new(),
         labels: Vec::new(),
     };
     for indices in epoch_batches(dataset.len(), batch_size, 0, 0, false) {
         let items = items(dataset, &indices);
         let batch = batcher.try_batch::<B>(&items, device)?;
-        let views = model.view_features(batch.images)?; // [batch, n_views, d_vision]
+        // [batch, n_views, d_vision], [batch, n_views, n_patches, d_vision]
+        let (views, patches) = model.view_features(batch.images)?;
         let [n, n_views, d] = views.dims();
+        let n_patches = patches.dims()[2];
         let pooled = trrg_llm::f32_values(views.clone().mean_dim(1).reshape([n, d]));
         let views = trrg_llm::f32_values(views);
+        let patches = pool_grid(&trrg_llm::f32_values(patches), n_patches, d, PROBE_GRID);
+        let per_study = patches.len() / n.max(1);
         for (b, item) in items.iter().enumerate() {
             out.pooled.push(pooled[b * d..(b + 1) * d].to_vec());
             out.views
                 .push(views[b * n_views * d..(b + 1) * n_views * d].to_vec());
+            out.patches
+                .push(patches[b * per_study..(b + 1) * per_study].to_vec());
             out.labels.push(
                 bank.label_columns
                     .iter()
@@ -275,6 +327,10 @@ pub struct ProbeAuc {
     pub pooled: Option<f64>,
     /// On every view's global token side by side (what the encoder holds).
     pub views: Option<f64>,
+    /// On every view's patch tokens, averaged to a [`PROBE_GRID`]² grid, side by side: whether
+    /// the encoder holds a finding in its place, as a thumbnail does for the raw-pixel probe
+    /// (`scripts/pixel-probe.py`), when its global token does not.
+    pub patches: Option<f64>,
 }
 
 /// The linear probe per disease of `bank`: fitted on `train`'s encoder features, scored on
@@ -301,6 +357,7 @@ pub fn feature_probe<B: Backend>(
             let probe = ProbeAuc {
                 pooled: logistic_probe_auc(&fit.pooled, &ty, &score.pooled, &vy),
                 views: logistic_probe_auc(&fit.views, &ty, &score.views, &vy),
+                patches: logistic_probe_auc(&fit.patches, &ty, &score.patches, &vy),
             };
             (name.clone(), probe)
         })
@@ -339,6 +396,24 @@ mod tests {
             conditioning(&[1.0, 0.0, 0.0, 1.0, 1.0, 1.0], 3, 2).condition_number,
             None
         );
+    }
+
+    #[test]
+    fn pool_grid_averages_square_cells_and_runs() {
+        // Two 4x4 grids of 1-d tokens valued by their index, then the index plus 100.
+        let tokens: Vec<f32> = (0..16).chain(100..116).map(|v| v as f32).collect();
+        let pooled = pool_grid(&tokens, 16, 1, 2);
+        // Top-left cell: tokens 0, 1, 4, 5.
+        assert_eq!(
+            pooled,
+            vec![2.5, 4.5, 10.5, 12.5, 102.5, 104.5, 110.5, 112.5]
+        );
+        // A grid smaller than the cells is kept; two dimensions stay apart.
+        let two_d: Vec<f32> = (0..8).map(|v| v as f32).collect();
+        assert_eq!(pool_grid(&two_d, 4, 2, 4), two_d);
+        // Not a square: runs of consecutive tokens (6 tokens into 4 runs: 0-1, 2, 3-4, 5).
+        let run: Vec<f32> = (0..6).map(|v| v as f32).collect();
+        assert_eq!(pool_grid(&run, 6, 1, 2), vec![0.5, 2.0, 3.5, 5.0]);
     }
 
     #[test]

@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 use trrg_synth::{default_dir, write_dataset, SynthConfig};
 
+use crate::probe::PROBE_GRID;
+
 /// Generates (or reuses, when already there) the default **synthetic** dataset under `root`
 /// and returns its directory.
 pub fn default_synthetic_data(root: &Path) -> crate::Result<PathBuf> {
@@ -139,8 +141,8 @@ pub fn perception_table(name: &str, metrics: &Value) -> String {
     let mut out = format!(
         "Perception probe of {name} after stage 1 ({} epochs), on {kind}: AUC per observation, \
          present against the rest (as the test's clue AUC)\n\n\
-         | observation | zero-shot | clue | linear probe (view mean) | linear probe (views) |\n\
-         |---|---|---|---|---|\n",
+         | observation | zero-shot | clue | linear probe (view mean) | linear probe (views) | linear probe (patch grid) |\n\
+         |---|---|---|---|---|---|\n",
         metrics["stage1_epochs"]
     );
     let names: Vec<&String> = metrics["val_clue_auc"]
@@ -149,11 +151,12 @@ pub fn perception_table(name: &str, metrics: &Value) -> String {
         .unwrap_or_default();
     for d in names {
         out += &format!(
-            "| {d} | {} | {} | {} | {} |\n",
+            "| {d} | {} | {} | {} | {} | {} |\n",
             number(metrics, &["val_zero_shot_auc", d]),
             number(metrics, &["val_clue_auc", d]),
             number(metrics, &["val_feature_probe", d, "pooled"]),
             number(metrics, &["val_feature_probe", d, "views"]),
+            number(metrics, &["val_feature_probe", d, "patches"]),
         );
     }
     // The mean over diseases of `metrics[key][disease]` (or of its `field`).
@@ -173,13 +176,15 @@ pub fn perception_table(name: &str, metrics: &Value) -> String {
         }
     };
     out += &format!(
-        "\nMeans: zero-shot {}, clue {}, linear probe (views) {}; zero-shot with blank labels left out \
+        "\nMeans: zero-shot {}, clue {}, linear probe (views) {}, (patch grid) {}; zero-shot with blank labels left out \
          (the stage-1 figure of earlier runs) {}. Disease identities (pos + neg) / 2: \
          mean cosine {}, condition number {}; contrasts pos - neg: mean cosine {}, condition number {}. \
-         The linear probe is a logistic regression fitted on the training split's features.\n",
+         The linear probe is a logistic regression fitted on the training split's features; \
+         the patch grid is each view's patch tokens averaged to at most {PROBE_GRID} x {PROBE_GRID} cells.\n",
         mean("val_zero_shot_auc", None),
         mean("val_clue_auc", None),
         mean("val_feature_probe", Some("views")),
+        mean("val_feature_probe", Some("patches")),
         number(metrics, &["val_zero_shot_auc_blanks_left_out_mean"]),
         number(metrics, &["prompts", "identity", "mean_cosine"]),
         number(metrics, &["prompts", "identity", "condition_number"]),

@@ -151,9 +151,10 @@ fn lora_and_frozen_llm_train_and_resume() {
     config.stage2.epochs = 2;
     config.stage2_llm = LlmTraining::Lora(trrg_llm::LoraConfig::default());
     // The clue heads in their own optimizer group (saved and resumed with the others), with
-    // the per-disease readout.
+    // the per-disease and the spatial readout.
     config.stage2.clue_lr_scale = 4.0;
     config.clue.readout = true;
+    config.clue.spatial = true;
     config.stage2_report_edits = 0.5;
     let whole = train::<A>(
         &config,

@@ -243,6 +243,9 @@ fn initial_model<B: AutodiffBackend>(
     if let Some(readout) = model.clue_readout.take() {
         let bias = positive_log_odds(&data.train, readout.n_slots());
         model.clue_readout = Some(readout.with_bias(&bias)?);
+    } else if let Some(spatial) = model.clue_spatial.take() {
+        let bias = positive_log_odds(&data.train, spatial.n_slots());
+        model.clue_spatial = Some(spatial.with_bias(&bias)?);
     }
     if state.stage == 2 {
         model = prepare_stage2(model, config, device)?;
