@@ -392,7 +392,7 @@ impl Default for TrainConfig {
                 ..StageConfig::default()
             },
             stage2: StageConfig {
-                epochs: 8,
+                epochs: 12,
                 lr: 1e-3,
                 ..StageConfig::default()
             },
