@@ -76,43 +76,65 @@ impl<B: Backend> ClueReadout<B> {
     /// The rows of the diseases whose slots are `slots` (in clue order; None or a slot past the
     /// end: zeros), selected on the device by a one-hot product, so gradient reaches each slot.
     pub fn rows(&self, slots: &[Option<usize>]) -> ReadoutRows<B> {
-        let n_slots = self.n_slots();
-        let device = self.bias.device();
-        let mut onehot = vec![0.0f32; slots.len() * n_slots];
-        for (d, slot) in slots.iter().enumerate() {
-            if let Some(s) = slot.filter(|&s| s < n_slots) {
-                onehot[d * n_slots + s] = 1.0;
-            }
-        }
-        let select =
-            Tensor::<B, 2>::from_data(TensorData::new(onehot, [slots.len(), n_slots]), &device);
+        let select = slot_select::<B>(slots, self.n_slots(), &self.bias.device());
         ReadoutRows {
             refine: select.clone().matmul(self.refine.val()),
             query: select.clone().matmul(self.query.val()),
             readout: select.clone().matmul(self.readout.val()),
-            bias: select
-                .matmul(self.bias.val().unsqueeze_dim::<2>(1))
-                .transpose(),
+            bias: slot_bias(select, &self.bias),
         }
     }
 
     /// Sets the biases, one per slot (the training log-odds of each disease, so each starts at
     /// its base rate instead of learning it through the shared direction).
     pub fn with_bias(mut self, bias: &[f32]) -> crate::Result<Self> {
-        let n = bias.len();
-        if n != self.n_slots() {
-            return Err(crate::Error::Shape {
-                what: "readout biases",
-                reason: format!("{n} values for {} slots", self.n_slots()),
-            });
-        }
-        let device = self.bias.device();
-        self.bias = Param::from_tensor(Tensor::from_data(
-            TensorData::new(bias.to_vec(), [n]),
-            &device,
-        ));
+        self.bias = bias_param(bias, &self.bias, "readout biases")?;
         Ok(self)
     }
+}
+
+/// The one-hot rows `[n_clues, n_slots]` that pick each clue's slot (None or a slot past the
+/// end: a zero row), so a product with per-slot parameters selects them on the device and
+/// gradient reaches each slot.
+pub(crate) fn slot_select<B: Backend>(
+    slots: &[Option<usize>],
+    n_slots: usize,
+    device: &B::Device,
+) -> Tensor<B, 2> {
+    let mut onehot = vec![0.0f32; slots.len() * n_slots];
+    for (d, slot) in slots.iter().enumerate() {
+        if let Some(s) = slot.filter(|&s| s < n_slots) {
+            onehot[d * n_slots + s] = 1.0;
+        }
+    }
+    Tensor::from_data(TensorData::new(onehot, [slots.len(), n_slots]), device)
+}
+
+/// The selected slots' biases as a row, `[1, n_clues]`.
+pub(crate) fn slot_bias<B: Backend>(
+    select: Tensor<B, 2>,
+    bias: &Param<Tensor<B, 1>>,
+) -> Tensor<B, 2> {
+    select.matmul(bias.val().unsqueeze_dim::<2>(1)).transpose()
+}
+
+/// `bias` as the new value of the per-slot biases `current` (one value per slot).
+pub(crate) fn bias_param<B: Backend>(
+    bias: &[f32],
+    current: &Param<Tensor<B, 1>>,
+    what: &'static str,
+) -> crate::Result<Param<Tensor<B, 1>>> {
+    let (n, n_slots) = (bias.len(), current.dims()[0]);
+    if n != n_slots {
+        return Err(crate::Error::Shape {
+            what,
+            reason: format!("{n} values for {n_slots} slots"),
+        });
+    }
+    Ok(Param::from_tensor(Tensor::from_data(
+        TensorData::new(bias.to_vec(), [n]),
+        &current.device(),
+    )))
 }
 
 #[cfg(test)]

@@ -4,7 +4,8 @@
 use burn::module::Param;
 use burn::prelude::*;
 use burn::tensor::module::{adaptive_avg_pool1d, adaptive_avg_pool2d};
-use burn::tensor::TensorData;
+
+use crate::readout::{bias_param, slot_bias, slot_select};
 
 /// Spatial readout settings.
 #[derive(Config, Debug)]
@@ -104,41 +105,19 @@ impl<B: Backend> ClueSpatial<B> {
             .grid(patches)
             .reshape([batch, features])
             .div_scalar((features as f64).sqrt());
-        let device = self.bias.device();
-        let mut onehot = vec![0.0f32; slots.len() * n_slots];
-        for (d, slot) in slots.iter().enumerate() {
-            if let Some(s) = slot.filter(|&s| s < n_slots) {
-                onehot[d * n_slots + s] = 1.0;
-            }
-        }
-        let select =
-            Tensor::<B, 2>::from_data(TensorData::new(onehot, [slots.len(), n_slots]), &device);
+        let select = slot_select::<B>(slots, n_slots, &self.bias.device());
         let weight = self
             .weight
             .val()
             .slice([0..n_slots, 0..n_views])
             .reshape([n_slots, features]);
         let rows = select.clone().matmul(weight); // [n_clues, features]
-        let bias = select
-            .matmul(self.bias.val().unsqueeze_dim::<2>(1))
-            .transpose(); // [1, n_clues]
-        grid.matmul(rows.transpose()) + bias
+        grid.matmul(rows.transpose()) + slot_bias(select, &self.bias)
     }
 
     /// Sets the biases, one per slot (the training log-odds of each disease).
     pub fn with_bias(mut self, bias: &[f32]) -> crate::Result<Self> {
-        let n = bias.len();
-        if n != self.n_slots() {
-            return Err(crate::Error::Shape {
-                what: "spatial readout biases",
-                reason: format!("{n} values for {} slots", self.n_slots()),
-            });
-        }
-        let device = self.bias.device();
-        self.bias = Param::from_tensor(Tensor::from_data(
-            TensorData::new(bias.to_vec(), [n]),
-            &device,
-        ));
+        self.bias = bias_param(bias, &self.bias, "spatial readout biases")?;
         Ok(self)
     }
 }

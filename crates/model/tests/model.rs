@@ -814,29 +814,38 @@ fn negation_contrast_adds_the_weighted_bce_of_the_clue_logits() {
     );
 }
 
-#[test]
-fn spatial_readout_starts_at_zero_and_trains_each_slot_alone() {
+/// A clue head with parameters per CheXpert slot, turned on by `on`: at zero it leaves the
+/// clue logits as they were (`off` removes it), its biases (set by `set_bias`) move their own
+/// disease only, and the returned gradients of a consistency loss are checked by the caller.
+/// Cardiomegaly (CheXpert column 1) has a slot; the bank's d1 and d2 have none.
+fn per_slot_head(
+    on: impl FnOnce(&mut ClueOptions),
+    off: impl Fn(&mut Trrg<B>),
+    set_bias: impl FnOnce(Trrg<A>, &[f32]) -> Trrg<A>,
+) -> (
+    Trrg<A>,
+    <A as burn::tensor::backend::AutodiffBackend>::Gradients,
+) {
     let device = Default::default();
-    let model: Trrg<A> = with_clue(config(ClueMode::Full), |c| c.spatial = true)
-        .init(&device)
-        .unwrap();
-    // Cardiomegaly (CheXpert column 1) has a slot; d1 and d2 have none.
+    let model: Trrg<A> = with_clue(config(ClueMode::Full), on).init(&device).unwrap();
     let bank = model.clue_bank(&diseases(3), &vocab(), 8).unwrap();
+    assert_eq!(bank.label_columns, vec![Some(1), None, None]);
+    // Without dropout (the inner backend), the head at zero changes nothing.
+    let x = images::<B>(2, 2);
     let valid = model.valid();
     let valid_bank = valid.clue_bank(&diseases(3), &vocab(), 8).unwrap();
-    let x = images::<B>(2, 2);
     let logits = |m: &Trrg<B>| m.clue_logits(x.clone(), &valid_bank).unwrap();
     let mut without = valid.clone();
-    without.clue_spatial = None;
+    off(&mut without);
     let at_prompts = logits(&without);
     assert!(max_diff(logits(&valid), at_prompts.clone()) < 1e-6);
+
+    // The bias moves its own disease only.
     let bias: Vec<f32> = (0..14).map(|k| k as f32 + 1.0).collect();
-    let mut model = model;
-    model.clue_spatial = model.clue_spatial.map(|s| s.with_bias(&bias).unwrap());
+    let model = set_bias(model, &bias);
     let offset = Tensor::<B, 2>::from_data([[2.0f32, 0.0, 0.0], [2.0, 0.0, 0.0]], &device);
     assert!(max_diff(logits(&model.valid()), at_prompts + offset) < 1e-5);
 
-    // The consistency loss reaches Cardiomegaly's weights and no other slot's.
     let values = Tensor::<A, 2>::from_data([[1.0f32, 0.0, 1.0], [0.0, 1.0, 0.0]], &device);
     let known = values.clone().greater_equal_elem(0.0);
     let loss = trrg_clue::consistency_loss(
@@ -846,81 +855,61 @@ fn spatial_readout_starts_at_zero_and_trains_each_slot_alone() {
         &model.settings().clue.consistency(),
     );
     let grads = loss.backward();
-    let weight = &model.clue_spatial.as_ref().unwrap().weight;
-    let per_slot = weight.dims()[1..].iter().product::<usize>();
-    let grad = weight.val().grad(&grads).unwrap().to_data();
-    let grad = grad.to_vec::<f32>().unwrap();
+    (model, grads)
+}
+
+/// Whether `grad`'s rows (`per_slot` values each) are non-zero for slot 1 only.
+fn only_slot_1(grad: &[f32], per_slot: usize) -> bool {
     let row = |k: usize| {
         grad[k * per_slot..(k + 1) * per_slot]
             .iter()
             .map(|g| g.abs())
             .sum::<f32>()
     };
-    assert!(row(1) > 0.0);
-    assert!((0..14).filter(|&k| k != 1).all(|k| row(k) == 0.0));
+    row(1) > 0.0 && (0..14).filter(|&k| k != 1).all(|k| row(k) == 0.0)
+}
+
+#[test]
+fn spatial_readout_starts_at_zero_and_trains_each_slot_alone() {
+    let (model, grads) = per_slot_head(
+        |c| c.spatial = true,
+        |m| m.clue_spatial = None,
+        |mut m, bias| {
+            m.clue_spatial = m.clue_spatial.map(|s| s.with_bias(bias).unwrap());
+            m
+        },
+    );
+    // The consistency loss reaches Cardiomegaly's weights and no other slot's.
+    let weight = &model.clue_spatial.as_ref().unwrap().weight;
+    let per_slot = weight.dims()[1..].iter().product::<usize>();
+    let grad = weight.val().grad(&grads).unwrap().to_data();
+    assert!(only_slot_1(&grad.to_vec::<f32>().unwrap(), per_slot));
 }
 
 #[test]
 fn per_disease_readout_starts_at_the_prompts_and_trains_each_slot_alone() {
-    let device = Default::default();
-    let model: Trrg<A> = with_clue(config(ClueMode::Full), |c| c.readout = true)
-        .init(&device)
-        .unwrap();
-    // Cardiomegaly (CheXpert column 1) has a slot; d1 and d2 have none.
-    let bank = model.clue_bank(&diseases(3), &vocab(), 8).unwrap();
-    assert_eq!(bank.label_columns, vec![Some(1), None, None]);
-    // Without dropout (the inner backend), the readout at zero changes nothing.
-    let x = images::<B>(2, 2);
-    let valid = model.valid();
-    let valid_bank = valid.clue_bank(&diseases(3), &vocab(), 8).unwrap();
-    let logits = |m: &Trrg<B>| m.clue_logits(x.clone(), &valid_bank).unwrap();
-    let mut without = valid.clone();
-    without.clue_readout = None;
-    let at_prompts = logits(&without);
-    assert!(max_diff(logits(&valid), at_prompts.clone()) < 1e-6);
-
-    // The bias moves its own disease only.
-    let bias: Vec<f32> = (0..14).map(|k| k as f32 + 1.0).collect();
-    let mut model = model;
-    model.clue_readout = model.clue_readout.map(|r| r.with_bias(&bias).unwrap());
-    let offset = Tensor::<B, 2>::from_data([[2.0f32, 0.0, 0.0], [2.0, 0.0, 0.0]], &device);
-    assert!(max_diff(logits(&model.valid()), at_prompts + offset) < 1e-5);
-
-    // The consistency loss reaches Cardiomegaly's slot and no other.
-    let values = Tensor::<A, 2>::from_data([[1.0f32, 0.0, 1.0], [0.0, 1.0, 0.0]], &device);
-    let known = values.clone().greater_equal_elem(0.0);
-    let loss = trrg_clue::consistency_loss(
-        model.clue_logits(images(2, 2), &bank).unwrap(),
-        values,
-        known,
-        &model.settings().clue.consistency(),
+    let (model, grads) = per_slot_head(
+        |c| c.readout = true,
+        |m| m.clue_readout = None,
+        |mut m, bias| {
+            m.clue_readout = m.clue_readout.map(|r| r.with_bias(bias).unwrap());
+            m
+        },
     );
-    let grads = loss.backward();
+    // The consistency loss reaches Cardiomegaly's slot and no other.
     let readout = model.clue_readout.as_ref().unwrap();
-    let bias_grad = readout.bias.val().grad(&grads).unwrap().to_data();
-    let bias_grad = bias_grad.to_vec::<f32>().unwrap();
-    assert!(bias_grad[1].abs() > 1e-6, "{bias_grad:?}");
-    assert!(bias_grad
-        .iter()
-        .enumerate()
-        .all(|(k, g)| k == 1 || *g == 0.0));
-    for (what, param) in [("refine", &readout.refine), ("readout", &readout.readout)] {
-        let grad = param
-            .val()
-            .grad(&grads)
-            .unwrap()
-            .to_data()
-            .to_vec::<f32>()
-            .unwrap();
-        let row = |k: usize| {
-            grad[k * 64..(k + 1) * 64]
-                .iter()
-                .map(|g| g.abs())
-                .sum::<f32>()
-        };
-        assert!(row(1) > 0.0, "{what}");
-        assert!((0..14).filter(|&k| k != 1).all(|k| row(k) == 0.0), "{what}");
+    for (what, param, per_slot) in [
+        ("refine", &readout.refine, 64),
+        ("readout", &readout.readout, 64),
+    ] {
+        let grad = param.val().grad(&grads).unwrap().to_data();
+        assert!(
+            only_slot_1(&grad.to_vec::<f32>().unwrap(), per_slot),
+            "{what}"
+        );
     }
+    let bias_grad = readout.bias.val().grad(&grads).unwrap().to_data();
+    assert!(only_slot_1(&bias_grad.to_vec::<f32>().unwrap(), 1));
 }
 
 #[test]
