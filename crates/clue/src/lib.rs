@@ -46,4 +46,4 @@ pub use locate::{ClueLocator, ClueLocatorConfig};
 pub use perceive::{whiten, zero_shot_logits, PromptEmbeddings, WHITEN_EPS, WHITEN_STEPS};
 pub use readout::{ClueReadout, ClueReadoutConfig, ReadoutRows};
 pub use refine::{ClueRefiner, ClueRefinerConfig};
-pub use spatial::{ClueSpatial, ClueSpatialConfig};
+pub use spatial::{pool_patch_grid, ClueSpatial, ClueSpatialConfig};

@@ -4,8 +4,32 @@
 use burn::module::Param;
 use burn::prelude::*;
 use burn::tensor::module::{adaptive_avg_pool1d, adaptive_avg_pool2d};
+use burn::tensor::TensorData;
 
 use crate::readout::{bias_param, slot_bias, slot_select};
+
+/// Each view's patch tokens averaged to a `cells x cells` grid (adaptive average pooling over
+/// the square patch grid; a sequence that is not a square grid is averaged in `cells * cells`
+/// runs of consecutive tokens).
+///
+/// # Shapes
+/// - patches: `[rows, n_patches, d_vision]` -> `[rows, cells * cells, d_vision]`
+pub fn pool_patch_grid<B: Backend>(patches: Tensor<B, 3>, cells: usize) -> Tensor<B, 3> {
+    let [rows, n_patches, d_vision] = patches.dims();
+    let n_cells = cells * cells;
+    let side = (n_patches as f64).sqrt().round() as usize;
+    let channels_first = patches.swap_dims(1, 2); // [rows, d_vision, n_patches]
+    let pooled = if side * side == n_patches {
+        adaptive_avg_pool2d(
+            channels_first.reshape([rows, d_vision, side, side]),
+            [cells, cells],
+        )
+        .reshape([rows, d_vision, n_cells])
+    } else {
+        adaptive_avg_pool1d(channels_first, n_cells)
+    };
+    pooled.swap_dims(1, 2)
+}
 
 /// Spatial readout settings.
 #[derive(Config, Debug)]
@@ -68,21 +92,23 @@ impl<B: Backend> ClueSpatial<B> {
     /// # Shapes
     /// - patches: `[batch * n_views, n_patches, d_vision]` -> `[batch * n_views, cells * cells, d_vision]`
     pub fn grid(&self, patches: Tensor<B, 3>) -> Tensor<B, 3> {
-        let [rows, n_patches, d_vision] = patches.dims();
         let n_cells = self.weight.dims()[2];
-        let cells = (n_cells as f64).sqrt().round() as usize;
-        let side = (n_patches as f64).sqrt().round() as usize;
-        let channels_first = patches.swap_dims(1, 2); // [rows, d_vision, n_patches]
-        let pooled = if side * side == n_patches {
-            adaptive_avg_pool2d(
-                channels_first.reshape([rows, d_vision, side, side]),
-                [cells, cells],
-            )
-            .reshape([rows, d_vision, n_cells])
-        } else {
-            adaptive_avg_pool1d(channels_first, n_cells)
-        };
-        pooled.swap_dims(1, 2)
+        pool_patch_grid(patches, (n_cells as f64).sqrt().round() as usize)
+    }
+
+    /// Sets every weight and bias (row-major, the shapes of [`ClueSpatial::weight`] and
+    /// [`ClueSpatial::bias`]).
+    pub fn with_values(mut self, weight: Vec<f32>, bias: &[f32]) -> crate::Result<Self> {
+        let dims = self.weight.dims();
+        if weight.len() != dims.iter().product::<usize>() {
+            return Err(crate::Error::Shape {
+                what: "spatial readout weights",
+                reason: format!("{} values for {dims:?}", weight.len()),
+            });
+        }
+        let device = self.weight.device();
+        self.weight = Param::from_tensor(Tensor::from_data(TensorData::new(weight, dims), &device));
+        self.with_bias(bias)
     }
 
     /// The logit term of the diseases whose slots are `slots` (in clue order; None or a slot
@@ -130,7 +156,7 @@ mod tests {
     type B = Flex;
 
     #[test]
-    fn grid_averages_square_cells() {
+    fn grid_pools_square_cells_and_runs() {
         let device = Default::default();
         let spatial = ClueSpatialConfig::new(1, 1, 1)
             .with_cells(2)
@@ -144,6 +170,14 @@ mod tests {
         let grid = spatial.grid(patches).into_data().to_vec::<f32>().unwrap();
         // Top-left cell: tokens 0, 1, 4, 5.
         assert_eq!(grid, vec![2.5, 4.5, 10.5, 12.5]);
+        // Not a square: 6 tokens averaged in 4 runs (0-1, 1-2, 3-4, 4-5).
+        let run = Tensor::<B, 3>::from_data(
+            TensorData::new((0..6).map(|v| v as f32).collect(), [1, 6, 1]),
+            &device,
+        );
+        let pooled = pool_patch_grid(run, 2).into_data().to_vec::<f32>().unwrap();
+        assert_eq!(pooled, vec![0.5, 1.5, 3.5, 4.5]);
+        assert!(spatial.with_values(vec![0.0; 3], &[0.0]).is_err());
     }
 
     #[test]

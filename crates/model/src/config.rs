@@ -138,6 +138,11 @@ pub struct ClueOptions {
     /// `readout` is off), so a finding drawn in one place is read in that place. A disease
     /// outside the 14 gets nothing from it, so any disease set still works. Default false.
     pub spatial: bool,
+    /// With `spatial`: at the start of stage 2, each CheXpert observation's spatial weights
+    /// and bias are set to the perception probe's logistic regression on the training split's
+    /// patch grids (`trrg_train::probe::fit_spatial`), so the head starts at the probe's
+    /// optimum on the stage-1 encoder instead of at zero. Default false.
+    pub spatial_fit: bool,
     /// With hard clues (fitted or fixed thresholds), No Finding is decided as the labels
     /// decide it: on only where its own threshold passes and no finding other than Support
     /// Devices is on ([`crate::NoFindingGate`]), at inference and when the thresholds are
@@ -174,6 +179,7 @@ impl Default for ClueOptions {
             visual_dropout: 0.0,
             readout: false,
             spatial: false,
+            spatial_fit: false,
             no_finding_gate: false,
             counterfactual: 0.0,
         }
@@ -219,6 +225,12 @@ impl ClueOptions {
             return bad(
                 "clue.counterfactual",
                 "swaps the teacher-forced clues, so it needs clue.teacher_forcing > 0".into(),
+            );
+        }
+        if self.spatial_fit && !self.spatial {
+            return bad(
+                "clue.spatial_fit",
+                "fits the spatial readout, so it needs clue.spatial".into(),
             );
         }
         if !(self.negation_weight >= 0.0 && self.negation_weight.is_finite()) {

@@ -806,6 +806,13 @@ fn negation_contrast_adds_the_weighted_bce_of_the_clue_logits() {
     assert!(model.clue_locator.is_some());
 
     assert!(
+        with_clue(config(ClueMode::Full), |c| c.spatial_fit = true)
+            .init::<B>(&device)
+            .unwrap_err()
+            .to_string()
+            .contains("clue.spatial_fit")
+    );
+    assert!(
         with_clue(config(ClueMode::Full), |c| c.negation_weight = -1.0)
             .init::<B>(&device)
             .unwrap_err()

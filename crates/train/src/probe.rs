@@ -10,9 +10,12 @@
 
 use std::collections::BTreeMap;
 
+use rayon::prelude::*;
+
 use burn::data::dataset::Dataset;
 use burn::prelude::*;
 use serde::Serialize;
+use trrg_clue::pool_patch_grid;
 use trrg_data::{ReportBatcher, ReportDataset};
 use trrg_model::{ClueBank, Trrg};
 
@@ -138,15 +141,36 @@ impl PromptConditioning {
     }
 }
 
-/// The AUC on `val` of an L2-regularized logistic regression fitted on `train`: features are
-/// standardized with the training mean and deviation; labels None are left out. None when
-/// either split lacks a class.
-pub fn logistic_probe_auc(
-    train: &[Vec<f32>],
-    train_y: &[Option<bool>],
-    val: &[Vec<f32>],
-    val_y: &[Option<bool>],
-) -> Option<f64> {
+/// An L2-regularized logistic regression on standardized features: `z = b + w . (x - mean) / std`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Logistic {
+    /// Per feature, on the standardized scale.
+    pub weight: Vec<f64>,
+    /// The intercept.
+    pub bias: f64,
+    /// The training features' mean.
+    pub mean: Vec<f64>,
+    /// The training features' deviation (at least 1e-6).
+    pub std: Vec<f64>,
+}
+
+impl Logistic {
+    /// The logit of `row`.
+    pub fn logit(&self, row: &[f32]) -> f64 {
+        self.bias
+            + row
+                .iter()
+                .zip(&self.weight)
+                .zip(self.mean.iter().zip(&self.std))
+                .map(|((&x, w), (m, s))| (f64::from(x) - m) / s * w)
+                .sum::<f64>()
+    }
+}
+
+/// The logistic regression fitted on `train` (L2 [`PROBE_L2`], [`PROBE_STEPS`] full-batch
+/// gradient steps from the prior's log-odds); labels None are left out. None when the split
+/// lacks a class.
+pub fn fit_logistic(train: &[Vec<f32>], train_y: &[Option<bool>]) -> Option<Logistic> {
     let (x, y): (Vec<&Vec<f32>>, Vec<f64>) = train
         .iter()
         .zip(train_y)
@@ -171,13 +195,15 @@ pub fn logistic_probe_auc(
             var.sqrt().max(1e-6)
         })
         .collect();
-    let standardize = |r: &[f32]| -> Vec<f64> {
-        r.iter()
-            .enumerate()
-            .map(|(j, &v)| (f64::from(v) - mean[j]) / std[j])
-            .collect()
-    };
-    let xs: Vec<Vec<f64>> = x.iter().map(|r| standardize(r)).collect();
+    let xs: Vec<Vec<f64>> = x
+        .iter()
+        .map(|r| {
+            r.iter()
+                .enumerate()
+                .map(|(j, &v)| (f64::from(v) - mean[j]) / std[j])
+                .collect()
+        })
+        .collect();
     // Gradient descent on the mean log loss; its curvature is at most (|x|^2 / 4) per row, so a
     // step of 4 / (mean |x|^2 + 4 l2) is stable.
     let mean_sq = xs
@@ -204,19 +230,27 @@ pub fn logistic_probe_auc(
         }
         b -= step * gb;
     }
+    Some(Logistic {
+        weight: w,
+        bias: b,
+        mean,
+        std,
+    })
+}
+
+/// The AUC on `val` of the [`fit_logistic`] regression fitted on `train`; labels None are left
+/// out. None when either split lacks a class.
+pub fn logistic_probe_auc(
+    train: &[Vec<f32>],
+    train_y: &[Option<bool>],
+    val: &[Vec<f32>],
+    val_y: &[Option<bool>],
+) -> Option<f64> {
+    let fit = fit_logistic(train, train_y)?;
     let (scores, truth): (Vec<f32>, Vec<bool>) = val
         .iter()
         .zip(val_y)
-        .filter_map(|(r, y)| {
-            y.map(|y| {
-                let z = b + standardize(r)
-                    .iter()
-                    .zip(&w)
-                    .map(|(a, c)| a * c)
-                    .sum::<f64>();
-                (z as f32, y)
-            })
-        })
+        .filter_map(|(r, y)| y.map(|y| (fit.logit(r) as f32, y)))
         .unzip();
     auc(&scores, &truth)
 }
@@ -231,47 +265,6 @@ struct Features {
     views: Vec<Vec<f32>>,
     patches: Vec<Vec<f32>>,
     labels: Vec<Vec<Option<bool>>>,
-}
-
-/// Averages each `[n_patches, d]` block of `tokens` (row-major square patch grids of side
-/// `grid`, one after another) to a grid of at most `cells` a side; a sequence that is not a
-/// square grid is averaged in `cells`² runs of consecutive tokens.
-fn pool_grid(tokens: &[f32], n_patches: usize, d: usize, cells: usize) -> Vec<f32> {
-    let grid = (1..=n_patches).find(|g| g * g >= n_patches).unwrap_or(1);
-    let square = grid * grid == n_patches;
-    let side = cells.min(grid).max(1);
-    let n_cells = if square {
-        side * side
-    } else {
-        (side * side).min(n_patches)
-    };
-    let cell_of = |p: usize| {
-        if square {
-            (p / grid * side / grid) * side + (p % grid * side / grid)
-        } else {
-            p * n_cells / n_patches
-        }
-    };
-    let mut out = Vec::new();
-    for block in tokens.chunks(n_patches * d) {
-        let mut sums = vec![0.0f32; n_cells * d];
-        let mut counts = vec![0usize; n_cells];
-        for (p, token) in block.chunks(d).enumerate() {
-            let c = cell_of(p);
-            counts[c] += 1;
-            for (s, v) in sums[c * d..(c + 1) * d].iter_mut().zip(token) {
-                *s += v;
-            }
-        }
-        for (c, &count) in counts.iter().enumerate() {
-            out.extend(
-                sums[c * d..(c + 1) * d]
-                    .iter()
-                    .map(|s| s / count.max(1) as f32),
-            );
-        }
-    }
-    out
 }
 
 fn features<B: Backend>(
@@ -297,7 +290,10 @@ fn features<B: Backend>(
         let n_patches = patches.dims()[2];
         let pooled = trrg_llm::f32_values(views.clone().mean_dim(1).reshape([n, d]));
         let views = trrg_llm::f32_values(views);
-        let patches = pool_grid(&trrg_llm::f32_values(patches), n_patches, d, PROBE_GRID);
+        let patches = trrg_llm::f32_values(pool_patch_grid(
+            patches.reshape([n * n_views, n_patches, d]),
+            PROBE_GRID,
+        ));
         let per_study = patches.len() / n.max(1);
         for (b, item) in items.iter().enumerate() {
             out.pooled.push(pooled[b * d..(b + 1) * d].to_vec());
@@ -364,6 +360,76 @@ pub fn feature_probe<B: Backend>(
         .collect())
 }
 
+/// The spatial readout's weights and biases (row-major, its shapes) with each CheXpert slot of
+/// `bank` set to the [`fit_logistic`] regression on the training split's patch grids, the patch
+/// probe's fit (slots without a fit keep their values): the head starts stage 2 at the optimum
+/// the probe finds on today's encoder instead of at zero. None without a spatial readout.
+///
+/// The head computes `b_s + <W_s, g> / sqrt(|g|)` and the regression
+/// `b + sum_j w_j (g_j - mean_j) / std_j`, so `W_s,j = w_j sqrt(|g|) / std_j` and
+/// `b_s = b - sum_j w_j mean_j / std_j`.
+pub fn fit_spatial<B: Backend>(
+    model: &Trrg<B>,
+    train: &ReportDataset,
+    batcher: &ReportBatcher,
+    batch_size: usize,
+    bank: &ClueBank<B>,
+    device: &B::Device,
+) -> crate::Result<Option<(Vec<f32>, Vec<f32>)>> {
+    let Some(spatial) = &model.clue_spatial else {
+        return Ok(None);
+    };
+    let [n_slots, max_views, n_cells, d_vision] = spatial.weight.dims();
+    if n_cells != PROBE_GRID * PROBE_GRID {
+        return Err(crate::Error::InvalidConfig {
+            field: "clue.spatial_fit".into(),
+            reason: format!(
+                "the spatial readout has {n_cells} cells, the probe {PROBE_GRID} x {PROBE_GRID}"
+            ),
+        });
+    }
+    let fit = features(model, train, batcher, batch_size, bank, device)?;
+    let mut weight = trrg_llm::f32_values(spatial.weight.val());
+    let mut bias = trrg_llm::f32_values(spatial.bias.val());
+    let per_slot = max_views * n_cells * d_vision;
+    let jobs: Vec<(usize, usize)> = bank
+        .label_columns
+        .iter()
+        .enumerate()
+        .filter_map(|(k, slot)| slot.filter(|&s| s < n_slots).map(|s| (k, s)))
+        .collect();
+    let fits: Vec<(usize, Option<Logistic>)> = jobs
+        .par_iter()
+        .map(|&(k, s)| {
+            let labels: Vec<Option<bool>> = fit.labels.iter().map(|l| l[k]).collect();
+            (s, fit_logistic(&fit.patches, &labels))
+        })
+        .collect();
+    for (s, logistic) in fits {
+        let Some(l) = logistic.filter(|l| l.weight.len() <= per_slot) else {
+            continue;
+        };
+        let (row, b) = spatial_row(&l);
+        weight[s * per_slot..s * per_slot + row.len()].copy_from_slice(&row);
+        bias[s] = b;
+    }
+    Ok(Some((weight, bias)))
+}
+
+/// The spatial readout's weights and bias that compute `logistic`'s logit from a grid of
+/// `logistic.weight.len()` features: `W_j = w_j sqrt(n) / std_j`, `b - sum_j w_j mean_j / std_j`.
+fn spatial_row(logistic: &Logistic) -> (Vec<f32>, f32) {
+    let l = logistic;
+    let scale = (l.weight.len() as f64).sqrt();
+    let row = (0..l.weight.len())
+        .map(|j| (l.weight[j] * scale / l.std[j]) as f32)
+        .collect();
+    let shift: f64 = (0..l.weight.len())
+        .map(|j| l.weight[j] * l.mean[j] / l.std[j])
+        .sum();
+    (row, (l.bias - shift) as f32)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -399,21 +465,29 @@ mod tests {
     }
 
     #[test]
-    fn pool_grid_averages_square_cells_and_runs() {
-        // Two 4x4 grids of 1-d tokens valued by their index, then the index plus 100.
-        let tokens: Vec<f32> = (0..16).chain(100..116).map(|v| v as f32).collect();
-        let pooled = pool_grid(&tokens, 16, 1, 2);
-        // Top-left cell: tokens 0, 1, 4, 5.
-        assert_eq!(
-            pooled,
-            vec![2.5, 4.5, 10.5, 12.5, 102.5, 104.5, 110.5, 112.5]
+    fn a_spatial_row_computes_the_regressions_logit() {
+        use burn::backend::Flex;
+        // One view, a 1x1 grid of 3 features: the head's term equals the regression's logit.
+        let logistic = Logistic {
+            weight: vec![0.5, -1.0, 2.0],
+            bias: 0.25,
+            mean: vec![1.0, -2.0, 0.5],
+            std: vec![2.0, 0.5, 4.0],
+        };
+        let (row, bias) = spatial_row(&logistic);
+        let device = Default::default();
+        let spatial = trrg_clue::ClueSpatialConfig::new(1, 1, 3)
+            .with_cells(1)
+            .init::<Flex>(&device)
+            .with_values(row, &[bias])
+            .unwrap();
+        let x = [3.0f32, 1.0, -2.0];
+        let patches = Tensor::<Flex, 3>::from_data(TensorData::new(x.to_vec(), [1, 1, 3]), &device);
+        let term = spatial.forward(patches, 1, 1, &[Some(0)]).into_scalar();
+        assert!(
+            (f64::from(term) - logistic.logit(&x)).abs() < 1e-5,
+            "{term}"
         );
-        // A grid smaller than the cells is kept; two dimensions stay apart.
-        let two_d: Vec<f32> = (0..8).map(|v| v as f32).collect();
-        assert_eq!(pool_grid(&two_d, 4, 2, 4), two_d);
-        // Not a square: runs of consecutive tokens (6 tokens into 4 runs: 0-1, 2, 3-4, 5).
-        let run: Vec<f32> = (0..6).map(|v| v as f32).collect();
-        assert_eq!(pool_grid(&run, 6, 1, 2), vec![0.5, 2.0, 3.5, 5.0]);
     }
 
     #[test]

@@ -155,6 +155,7 @@ fn lora_and_frozen_llm_train_and_resume() {
     config.stage2.clue_lr_scale = 4.0;
     config.clue.readout = true;
     config.clue.spatial = true;
+    config.clue.spatial_fit = true;
     config.stage2_report_edits = 0.5;
     let whole = train::<A>(
         &config,

@@ -152,6 +152,9 @@ pub fn train_parallel<B: AutodiffBackend>(
             ..RunState::new(2)
         };
         model = prepare_stage2(model, config, device)?;
+        if config.clue.spatial_fit {
+            model = fit_spatial_readout(&ctx, model, &diseases)?;
+        }
     }
 
     let bank = (config.clue.mode != ClueMode::Off)
@@ -312,6 +315,34 @@ fn prepare_stage2<B: AutodiffBackend>(
         LlmTraining::Frozen => model.llm.no_grad(),
         LlmTraining::Lora(lora) => model.llm.with_lora(lora, device)?,
     };
+    Ok(model)
+}
+
+/// The model with its spatial readout at the perception probe's fit on the training split
+/// ([`crate::probe::fit_spatial`]).
+fn fit_spatial_readout<B: AutodiffBackend>(
+    ctx: &Context<'_, B>,
+    mut model: Trrg<B>,
+    diseases: &DiseaseSet,
+) -> crate::Result<Trrg<B>> {
+    let inner = burn::module::AutodiffModule::valid(&model);
+    let bank = ctx.bank(&inner, diseases)?;
+    let start = std::time::Instant::now();
+    let fit = crate::probe::fit_spatial(
+        &inner,
+        &ctx.data.train,
+        ctx.eval_batcher,
+        ctx.config.batch_size,
+        &bank,
+        ctx.device,
+    )?;
+    if let (Some((weight, bias)), Some(spatial)) = (fit, model.clue_spatial.take()) {
+        model.clue_spatial = Some(spatial.with_values(weight, &bias)?);
+        log::info!(
+            "spatial readout fitted on the training split's patch grids in {:.0} s",
+            start.elapsed().as_secs_f64()
+        );
+    }
     Ok(model)
 }
 
