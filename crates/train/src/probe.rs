@@ -10,10 +10,9 @@
 
 use std::collections::BTreeMap;
 
-use rayon::prelude::*;
-
 use burn::data::dataset::Dataset;
 use burn::prelude::*;
+use rayon::prelude::*;
 use serde::Serialize;
 use trrg_clue::pool_patch_grid;
 use trrg_data::{ReportBatcher, ReportDataset};
@@ -27,7 +26,8 @@ use crate::evaluate::auc;
 pub const PROBE_L2: f64 = 1e-2;
 /// Full-batch gradient steps of the linear probe.
 pub const PROBE_STEPS: usize = 400;
-/// The patch probe's grid: each view's patch tokens averaged to at most this many cells a side.
+/// The patch probe's grid: each view's patch tokens pooled to this many cells a side
+/// ([`trrg_clue::pool_patch_grid`], the spatial readout's pooling).
 pub const PROBE_GRID: usize = 4;
 
 /// How well-conditioned a set of directions is: the cosine Gram matrix's spread.
@@ -257,9 +257,8 @@ pub fn logistic_probe_auc(
 
 /// Each study's features and labels: the view-mean of the encoder's global tokens (what the
 /// clue heads read), the views' global tokens side by side, the views' pooled patch grids side
-/// by side, and the label per disease of
-/// `bank`, present against the rest as the test's clue AUC counts (None for a study without
-/// labels or a disease outside the label set).
+/// by side, and the label per disease of `bank`, present against the rest as the test's clue
+/// AUC counts (None for a study without labels or a disease outside the label set).
 struct Features {
     pooled: Vec<Vec<f32>>,
     views: Vec<Vec<f32>>,

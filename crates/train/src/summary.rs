@@ -180,7 +180,7 @@ pub fn perception_table(name: &str, metrics: &Value) -> String {
          (the stage-1 figure of earlier runs) {}. Disease identities (pos + neg) / 2: \
          mean cosine {}, condition number {}; contrasts pos - neg: mean cosine {}, condition number {}. \
          The linear probe is a logistic regression fitted on the training split's features; \
-         the patch grid is each view's patch tokens averaged to at most {PROBE_GRID} x {PROBE_GRID} cells.\n",
+         the patch grid is each view's patch tokens averaged to {PROBE_GRID} x {PROBE_GRID} cells.\n",
         mean("val_zero_shot_auc", None),
         mean("val_clue_auc", None),
         mean("val_feature_probe", Some("views")),
