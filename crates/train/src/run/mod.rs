@@ -338,10 +338,10 @@ fn fit_spatial_readout<B: AutodiffBackend>(
     )?;
     if let (Some((weight, bias)), Some(spatial)) = (fit, model.clue_spatial.take()) {
         model.clue_spatial = Some(spatial.with_values(weight, &bias)?);
-        log::info!(
+        ctx.report(format!(
             "spatial readout fitted on the training split's patch grids in {:.0} s",
             start.elapsed().as_secs_f64()
-        );
+        ));
     }
     Ok(model)
 }
