@@ -133,7 +133,7 @@ pub struct ClueOptions {
     /// only, so any disease set still works. Default false.
     pub readout: bool,
     /// Spatial clue readout: each CheXpert observation gets its own linear read of every
-    /// view's patch tokens averaged to a 4 x 4 grid, and its own bias
+    /// view's patch tokens averaged to a `spatial_grid` x `spatial_grid` grid, and its own bias
     /// ([`trrg_clue::ClueSpatial`]), starting at zero (the bias at the training log-odds when
     /// `readout` is off), so a finding drawn in one place is read in that place. A disease
     /// outside the 14 gets nothing from it, so any disease set still works. Default false.
@@ -143,6 +143,10 @@ pub struct ClueOptions {
     /// patch grids (`trrg_train::probe::fit_spatial`), so the head starts at the probe's
     /// optimum on the stage-1 encoder instead of at zero. Default false.
     pub spatial_fit: bool,
+    /// Side of the grid that the spatial readout, and the perception probe's patch column,
+    /// average each view's patch tokens to (the tiny preset's encoder has 8 x 8 patches).
+    /// Default 4.
+    pub spatial_grid: usize,
     /// With hard clues (fitted or fixed thresholds), No Finding is decided as the labels
     /// decide it: on only where its own threshold passes and no finding other than Support
     /// Devices is on ([`crate::NoFindingGate`]), at inference and when the thresholds are
@@ -180,6 +184,7 @@ impl Default for ClueOptions {
             readout: false,
             spatial: false,
             spatial_fit: false,
+            spatial_grid: 4,
             no_finding_gate: false,
             counterfactual: 0.0,
         }
@@ -232,6 +237,9 @@ impl ClueOptions {
                 "clue.spatial_fit",
                 "fits the spatial readout, so it needs clue.spatial".into(),
             );
+        }
+        if self.spatial_grid == 0 {
+            return bad("clue.spatial_grid", "must be at least 1".into());
         }
         if !(self.negation_weight >= 0.0 && self.negation_weight.is_finite()) {
             return bad(

@@ -213,6 +213,7 @@ impl<B: Backend> Trrg<B> {
                 .then(|| ClueReadoutConfig::new(DiseaseSet::chexpert().len()).init(device)),
             clue_spatial: config.clue.spatial.then(|| {
                 ClueSpatialConfig::new(DiseaseSet::chexpert().len(), config.max_views, d_vision)
+                    .with_cells(config.clue.spatial_grid)
                     .init(device)
             }),
             clue_embedder: ClueEmbedderConfig::new(d_text, d).init(device),

@@ -805,11 +805,26 @@ fn negation_contrast_adds_the_weighted_bce_of_the_clue_logits() {
     assert!(refiner.disease.weight.val().grad(&grads).is_some());
     assert!(model.clue_locator.is_some());
 
-    assert!(with_clue(config(ClueMode::Full), |c| c.spatial_fit = true)
+    assert!(with_clue(config(ClueMode::Full), |c| {
+        c.spatial = false;
+        c.spatial_fit = true;
+    })
+    .init::<B>(&device)
+    .unwrap_err()
+    .to_string()
+    .contains("clue.spatial_fit"));
+    assert!(with_clue(config(ClueMode::Full), |c| c.spatial_grid = 0)
         .init::<B>(&device)
         .unwrap_err()
         .to_string()
-        .contains("clue.spatial_fit"));
+        .contains("clue.spatial_grid"));
+    let grid = with_clue(config(ClueMode::Full), |c| {
+        c.spatial = true;
+        c.spatial_grid = 3;
+    })
+    .init::<B>(&device)
+    .unwrap();
+    assert_eq!(grid.clue_spatial.unwrap().weight.dims()[2], 9);
     assert!(
         with_clue(config(ClueMode::Full), |c| c.negation_weight = -1.0)
             .init::<B>(&device)

@@ -26,9 +26,6 @@ use crate::evaluate::auc;
 pub const PROBE_L2: f64 = 1e-2;
 /// Full-batch gradient steps of the linear probe.
 pub const PROBE_STEPS: usize = 400;
-/// The patch probe's grid: each view's patch tokens pooled to this many cells a side
-/// ([`trrg_clue::pool_patch_grid`], the spatial readout's pooling).
-pub const PROBE_GRID: usize = 4;
 
 /// How well-conditioned a set of directions is: the cosine Gram matrix's spread.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -171,71 +168,147 @@ impl Logistic {
 /// gradient steps from the prior's log-odds); labels None are left out. None when the split
 /// lacks a class.
 pub fn fit_logistic(train: &[Vec<f32>], train_y: &[Option<bool>]) -> Option<Logistic> {
-    let (x, y): (Vec<&Vec<f32>>, Vec<f64>) = train
-        .iter()
-        .zip(train_y)
-        .filter_map(|(x, y)| y.map(|y| (x, f64::from(u8::from(y)))))
-        .unzip();
-    let positives = y.iter().filter(|&&v| v > 0.5).count();
-    if positives == 0 || positives == y.len() {
-        return None;
+    fit_logistic_columns(train, &[train_y.to_vec()]).pop()?
+}
+
+/// One [`fit_logistic`] regression per label column (`columns[k][i]`: row `i`'s label in
+/// column `k`) on the same features, fitted in parallel. Columns that leave out the same rows
+/// share one standardization and one Gram matrix ([`Design`]), which is most of the work when
+/// the rows have more features than there are rows (the patch grids).
+pub fn fit_logistic_columns(
+    train: &[Vec<f32>],
+    columns: &[Vec<Option<bool>>],
+) -> Vec<Option<Logistic>> {
+    let mut designs: BTreeMap<Vec<bool>, Option<Design>> = BTreeMap::new();
+    for column in columns {
+        let known: Vec<bool> = column.iter().map(Option::is_some).collect();
+        designs.entry(known).or_insert(None);
     }
-    let d = x.first()?.len();
-    let n = x.len() as f64;
-    let mean: Vec<f64> = (0..d)
-        .map(|j| x.iter().map(|r| f64::from(r[j])).sum::<f64>() / n)
-        .collect();
-    let std: Vec<f64> = (0..d)
-        .map(|j| {
-            let var = x
+    designs.par_iter_mut().for_each(|(known, design)| {
+        let rows: Vec<&[f32]> = train
+            .iter()
+            .zip(known)
+            .filter(|(_, &k)| k)
+            .map(|(r, _)| r.as_slice())
+            .collect();
+        *design = Design::new(&rows);
+    });
+    columns
+        .par_iter()
+        .map(|column| {
+            let known: Vec<bool> = column.iter().map(Option::is_some).collect();
+            let y: Vec<f64> = column
                 .iter()
-                .map(|r| (f64::from(r[j]) - mean[j]).powi(2))
-                .sum::<f64>()
-                / n;
-            var.sqrt().max(1e-6)
+                .flatten()
+                .map(|&v| f64::from(u8::from(v)))
+                .collect();
+            designs[&known].as_ref()?.fit(&y)
         })
-        .collect();
-    let xs: Vec<Vec<f64>> = x
-        .iter()
-        .map(|r| {
-            r.iter()
-                .enumerate()
-                .map(|(j, &v)| (f64::from(v) - mean[j]) / std[j])
-                .collect()
-        })
-        .collect();
-    // Gradient descent on the mean log loss; its curvature is at most (|x|^2 / 4) per row, so a
-    // step of 4 / (mean |x|^2 + 4 l2) is stable.
-    let mean_sq = xs
-        .iter()
-        .map(|r| r.iter().map(|v| v * v).sum::<f64>())
-        .sum::<f64>()
-        / n;
-    let step = 4.0 / (mean_sq + 1.0 + 4.0 * PROBE_L2);
-    let prior = (positives as f64 / n).clamp(1e-6, 1.0 - 1e-6);
-    let (mut w, mut b) = (vec![0.0; d], (prior / (1.0 - prior)).ln());
-    for _ in 0..PROBE_STEPS {
-        let mut gw: Vec<f64> = w.iter().map(|wj| PROBE_L2 * wj).collect();
-        let mut gb = 0.0;
-        for (r, &t) in xs.iter().zip(&y) {
-            let z = b + r.iter().zip(&w).map(|(a, c)| a * c).sum::<f64>();
-            let err = (1.0 / (1.0 + (-z).exp()) - t) / n;
-            gb += err;
-            for (g, a) in gw.iter_mut().zip(r) {
-                *g += err * a;
+        .collect()
+}
+
+/// Training rows standardized, with their Gram matrix, for gradient descent on the logistic
+/// loss in the span of the rows: with `w = sum_i a_i x_i` (true at `w = 0` and kept by every
+/// step, since the gradient `l2 w + sum_i err_i x_i` lies in that span), each step needs only
+/// `K a` (`n^2`) instead of `X w` and `X^T err` (`2 n d`). The iterates are plain gradient
+/// descent's up to float rounding.
+struct Design {
+    mean: Vec<f64>,
+    std: Vec<f64>,
+    /// The standardized rows, `[n][d]`.
+    xs: Vec<Vec<f64>>,
+    /// `xs xs^T`, row-major `[n, n]`.
+    gram: Vec<f64>,
+}
+
+impl Design {
+    fn new(rows: &[&[f32]]) -> Option<Self> {
+        let d = rows.first()?.len();
+        let n = rows.len() as f64;
+        let mean: Vec<f64> = (0..d)
+            .map(|j| rows.iter().map(|r| f64::from(r[j])).sum::<f64>() / n)
+            .collect();
+        let std: Vec<f64> = (0..d)
+            .map(|j| {
+                let var = rows
+                    .iter()
+                    .map(|r| (f64::from(r[j]) - mean[j]).powi(2))
+                    .sum::<f64>()
+                    / n;
+                var.sqrt().max(1e-6)
+            })
+            .collect();
+        let xs: Vec<Vec<f64>> = rows
+            .iter()
+            .map(|r| {
+                r.iter()
+                    .enumerate()
+                    .map(|(j, &v)| (f64::from(v) - mean[j]) / std[j])
+                    .collect()
+            })
+            .collect();
+        let dot = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f64>();
+        let upper: Vec<Vec<f64>> = (0..xs.len())
+            .into_par_iter()
+            .map(|i| xs[i..].iter().map(|r| dot(&xs[i], r)).collect())
+            .collect();
+        let m = xs.len();
+        let mut gram = vec![0.0; m * m];
+        for (i, row) in upper.iter().enumerate() {
+            for (k, &v) in row.iter().enumerate() {
+                gram[i * m + i + k] = v;
+                gram[(i + k) * m + i] = v;
             }
         }
-        for (wj, g) in w.iter_mut().zip(&gw) {
-            *wj -= step * g;
-        }
-        b -= step * gb;
+        Some(Self {
+            mean,
+            std,
+            xs,
+            gram,
+        })
     }
-    Some(Logistic {
-        weight: w,
-        bias: b,
-        mean,
-        std,
-    })
+
+    /// The regression on targets `y` (0 or 1, one per row); None when they are all one class.
+    fn fit(&self, y: &[f64]) -> Option<Logistic> {
+        let m = self.xs.len();
+        let positives = y.iter().filter(|&&v| v > 0.5).count();
+        if positives == 0 || positives == m {
+            return None;
+        }
+        let n = m as f64;
+        // Gradient descent on the mean log loss; its curvature is at most (|x|^2 / 4) per row,
+        // so a step of 4 / (mean |x|^2 + 4 l2) is stable.
+        let mean_sq = (0..m).map(|i| self.gram[i * m + i]).sum::<f64>() / n;
+        let step = 4.0 / (mean_sq + 1.0 + 4.0 * PROBE_L2);
+        let prior = (positives as f64 / n).clamp(1e-6, 1.0 - 1e-6);
+        let (mut a, mut b) = (vec![0.0; m], (prior / (1.0 - prior)).ln());
+        for _ in 0..PROBE_STEPS {
+            let err: Vec<f64> = self
+                .gram
+                .chunks(m)
+                .zip(y)
+                .map(|(k, &t)| {
+                    let z = b + k.iter().zip(&a).map(|(g, c)| g * c).sum::<f64>();
+                    (1.0 / (1.0 + (-z).exp()) - t) / n
+                })
+                .collect();
+            // w <- w - step (l2 w + X^T err), in the coefficients of the rows.
+            for (ai, e) in a.iter_mut().zip(&err) {
+                *ai = *ai * (1.0 - step * PROBE_L2) - step * e;
+            }
+            b -= step * err.iter().sum::<f64>();
+        }
+        let d = self.mean.len();
+        let weight = (0..d)
+            .map(|j| self.xs.iter().zip(&a).map(|(r, c)| r[j] * c).sum())
+            .collect();
+        Some(Logistic {
+            weight,
+            bias: b,
+            mean: self.mean.clone(),
+            std: self.std.clone(),
+        })
+    }
 }
 
 /// The AUC on `val` of the [`fit_logistic`] regression fitted on `train`; labels None are left
@@ -246,7 +319,11 @@ pub fn logistic_probe_auc(
     val: &[Vec<f32>],
     val_y: &[Option<bool>],
 ) -> Option<f64> {
-    let fit = fit_logistic(train, train_y)?;
+    scored_auc(&fit_logistic(train, train_y)?, val, val_y)
+}
+
+/// The AUC of `fit`'s logits on `val` (labels None left out; None with one class).
+fn scored_auc(fit: &Logistic, val: &[Vec<f32>], val_y: &[Option<bool>]) -> Option<f64> {
     let (scores, truth): (Vec<f32>, Vec<bool>) = val
         .iter()
         .zip(val_y)
@@ -266,12 +343,24 @@ struct Features {
     labels: Vec<Vec<Option<bool>>>,
 }
 
+impl Features {
+    /// The labels by disease: `columns(n)[d][i]` is study `i`'s label for disease `d < n`.
+    fn columns(&self, n_diseases: usize) -> Vec<Vec<Option<bool>>> {
+        (0..n_diseases)
+            .map(|d| self.labels.iter().map(|l| l[d]).collect())
+            .collect()
+    }
+}
+
+/// `grid`: the side of the grid each view's patch tokens are averaged to
+/// ([`trrg_clue::pool_patch_grid`], the spatial readout's pooling).
 fn features<B: Backend>(
     model: &Trrg<B>,
     dataset: &ReportDataset,
     batcher: &ReportBatcher,
     batch_size: usize,
     bank: &ClueBank<B>,
+    grid: usize,
     device: &B::Device,
 ) -> crate::Result<Features> {
     let mut out = Features {
@@ -291,7 +380,7 @@ fn features<B: Backend>(
         let views = trrg_llm::f32_values(views);
         let patches = trrg_llm::f32_values(pool_patch_grid(
             patches.reshape([n * n_views, n_patches, d]),
-            PROBE_GRID,
+            grid,
         ));
         let per_study = patches.len() / n.max(1);
         for (b, item) in items.iter().enumerate() {
@@ -322,14 +411,16 @@ pub struct ProbeAuc {
     pub pooled: Option<f64>,
     /// On every view's global token side by side (what the encoder holds).
     pub views: Option<f64>,
-    /// On every view's patch tokens, averaged to a [`PROBE_GRID`]² grid, side by side: whether
+    /// On every view's patch tokens, averaged to a grid (`clue.spatial_grid` a side), side by
+    /// side: whether
     /// the encoder holds a finding in its place, as a thumbnail does for the raw-pixel probe
     /// (`scripts/pixel-probe.py`), when its global token does not.
     pub patches: Option<f64>,
 }
 
 /// The linear probe per disease of `bank`: fitted on `train`'s encoder features, scored on
-/// `val`.
+/// `val`; the patch column on each view's patch tokens averaged to `grid` x `grid` cells.
+#[allow(clippy::too_many_arguments)]
 pub fn feature_probe<B: Backend>(
     model: &Trrg<B>,
     train: &ReportDataset,
@@ -337,22 +428,33 @@ pub fn feature_probe<B: Backend>(
     batcher: &ReportBatcher,
     batch_size: usize,
     bank: &ClueBank<B>,
+    grid: usize,
     device: &B::Device,
 ) -> crate::Result<BTreeMap<String, ProbeAuc>> {
-    let fit = features(model, train, batcher, batch_size, bank, device)?;
-    let score = features(model, val, batcher, batch_size, bank, device)?;
-    let column =
-        |f: &Features, d: usize| -> Vec<Option<bool>> { f.labels.iter().map(|l| l[d]).collect() };
+    let fit = features(model, train, batcher, batch_size, bank, grid, device)?;
+    let score = features(model, val, batcher, batch_size, bank, grid, device)?;
+    let n = bank.names.len();
+    let (fit_y, score_y) = (fit.columns(n), score.columns(n));
+    // Per disease, the validation AUC of the regression fitted on one feature set.
+    let aucs = |train: &[Vec<f32>], val: &[Vec<f32>]| -> Vec<Option<f64>> {
+        fit_logistic_columns(train, &fit_y)
+            .iter()
+            .zip(&score_y)
+            .map(|(l, y)| scored_auc(l.as_ref()?, val, y))
+            .collect()
+    };
+    let pooled = aucs(&fit.pooled, &score.pooled);
+    let views = aucs(&fit.views, &score.views);
+    let patches = aucs(&fit.patches, &score.patches);
     Ok(bank
         .names
         .iter()
         .enumerate()
         .map(|(d, name)| {
-            let (ty, vy) = (column(&fit, d), column(&score, d));
             let probe = ProbeAuc {
-                pooled: logistic_probe_auc(&fit.pooled, &ty, &score.pooled, &vy),
-                views: logistic_probe_auc(&fit.views, &ty, &score.views, &vy),
-                patches: logistic_probe_auc(&fit.patches, &ty, &score.patches, &vy),
+                pooled: pooled[d],
+                views: views[d],
+                patches: patches[d],
             };
             (name.clone(), probe)
         })
@@ -379,15 +481,8 @@ pub fn fit_spatial<B: Backend>(
         return Ok(None);
     };
     let [n_slots, max_views, n_cells, d_vision] = spatial.weight.dims();
-    if n_cells != PROBE_GRID * PROBE_GRID {
-        return Err(crate::Error::InvalidConfig {
-            field: "clue.spatial_fit".into(),
-            reason: format!(
-                "the spatial readout has {n_cells} cells, the probe {PROBE_GRID} x {PROBE_GRID}"
-            ),
-        });
-    }
-    let fit = features(model, train, batcher, batch_size, bank, device)?;
+    let grid = (n_cells as f64).sqrt().round() as usize;
+    let fit = features(model, train, batcher, batch_size, bank, grid, device)?;
     let mut weight = trrg_llm::f32_values(spatial.weight.val());
     let mut bias = trrg_llm::f32_values(spatial.bias.val());
     let per_slot = max_views * n_cells * d_vision;
@@ -397,14 +492,10 @@ pub fn fit_spatial<B: Backend>(
         .enumerate()
         .filter_map(|(k, slot)| slot.filter(|&s| s < n_slots).map(|s| (k, s)))
         .collect();
-    let fits: Vec<(usize, Option<Logistic>)> = jobs
-        .par_iter()
-        .map(|&(k, s)| {
-            let labels: Vec<Option<bool>> = fit.labels.iter().map(|l| l[k]).collect();
-            (s, fit_logistic(&fit.patches, &labels))
-        })
-        .collect();
-    for (s, logistic) in fits {
+    let columns = fit.columns(bank.names.len());
+    let picked: Vec<Vec<Option<bool>>> = jobs.iter().map(|&(k, _)| columns[k].clone()).collect();
+    let fits = fit_logistic_columns(&fit.patches, &picked);
+    for (&(_, s), logistic) in jobs.iter().zip(fits) {
         let Some(l) = logistic.filter(|l| l.weight.len() <= per_slot) else {
             continue;
         };
@@ -487,6 +578,72 @@ mod tests {
             (f64::from(term) - logistic.logit(&x)).abs() < 1e-5,
             "{term}"
         );
+    }
+
+    /// Gradient descent in the span of the rows (through their Gram matrix) follows plain
+    /// gradient descent on the weights, here written out as the reference; columns that leave
+    /// out different rows get their own standardization.
+    #[test]
+    fn the_gram_fit_is_plain_gradient_descent() {
+        let mut state = 99u64;
+        let mut next = move || {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((state >> 33) as f32 / (1u64 << 31) as f32) - 0.5
+        };
+        // More features than rows, as the patch grids have.
+        let (n, d) = (30, 50);
+        let x: Vec<Vec<f32>> = (0..n).map(|_| (0..d).map(|_| next()).collect()).collect();
+        let y: Vec<Option<bool>> = x.iter().map(|r| Some(r[0] + r[7] > 0.1)).collect();
+        let mut partial = y.clone();
+        partial[3] = None;
+        let fits = fit_logistic_columns(&x, &[y.clone(), partial.clone()]);
+        for (column, fit) in [y, partial].iter().zip(&fits) {
+            let fit = fit.as_ref().unwrap();
+            let rows: Vec<&Vec<f32>> = x
+                .iter()
+                .zip(column)
+                .filter(|(_, l)| l.is_some())
+                .map(|(r, _)| r)
+                .collect();
+            let t: Vec<f64> = column
+                .iter()
+                .flatten()
+                .map(|&v| f64::from(u8::from(v)))
+                .collect();
+            let m = rows.len() as f64;
+            let xs: Vec<Vec<f64>> = rows
+                .iter()
+                .map(|r| {
+                    (0..d)
+                        .map(|j| (f64::from(r[j]) - fit.mean[j]) / fit.std[j])
+                        .collect()
+                })
+                .collect();
+            let mean_sq = xs.iter().flatten().map(|v| v * v).sum::<f64>() / m;
+            let step = 4.0 / (mean_sq + 1.0 + 4.0 * PROBE_L2);
+            let prior = t.iter().sum::<f64>() / m;
+            let (mut w, mut b) = (vec![0.0; d], (prior / (1.0 - prior)).ln());
+            for _ in 0..PROBE_STEPS {
+                let mut gw: Vec<f64> = w.iter().map(|wj| PROBE_L2 * wj).collect();
+                let mut gb = 0.0;
+                for (r, &target) in xs.iter().zip(&t) {
+                    let z = b + r.iter().zip(&w).map(|(a, c)| a * c).sum::<f64>();
+                    let err = (1.0 / (1.0 + (-z).exp()) - target) / m;
+                    gb += err;
+                    gw.iter_mut().zip(r).for_each(|(g, a)| *g += err * a);
+                }
+                w.iter_mut().zip(&gw).for_each(|(wj, g)| *wj -= step * g);
+                b -= step * gb;
+            }
+            assert!((fit.bias - b).abs() < 1e-9, "{} {b}", fit.bias);
+            assert!(fit.weight.iter().zip(&w).all(|(a, c)| (a - c).abs() < 1e-9));
+            // The mean of the rows it was fitted on.
+            let mean0 = rows.iter().map(|r| f64::from(r[0])).sum::<f64>() / m;
+            assert!((fit.mean[0] - mean0).abs() < 1e-12);
+        }
+        assert_ne!(fits[0], fits[1]);
     }
 
     #[test]

@@ -5,8 +5,6 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 use trrg_synth::{default_dir, write_dataset, SynthConfig};
 
-use crate::probe::PROBE_GRID;
-
 /// Generates (or reuses, when already there) the default **synthetic** dataset under `root`
 /// and returns its directory.
 pub fn default_synthetic_data(root: &Path) -> crate::Result<PathBuf> {
@@ -180,7 +178,7 @@ pub fn perception_table(name: &str, metrics: &Value) -> String {
          (the stage-1 figure of earlier runs) {}. Disease identities (pos + neg) / 2: \
          mean cosine {}, condition number {}; contrasts pos - neg: mean cosine {}, condition number {}. \
          The linear probe is a logistic regression fitted on the training split's features; \
-         the patch grid is each view's patch tokens averaged to {PROBE_GRID} x {PROBE_GRID} cells.\n",
+         the patch grid is each view's patch tokens averaged to {grid} x {grid} cells.\n",
         mean("val_zero_shot_auc", None),
         mean("val_clue_auc", None),
         mean("val_feature_probe", Some("views")),
@@ -190,6 +188,9 @@ pub fn perception_table(name: &str, metrics: &Value) -> String {
         number(metrics, &["prompts", "identity", "condition_number"]),
         number(metrics, &["prompts", "contrast", "mean_cosine"]),
         number(metrics, &["prompts", "contrast", "condition_number"]),
+        grid = metrics["feature_probe_settings"]["patch_grid"]
+            .as_u64()
+            .map_or("?".into(), |g| g.to_string()),
     );
     out
 }

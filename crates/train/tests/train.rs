@@ -191,6 +191,8 @@ fn a_stage1_only_run_is_the_perception_probe() {
     dataset(&data);
     let mut config = config();
     config.stage2.epochs = 0;
+    // The patch column at the spatial readout's grid.
+    config.clue.spatial_grid = 2;
     let run = root.join("run");
     let summary = train::<A>(
         &config,
@@ -224,9 +226,12 @@ fn a_stage1_only_run_is_the_perception_probe() {
     assert!(val[0]["clue_auc"].is_object() && val[0]["prompts"]["contrast"].is_object());
     let table = trrg_train::results_table(&[("probe".into(), m.clone())]);
     assert!(
-        table.contains("Perception probe") && table.contains("SYNTHETIC"),
+        table.contains("Perception probe")
+            && table.contains("SYNTHETIC")
+            && table.contains("averaged to 2 x 2 cells"),
         "{table}"
     );
+    assert_eq!(m["feature_probe_settings"]["patch_grid"], 2);
     // Nothing to train: no stage at all is an error naming the field.
     config.stage1.epochs = 0;
     let err = train::<A>(

@@ -12,7 +12,7 @@ use trrg_clue::DiseaseSet;
 use trrg_model::{ClueBank, Trrg};
 
 use crate::evaluate::{known_mean, perception_aucs, PerceptionAucs};
-use crate::probe::{feature_probe, PromptConditioning, PROBE_GRID, PROBE_L2, PROBE_STEPS};
+use crate::probe::{feature_probe, PromptConditioning, PROBE_L2, PROBE_STEPS};
 use crate::RunDir;
 
 use super::Context;
@@ -83,6 +83,7 @@ pub(super) fn perception_probe<B: AutodiffBackend>(
         eval_batcher,
         batch,
         &bank,
+        config.clue.spatial_grid,
         device,
     )?;
     let kind = if data.synthetic { "synthetic" } else { "real" };
@@ -105,7 +106,7 @@ pub(super) fn perception_probe<B: AutodiffBackend>(
             "l2": PROBE_L2,
             "steps": PROBE_STEPS,
             "fit": "train split",
-            "patch_grid": PROBE_GRID,
+            "patch_grid": config.clue.spatial_grid,
             "scored": "val split",
         }),
         prompts: PromptConditioning::of(&bank),
