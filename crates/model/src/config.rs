@@ -136,12 +136,15 @@ pub struct ClueOptions {
     /// view's patch tokens averaged to a `spatial_grid` x `spatial_grid` grid, and its own bias
     /// ([`trrg_clue::ClueSpatial`]), starting at zero (the bias at the training log-odds when
     /// `readout` is off), so a finding drawn in one place is read in that place. A disease
-    /// outside the 14 gets nothing from it, so any disease set still works. Default false.
+    /// outside the 14 gets nothing from it, so any disease set still works. Default true since
+    /// 2026-12-07 with `spatial_fit` (docs/results.md); a run directory without the field was
+    /// trained without it and is read with false.
     pub spatial: bool,
     /// With `spatial`: at the start of stage 2, each CheXpert observation's spatial weights
     /// and bias are set to the perception probe's logistic regression on the training split's
     /// patch grids (`trrg_train::probe::fit_spatial`), so the head starts at the probe's
-    /// optimum on the stage-1 encoder instead of at zero. Default false.
+    /// optimum on the stage-1 encoder instead of at zero. Nothing is fitted with
+    /// `mode = "off"`. Default true since 2026-12-07.
     pub spatial_fit: bool,
     /// Side of the grid that the spatial readout, and the perception probe's patch column,
     /// average each view's patch tokens to (the tiny preset's encoder has 8 x 8 patches).
@@ -182,8 +185,8 @@ impl Default for ClueOptions {
             view_max: false,
             visual_dropout: 0.0,
             readout: false,
-            spatial: false,
-            spatial_fit: false,
+            spatial: true,
+            spatial_fit: true,
             spatial_grid: 4,
             no_finding_gate: false,
             counterfactual: 0.0,

@@ -152,7 +152,7 @@ pub fn train_parallel<B: AutodiffBackend>(
             ..RunState::new(2)
         };
         model = prepare_stage2(model, config, device)?;
-        if config.clue.spatial_fit {
+        if config.clue.spatial_fit && config.clue.mode != ClueMode::Off {
             model = fit_spatial_readout(&ctx, model, &diseases)?;
         }
     }
