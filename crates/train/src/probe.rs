@@ -580,18 +580,22 @@ mod tests {
         );
     }
 
+    /// A deterministic pseudo-random stream, uniform in [-0.5, 0.5).
+    fn uniform(mut state: u64) -> impl FnMut() -> f32 {
+        move || {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((state >> 33) as f32 / (1u64 << 31) as f32) - 0.5
+        }
+    }
+
     /// Gradient descent in the span of the rows (through their Gram matrix) follows plain
     /// gradient descent on the weights, here written out as the reference; columns that leave
     /// out different rows get their own standardization.
     #[test]
     fn the_gram_fit_is_plain_gradient_descent() {
-        let mut state = 99u64;
-        let mut next = move || {
-            state = state
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            ((state >> 33) as f32 / (1u64 << 31) as f32) - 0.5
-        };
+        let mut next = uniform(99);
         // More features than rows, as the patch grids have.
         let (n, d) = (30, 50);
         let x: Vec<Vec<f32>> = (0..n).map(|_| (0..d).map(|_| next()).collect()).collect();
@@ -648,14 +652,7 @@ mod tests {
 
     #[test]
     fn the_probe_separates_a_linear_finding_and_not_noise() {
-        // A deterministic pseudo-random stream.
-        let mut state = 12345u64;
-        let mut next = move || {
-            state = state
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            ((state >> 33) as f32 / (1u64 << 31) as f32) - 0.5
-        };
+        let mut next = uniform(12345);
         let mut rows = |n: usize| -> Vec<Vec<f32>> {
             (0..n).map(|_| (0..8).map(|_| next()).collect()).collect()
         };
