@@ -147,8 +147,9 @@ pub struct ClueOptions {
     /// `mode = "off"`. Default true since 2026-12-07.
     pub spatial_fit: bool,
     /// Side of the grid that the spatial readout, and the perception probe's patch column,
-    /// average each view's patch tokens to (the tiny preset's encoder has 8 x 8 patches).
-    /// Default 4.
+    /// average each view's patch tokens to (the tiny preset's encoder has 8 x 8 patches, so 8
+    /// reads every patch). Default 8 since 2026-12-07 (docs/results.md); a run directory
+    /// without the field was trained with 4 and is read with 4.
     pub spatial_grid: usize,
     /// With hard clues (fitted or fixed thresholds), No Finding is decided as the labels
     /// decide it: on only where its own threshold passes and no finding other than Support
@@ -187,7 +188,7 @@ impl Default for ClueOptions {
             readout: false,
             spatial: true,
             spatial_fit: true,
-            spatial_grid: 4,
+            spatial_grid: 8,
             no_finding_gate: false,
             counterfactual: 0.0,
         }

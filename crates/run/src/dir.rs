@@ -78,8 +78,8 @@ impl RunDir {
     /// Reads `config.json` (unknown fields rejected). A field the file lacks because the run
     /// is older than it takes the value the run was trained with, not today's default: no
     /// stem BatchNorm without `vision`, no clue words without `clue.words`, no spatial clue
-    /// readout without `clue.spatial`, one stage-2 worker without `stage2_workers`, no n-gram
-    /// ban without `eval.no_repeat_ngram_size`.
+    /// readout without `clue.spatial`, its 4 x 4 grid without `clue.spatial_grid`, one stage-2
+    /// worker without `stage2_workers`, no n-gram ban without `eval.no_repeat_ngram_size`.
     pub fn read_config(&self) -> Result<TrainConfig> {
         let path = self.config_path();
         let text = std::fs::read_to_string(&path).map_err(|source| Error::Io {
@@ -98,6 +98,9 @@ impl RunDir {
         }
         if fields.pointer("/clue/spatial").is_none() {
             (config.clue.spatial, config.clue.spatial_fit) = (false, false);
+        }
+        if fields.pointer("/clue/spatial_grid").is_none() {
+            config.clue.spatial_grid = 4;
         }
         if fields.get("stage2_workers").is_none() {
             config.stage2_workers = 1;
@@ -246,6 +249,7 @@ mod tests {
         let old = run.read_config().unwrap();
         assert!(!old.vision.stem_norm && !old.clue.words);
         assert!(!old.clue.spatial && !old.clue.spatial_fit);
+        assert_eq!(old.clue.spatial_grid, 4);
         assert_eq!(
             (old.seed, old.stage2_workers, old.eval.no_repeat_ngram_size),
             (3, 1, 0)
@@ -254,6 +258,7 @@ mod tests {
         let new = run.read_config().unwrap();
         assert!(new.vision.stem_norm && new.clue.words);
         assert!(new.clue.spatial && new.clue.spatial_fit);
+        assert_eq!(new.clue.spatial_grid, 8);
         assert_eq!((new.stage2_workers, new.eval.no_repeat_ngram_size), (2, 6));
         std::fs::remove_dir_all(run.root()).unwrap();
     }
