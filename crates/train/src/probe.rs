@@ -419,8 +419,8 @@ pub struct ProbeAuc {
 }
 
 /// The linear probe per disease of `bank`: fitted on `train`'s encoder features, scored on
-/// `val`; the patch column on each view's patch tokens averaged to `grid` x `grid` cells.
-#[allow(clippy::too_many_arguments)]
+/// `val`; the patch column on each view's patch tokens averaged to the model's
+/// `clue.spatial_grid` cells a side.
 pub fn feature_probe<B: Backend>(
     model: &Trrg<B>,
     train: &ReportDataset,
@@ -428,9 +428,9 @@ pub fn feature_probe<B: Backend>(
     batcher: &ReportBatcher,
     batch_size: usize,
     bank: &ClueBank<B>,
-    grid: usize,
     device: &B::Device,
 ) -> crate::Result<BTreeMap<String, ProbeAuc>> {
+    let grid = model.settings().clue.spatial_grid;
     let fit = features(model, train, batcher, batch_size, bank, grid, device)?;
     let score = features(model, val, batcher, batch_size, bank, grid, device)?;
     let n = bank.names.len();

@@ -83,7 +83,6 @@ pub(super) fn perception_probe<B: AutodiffBackend>(
         eval_batcher,
         batch,
         &bank,
-        config.clue.spatial_grid,
         device,
     )?;
     let kind = if data.synthetic { "synthetic" } else { "real" };
