@@ -61,6 +61,14 @@ fn with_clue(mut config: TrrgConfig, f: impl FnOnce(&mut ClueOptions)) -> TrrgCo
     config
 }
 
+/// The error of building the full-clue model with `f` applied to its clue options.
+fn init_error(f: impl FnOnce(&mut ClueOptions)) -> String {
+    with_clue(config(ClueMode::Full), f)
+        .init::<B>(&Default::default())
+        .unwrap_err()
+        .to_string()
+}
+
 fn vocab() -> WordVocab {
     WordVocab::build(
         ["there is no effusion heart normal big lung clear nodule present"],
@@ -499,13 +507,10 @@ fn hard_clues_apply_at_inference_only() {
         .inner();
     let clues = prefix.narrow(1, len - 5, 4);
     assert!(max_diff(clues.clone().narrow(0, 0, 1), clues.narrow(0, 1, 1)) < 1e-6);
-    assert!(with_clue(config(ClueMode::Full), |c| {
+    assert!(init_error(|c| {
         c.hard_threshold = Some(1.5);
         c.fit_thresholds = false;
     })
-    .init::<B>(&device)
-    .unwrap_err()
-    .to_string()
     .contains("clue.hard_threshold"));
 }
 
@@ -548,13 +553,7 @@ fn visual_dropout_zeroes_the_visual_tokens_of_dropped_rows_in_training_only() {
     );
     let infer = model.prefix(images, Some(&bank)).unwrap().embeds.inner();
     assert!(zero_rows(infer).iter().all(|&d| !d));
-    assert!(
-        with_clue(config(ClueMode::Full), |c| c.visual_dropout = 1.0)
-            .init::<B>(&device)
-            .unwrap_err()
-            .to_string()
-            .contains("clue.visual_dropout")
-    );
+    assert!(init_error(|c| c.visual_dropout = 1.0).contains("clue.visual_dropout"));
 }
 
 /// Per-disease thresholds in the bank make the clues hard at inference on a soft model: 1 where
@@ -805,19 +804,12 @@ fn negation_contrast_adds_the_weighted_bce_of_the_clue_logits() {
     assert!(refiner.disease.weight.val().grad(&grads).is_some());
     assert!(model.clue_locator.is_some());
 
-    assert!(with_clue(config(ClueMode::Full), |c| {
+    assert!(init_error(|c| {
         c.spatial = false;
         c.spatial_fit = true;
     })
-    .init::<B>(&device)
-    .unwrap_err()
-    .to_string()
     .contains("clue.spatial_fit"));
-    assert!(with_clue(config(ClueMode::Full), |c| c.spatial_grid = 0)
-        .init::<B>(&device)
-        .unwrap_err()
-        .to_string()
-        .contains("clue.spatial_grid"));
+    assert!(init_error(|c| c.spatial_grid = 0).contains("clue.spatial_grid"));
     let grid = with_clue(config(ClueMode::Full), |c| {
         c.spatial = true;
         c.spatial_grid = 3;
@@ -825,13 +817,7 @@ fn negation_contrast_adds_the_weighted_bce_of_the_clue_logits() {
     .init::<B>(&device)
     .unwrap();
     assert_eq!(grid.clue_spatial.unwrap().weight.dims()[2], 9);
-    assert!(
-        with_clue(config(ClueMode::Full), |c| c.negation_weight = -1.0)
-            .init::<B>(&device)
-            .unwrap_err()
-            .to_string()
-            .contains("clue.negation_weight")
-    );
+    assert!(init_error(|c| c.negation_weight = -1.0).contains("clue.negation_weight"));
 }
 
 /// A clue head with parameters per CheXpert slot, turned on by `on`: at zero it leaves the
@@ -1112,13 +1098,10 @@ fn counterfactual_rows_read_the_next_rows_report_and_clues() {
     let edited_consistency = edited.consistency_loss.unwrap().into_scalar();
     assert!((edited_consistency - own_consistency).abs() < 1e-6);
     for (rate, forcing) in [(1.0, 1.0), (0.5, 0.0)] {
-        assert!(with_clue(config(ClueMode::Full), |c| {
+        assert!(init_error(|c| {
             c.counterfactual = rate;
             c.teacher_forcing = forcing;
         })
-        .init::<B>(&device)
-        .unwrap_err()
-        .to_string()
         .contains("clue.counterfactual"));
     }
 }
