@@ -92,8 +92,12 @@ impl<B: Backend> ClueSpatial<B> {
     /// # Shapes
     /// - patches: `[batch * n_views, n_patches, d_vision]` -> `[batch * n_views, cells * cells, d_vision]`
     pub fn grid(&self, patches: Tensor<B, 3>) -> Tensor<B, 3> {
-        let n_cells = self.weight.dims()[2];
-        pool_patch_grid(patches, (n_cells as f64).sqrt().round() as usize)
+        pool_patch_grid(patches, self.cells())
+    }
+
+    /// Side of the grid the readout reads (its weights hold `cells * cells` cells per view).
+    pub fn cells(&self) -> usize {
+        (self.weight.dims()[2] as f64).sqrt().round() as usize
     }
 
     /// Sets every weight and bias (row-major, the shapes of [`ClueSpatial::weight`] and

@@ -179,15 +179,16 @@ pub fn fit_logistic_columns(
     train: &[Vec<f32>],
     columns: &[Vec<Option<bool>>],
 ) -> Vec<Option<Logistic>> {
-    let mut designs: BTreeMap<Vec<bool>, Option<Design>> = BTreeMap::new();
-    for column in columns {
-        let known: Vec<bool> = column.iter().map(Option::is_some).collect();
-        designs.entry(known).or_insert(None);
-    }
+    let masks: Vec<Vec<bool>> = columns
+        .iter()
+        .map(|column| column.iter().map(Option::is_some).collect())
+        .collect();
+    let mut designs: BTreeMap<&[bool], Option<Design>> =
+        masks.iter().map(|m| (m.as_slice(), None)).collect();
     designs.par_iter_mut().for_each(|(known, design)| {
         let rows: Vec<&[f32]> = train
             .iter()
-            .zip(known)
+            .zip(known.iter())
             .filter(|(_, &k)| k)
             .map(|(r, _)| r.as_slice())
             .collect();
@@ -195,14 +196,14 @@ pub fn fit_logistic_columns(
     });
     columns
         .par_iter()
-        .map(|column| {
-            let known: Vec<bool> = column.iter().map(Option::is_some).collect();
+        .zip(&masks)
+        .map(|(column, known)| {
             let y: Vec<f64> = column
                 .iter()
                 .flatten()
                 .map(|&v| f64::from(u8::from(v)))
                 .collect();
-            designs[&known].as_ref()?.fit(&y)
+            designs[known.as_slice()].as_ref()?.fit(&y)
         })
         .collect()
 }
@@ -481,8 +482,15 @@ pub fn fit_spatial<B: Backend>(
         return Ok(None);
     };
     let [n_slots, max_views, n_cells, d_vision] = spatial.weight.dims();
-    let grid = (n_cells as f64).sqrt().round() as usize;
-    let fit = features(model, train, batcher, batch_size, bank, grid, device)?;
+    let fit = features(
+        model,
+        train,
+        batcher,
+        batch_size,
+        bank,
+        spatial.cells(),
+        device,
+    )?;
     let mut weight = trrg_llm::f32_values(spatial.weight.val());
     let mut bias = trrg_llm::f32_values(spatial.bias.val());
     let per_slot = max_views * n_cells * d_vision;
