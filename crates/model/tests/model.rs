@@ -818,6 +818,7 @@ fn negation_contrast_adds_the_weighted_bce_of_the_clue_logits() {
     .unwrap();
     assert_eq!(grid.clue_spatial.unwrap().weight.dims()[2], 9);
     assert!(init_error(|c| c.negation_weight = -1.0).contains("clue.negation_weight"));
+    assert!(init_error(|c| c.threshold_shrinkage = f64::NAN).contains("clue.threshold_shrinkage"));
 }
 
 /// A clue head with parameters per CheXpert slot, turned on by `on`: at zero it leaves the

@@ -554,7 +554,8 @@ pub fn known_mean(values: &BTreeMap<String, Option<f64>>) -> (f64, usize) {
 }
 
 /// `bank` with hard clues whose per-disease thresholds [`fit_thresholds`] chose on `dataset`
-/// (the validation split) from the model's stage-2 clue probabilities. The labels count in the
+/// (the validation split) from the model's stage-2 clue probabilities, shrunk by the model's
+/// `clue.threshold_shrinkage`. The labels count in the
 /// r2gen convention (present = positive; absent, blank and uncertain = negative); a disease
 /// outside the label set, or without a labeled study, keeps 0.5.
 pub fn fit_clue_thresholds<B: Backend>(
@@ -576,7 +577,8 @@ pub fn fit_clue_thresholds<B: Backend>(
                 .then(|| t.iter().map(|v| *v == Some(true)).collect())
         })
         .collect();
-    let thresholds = fit_thresholds(&probs, &truth, bank.gate.as_ref());
+    let shrinkage = model.settings().clue.threshold_shrinkage;
+    let thresholds = fit_thresholds(&probs, &truth, bank.gate.as_ref(), shrinkage);
     Ok(bank.clone().with_thresholds(thresholds)?)
 }
 

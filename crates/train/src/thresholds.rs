@@ -53,9 +53,32 @@ fn micro_counts(
 /// One threshold per disease (from [`threshold_grid`]) maximizing the micro-F1 of the
 /// decisions `probs[d][i] >= threshold[d]` (through `gate`, when given) against `truth[d][i]`,
 /// by coordinate ascent from 0.5 over the diseases in order until no threshold changes (ties
-/// keep the current threshold). Diseases whose `truth` is None (no labels) keep 0.5 and do not
-/// count.
+/// keep the current threshold), then shrunk toward 0.5 by the pseudo-count `shrinkage`:
+/// `(n t + shrinkage 0.5) / (n + shrinkage)` with `n` the disease's positives in `truth` (see
+/// `ClueOptions::threshold_shrinkage`; 0 keeps the fitted values). Diseases whose `truth` is
+/// None (no labels) keep 0.5 and do not count.
 pub fn fit_thresholds(
+    probs: &[Vec<f32>],
+    truth: &[Option<Vec<bool>>],
+    gate: Option<&NoFindingGate>,
+    shrinkage: f64,
+) -> Vec<f32> {
+    let fitted = fit_micro(probs, truth, gate);
+    fitted
+        .iter()
+        .zip(truth)
+        .map(|(&t, truth)| {
+            let n = truth.as_ref().map_or(0, |t| t.iter().filter(|&&v| v).count()) as f64;
+            if n + shrinkage == 0.0 {
+                return t;
+            }
+            ((n * t as f64 + shrinkage * 0.5) / (n + shrinkage)) as f32
+        })
+        .collect()
+}
+
+/// [`fit_thresholds`]' coordinate ascent, before the shrinkage.
+fn fit_micro(
     probs: &[Vec<f32>],
     truth: &[Option<Vec<bool>>],
     gate: Option<&NoFindingGate>,
@@ -116,7 +139,7 @@ mod tests {
             Some(vec![true, true, false, false, false, false]),
         ];
         let at_half = micro_f1(&probs, &truth, &[0.5, 0.5], None);
-        let fitted = fit_thresholds(&probs, &truth, None);
+        let fitted = fit_thresholds(&probs, &truth, None, 0.0);
         // 0.5 still separates disease 0, so the tie keeps it; for disease 1 every threshold in
         // 0.10 ..= 0.20 separates its positives from its negatives, and the first one wins.
         assert_eq!(fitted[0], 0.5);
@@ -138,7 +161,7 @@ mod tests {
             Some(vec![true, false, false, false]),
             None,
         ];
-        let fitted = fit_thresholds(&probs, &truth, None);
+        let fitted = fit_thresholds(&probs, &truth, None, 0.0);
         assert_eq!(fitted[0], 0.5);
         // Any threshold above 0.6 turns disease 1 off: one missed positive costs less micro-F1
         // than three false positives; the first such grid value is 0.65.
@@ -161,13 +184,42 @@ mod tests {
             no_finding: 1,
             findings: vec![0],
         };
-        let alone = fit_thresholds(&probs, &truth, None);
+        let alone = fit_thresholds(&probs, &truth, None, 0.0);
         assert!(micro_f1(&probs, &truth, &alone, None) < 1.0);
-        let gated = fit_thresholds(&probs, &truth, Some(&gate));
+        let gated = fit_thresholds(&probs, &truth, Some(&gate), 0.0);
         assert_eq!(gated, vec![0.5, 0.5]);
         assert!((micro_f1(&probs, &truth, &gated, Some(&gate)) - 1.0).abs() < 1e-12);
         let mut on = vec![true, true];
         gate.apply(&mut on);
         assert_eq!(on, vec![true, false]);
+    }
+
+    #[test]
+    fn shrinkage_pulls_each_threshold_toward_half_by_its_positives() {
+        // Disease 0: four positives, fitted at 0.1 (its positives sit at 0.15-0.3, its
+        // negatives under 0.1). Disease 1: one positive, fitted at 0.1 as well. Disease 2 has
+        // no positive: fitted above its one false positive, shrunk all the way back to 0.5.
+        // Disease 3 has no labels and stays at 0.5.
+        let probs = vec![
+            vec![0.3, 0.2, 0.15, 0.15, 0.05, 0.05],
+            vec![0.12, 0.05, 0.05, 0.05, 0.05, 0.05],
+            vec![0.6, 0.1, 0.1, 0.1, 0.1, 0.1],
+            vec![0.9, 0.9, 0.9, 0.9, 0.9, 0.9],
+        ];
+        let truth = vec![
+            Some(vec![true, true, true, true, false, false]),
+            Some(vec![true, false, false, false, false, false]),
+            Some(vec![false; 6]),
+            None,
+        ];
+        let fitted = fit_thresholds(&probs, &truth, None, 0.0);
+        assert_eq!(&fitted[..2], &[0.1, 0.1], "{fitted:?}");
+        let shrunk = fit_thresholds(&probs, &truth, None, 4.0);
+        // (4 * 0.1 + 4 * 0.5) / 8 and (1 * 0.1 + 4 * 0.5) / 5: the disease with fewer
+        // positives moves further.
+        assert!((shrunk[0] - 0.3).abs() < 1e-6, "{shrunk:?}");
+        assert!((shrunk[1] - 0.42).abs() < 1e-6, "{shrunk:?}");
+        assert_eq!(&fitted[2..], &[0.65, 0.5]);
+        assert_eq!(&shrunk[2..], &[0.5, 0.5]);
     }
 }
