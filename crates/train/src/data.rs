@@ -11,8 +11,8 @@ use rand::SeedableRng;
 use rayon::prelude::*;
 use trrg_clue::DiseaseSet;
 use trrg_data::{
-    split_sentences, Annotation, LabelTable, ReportDataset, ReportDatasetConfig, ReportTokenizer,
-    Split, StudyItem, WordVocab, CHEXPERT_OBSERVATIONS,
+    split_sentences, Annotation, LabelRow, LabelTable, ReportDataset, ReportDatasetConfig,
+    ReportTokenizer, Split, StudyItem, WordVocab, CHEXPERT_OBSERVATIONS,
 };
 use trrg_labeler::Labeler;
 
@@ -180,13 +180,60 @@ pub fn epoch_batches(
     epoch: u64,
     shuffle: bool,
 ) -> Vec<Vec<usize>> {
-    let mut order: Vec<usize> = (0..len).collect();
+    rows_in_batches((0..len).collect(), batch_size, seed, epoch, shuffle)
+}
+
+/// Batches of the row indices `order` (an index may appear more than once; see
+/// [`rare_positive_rows`]), shuffled by `(seed, epoch)` when `shuffle`.
+pub fn rows_in_batches(
+    mut order: Vec<usize>,
+    batch_size: usize,
+    seed: u64,
+    epoch: u64,
+    shuffle: bool,
+) -> Vec<Vec<usize>> {
     if shuffle {
         order.shuffle(&mut StdRng::seed_from_u64(
             seed ^ epoch.wrapping_mul(0x9E37_79B9_7F4A_7C15),
         ));
     }
     order.chunks(batch_size).map(<[usize]>::to_vec).collect()
+}
+
+/// The share of training studies under which an observation counts as rare for
+/// [`rare_positive_rows`]: 5 %.
+pub const RARE_SHARE: f64 = 0.05;
+
+/// One epoch's rows: every index of `dataset` once, and `repeats` more times each study with
+/// a positive label of an observation that fewer than [`RARE_SHARE`] of the labelled studies
+/// have (in the default synthetic set: Enlarged Cardiomediastinum, Lung Lesion, Pneumothorax,
+/// Pleural Other and Fracture).
+pub fn rare_positive_rows(dataset: &ReportDataset, repeats: usize) -> Vec<usize> {
+    let labels: Vec<Option<&LabelRow>> =
+        dataset.items().iter().map(|i| i.labels.as_ref()).collect();
+    rows_with_repeats(&labels, repeats)
+}
+
+/// [`rare_positive_rows`] of the studies' label rows (None: unlabelled).
+fn rows_with_repeats(labels: &[Option<&LabelRow>], repeats: usize) -> Vec<usize> {
+    let mut rows: Vec<usize> = (0..labels.len()).collect();
+    if repeats == 0 {
+        return rows;
+    }
+    let labelled: Vec<&LabelRow> = labels.iter().flatten().copied().collect();
+    let n_columns = labelled.first().map_or(0, |l| l.len());
+    let rare: Vec<usize> = (0..n_columns)
+        .filter(|&c| {
+            let positives = labelled.iter().filter(|l| l[c] == Some(1)).count();
+            (positives as f64) < RARE_SHARE * labelled.len() as f64
+        })
+        .collect();
+    for (i, l) in labels.iter().enumerate() {
+        if l.is_some_and(|l| rare.iter().any(|&c| l[c] == Some(1))) {
+            rows.extend(std::iter::repeat_n(i, repeats));
+        }
+    }
+    rows
 }
 
 /// The studies of a batch of indices.
@@ -491,5 +538,33 @@ mod tests {
         assert_eq!(all, (0..10).collect::<Vec<_>>());
         assert_ne!(a, epoch_batches(10, 3, 1, 1, true));
         assert_eq!(a, epoch_batches(10, 3, 1, 0, true));
+    }
+
+    #[test]
+    fn rare_positive_studies_are_repeated_and_common_or_unlabelled_ones_are_not() {
+        // 40 labelled studies and one unlabelled. Column 0: 20 positives (common); column 1:
+        // one positive, study 3 (2.5 %, rare); column 2: one uncertain label only (no
+        // positive, so no study is repeated for it).
+        let rows: Vec<LabelRow> = (0..40)
+            .map(|i| {
+                vec![
+                    Some((i % 2 == 0) as i8),
+                    Some((i == 3) as i8),
+                    (i == 5).then_some(-1),
+                ]
+            })
+            .collect();
+        let mut labels: Vec<Option<&LabelRow>> = rows.iter().map(Some).collect();
+        labels.push(None);
+        assert_eq!(rows_with_repeats(&labels, 0), (0..41).collect::<Vec<_>>());
+        let repeated = rows_with_repeats(&labels, 2);
+        assert_eq!(&repeated[..41], &(0..41).collect::<Vec<_>>()[..]);
+        assert_eq!(&repeated[41..], &[3, 3]);
+        // Each row of an epoch's batches, repeats included, appears as often as in `rows`.
+        let mut batched = rows_in_batches(repeated.clone(), 4, 7, 1, true).concat();
+        batched.sort();
+        let mut want = repeated;
+        want.sort();
+        assert_eq!(batched, want);
     }
 }

@@ -68,7 +68,9 @@ pub fn fit_thresholds(
         .iter()
         .zip(truth)
         .map(|(&t, truth)| {
-            let n = truth.as_ref().map_or(0, |t| t.iter().filter(|&&v| v).count()) as f64;
+            let n = truth
+                .as_ref()
+                .map_or(0, |t| t.iter().filter(|&&v| v).count()) as f64;
             if n + shrinkage == 0.0 {
                 return t;
             }

@@ -4,12 +4,11 @@
 
 use std::time::Instant;
 
-use burn::data::dataset::Dataset;
 use burn::tensor::backend::AutodiffBackend;
 use serde::Serialize;
 use trrg_model::Trrg;
 
-use crate::data::epoch_batches;
+use crate::data::rows_in_batches;
 use crate::log::progress;
 use crate::optim::Optimizers;
 use crate::schedule::learning_rate;
@@ -151,12 +150,14 @@ fn check_finite(stage: u8, step: usize, value: f32) -> crate::Result<()> {
     }
 }
 
-/// Runs the stage's next epoch (`state.epochs_done`, counted from 0): `batch_loss(model,
-/// optim, indices)` computes one batch's losses and feeds its gradients to `optim` (backward
-/// or data-parallel accumulation); the driver steps, logs and reports progress.
+/// Runs the stage's next epoch (`state.epochs_done`, counted from 0) over the training rows
+/// `rows` (indices of `ctx.data.train`, shuffled each epoch): `batch_loss(model, optim,
+/// indices)` computes one batch's losses and feeds its gradients to `optim` (backward or
+/// data-parallel accumulation); the driver steps, logs and reports progress.
 pub(super) fn run_epoch<B: AutodiffBackend>(
     ctx: &Context<'_, B>,
     streams: Streams,
+    rows: &[usize],
     stage: &StageConfig,
     state: &mut RunState,
     mut model: Trrg<B>,
@@ -165,7 +166,7 @@ pub(super) fn run_epoch<B: AutodiffBackend>(
 ) -> crate::Result<(Trrg<B>, EpochSums)> {
     let (config, data) = (ctx.config, ctx.data);
     let epoch = state.epochs_done;
-    let per_epoch = data.train.len().div_ceil(config.batch_size);
+    let per_epoch = rows.len().div_ceil(config.batch_size);
     let total_steps = (per_epoch * stage.epochs).div_ceil(stage.accumulation);
     B::seed(
         ctx.device,
@@ -185,8 +186,8 @@ pub(super) fn run_epoch<B: AutodiffBackend>(
         batches: 0,
         started: Instant::now(),
     };
-    let batches = epoch_batches(
-        data.train.len(),
+    let batches = rows_in_batches(
+        rows.to_vec(),
         config.batch_size,
         config.seed ^ streams.order_seed_xor,
         epoch as u64,

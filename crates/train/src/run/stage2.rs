@@ -10,7 +10,7 @@ use trrg_data::{ReportBatch, ReportDataset, StudyItem};
 use trrg_llm::GenerationConfig;
 use trrg_model::{BatchLabels, ClueBank, Trrg};
 
-use crate::data::items;
+use crate::data::{items, rare_positive_rows};
 use crate::edit::ReportEditor;
 use crate::evaluate::{evaluate, thresholds_json, ObservationRow, Scores};
 use crate::optim::Optimizers;
@@ -190,11 +190,13 @@ pub(super) fn stage2<B: AutodiffBackend>(
                 .collect()
         })
         .unwrap_or_default();
+    let rows = rare_positive_rows(&data.train, config.stage2_rare_repeats);
     for epoch in state.epochs_done..stage.epochs {
         let sums;
         (model, sums) = run_epoch(
             ctx,
             STAGE2,
+            &rows,
             stage,
             state,
             model,
