@@ -417,6 +417,74 @@ impl Default for TrainConfig {
     }
 }
 
+/// The format of a run's `config.json`, written in it as `"format_version"`. Version 0 (no
+/// such key) is every file written before the key existed (2026-12-07); version 1 writes
+/// every field. A change of a default, or a new field whose default is not how older runs
+/// trained, raises it and teaches [`migrate_config`] the value older runs were trained with.
+pub const CONFIG_FORMAT: u64 = 1;
+
+/// The key of [`CONFIG_FORMAT`] in `config.json`.
+pub(crate) const FORMAT_KEY: &str = "format_version";
+
+/// Brings a `config.json` document written at `version` to [`CONFIG_FORMAT`]: each step
+/// writes in the values that runs of that version were trained with where today's default
+/// differs. Version 0 files were written with or without the fields added since (they hold
+/// the fields the config had then), so a version-0 field that is absent is the only sign of
+/// an older run: no stem BatchNorm without `vision`, no clue words without `clue.words`, no
+/// spatial clue readout without `clue.spatial`, its 4 x 4 grid without `clue.spatial_grid`,
+/// one stage-2 worker without `stage2_workers`, no n-gram ban without
+/// `eval.no_repeat_ngram_size`.
+pub fn migrate_config(doc: &mut serde_json::Value, version: u64) {
+    use serde_json::json;
+    if version == 0 {
+        // (the field whose absence marks an older run, the values that run was trained with)
+        let older = [
+            ("/vision", vec![("/vision/stem_norm", json!(false))]),
+            ("/clue/words", vec![("/clue/words", json!(false))]),
+            (
+                "/clue/spatial",
+                vec![
+                    ("/clue/spatial", json!(false)),
+                    ("/clue/spatial_fit", json!(false)),
+                ],
+            ),
+            ("/clue/spatial_grid", vec![("/clue/spatial_grid", json!(4))]),
+            ("/stage2_workers", vec![("/stage2_workers", json!(1))]),
+            (
+                "/eval/no_repeat_ngram_size",
+                vec![("/eval/no_repeat_ngram_size", json!(0))],
+            ),
+        ];
+        for (marker, values) in older {
+            if doc.pointer(marker).is_none() {
+                for (pointer, value) in values {
+                    insert_at(doc, pointer, value);
+                }
+            }
+        }
+    }
+}
+
+/// Sets the field at the JSON `pointer` (one or two levels: `/field` or `/section/field`),
+/// making the section an object where it is absent; a section of another type is left for
+/// the deserializer to report.
+fn insert_at(doc: &mut serde_json::Value, pointer: &str, value: serde_json::Value) {
+    let mut target = doc;
+    let mut parts: Vec<&str> = pointer.trim_start_matches('/').split('/').collect();
+    let Some(field) = parts.pop() else { return };
+    for section in parts {
+        let Some(object) = target.as_object_mut() else {
+            return;
+        };
+        target = object
+            .entry(section)
+            .or_insert_with(|| serde_json::Value::Object(Default::default()));
+    }
+    if let Some(object) = target.as_object_mut() {
+        object.insert(field.into(), value);
+    }
+}
+
 impl TrainConfig {
     /// Reads a config file; unknown fields and wrong types are errors naming the JSON path.
     pub fn from_path(path: &Path) -> crate::Result<Self> {
@@ -428,10 +496,71 @@ impl TrainConfig {
         Self::from_json(&text, path)
     }
 
-    /// Parses and validates the JSON `text` of the config file `path` (named in errors).
+    /// Parses and validates the JSON `text` of the config file `path` (named in errors). A
+    /// field the file lacks takes today's default; a run's `config.json` (with its
+    /// `"format_version"`) is read as [`Self::from_run_json`] reads it.
     pub fn from_json(text: &str, path: &Path) -> crate::Result<Self> {
-        let de = &mut serde_json::Deserializer::from_str(text);
-        let config: Self = serde_path_to_error::deserialize(de).map_err(|e| Error::ConfigFile {
+        Self::parse(text, path, None)
+    }
+
+    /// Parses and validates a run's `config.json` (`path` is named in errors), written at any
+    /// [`CONFIG_FORMAT`] up to today's; a file without `"format_version"` is version 0.
+    /// [`migrate_config`] first brings an older document to today's format, so every field
+    /// it lacks takes the value the run was trained with, not today's default.
+    pub fn from_run_json(text: &str, path: &Path) -> crate::Result<Self> {
+        Self::parse(text, path, Some(0))
+    }
+
+    /// The document of a run's `config.json`: the fields and `"format_version"`.
+    pub fn to_run_json(&self) -> serde_json::Value {
+        let mut doc = serde_json::to_value(self).expect("TrainConfig serializes (string keys)");
+        if let Some(fields) = doc.as_object_mut() {
+            fields.insert(FORMAT_KEY.into(), CONFIG_FORMAT.into());
+        }
+        doc
+    }
+
+    /// [`Self::from_json`] and [`Self::from_run_json`]: `absent` is the format of a document
+    /// without `"format_version"` (None: today's, with no migration).
+    fn parse(text: &str, path: &Path, absent: Option<u64>) -> crate::Result<Self> {
+        let mut doc = match serde_json::from_str::<serde_json::Value>(text) {
+            Ok(doc @ serde_json::Value::Object(_)) => doc,
+            // Not an object (or not JSON): the deserializer says where and why.
+            _ => {
+                let de = &mut serde_json::Deserializer::from_str(text);
+                return Self::checked(serde_path_to_error::deserialize(de), path);
+            }
+        };
+        let bad = |reason: String| Error::InvalidConfig {
+            field: FORMAT_KEY.into(),
+            reason: format!("{}: {reason}", path.display()),
+        };
+        let version = match doc.as_object_mut().and_then(|f| f.remove(FORMAT_KEY)) {
+            None => absent,
+            Some(v) => Some(
+                v.as_u64()
+                    .ok_or_else(|| bad(format!("{v} is not a whole number")))?,
+            ),
+        };
+        let Some(version) = version else {
+            let de = &mut serde_json::Deserializer::from_str(text);
+            return Self::checked(serde_path_to_error::deserialize(de), path);
+        };
+        if version > CONFIG_FORMAT {
+            return Err(bad(format!(
+                "{version}, and this trrg reads up to {CONFIG_FORMAT} (a newer trrg wrote it)"
+            )));
+        }
+        migrate_config(&mut doc, version);
+        Self::checked(serde_path_to_error::deserialize(doc), path)
+    }
+
+    /// A deserialized config, validated, or the error naming `path` and the field.
+    fn checked(
+        parsed: std::result::Result<Self, serde_path_to_error::Error<serde_json::Error>>,
+        path: &Path,
+    ) -> crate::Result<Self> {
+        let config = parsed.map_err(|e| Error::ConfigFile {
             path: path.to_path_buf(),
             at: e.path().to_string(),
             source: e.into_inner(),

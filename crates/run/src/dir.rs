@@ -8,6 +8,8 @@ use trrg_io::write_atomic;
 use trrg_tokenize::WordVocab;
 
 use crate::checkpoint::RUN_STATE_FORMAT_V1;
+#[cfg(test)]
+use crate::config::{CONFIG_FORMAT, FORMAT_KEY};
 use crate::thresholds::{read_clue_thresholds, thresholds_by_name, CLUE_THRESHOLDS_FILE};
 use crate::{Checkpoints, Error, LlmTraining, Result, RunState, RunTokenizers, TrainConfig};
 
@@ -75,11 +77,8 @@ impl RunDir {
         )?)
     }
 
-    /// Reads `config.json` (unknown fields rejected). A field the file lacks because the run
-    /// is older than it takes the value the run was trained with, not today's default: no
-    /// stem BatchNorm without `vision`, no clue words without `clue.words`, no spatial clue
-    /// readout without `clue.spatial`, its 4 x 4 grid without `clue.spatial_grid`, one stage-2
-    /// worker without `stage2_workers`, no n-gram ban without `eval.no_repeat_ngram_size`.
+    /// Reads `config.json` (unknown fields rejected), written at any [`CONFIG_FORMAT`] up to
+    /// today's; see [`TrainConfig::from_run_json`].
     pub fn read_config(&self) -> Result<TrainConfig> {
         let path = self.config_path();
         let text = std::fs::read_to_string(&path).map_err(|source| Error::Io {
@@ -87,33 +86,13 @@ impl RunDir {
             path: path.clone(),
             source,
         })?;
-        let mut config = TrainConfig::from_json(&text, &path)?;
-        // It parsed as a config, so it is a JSON object.
-        let fields: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
-        if fields.get("vision").is_none() {
-            config.vision.stem_norm = false;
-        }
-        if fields.pointer("/clue/words").is_none() {
-            config.clue.words = false;
-        }
-        if fields.pointer("/clue/spatial").is_none() {
-            (config.clue.spatial, config.clue.spatial_fit) = (false, false);
-        }
-        if fields.pointer("/clue/spatial_grid").is_none() {
-            config.clue.spatial_grid = 4;
-        }
-        if fields.get("stage2_workers").is_none() {
-            config.stage2_workers = 1;
-        }
-        if fields.pointer("/eval/no_repeat_ngram_size").is_none() {
-            config.eval.no_repeat_ngram_size = 0;
-        }
-        Ok(config)
+        TrainConfig::from_run_json(&text, &path)
     }
 
-    /// Writes `config.json`.
+    /// Writes `config.json`: the config's fields and its `"format_version"`
+    /// ([`TrainConfig::to_run_json`]).
     pub fn write_config(&self, config: &TrainConfig) -> Result<()> {
-        self.write_json("config.json", config)
+        self.write_json("config.json", &config.to_run_json())
     }
 
     /// Reads `vocab.json` (the word vocabulary; the `base` preset has none).
@@ -223,6 +202,8 @@ mod tests {
         let config = TrainConfig::default();
         run.write_config(&config).unwrap();
         assert_eq!(run.read_config().unwrap(), config);
+        // A run's config.json is also a valid `--config` file.
+        assert_eq!(TrainConfig::from_path(&run.config_path()).unwrap(), config);
         let vocab = WordVocab::build(["heart normal ."], 1);
         run.write_vocab(&vocab).unwrap();
         assert_eq!(run.read_vocab().unwrap(), vocab);
@@ -260,6 +241,41 @@ mod tests {
         assert!(new.clue.spatial && new.clue.spatial_fit);
         assert_eq!(new.clue.spatial_grid, 8);
         assert_eq!((new.stage2_workers, new.eval.no_repeat_ngram_size), (2, 6));
+        std::fs::remove_dir_all(run.root()).unwrap();
+    }
+
+    #[test]
+    fn the_config_carries_its_format_and_reads_by_it() {
+        let run = temp("format");
+        run.create().unwrap();
+        run.write_config(&TrainConfig::default()).unwrap();
+        let doc: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(run.config_path()).unwrap()).unwrap();
+        assert_eq!(doc[FORMAT_KEY], CONFIG_FORMAT);
+        // A current-format file lacking a field takes today's default: only version 0 reads
+        // an absent field as an older run's.
+        let write = |text: &str| std::fs::write(run.config_path(), text).unwrap();
+        write(&format!(
+            r#"{{"{FORMAT_KEY}": {CONFIG_FORMAT}, "seed": 3}}"#
+        ));
+        let current = run.read_config().unwrap();
+        assert_eq!(current.seed, 3);
+        assert_eq!(current.clue.spatial_grid, 8);
+        assert_eq!(current.stage2_workers, 2);
+        // A newer format and a malformed one are refused, naming the file.
+        for (text, says) in [
+            (format!(r#"{{"{FORMAT_KEY}": 99}}"#), "reads up to 1"),
+            (format!(r#"{{"{FORMAT_KEY}": "1"}}"#), "not a whole number"),
+            ("[1, 2]".into(), "malformed config"),
+        ] {
+            write(&text);
+            let e = run.read_config().unwrap_err().to_string();
+            assert!(e.contains(says) && e.contains("config.json"), "{e}");
+        }
+        // Version 0 with a section of the wrong type: the deserializer names the field.
+        write(r#"{"clue": 5}"#);
+        let e = run.read_config().unwrap_err().to_string();
+        assert!(e.contains("clue"), "{e}");
         std::fs::remove_dir_all(run.root()).unwrap();
     }
 

@@ -6,7 +6,7 @@
 //!
 //! ```text
 //! RUN/
-//!   config.json            TrainConfig           RunDir::{write,read}_config
+//!   config.json            TrainConfig + format  RunDir::{write,read}_config
 //!   vocab.json             WordVocab             RunDir::{write,read}_vocab   (not for `base`)
 //!   diseases.json          DiseaseSet            RunDir::{write,read}_diseases
 //!   checkpoints/state.json RunState              Checkpoints::{write,read}_state
@@ -32,7 +32,8 @@ mod tokenizers;
 
 pub use checkpoint::{param_shapes, Best, Checkpoints, RunState, RUN_STATE_FORMAT};
 pub use config::{
-    BaseParts, Decay, EvalConfig, Freeze, LlmTraining, Preset, Selection, StageConfig, TrainConfig,
+    migrate_config, BaseParts, Decay, EvalConfig, Freeze, LlmTraining, Preset, Selection,
+    StageConfig, TrainConfig, CONFIG_FORMAT,
 };
 pub use dir::RunDir;
 pub use error::{Error, Result};
