@@ -105,10 +105,20 @@ pub fn run(args: PredictArgs) -> Result<()> {
             m["CIDEr"].as_f64().unwrap_or(f64::NAN),
             ce("CE").unwrap_or(f64::NAN),
         );
-        match ce("CE_vs_ground_truth") {
-            Some(f1) => println!("  vs ground truth {f1:.4}"),
-            None => println!(),
+        if let Some(f1) = ce("CE_vs_ground_truth") {
+            print!("  vs ground truth {f1:.4}");
         }
+        let aucs: Vec<f64> = m["per_observation"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|row| row["clue_auc"].as_f64())
+            .collect();
+        if !aucs.is_empty() {
+            let mean = aucs.iter().sum::<f64>() / aucs.len() as f64;
+            print!("  clue AUC {mean:.4} (mean of {})", aucs.len());
+        }
+        println!();
     }
     Ok(())
 }

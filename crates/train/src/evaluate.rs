@@ -153,7 +153,7 @@ pub struct ObservationRow {
 /// The per-observation table: `labels` (reference) and `hyps` (generated) per study, `clues`
 /// each study's clue probabilities in clue order, `decisions` its hard clue decisions and
 /// `columns` each clue's CheXpert column.
-fn per_observation(
+pub(crate) fn per_observation(
     labels: &[ReportLabels],
     hyps: &[ReportLabels],
     clues: &[Vec<f32>],

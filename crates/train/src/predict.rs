@@ -13,6 +13,7 @@ use trrg_labeler::{Labeler, ReportLabels, CHEXPERT_OBSERVATIONS};
 use trrg_metrics::Meteor;
 use trrg_run::{Report, ReportGenerator};
 
+use crate::evaluate::{per_observation, ObservationRow};
 use crate::log::progress;
 use crate::Error;
 
@@ -332,7 +333,8 @@ pub fn predict<B: Backend>(
 
 /// The scores of predictions that all have a reference ([`trrg_metrics::predictions_metrics`]):
 /// NLG metrics and CE in the three conventions, plus `CE_vs_ground_truth` when every row has
-/// ground-truth labels. `origin` names the rows in errors.
+/// ground-truth labels, and `per_observation` ([`observation_table`]) for a run with clues.
+/// `origin` names the rows in errors.
 pub fn prediction_metrics(
     rows: &[Prediction],
     meteor: Arc<Meteor>,
@@ -358,11 +360,73 @@ pub fn prediction_metrics(
                 .collect::<crate::Result<Vec<_>>>()
         })
         .transpose()?;
-    Ok(trrg_metrics::predictions_metrics(
-        &examples,
-        truth.as_deref(),
-        meteor,
-    )?)
+    let mut metrics = trrg_metrics::predictions_metrics(&examples, truth.as_deref(), meteor)?;
+    let table = observation_table(rows, truth.as_deref(), origin)?;
+    if let (Some(table), Some(fields)) = (table, metrics.as_object_mut()) {
+        let table = serde_json::to_value(table).expect("observation rows serialize");
+        fields.insert("per_observation".into(), table);
+    }
+    Ok(metrics)
+}
+
+/// The per-observation table of a run's training metrics (`test_per_observation`) for
+/// predictions: each CheXpert observation with a clue gets its clue AUC, its hard-clue
+/// counts and the reports' agreement with the clue decisions (probability >= 0.5 where the
+/// rows have no decisions), against `truth` (the ground-truth labels) where given, else the
+/// labeler's labels of the references. None for rows without clues.
+fn observation_table(
+    rows: &[Prediction],
+    truth: Option<&[ReportLabels]>,
+    origin: &str,
+) -> crate::Result<Option<Vec<ObservationRow>>> {
+    let Some(names) = rows
+        .first()
+        .map(|r| r.clues.keys().cloned().collect::<Vec<_>>())
+    else {
+        return Ok(None);
+    };
+    if names.is_empty() {
+        return Ok(None);
+    }
+    let columns: Vec<Option<usize>> = names
+        .iter()
+        .map(|n| CHEXPERT_OBSERVATIONS.iter().position(|o| o == n))
+        .collect();
+    let (mut labels, mut hyps, mut clues, mut decisions) = (vec![], vec![], vec![], vec![]);
+    for (i, row) in rows.iter().enumerate() {
+        let what = format!("{origin}: study `{}`", row.id);
+        let bad = |reason: String| Error::Predictions {
+            what: what.clone(),
+            reason,
+        };
+        labels.push(match (truth, &row.reference_labels) {
+            (Some(truth), _) => truth[i],
+            (None, Some(reference)) => labels_from_json(reference, &what)?,
+            (None, None) => return Err(bad("has no reference labels".into())),
+        });
+        hyps.push(labels_from_json(&row.generated_labels, &what)?);
+        let probs = names
+            .iter()
+            .map(|n| match row.clues.get(n).and_then(Value::as_f64) {
+                Some(p) => Ok(p as f32),
+                None => Err(bad(format!("has no clue probability for `{n}`"))),
+            })
+            .collect::<crate::Result<Vec<f32>>>()?;
+        decisions.push(
+            names
+                .iter()
+                .zip(&probs)
+                .map(|(n, &p)| match &row.clue_decisions {
+                    Some(d) => d.get(n).and_then(Value::as_bool).unwrap_or(false),
+                    None => p >= 0.5,
+                })
+                .collect::<Vec<bool>>(),
+        );
+        clues.push(probs);
+    }
+    Ok(Some(per_observation(
+        &labels, &hyps, &clues, &decisions, &columns,
+    )))
 }
 
 /// Reads `predictions.jsonl`; errors name the file and line.
@@ -474,5 +538,75 @@ mod tests {
             .to_string();
         assert!(e.contains("annotation.json"), "{e}");
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn the_observation_table_of_predictions_scores_clues_and_reports() {
+        // Cardiomegaly and an unknown clue; three studies. Study a: present, clue 0.9 on,
+        // stated. b: present, clue 0.4 off, silent. c: absent, clue 0.2 off, stated.
+        let labels = |v: i8| {
+            let mut l: ReportLabels = [None; 14];
+            l[1] = Some(v);
+            labels_json(&l)
+        };
+        let row = |id: &str, truth: i8, stated: i8, p: f64, on: bool| Prediction {
+            id: id.into(),
+            views: vec![],
+            reference: Some("r".into()),
+            generated: "g".into(),
+            clues: [("Cardiomegaly", p), ("Other", 0.5)]
+                .into_iter()
+                .map(|(d, p)| (d.to_string(), Value::from(p)))
+                .collect(),
+            clue_decisions: Some(
+                [("Cardiomegaly", on), ("Other", false)]
+                    .into_iter()
+                    .map(|(d, on)| (d.to_string(), Value::from(on)))
+                    .collect(),
+            ),
+            generated_labels: labels(stated),
+            reference_labels: Some(labels(1 - truth)),
+            ground_truth_labels: Some(labels(truth)),
+        };
+        let rows = [
+            row("a", 1, 1, 0.9, true),
+            row("b", 1, 0, 0.4, false),
+            row("c", 0, 1, 0.2, false),
+        ];
+        let truth: Vec<ReportLabels> = rows
+            .iter()
+            .map(|r| labels_from_json(r.ground_truth_labels.as_ref().unwrap(), "t").unwrap())
+            .collect();
+        let table = observation_table(&rows, Some(&truth), "p")
+            .unwrap()
+            .unwrap();
+        assert_eq!(table.len(), 1, "only the CheXpert clue has a row");
+        let r = &table[0];
+        assert_eq!(r.observation, "Cardiomegaly");
+        assert_eq!((r.positives, r.tp, r.fp, r.fn_, r.clue_on), (2, 1, 1, 1, 1));
+        assert_eq!(r.clue_auc, Some(1.0));
+        assert!((r.agreement - 2.0 / 3.0).abs() < 1e-12);
+        // Without ground truth the references' labels count (here the opposite ones).
+        let by_reference = observation_table(&rows, None, "p").unwrap().unwrap();
+        assert_eq!(
+            (by_reference[0].positives, by_reference[0].clue_auc),
+            (1, Some(0.0))
+        );
+        // A row missing a clue is named.
+        let mut broken = rows.clone();
+        broken[2].clues.remove("Cardiomegaly");
+        let e = observation_table(&broken, Some(&truth), "p.jsonl")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("p.jsonl") && e.contains("`c`") && e.contains("Cardiomegaly"),
+            "{e}"
+        );
+        // Rows without clues have no table.
+        let mut plain = rows.clone();
+        plain.iter_mut().for_each(|r| r.clues.clear());
+        assert!(observation_table(&plain, Some(&truth), "p")
+            .unwrap()
+            .is_none());
     }
 }
