@@ -8,6 +8,7 @@ pub mod inspect;
 pub mod label;
 pub mod obey;
 pub mod predict;
+pub mod probe;
 pub mod serve;
 pub mod synth;
 pub mod train;
@@ -58,6 +59,13 @@ enum Command {
         after_help = "Examples:\n  trrg obey --checkpoint runs/main --data-dir data/synth --out obey.json"
     )]
     Obey(obey::ObeyArgs),
+    /// The perception probe of a trained run: per observation, the AUC of its clue logits
+    /// beside logistic regressions on its encoder's features (fitted on the training split),
+    /// which tells the encoder from the clue heads as the bottleneck.
+    #[command(
+        after_help = "Examples:\n  trrg probe --checkpoint runs/main --data-dir data/synth --split test"
+    )]
+    Probe(probe::ProbeArgs),
     /// Export a trained run as a self-contained directory: safetensors with the LLM in HF Llama
     /// layout (LoRA in PEFT layout), config, tokenizers, disease set, thresholds, model card.
     #[command(after_help = "Examples:\n  trrg export --checkpoint runs/main --out export/")]
@@ -97,6 +105,7 @@ pub fn main() {
         Command::Generate(args) => generate::run(args),
         Command::Predict(args) => predict::run(args),
         Command::Obey(args) => obey::run(args),
+        Command::Probe(args) => probe::run(args),
         Command::Export(args) => export::run(args),
         Command::Serve(args) => serve::run(args),
         Command::Inspect(args) => inspect::run(args),

@@ -542,6 +542,12 @@ fn predict_writes_rows_and_metrics_that_eval_reproduces() {
         metrics["CE"]["r2gen"]["f1"],
         run_metrics["test"]["CE"]["f1"]
     );
+    // The run's test table, scored again from the prediction rows.
+    assert!(run_metrics["test_per_observation"].is_array());
+    assert_eq!(
+        metrics["per_observation"],
+        run_metrics["test_per_observation"]
+    );
     let rows_path = out_dir.join("predictions.jsonl");
     let out = trrg(&["eval", "--predictions", rows_path.to_str().unwrap()]);
     assert!(out.status.success(), "{}", stderr(&out));
@@ -672,6 +678,58 @@ fn obey_forces_each_clue_and_counts_what_the_reports_state() {
     let err = stderr(&out);
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.contains("/nonexistent-trrg-data"), "{err}");
+}
+
+/// `trrg probe` prints one row per observation with a clue: the AUC of the run's clue logits
+/// beside the feature probes, each in [0, 1] or "-" (a class missing from the split).
+#[test]
+fn probe_scores_the_clue_logits_beside_the_feature_probes() {
+    let (data, run) = trained_run();
+    let json = run.parent().unwrap().join("probe.json");
+    let out = trrg(&[
+        "probe",
+        "--checkpoint",
+        run.to_str().unwrap(),
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--split",
+        "test",
+        "--out",
+        json.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        table.contains("SYNTHETIC test split") && table.contains("| **mean** |"),
+        "{table}"
+    );
+    let rows = json_file(&json);
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), 14);
+    let auc =
+        |v: &serde_json::Value| v.is_null() || v.as_f64().is_some_and(|f| (0.0..=1.0).contains(&f));
+    for r in rows {
+        assert!(auc(&r["clue"]), "{r}");
+        for key in ["pooled", "views", "patches"] {
+            assert!(auc(&r["probe"][key]), "{r}");
+        }
+    }
+    assert!(rows.iter().any(|r| r["clue"].is_number()));
+    let out = trrg(&[
+        "probe",
+        "--checkpoint",
+        run.to_str().unwrap(),
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--split",
+        "all",
+    ]);
+    let err = stderr(&out);
+    assert!(
+        !out.status.success() && err.contains("--split all"),
+        "{err}"
+    );
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
 }
 
 fn dicom_fixture(name: &str) -> String {
@@ -1168,8 +1226,8 @@ fn serve_answers_reports_and_refuses_bad_uploads() {
 #[test]
 fn every_help_ends_with_examples_of_its_own_flags() {
     for command in [
-        "synth", "eval", "label", "train", "generate", "predict", "obey", "export", "serve",
-        "inspect",
+        "synth", "eval", "label", "train", "generate", "predict", "obey", "probe", "export",
+        "serve", "inspect",
     ] {
         let out = trrg(&[command, "--help"]);
         assert!(out.status.success(), "{command}");

@@ -95,6 +95,11 @@ impl<B: Backend> ReportGenerator<B> {
         self.bank.as_ref()?.thresholds.as_deref()
     }
 
+    /// The clue bank reports are written with (None for a run without clues).
+    pub fn clue_bank(&self) -> Option<&ClueBank<B>> {
+        self.bank.as_ref()
+    }
+
     /// The model.
     pub fn model(&self) -> &Trrg<B> {
         &self.model
