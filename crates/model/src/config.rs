@@ -89,7 +89,9 @@ pub struct ClueOptions {
     /// for 0.5: `t = (n t_fit + k 0.5) / (n + k)`, with `n` the disease's validation positives.
     /// A threshold fitted on the 2-15 positives of a 120-study split follows those few studies;
     /// the shrunk one holds better on studies it was not fitted on (docs/results.md). A disease
-    /// without validation positives keeps 0.5. 0 = the fitted thresholds as they are (default).
+    /// without validation positives gets 0.5; 0 keeps the fitted thresholds as they are. Default
+    /// 20 since 2026-12-07 (chosen by cross-validation on the validation split; a run directory
+    /// without the field was fitted with 0 and is read with 0).
     pub threshold_shrinkage: f64,
     /// Lexical clues: each clue token in the LLM's width also gets `p_d` times the mean of the
     /// LLM's own input embeddings of disease `d`'s positive prompts ("pleural effusion"), so a
@@ -185,7 +187,7 @@ impl Default for ClueOptions {
             teacher_forcing: 1.0,
             hard_threshold: None,
             fit_thresholds: true,
-            threshold_shrinkage: 0.0,
+            threshold_shrinkage: 20.0,
             lexical: true,
             words: true,
             negation_weight: 0.0,

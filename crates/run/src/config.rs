@@ -418,9 +418,10 @@ impl Default for TrainConfig {
 }
 
 /// The format of a run's `config.json`, written in it as `"format_version"`. Version 0 (no
-/// such key) is every file written before the key existed (2026-12-07); version 1 writes
-/// every field. A change of a default, or a new field whose default is not how older runs
-/// trained, raises it and teaches [`migrate_config`] the value older runs were trained with.
+/// such key) is every file written before the key existed (2026-12-07). Version 1 writes
+/// every field, so a later change of a default needs no migration; a new field whose default
+/// is not how older runs trained raises the version and teaches [`migrate_config`] the value
+/// those runs were trained with.
 pub const CONFIG_FORMAT: u64 = 1;
 
 /// The key of [`CONFIG_FORMAT`] in `config.json`.
@@ -432,6 +433,7 @@ pub(crate) const FORMAT_KEY: &str = "format_version";
 /// the fields the config had then), so a version-0 field that is absent is the only sign of
 /// an older run: no stem BatchNorm without `vision`, no clue words without `clue.words`, no
 /// spatial clue readout without `clue.spatial`, its 4 x 4 grid without `clue.spatial_grid`,
+/// unshrunk clue thresholds without `clue.threshold_shrinkage`,
 /// one stage-2 worker without `stage2_workers`, no n-gram ban without
 /// `eval.no_repeat_ngram_size`.
 pub fn migrate_config(doc: &mut serde_json::Value, version: u64) {
@@ -449,6 +451,10 @@ pub fn migrate_config(doc: &mut serde_json::Value, version: u64) {
                 ],
             ),
             ("/clue/spatial_grid", vec![("/clue/spatial_grid", json!(4))]),
+            (
+                "/clue/threshold_shrinkage",
+                vec![("/clue/threshold_shrinkage", json!(0.0))],
+            ),
             ("/stage2_workers", vec![("/stage2_workers", json!(1))]),
             (
                 "/eval/no_repeat_ngram_size",

@@ -231,6 +231,7 @@ mod tests {
         assert!(!old.vision.stem_norm && !old.clue.words);
         assert!(!old.clue.spatial && !old.clue.spatial_fit);
         assert_eq!(old.clue.spatial_grid, 4);
+        assert_eq!(old.clue.threshold_shrinkage, 0.0);
         assert_eq!(
             (old.seed, old.stage2_workers, old.eval.no_repeat_ngram_size),
             (3, 1, 0)
@@ -240,6 +241,7 @@ mod tests {
         assert!(new.vision.stem_norm && new.clue.words);
         assert!(new.clue.spatial && new.clue.spatial_fit);
         assert_eq!(new.clue.spatial_grid, 8);
+        assert_eq!(new.clue.threshold_shrinkage, 20.0);
         assert_eq!((new.stage2_workers, new.eval.no_repeat_ngram_size), (2, 6));
         std::fs::remove_dir_all(run.root()).unwrap();
     }

@@ -55,8 +55,8 @@ fn micro_counts(
 /// by coordinate ascent from 0.5 over the diseases in order until no threshold changes (ties
 /// keep the current threshold), then shrunk toward 0.5 by the pseudo-count `shrinkage`:
 /// `(n t + shrinkage 0.5) / (n + shrinkage)` with `n` the disease's positives in `truth` (see
-/// `ClueOptions::threshold_shrinkage`; 0 keeps the fitted values). Diseases whose `truth` is
-/// None (no labels) keep 0.5 and do not count.
+/// `ClueOptions::threshold_shrinkage`; 0 keeps the fitted values), rounded to hundredths.
+/// Diseases whose `truth` is None (no labels) keep 0.5 and do not count.
 pub fn fit_thresholds(
     probs: &[Vec<f32>],
     truth: &[Option<Vec<bool>>],
@@ -74,7 +74,10 @@ pub fn fit_thresholds(
             if n + shrinkage == 0.0 {
                 return t;
             }
-            ((n * t as f64 + shrinkage * 0.5) / (n + shrinkage)) as f32
+            let shrunk = (n * t as f64 + shrinkage * 0.5) / (n + shrinkage);
+            // To the hundredth that `clue_thresholds.json` keeps, so that inference from the
+            // file decides as the run's own test did.
+            ((shrunk * 100.0).round() / 100.0) as f32
         })
         .collect()
 }
@@ -218,9 +221,11 @@ mod tests {
         assert_eq!(&fitted[..2], &[0.1, 0.1], "{fitted:?}");
         let shrunk = fit_thresholds(&probs, &truth, None, 4.0);
         // (4 * 0.1 + 4 * 0.5) / 8 and (1 * 0.1 + 4 * 0.5) / 5: the disease with fewer
-        // positives moves further.
+        // positives moves further. With 3 more: (4 * 0.1 + 3 * 0.5) / 7 = 0.2714... is kept as
+        // 0.27, the hundredth `clue_thresholds.json` writes.
         assert!((shrunk[0] - 0.3).abs() < 1e-6, "{shrunk:?}");
         assert!((shrunk[1] - 0.42).abs() < 1e-6, "{shrunk:?}");
+        assert_eq!(fit_thresholds(&probs, &truth, None, 3.0)[0], 0.27);
         assert_eq!(&fitted[2..], &[0.65, 0.5]);
         assert_eq!(&shrunk[2..], &[0.5, 0.5]);
     }

@@ -107,14 +107,37 @@ fn resumed_run_equals_uninterrupted_run() {
     let svg = std::fs::read_to_string(root.join("a/plots/stage1_loss.svg")).unwrap();
     assert!(svg.contains("stage-1 epoch") && svg.contains("zero-shot"));
     // The test split is generated with hard clues whose thresholds were fitted on validation:
-    // one grid value per disease, also in every validation record of the log.
+    // per disease a grid value shrunk toward 0.5 by the disease's validation positives
+    // (`clue.threshold_shrinkage`), to the hundredth, also in every validation record of the
+    // log.
     let thresholds = whole.metrics["clue_thresholds"].as_object().unwrap();
     assert_eq!(thresholds.len(), 14);
+    let k = config.clue.threshold_shrinkage;
+    assert!(k > 0.0);
+    let labels: Value =
+        serde_json::from_str(&std::fs::read_to_string(data.join("labels.json")).unwrap()).unwrap();
+    let annotation: Value =
+        serde_json::from_str(&std::fs::read_to_string(data.join("annotation.json")).unwrap())
+            .unwrap();
+    let val_ids: Vec<&str> = annotation["val"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap())
+        .collect();
     let grid = trrg_train::threshold_grid();
-    assert!(thresholds.values().all(|t| {
-        let t = t.as_f64().unwrap() as f32;
-        grid.iter().any(|g| (g - t).abs() < 1e-6)
-    }));
+    for (disease, t) in thresholds {
+        let n = val_ids
+            .iter()
+            .filter(|id| labels[**id][disease.as_str()] == 1)
+            .count() as f64;
+        let t = t.as_f64().unwrap();
+        assert!(
+            grid.iter()
+                .any(|&g| ((n * g as f64 + k * 0.5) / (n + k) * 100.0).round() / 100.0 == t),
+            "{disease}: {t} with {n} validation positives"
+        );
+    }
     let log = std::fs::read_to_string(root.join("a/log.jsonl")).unwrap();
     let val: Vec<Value> = log
         .lines()
