@@ -8,7 +8,7 @@ use burn::tensor::backend::AutodiffBackend;
 use serde::Serialize;
 use trrg_model::Trrg;
 
-use crate::data::rows_in_batches;
+use crate::data::{rare_positive_rows, rows_in_batches};
 use crate::log::progress;
 use crate::optim::Optimizers;
 use crate::schedule::learning_rate;
@@ -150,14 +150,13 @@ fn check_finite(stage: u8, step: usize, value: f32) -> crate::Result<()> {
     }
 }
 
-/// Runs the stage's next epoch (`state.epochs_done`, counted from 0) over the training rows
-/// `rows` (indices of `ctx.data.train`, shuffled each epoch): `batch_loss(model, optim,
-/// indices)` computes one batch's losses and feeds its gradients to `optim` (backward or
-/// data-parallel accumulation); the driver steps, logs and reports progress.
+/// Runs the stage's next epoch (`state.epochs_done`, counted from 0) over the training split,
+/// shuffled (in stage 2 with `stage2_rare_repeats`, [`rare_positive_rows`]): `batch_loss(model,
+/// optim, indices)` computes one batch's losses and feeds its gradients to `optim` (backward
+/// or data-parallel accumulation); the driver steps, logs and reports progress.
 pub(super) fn run_epoch<B: AutodiffBackend>(
     ctx: &Context<'_, B>,
     streams: Streams,
-    rows: &[usize],
     stage: &StageConfig,
     state: &mut RunState,
     mut model: Trrg<B>,
@@ -166,6 +165,10 @@ pub(super) fn run_epoch<B: AutodiffBackend>(
 ) -> crate::Result<(Trrg<B>, EpochSums)> {
     let (config, data) = (ctx.config, ctx.data);
     let epoch = state.epochs_done;
+    let rows = match streams.stage {
+        2 => rare_positive_rows(&data.train, config.stage2_rare_repeats),
+        _ => (0..data.train.items().len()).collect(),
+    };
     let per_epoch = rows.len().div_ceil(config.batch_size);
     let total_steps = (per_epoch * stage.epochs).div_ceil(stage.accumulation);
     B::seed(
@@ -187,7 +190,7 @@ pub(super) fn run_epoch<B: AutodiffBackend>(
         started: Instant::now(),
     };
     let batches = rows_in_batches(
-        rows.to_vec(),
+        rows,
         config.batch_size,
         config.seed ^ streams.order_seed_xor,
         epoch as u64,

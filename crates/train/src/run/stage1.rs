@@ -72,13 +72,11 @@ pub(super) fn stage1<B: AutodiffBackend>(
     }
     let negation = negation_prompts(ctx, &model, diseases)?;
     let mut sentence_labels = config.stage1_label_positives.then(SentenceLabels::default);
-    let all_rows: Vec<usize> = (0..data.train.len()).collect();
     for epoch in state.epochs_done..stage.epochs {
         let sums;
         (model, sums) = run_epoch(
             ctx,
             STAGE1,
-            &all_rows,
             stage,
             state,
             model,

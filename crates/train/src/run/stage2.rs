@@ -181,6 +181,16 @@ pub(super) fn stage2<B: AutodiffBackend>(
     }
     let inner_bank = bank.map(ClueBank::valid);
     let editor = report_editor(ctx);
+    if config.stage2_rare_repeats > 0 {
+        let rows = rare_positive_rows(&data.train, config.stage2_rare_repeats).len();
+        let studies = data.train.items().len();
+        ctx.report(format!(
+            "stage 2: {rows} rows per epoch, {} repeats of studies with a rare positive \
+             (stage2_rare_repeats {})",
+            rows - studies,
+            config.stage2_rare_repeats
+        ));
+    }
     // Each worker's copy of the clue bank, on its device.
     let worker_banks: Vec<Option<ClueBank<B>>> = parallel
         .map(|p| {
@@ -190,13 +200,11 @@ pub(super) fn stage2<B: AutodiffBackend>(
                 .collect()
         })
         .unwrap_or_default();
-    let rows = rare_positive_rows(&data.train, config.stage2_rare_repeats);
     for epoch in state.epochs_done..stage.epochs {
         let sums;
         (model, sums) = run_epoch(
             ctx,
             STAGE2,
-            &rows,
             stage,
             state,
             model,
