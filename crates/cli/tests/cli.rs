@@ -1,6 +1,6 @@
 //! The `trrg` binary end to end: outputs on good input, one clear error line on bad input.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 fn trrg(args: &[&str]) -> Output {
@@ -637,20 +637,20 @@ fn predict_writes_rows_and_metrics_that_eval_reproduces() {
 fn obey_forces_each_clue_and_counts_what_the_reports_state() {
     let (data, run) = trained_run();
     let json = run.parent().unwrap().join("obey.json");
-    let out = trrg(&[
+    let out = on_run(
         "obey",
-        "--checkpoint",
-        run.to_str().unwrap(),
-        "--data-dir",
+        run,
         data.to_str().unwrap(),
-        "--split",
-        "all",
-        "--studies",
-        "6",
-        "--quiet",
-        "--out",
-        json.to_str().unwrap(),
-    ]);
+        &[
+            "--split",
+            "all",
+            "--studies",
+            "6",
+            "--quiet",
+            "--out",
+            json.to_str().unwrap(),
+        ],
+    );
     assert!(out.status.success(), "{}", stderr(&out));
     let table = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -667,17 +667,24 @@ fn obey_forces_each_clue_and_counts_what_the_reports_state() {
         .all(|r| fraction(&r["stated"]) && fraction(&r["other_findings"])));
     assert!(rows[14]["clue_on"].is_null() && rows[14]["stated"].is_null());
 
-    let out = trrg(&[
-        "obey",
-        "--checkpoint",
-        run.to_str().unwrap(),
-        "--data-dir",
-        "/nonexistent-trrg-data",
-    ]);
+    let out = on_run("obey", run, "/nonexistent-trrg-data", &[]);
     assert!(!out.status.success());
     let err = stderr(&out);
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.contains("/nonexistent-trrg-data"), "{err}");
+}
+
+/// `trrg COMMAND --checkpoint RUN --data-dir DATA REST...`.
+fn on_run(command: &str, run: &Path, data: &str, rest: &[&str]) -> std::process::Output {
+    let mut args = vec![
+        command,
+        "--checkpoint",
+        run.to_str().unwrap(),
+        "--data-dir",
+        data,
+    ];
+    args.extend_from_slice(rest);
+    trrg(&args)
 }
 
 /// `trrg probe` prints one row per observation with a clue: the AUC of the run's clue logits
@@ -686,17 +693,12 @@ fn obey_forces_each_clue_and_counts_what_the_reports_state() {
 fn probe_scores_the_clue_logits_beside_the_feature_probes() {
     let (data, run) = trained_run();
     let json = run.parent().unwrap().join("probe.json");
-    let out = trrg(&[
+    let out = on_run(
         "probe",
-        "--checkpoint",
-        run.to_str().unwrap(),
-        "--data-dir",
+        run,
         data.to_str().unwrap(),
-        "--split",
-        "test",
-        "--out",
-        json.to_str().unwrap(),
-    ]);
+        &["--split", "test", "--out", json.to_str().unwrap()],
+    );
     assert!(out.status.success(), "{}", stderr(&out));
     let table = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -715,15 +717,7 @@ fn probe_scores_the_clue_logits_beside_the_feature_probes() {
         }
     }
     assert!(rows.iter().any(|r| r["clue"].is_number()));
-    let out = trrg(&[
-        "probe",
-        "--checkpoint",
-        run.to_str().unwrap(),
-        "--data-dir",
-        data.to_str().unwrap(),
-        "--split",
-        "all",
-    ]);
+    let out = on_run("probe", run, data.to_str().unwrap(), &["--split", "all"]);
     let err = stderr(&out);
     assert!(
         !out.status.success() && err.contains("--split all"),
