@@ -233,8 +233,13 @@ mod tests {
         assert_eq!(old.clue.spatial_grid, 4);
         assert_eq!(old.clue.threshold_shrinkage, 0.0);
         assert_eq!(
-            (old.seed, old.stage2_workers, old.eval.no_repeat_ngram_size),
-            (3, 1, 0)
+            (
+                old.seed,
+                old.stage2_workers,
+                old.stage2_rare_repeats,
+                old.eval.no_repeat_ngram_size
+            ),
+            (3, 1, 0, 0)
         );
         run.write_config(&TrainConfig::default()).unwrap();
         let new = run.read_config().unwrap();
@@ -242,7 +247,14 @@ mod tests {
         assert!(new.clue.spatial && new.clue.spatial_fit);
         assert_eq!(new.clue.spatial_grid, 8);
         assert_eq!(new.clue.threshold_shrinkage, 20.0);
-        assert_eq!((new.stage2_workers, new.eval.no_repeat_ngram_size), (2, 6));
+        assert_eq!(
+            (
+                new.stage2_workers,
+                new.stage2_rare_repeats,
+                new.eval.no_repeat_ngram_size
+            ),
+            (2, 1, 6)
+        );
         std::fs::remove_dir_all(run.root()).unwrap();
     }
 
