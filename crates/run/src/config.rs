@@ -532,13 +532,15 @@ impl TrainConfig {
     /// [`Self::from_json`] and [`Self::from_run_json`]: `absent` is the format of a document
     /// without `"format_version"` (None: today's, with no migration).
     fn parse(text: &str, path: &Path, absent: Option<u64>) -> crate::Result<Self> {
+        // From the text itself, so that errors give its line and column.
+        let from_text = || {
+            let de = &mut serde_json::Deserializer::from_str(text);
+            Self::checked(serde_path_to_error::deserialize(de), path)
+        };
         let mut doc = match serde_json::from_str::<serde_json::Value>(text) {
             Ok(doc @ serde_json::Value::Object(_)) => doc,
             // Not an object (or not JSON): the deserializer says where and why.
-            _ => {
-                let de = &mut serde_json::Deserializer::from_str(text);
-                return Self::checked(serde_path_to_error::deserialize(de), path);
-            }
+            _ => return from_text(),
         };
         let bad = |reason: String| Error::InvalidConfig {
             field: FORMAT_KEY.into(),
@@ -552,8 +554,7 @@ impl TrainConfig {
             ),
         };
         let Some(version) = version else {
-            let de = &mut serde_json::Deserializer::from_str(text);
-            return Self::checked(serde_path_to_error::deserialize(de), path);
+            return from_text();
         };
         if version > CONFIG_FORMAT {
             return Err(bad(format!(
