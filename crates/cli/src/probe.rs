@@ -3,14 +3,23 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use clap::Args;
+use clap::{Args, ValueEnum};
 use trrg_core::backend::{device, Backend};
 use trrg_core::data::ReportBatcher;
 use trrg_core::run::RunDir;
 use trrg_core::train::{feature_probe, perception_aucs, ProbeAuc, RunData};
 use trrg_core::ReportGenerator;
 
-use crate::predict::SplitArg;
+/// The split `trrg probe` scores on.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum ProbeSplit {
+    /// The training split (the probes' own fitting split).
+    Train,
+    /// The validation split.
+    Val,
+    /// The test split.
+    Test,
+}
 
 /// Arguments of `trrg probe`.
 #[derive(Args, Debug)]
@@ -23,8 +32,8 @@ pub struct ProbeArgs {
     #[arg(long)]
     data_dir: PathBuf,
     /// The split the probes and the clue logits are scored on.
-    #[arg(long, value_enum, default_value_t = SplitArg::Val)]
-    split: SplitArg,
+    #[arg(long, value_enum, default_value_t = ProbeSplit::Val)]
+    split: ProbeSplit,
     /// Also write the result as JSON to this file.
     #[arg(long)]
     out: Option<PathBuf>,
@@ -41,12 +50,6 @@ struct Row {
 
 /// Runs `trrg probe`.
 pub fn run(args: ProbeArgs) -> Result<()> {
-    let which = match args.split {
-        SplitArg::Train => 0,
-        SplitArg::Val => 1,
-        SplitArg::Test => 2,
-        SplitArg::All => anyhow::bail!("--split all: choose train, val or test"),
-    };
     let device = device()?;
     let generator = ReportGenerator::<Backend>::from_dir(&args.checkpoint, &device)?;
     let Some(bank) = generator.clue_bank() else {
@@ -62,11 +65,11 @@ pub fn run(args: ProbeArgs) -> Result<()> {
         Some(_) => None,
     };
     let data = RunData::load(&args.data_dir, config, vocab)?;
-    let (split, split_name) = [
-        (&data.train, "training"),
-        (&data.val, "validation"),
-        (&data.test, "test"),
-    ][which];
+    let (split, split_name) = match args.split {
+        ProbeSplit::Train => (&data.train, "training"),
+        ProbeSplit::Val => (&data.val, "validation"),
+        ProbeSplit::Test => (&data.test, "test"),
+    };
     let batcher = ReportBatcher::new(config.image.clone(), false, data.reports.pad_id())?;
     let batch = config.batch_size;
     let model = generator.model();
