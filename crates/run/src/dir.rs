@@ -8,8 +8,6 @@ use trrg_io::write_atomic;
 use trrg_tokenize::WordVocab;
 
 use crate::checkpoint::RUN_STATE_FORMAT_V1;
-#[cfg(test)]
-use crate::config::{CONFIG_FORMAT, FORMAT_KEY};
 use crate::thresholds::{read_clue_thresholds, thresholds_by_name, CLUE_THRESHOLDS_FILE};
 use crate::{Checkpoints, Error, LlmTraining, Result, RunState, RunTokenizers, TrainConfig};
 
@@ -188,6 +186,7 @@ impl RunDir {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::{CONFIG_FORMAT, FORMAT_KEY};
 
     fn temp(name: &str) -> RunDir {
         let dir = std::env::temp_dir().join(format!("trrg-rundir-{name}-{}", std::process::id()));

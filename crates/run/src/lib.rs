@@ -44,5 +44,7 @@ pub use export::{
 pub use generator::{Evidence, Report, ReportGenerator};
 pub use inspect::{inspect_trrg, param_table, ModelSummary};
 pub use precision::Precision;
-pub use thresholds::{read_clue_thresholds, thresholds_by_name, CLUE_THRESHOLDS_FILE};
+pub use thresholds::{
+    kept_threshold, read_clue_thresholds, thresholds_by_name, CLUE_THRESHOLDS_FILE,
+};
 pub use tokenizers::RunTokenizers;

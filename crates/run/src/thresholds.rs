@@ -45,16 +45,18 @@ pub fn read_clue_thresholds(run_dir: &Path, names: &[String]) -> crate::Result<V
         .collect()
 }
 
-/// `{disease: threshold}` as JSON, each rounded to two decimals (the grid's values, without
-/// f32 noise), as `clue_thresholds.json`, `metrics.json` and the logs hold them.
+/// A threshold to the hundredth that `clue_thresholds.json` keeps.
+pub fn kept_threshold(t: f64) -> f64 {
+    (t * 100.0).round() / 100.0
+}
+
+/// `{disease: threshold}` as JSON, each rounded to two decimals ([`kept_threshold`]: the grid's
+/// values, without f32 noise), as `clue_thresholds.json`, `metrics.json` and the logs hold them.
 pub fn thresholds_by_name(names: &[String], thresholds: &[f32]) -> serde_json::Value {
     names
         .iter()
         .zip(thresholds)
-        .map(|(n, t)| {
-            let t = (f64::from(*t) * 100.0).round() / 100.0;
-            (n.clone(), serde_json::json!(t))
-        })
+        .map(|(n, t)| (n.clone(), serde_json::json!(kept_threshold(f64::from(*t)))))
         .collect::<serde_json::Map<_, _>>()
         .into()
 }

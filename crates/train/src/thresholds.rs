@@ -8,6 +8,7 @@
 
 use trrg_metrics::prf;
 use trrg_model::NoFindingGate;
+use trrg_run::kept_threshold;
 
 /// The candidate thresholds: 0.05, 0.10, ..., 0.95.
 pub fn threshold_grid() -> Vec<f32> {
@@ -77,7 +78,7 @@ pub fn fit_thresholds(
             let shrunk = (n * t as f64 + shrinkage * 0.5) / (n + shrinkage);
             // To the hundredth that `clue_thresholds.json` keeps, so that inference from the
             // file decides as the run's own test did.
-            ((shrunk * 100.0).round() / 100.0) as f32
+            kept_threshold(shrunk) as f32
         })
         .collect()
 }
