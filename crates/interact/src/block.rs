@@ -1,9 +1,10 @@
 //! One interaction block.
 
-use burn::nn::attention::{MhaInput, MultiHeadAttention, MultiHeadAttentionConfig};
+use burn::nn::attention::{MultiHeadAttention, MultiHeadAttentionConfig};
 use burn::nn::{Dropout, DropoutConfig, LayerNorm, LayerNormConfig, Linear, LinearConfig};
 use burn::prelude::*;
-use burn::tensor::activation::gelu;
+use burn::tensor::activation::{gelu, softmax};
+use trrg_io::random::dropout;
 
 use crate::InteractionConfig;
 
@@ -34,7 +35,7 @@ impl<B: Backend> FeedForward<B> {
         let h = self
             .outer
             .forward(gelu(self.inner.forward(self.norm.forward(x.clone()))));
-        x + self.dropout.forward(h)
+        x + dropout(&self.dropout, h)
     }
 }
 
@@ -75,12 +76,49 @@ impl<B: Backend> CrossAttentionBlock<B> {
     ) -> Tensor<B, 3> {
         let q = self.norm_q.forward(query.clone());
         let kv = self.norm_kv.forward(kv);
-        let mut input = MhaInput::new(q, kv.clone(), kv);
-        if let Some(mask) = kv_padding {
-            input = input.mask_pad(mask);
-        }
-        query + self.dropout.forward(self.attention.forward(input).context)
+        let context = attend(&self.attention, q, kv, kv_padding);
+        query + dropout(&self.dropout, context)
     }
+}
+
+/// `MultiHeadAttention::forward` of burn 0.21 on `(query, kv, kv)` with a padding mask, op for
+/// op (its dropout on the scores before the mask, as burn has it), with the dropout mask drawn
+/// through [`trrg_io::random`], so that workers running side by side draw from their own
+/// streams.
+///
+/// # Shapes
+/// - query: `[batch, n_q, d_model]`, kv: `[batch, n_kv, d_model]`, padding: `[batch, n_kv]`
+/// - output: `[batch, n_q, d_model]`
+fn attend<B: Backend>(
+    mha: &MultiHeadAttention<B>,
+    query: Tensor<B, 3>,
+    kv: Tensor<B, 3>,
+    padding: Option<Tensor<B, 2, Bool>>,
+) -> Tensor<B, 3> {
+    let [batch, n_q, d_model] = query.dims();
+    let heads = |x: Tensor<B, 3>, linear: &Linear<B>| {
+        let [batch, n, _] = x.dims();
+        linear
+            .forward(x)
+            .reshape([batch, n, mha.n_heads, mha.d_k])
+            .swap_dims(1, 2)
+    };
+    let (q, k, v) = (
+        heads(query, &mha.query),
+        heads(kv.clone(), &mha.key),
+        heads(kv, &mha.value),
+    );
+    let scores = q.matmul(k.transpose()).div_scalar((mha.d_k as f32).sqrt());
+    let mut scores = dropout(&mha.dropout, scores);
+    if let Some(padding) = padding {
+        let n_kv = padding.dims()[1];
+        scores = scores.mask_fill(padding.reshape([batch, 1, 1, n_kv]), mha.min_float);
+    }
+    let context = softmax(scores, 3)
+        .matmul(v)
+        .swap_dims(1, 2)
+        .reshape([batch, n_q, d_model]);
+    mha.output.forward(context)
 }
 
 /// Clue tokens read the global tokens, then the patch tokens; visual tokens (global and patch)
@@ -161,5 +199,78 @@ impl<B: Backend> InteractionBlock<B> {
             visual.narrow(1, n_global, n_patches),
             clues,
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::backend::{Autodiff, Flex};
+    use burn::module::AutodiffModule;
+    use burn::nn::attention::MhaInput;
+    use burn::tensor::Distribution;
+    use trrg_io::random::with_stream;
+
+    type A = Autodiff<Flex>;
+
+    fn values(t: Tensor<A, 3>) -> Vec<f32> {
+        t.into_data().to_vec().unwrap()
+    }
+
+    /// `attend` is burn's `MultiHeadAttention::forward`, bit for bit, in training (with the
+    /// dropout at 0: the backend's generator is one per process, which tests on other threads
+    /// draw from) and in inference, with and without padding; with a dropout, a stream's draws
+    /// move the output and repeat.
+    #[test]
+    fn attend_is_burns_multi_head_attention() {
+        let device = Default::default();
+        let config = MultiHeadAttentionConfig::new(16, 4).with_min_float(-65504.0);
+        let mha = config.clone().with_dropout(0.0).init::<A>(&device);
+        let q = Tensor::<A, 3>::random([2, 3, 16], Distribution::Normal(0.0, 1.0), &device);
+        let kv = Tensor::<A, 3>::random([2, 5, 16], Distribution::Normal(0.0, 1.0), &device);
+        let padding = Tensor::<A, 2, Bool>::from_data(
+            [[false; 5], [false, false, true, true, true]],
+            &device,
+        );
+        let burns = |mha: &MultiHeadAttention<A>, pad: Option<Tensor<A, 2, Bool>>| {
+            let mut input = MhaInput::new(q.clone(), kv.clone(), kv.clone());
+            if let Some(mask) = pad {
+                input = input.mask_pad(mask);
+            }
+            values(mha.forward(input).context)
+        };
+        for pad in [None, Some(padding.clone())] {
+            let ours = values(attend(&mha, q.clone(), kv.clone(), pad.clone()));
+            assert_eq!(ours, burns(&mha, pad.clone()));
+            let inner = mha.valid();
+            let mut input =
+                MhaInput::new(q.clone().inner(), kv.clone().inner(), kv.clone().inner());
+            if let Some(mask) = pad.clone() {
+                input = input.mask_pad(mask.inner());
+            }
+            let ours = attend(
+                &inner,
+                q.clone().inner(),
+                kv.clone().inner(),
+                pad.map(|p| p.inner()),
+            );
+            assert_eq!(ours.into_data(), inner.forward(input).context.into_data());
+        }
+        let plain = values(attend(&mha, q.clone(), kv.clone(), Some(padding.clone())));
+        let mut dropped = mha;
+        dropped.dropout = burn::nn::DropoutConfig::new(0.3).init();
+        let run = |seed| {
+            with_stream(seed, || {
+                values(attend(
+                    &dropped,
+                    q.clone(),
+                    kv.clone(),
+                    Some(padding.clone()),
+                ))
+            })
+        };
+        assert_eq!(run(1), run(1));
+        assert_ne!(run(1), run(2));
+        assert_ne!(run(1), plain);
     }
 }

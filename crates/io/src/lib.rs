@@ -14,6 +14,8 @@
 //!   [`resolve_under`]: a relative path joined under a root it may not escape;
 //!   [`resolve_model`]: a path, or a model id found offline in the local Hugging Face Hub cache.
 //! - [`multipart`]: an upload's `multipart/form-data` body split into its parts.
+//! - [`random`]: the random draws of a training forward pass, from a stream a thread can own
+//!   (the data-parallel workers' dropout masks).
 //!
 //! Every parser here reads untrusted bytes: it returns an [`Error`], never panics, and never
 //! allocates from a size it has not checked against the file's length (fuzzed in
@@ -26,6 +28,7 @@ mod gguf;
 mod mapped;
 pub mod multipart;
 mod paths;
+pub mod random;
 mod torch;
 mod weights;
 

@@ -3,6 +3,7 @@
 use burn::nn::{Dropout, DropoutConfig};
 use burn::prelude::*;
 use burn::tensor::activation::softmax;
+use trrg_io::random::dropout;
 
 use crate::cache::LayerCache;
 use crate::lora::LoraLinear;
@@ -105,7 +106,7 @@ impl<B: Backend> LlamaAttention<B> {
         let scores = scores
             .reshape([batch, kv, group, seq_len, total])
             .mask_fill(mask.unsqueeze_dim::<5>(2), MASKED_SCORE);
-        let weights = self.dropout.forward(softmax(scores, 4));
+        let weights = dropout(&self.dropout, softmax(scores, 4));
         let context = weights
             .reshape([batch, kv, group * seq_len, total])
             .matmul(v)

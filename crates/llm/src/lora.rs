@@ -127,8 +127,7 @@ impl<B: Backend> LoraAdapter<B> {
     pub fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
         let [batch, seq_len, d_in] = x.dims();
         let d_out = self.lora_b.dims()[1];
-        self.dropout
-            .forward(x)
+        trrg_io::random::dropout(&self.dropout, x)
             .reshape([batch * seq_len, d_in])
             .matmul(self.lora_a.val())
             .matmul(self.lora_b.val())

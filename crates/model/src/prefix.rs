@@ -81,11 +81,7 @@ impl<B: Backend> Trrg<B> {
         // see, drawn before anything else in the pass.
         let dropout = self.settings.clue.visual_dropout;
         let keep = (matches!(mode, Mode::Train(_)) && dropout > 0.0).then(|| {
-            Tensor::<B, 3>::random(
-                [batch, 1, 1],
-                burn::tensor::Distribution::Bernoulli(1.0 - dropout),
-                &out.global.device(),
-            )
+            trrg_io::random::bernoulli::<B, 3>([batch, 1, 1], 1.0 - dropout, &out.global.device())
         });
         let n_patches = out.patch_tokens.dims()[1];
         let views = self.fuse_views(&out, batch, n_views);

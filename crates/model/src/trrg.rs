@@ -261,6 +261,18 @@ impl<B: Backend> Trrg<B> {
         &self.settings
     }
 
+    /// The dropout rates inside the encoders' burn `TransformerEncoder`s, `(vision, text)` (0
+    /// for a vision encoder without one): the only random draws of a training pass that come
+    /// from the backend's generator rather than from [`trrg_io::random`]'s streams. Where they
+    /// are 0, passes can run side by side on streams of their own and still repeat.
+    pub fn backend_dropout(&self) -> (f64, f64) {
+        let vision = match &self.vision {
+            VisionEncoder::Vit(vit) => vit.encoder.dropout,
+            _ => 0.0,
+        };
+        (vision, self.text.encoder.dropout)
+    }
+
     /// Per-view encoder outputs.
     ///
     /// # Shapes
@@ -735,12 +747,9 @@ impl<B: Backend> Trrg<B> {
         let rate = self.settings.clue.teacher_forcing;
         let forced = match &resolved {
             Some((_, (values, known))) if rate > 0.0 => {
-                let coin = Tensor::<B, 2>::random(
-                    known.dims(),
-                    burn::tensor::Distribution::Bernoulli(rate),
-                    &token_ids.device(),
-                )
-                .bool();
+                let coin =
+                    trrg_io::random::bernoulli::<B, 2>(known.dims(), rate, &token_ids.device())
+                        .bool();
                 // Uncertain labels (-1) are never forced.
                 let usable = known
                     .clone()
@@ -853,12 +862,7 @@ fn counterfactual_rows<B: Backend>(
 ) {
     let [batch, seq_len] = token_ids.dims();
     let n_clues = forced.values.dims()[1];
-    let swap = Tensor::<B, 2>::random(
-        [batch, 1],
-        burn::tensor::Distribution::Bernoulli(rate),
-        &token_ids.device(),
-    )
-    .bool();
+    let swap = trrg_io::random::bernoulli::<B, 2>([batch, 1], rate, &token_ids.device()).bool();
     let rows = swap.clone().expand([batch, seq_len]);
     let clues = swap.expand([batch, n_clues]);
     let pick_bool = |x: Tensor<B, 2, Bool>, rows: &Tensor<B, 2, Bool>| {

@@ -346,8 +346,8 @@ pub struct TrainConfig {
     /// summed before one optimizer step (see `trrg_train::DataParallel`). The workers take the
     /// devices in turn: with one device (the CPU) they share it, which keeps two cores busy
     /// where one batch alone keeps one; with `--devices` listing more devices than this, there
-    /// is one worker per device. Workers that share a device run their forward passes in shard
-    /// order, so dropout draws the same masks every time and a run repeats exactly. The count
+    /// is one worker per device. Workers run their forward passes side by side, each drawing
+    /// from its own random stream (`parallel_forward`), so a run repeats exactly. The count
     /// is part of the computation (the LM loss is a mean over each shard's tokens, as in
     /// PyTorch's DDP), so it lives in the config, not in the machine. Default 2 since
     /// 2026-12-03; a run directory written before has no such field and is read with 1, as it
@@ -362,6 +362,15 @@ pub struct TrainConfig {
     /// studies, weighted by the shard's share; batch statistics (the stem's BatchNorm) are each
     /// shard's. Default 1 (one worker: the InfoNCE on the calling thread).
     pub stage1_workers: usize,
+    /// Data-parallel workers that share a device (the CPU) run their forward passes side by
+    /// side, each drawing its dropout masks and teacher-forcing coins from a stream of its own
+    /// (`trrg_io::random`, seeded by the run seed, stage, epoch, batch and worker), so a run
+    /// still repeats exactly. False: in turn, from the backend's one generator, as runs
+    /// before 2026-12-08 did (side by side, their draws would interleave in thread order).
+    /// Workers also take turns where an encoder's burn `TransformerEncoder` has a dropout
+    /// (`Trrg::backend_dropout`), which draws from the backend. Default true; a run written
+    /// before (format version 0 or 1) is read with false.
+    pub parallel_forward: bool,
     /// Validation and test decoding.
     pub eval: EvalConfig,
     /// Checkpoints kept besides the best.
@@ -413,6 +422,7 @@ impl Default for TrainConfig {
             stage2_llm: LlmTraining::Full,
             stage2_workers: 2,
             stage1_workers: 1,
+            parallel_forward: true,
             eval: EvalConfig::default(),
             keep_last: 1,
             precision: Precision::F32,
@@ -425,7 +435,7 @@ impl Default for TrainConfig {
 /// every field, so a later change of a default needs no migration; a new field whose default
 /// is not how older runs trained raises the version and teaches [`migrate_config`] the value
 /// those runs were trained with.
-pub const CONFIG_FORMAT: u64 = 1;
+pub const CONFIG_FORMAT: u64 = 2;
 
 /// The key of [`CONFIG_FORMAT`] in `config.json`.
 pub(crate) const FORMAT_KEY: &str = "format_version";
@@ -438,7 +448,8 @@ pub(crate) const FORMAT_KEY: &str = "format_version";
 /// spatial clue readout without `clue.spatial`, its 4 x 4 grid without `clue.spatial_grid`,
 /// unshrunk clue thresholds without `clue.threshold_shrinkage`,
 /// one stage-2 worker without `stage2_workers`, no n-gram ban without
-/// `eval.no_repeat_ngram_size`.
+/// `eval.no_repeat_ngram_size`. Versions 0 and 1 ran data-parallel workers' forward passes in
+/// turn (`parallel_forward` false).
 pub fn migrate_config(doc: &mut serde_json::Value, version: u64) {
     use serde_json::json;
     if version == 0 {
@@ -471,6 +482,9 @@ pub fn migrate_config(doc: &mut serde_json::Value, version: u64) {
                 }
             }
         }
+    }
+    if version < 2 {
+        insert_at(doc, "/parallel_forward", json!(false));
     }
 }
 

@@ -231,6 +231,7 @@ mod tests {
         assert!(!old.clue.spatial && !old.clue.spatial_fit);
         assert_eq!(old.clue.spatial_grid, 4);
         assert_eq!(old.clue.threshold_shrinkage, 0.0);
+        assert!(!old.parallel_forward);
         assert_eq!(
             (
                 old.seed,
@@ -246,6 +247,7 @@ mod tests {
         assert!(new.clue.spatial && new.clue.spatial_fit);
         assert_eq!(new.clue.spatial_grid, 8);
         assert_eq!(new.clue.threshold_shrinkage, 20.0);
+        assert!(new.parallel_forward);
         assert_eq!(
             (
                 new.stage2_workers,
@@ -275,15 +277,28 @@ mod tests {
         assert_eq!(current.seed, 3);
         assert_eq!(current.clue.spatial_grid, 8);
         assert_eq!(current.stage2_workers, 2);
+        assert!(current.parallel_forward);
+        // Version 1 (stem, clue words, spatial readout and shrinkage all written) ran the
+        // workers' forward passes in turn.
+        write(&format!(r#"{{"{FORMAT_KEY}": 1, "seed": 3}}"#));
+        let v1 = run.read_config().unwrap();
+        assert!(!v1.parallel_forward);
+        assert_eq!((v1.seed, v1.stage2_workers), (3, 2));
         // A newer format and a malformed one are refused, naming the file.
         for (text, says) in [
-            (format!(r#"{{"{FORMAT_KEY}": 99}}"#), "reads up to 1"),
-            (format!(r#"{{"{FORMAT_KEY}": "1"}}"#), "not a whole number"),
-            ("[1, 2]".into(), "malformed config"),
+            (
+                format!(r#"{{"{FORMAT_KEY}": 99}}"#),
+                format!("reads up to {CONFIG_FORMAT}"),
+            ),
+            (
+                format!(r#"{{"{FORMAT_KEY}": "1"}}"#),
+                "not a whole number".into(),
+            ),
+            ("[1, 2]".into(), "malformed config".into()),
         ] {
             write(&text);
             let e = run.read_config().unwrap_err().to_string();
-            assert!(e.contains(says) && e.contains("config.json"), "{e}");
+            assert!(e.contains(&says) && e.contains("config.json"), "{e}");
         }
         // Version 0 with a section of the wrong type: the deserializer names the field.
         write(r#"{"clue": 5}"#);

@@ -10,9 +10,11 @@
 //! approximation (exact when the shards hold equally many target tokens).
 //!
 //! Workers may share a device: two on the one CPU device keep two cores busy, where a single
-//! batch's small kernels keep one. Such workers run their forward passes in shard order (their
-//! backward passes overlap), so the backend's single random generator hands out the same dropout
-//! masks in every run.
+//! batch's small kernels keep one. Given a step's seed (`draws`), each worker runs its forward
+//! pass inside a random stream of its own (`trrg_io::random`, seeded by the step's seed and the
+//! worker's index), so the workers run side by side and every run draws the same dropout masks.
+//! Without one, they run their forward passes in shard order (their backward passes overlap), so
+//! the backend's single random generator hands out the same masks in every run.
 
 use std::ops::Range;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -179,11 +181,15 @@ impl<B: AutodiffBackend> DataParallel<B> {
 
     /// Runs `forward` on every shard in parallel (shard `i`'s input on device `i`) and returns
     /// the summed gradients. `forward` returns the shard's loss (a mean over its rows) and
-    /// scalars to log; `weights[i]` is shard `i`'s share of the global batch.
+    /// scalars to log; `weights[i]` is shard `i`'s share of the global batch. With `draws`
+    /// (the step's seed), worker `i` draws its random numbers from a stream seeded with
+    /// `draws + i`, and workers sharing a device run their forward passes side by side; without,
+    /// from the backend's generator, in shard order.
     pub fn gradients<T, F>(
         &self,
         model: &Trrg<B>,
         inputs: Vec<(T, f32)>,
+        draws: Option<u64>,
         forward: F,
     ) -> crate::Result<ParallelGrads>
     where
@@ -193,6 +199,7 @@ impl<B: AutodiffBackend> DataParallel<B> {
         self.gradients_gathered(
             model,
             inputs,
+            draws,
             |replica, (input, weight)| Ok(((forward(replica, input)?, weight), Vec::new())),
             |_, _, ((loss, values), weight): ((Tensor<B, 1>, Vec<f32>), f32), _| {
                 Ok((loss * weight, values.iter().map(|v| v * weight).collect()))
@@ -208,11 +215,13 @@ impl<B: AutodiffBackend> DataParallel<B> {
     /// through its own embeddings only (the first also through the temperature), so that the
     /// summed gradients are the one-worker InfoNCE's (open_clip's gather with the local part
     /// differentiable and `local_loss` off). The negation contrast, a mean over a shard's
-    /// studies, is weighted by the share. The returned scalar is the global loss.
+    /// studies, is weighted by the share. The returned scalar is the global loss. `draws` as in
+    /// [`DataParallel::gradients`].
     pub fn contrastive_gradients<T, E>(
         &self,
         model: &Trrg<B>,
         inputs: Vec<T>,
+        draws: Option<u64>,
         positive: &TensorData,
         encode: E,
     ) -> crate::Result<ParallelGrads>
@@ -250,7 +259,7 @@ impl<B: AutodiffBackend> DataParallel<B> {
             });
             Ok((out.loss, vec![(loss - weighted) / peers + weighted]))
         };
-        self.gradients_gathered(model, inputs, encode, finish)
+        self.gradients_gathered(model, inputs, draws, encode, finish)
     }
 
     /// [`DataParallel::gradients`] for a loss that needs every shard's values (stage 1's
@@ -260,11 +269,13 @@ impl<B: AutodiffBackend> DataParallel<B> {
     /// order, and `finish` (given the worker's index) turns them into the worker's loss and
     /// scalars to log, which are neither weighted nor averaged (the sum of the workers' losses
     /// is what is differentiated, and the sum of their scalars is what is returned). `finish`
-    /// draws no random numbers: workers run it side by side.
+    /// draws no random numbers: workers run it side by side. `draws` as in
+    /// [`DataParallel::gradients`]: with it, `encode` runs side by side too.
     pub fn gradients_gathered<T, K, E, F>(
         &self,
         model: &Trrg<B>,
         inputs: Vec<T>,
+        draws: Option<u64>,
         encode: E,
         finish: F,
     ) -> crate::Result<ParallelGrads>
@@ -299,7 +310,7 @@ impl<B: AutodiffBackend> DataParallel<B> {
                     let (config, barrier, failed) = (&config, &barrier, &failed);
                     let (encode, finish, turns, shared) = (&encode, &finish, &turns, &shared);
                     let pool = self.pools.as_ref().map(|p| Arc::clone(&p[peer]));
-                    let in_turn = pool.is_some();
+                    let in_turn = pool.is_some() && draws.is_none();
                     // Every worker reaches both barriers, so none waits in an exchange or an
                     // all-reduce that a failed worker will never join.
                     let abandon = |error: bool| {
@@ -311,7 +322,15 @@ impl<B: AutodiffBackend> DataParallel<B> {
                     };
                     let work = move || {
                         let turn = in_turn.then(|| turns.wait(peer));
-                        let kept = encode(&replica, input).map(|(kept, values)| {
+                        let encoded = match draws {
+                            Some(seed) => {
+                                trrg_io::random::with_stream(seed.wrapping_add(peer as u64), || {
+                                    encode(&replica, input)
+                                })
+                            }
+                            None => encode(&replica, input),
+                        };
+                        let kept = encoded.map(|(kept, values)| {
                             lock(shared)[peer] = values;
                             kept
                         });

@@ -376,68 +376,81 @@ fn flatten(model: &trrg_model::Trrg<A>) -> Vec<f32> {
     f.0
 }
 
-#[test]
-fn two_device_data_parallel_equals_one_device() {
-    use burn::optim::GradientsParams;
-    use burn::tensor::{Bool, Int, TensorData};
-    use trrg_data::DiseaseLabels;
-    use trrg_model::{Trrg, TrrgConfig};
-    use trrg_train::{DataParallel, Optimizers, StageConfig};
+/// A micro model ready for stage 2 with the CheXpert clue bank, and a global batch of 4
+/// studies, each with 6 target tokens and all 14 labels known, so the token-mean LM loss and
+/// the label-mean consistency loss are means over rows.
+struct Stage2Fixture {
+    model: trrg_model::Trrg<A>,
+    bank: trrg_model::ClueBank<A>,
+    ids: Vec<i64>,
+    targets: Vec<bool>,
+    images: Vec<f32>,
+    labels: Vec<f32>,
+}
 
-    let _guard = exclusive();
-    let device: burn::tensor::Device<A> = Default::default();
-    let (diseases, vocab) = chexpert_vocab();
-    let mut config = TrrgConfig::micro(vocab.tokens().len() + 1);
-    config.interaction = config.interaction.with_dropout(0.0);
-    // No teacher forcing: it draws from the backend's generator.
-    config.clue.teacher_forcing = 0.0;
-    <A as burn::tensor::backend::Backend>::seed(&device, 11);
-    let model: Trrg<A> = config.init(&device).unwrap();
-    let bank = model.clue_bank(&diseases, &vocab, 12).unwrap();
-    let start = model.freeze_for_stage2(false);
+impl Stage2Fixture {
+    const ROWS: usize = 4;
+    const LEN: usize = 8;
 
-    // A global batch of 4 studies, each with 6 target tokens and all 14 labels known, so the
-    // token-mean LM loss and the label-mean consistency loss are means over rows.
-    let rows = 4;
-    let len = 8;
-    let ids: Vec<i64> = (0..rows * len)
-        .map(|i| {
-            if i % len == 0 || i % len == 7 {
-                0
-            } else {
-                (i * 7 % 40 + 1) as i64
-            }
-        })
-        .collect();
-    let targets: Vec<bool> = (0..rows * len)
-        .map(|i| i % len != 0 && i % len != 7)
-        .collect();
-    let images: Vec<f32> = (0..rows * 2 * 64 * 64)
-        .map(|i| ((i as f32) * 0.013).sin())
-        .collect();
-    let labels: Vec<f32> = (0..rows * 14)
-        .map(|i| ((i * 5) % 3 == 0) as i32 as f32)
-        .collect();
-    let batch = |r: std::ops::Range<usize>| {
-        let n = r.len();
+    /// `interaction_dropout` and `teacher_forcing` draw random numbers in the forward pass.
+    fn new(interaction_dropout: f64, teacher_forcing: f64) -> Self {
+        let device = Default::default();
+        let (diseases, vocab) = chexpert_vocab();
+        let mut config = trrg_model::TrrgConfig::micro(vocab.tokens().len() + 1);
+        config.interaction = config.interaction.with_dropout(interaction_dropout);
+        config.clue.teacher_forcing = teacher_forcing;
+        <A as burn::tensor::backend::Backend>::seed(&device, 11);
+        let model: trrg_model::Trrg<A> = config.init(&device).unwrap();
+        let bank = model.clue_bank(&diseases, &vocab, 12).unwrap();
+        let (rows, len) = (Self::ROWS, Self::LEN);
+        Self {
+            model: model.freeze_for_stage2(false),
+            bank,
+            ids: (0..rows * len)
+                .map(|i| match i % len {
+                    0 | 7 => 0,
+                    _ => (i * 7 % 40 + 1) as i64,
+                })
+                .collect(),
+            targets: (0..rows * len)
+                .map(|i| i % len != 0 && i % len != 7)
+                .collect(),
+            images: (0..rows * 2 * 64 * 64)
+                .map(|i| ((i as f32) * 0.013).sin())
+                .collect(),
+            labels: (0..rows * 14)
+                .map(|i| ((i * 5) % 3 == 0) as i32 as f32)
+                .collect(),
+        }
+    }
+
+    /// The loss of rows `r` of the batch, and its value.
+    fn forward(
+        &self,
+        model: &trrg_model::Trrg<A>,
+        r: std::ops::Range<usize>,
+    ) -> (Tensor<A, 1>, Vec<f32>) {
+        use burn::tensor::{Bool, Int, TensorData};
+        let device = Default::default();
+        let (n, len) = (r.len(), Self::LEN);
         let images = Tensor::<A, 5>::from_data(
             TensorData::new(
-                images[r.start * 2 * 4096..r.end * 2 * 4096].to_vec(),
+                self.images[r.start * 2 * 4096..r.end * 2 * 4096].to_vec(),
                 [n, 2, 1, 64, 64],
             ),
             &device,
         );
         let ids = Tensor::<A, 2, Int>::from_data(
-            TensorData::new(ids[r.start * len..r.end * len].to_vec(), [n, len]),
+            TensorData::new(self.ids[r.start * len..r.end * len].to_vec(), [n, len]),
             &device,
         );
         let targets = Tensor::<A, 2, Bool>::from_data(
-            TensorData::new(targets[r.start * len..r.end * len].to_vec(), [n, len]),
+            TensorData::new(self.targets[r.start * len..r.end * len].to_vec(), [n, len]),
             &device,
         );
-        let labels = DiseaseLabels::<A> {
+        let labels = trrg_data::DiseaseLabels::<A> {
             values: Tensor::from_data(
-                TensorData::new(labels[r.start * 14..r.end * 14].to_vec(), [n, 14]),
+                TensorData::new(self.labels[r.start * 14..r.end * 14].to_vec(), [n, 14]),
                 &device,
             ),
             known: Tensor::<A, 2, Bool>::from_data(
@@ -445,10 +458,6 @@ fn two_device_data_parallel_equals_one_device() {
                 &device,
             ),
         };
-        (images, ids, targets, labels)
-    };
-    let forward = |model: &Trrg<A>, r: std::ops::Range<usize>| {
-        let (images, ids, targets, labels) = batch(r);
         let mask = Tensor::<A, 2, Bool>::ones(ids.dims(), &device);
         let out = model
             .forward_train(
@@ -457,12 +466,26 @@ fn two_device_data_parallel_equals_one_device() {
                 mask,
                 targets,
                 Some((&labels).into()),
-                Some(&bank),
+                Some(&self.bank),
             )
             .unwrap();
         let value = out.loss.clone().into_scalar().elem::<f32>();
         (out.loss, vec![value])
-    };
+    }
+}
+
+#[test]
+fn two_device_data_parallel_equals_one_device() {
+    use burn::optim::GradientsParams;
+    use trrg_train::{DataParallel, Optimizers, StageConfig};
+
+    let _guard = exclusive();
+    let device: burn::tensor::Device<A> = Default::default();
+    // No dropout and no teacher forcing: nothing random in the forward pass.
+    let fixture = Stage2Fixture::new(0.0, 0.0);
+    let start = fixture.model.clone();
+    let rows = Stage2Fixture::ROWS;
+    let forward = |model: &trrg_model::Trrg<A>, r| fixture.forward(model, r);
     // Parameters are lazy until first read and a clone of a lazy parameter initializes on its
     // own: read them all before the two runs clone the model.
     let before = flatten(&start);
@@ -487,7 +510,7 @@ fn two_device_data_parallel_equals_one_device() {
     let full = GradientsParams::from_grads(forward(&start, 0..rows).0.backward(), &start);
     let inputs = shards.iter().map(|r| (r.clone(), 0.5)).collect();
     let summed = parallel
-        .gradients(&start, inputs, |replica, r| Ok(forward(replica, r)))
+        .gradients(&start, inputs, None, |replica, r| Ok(forward(replica, r)))
         .unwrap()
         .rest;
     for param in [&start.visual_to_llm.weight, &start.clue_to_llm.weight] {
@@ -507,7 +530,7 @@ fn two_device_data_parallel_equals_one_device() {
     for _ in 0..steps {
         let inputs = shards.iter().map(|r| (r.clone(), 0.5)).collect();
         let grads = parallel
-            .gradients(&two, inputs, |replica, r| Ok(forward(replica, r)))
+            .gradients(&two, inputs, None, |replica, r| Ok(forward(replica, r)))
             .unwrap();
         two_losses.push(grads.values[0]);
         optim.accumulate(&two, grads.vision, grads.rest);
@@ -540,6 +563,59 @@ fn two_device_data_parallel_equals_one_device() {
     assert!(
         one_losses[2] < one_losses[0],
         "training moved: {one_losses:?}"
+    );
+}
+
+/// Workers side by side on streams of their own (a step's seed), with interaction dropout and
+/// teacher-forcing coins in the forward pass: a step repeats exactly (a draw from the backend's
+/// generator, which moves on, would break that), another seed draws other masks, and the
+/// summed gradients are those of each shard's pass run alone in the stream `seed + shard`.
+#[test]
+fn workers_side_by_side_draw_from_their_own_streams() {
+    use burn::optim::GradientsParams;
+    use trrg_io::random::with_stream;
+    use trrg_train::DataParallel;
+
+    let _guard = exclusive();
+    let device = Default::default();
+    let fixture = Stage2Fixture::new(0.3, 0.5);
+    let start = &fixture.model;
+    let _ = flatten(start);
+    let parallel = DataParallel::<A>::new(vec![device, device]).unwrap();
+    let shards = parallel.shards(Stage2Fixture::ROWS);
+    let param = start.visual_to_llm.weight.id;
+    let grad = |grads: &GradientsParams| {
+        let g = grads.get::<Flex, 2>(param).unwrap();
+        g.into_data().to_vec::<f32>().unwrap()
+    };
+    let step = |seed| {
+        let inputs = shards.iter().map(|r| (r.clone(), 0.5)).collect();
+        let out = parallel
+            .gradients(start, inputs, Some(seed), |replica, r| {
+                Ok(fixture.forward(replica, r))
+            })
+            .unwrap();
+        (grad(&out.rest), out.values[0])
+    };
+    let (a, loss) = step(7);
+    assert_eq!(step(7), (a.clone(), loss));
+    assert_ne!(step(8).0, a);
+    let mut alone = vec![0.0f32; a.len()];
+    for (k, r) in shards.iter().enumerate() {
+        let (loss, _) = with_stream(7 + k as u64, || fixture.forward(start, r.clone()));
+        let g = GradientsParams::from_grads((loss * 0.5).backward(), start);
+        for (sum, v) in alone.iter_mut().zip(grad(&g)) {
+            *sum += v;
+        }
+    }
+    let scale = alone.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+    let diff = alone
+        .iter()
+        .zip(&a)
+        .fold(0.0f32, |m, (x, y)| m.max((x - y).abs()));
+    assert!(
+        scale > 0.0 && diff <= 1e-5 * scale,
+        "side by side differs from alone by {diff} (scale {scale})"
     );
 }
 
@@ -606,11 +682,17 @@ fn stage1_gathered_infonce_equals_one_process() {
     let parallel = DataParallel::<A>::new(vec![device, device]).unwrap();
     let inputs = vec![(0..3, 0..4), (3..rows, 4..sentences.len())];
     let two = parallel
-        .contrastive_gradients(&model, inputs, &positive, |replica, (studies, texts)| {
-            let share = studies.len() as f32 / rows as f32;
-            let parts = replica.contrastive_parts(images(studies), &encode(texts), None)?;
-            Ok((parts, share))
-        })
+        .contrastive_gradients(
+            &model,
+            inputs,
+            None,
+            &positive,
+            |replica, (studies, texts)| {
+                let share = studies.len() as f32 / rows as f32;
+                let parts = replica.contrastive_parts(images(studies), &encode(texts), None)?;
+                Ok((parts, share))
+            },
+        )
         .unwrap();
     assert!(
         (two.values[0] - one_loss).abs() < 1e-5,
@@ -723,7 +805,7 @@ fn data_parallel_steps_update_batchnorm_statistics() {
         drop(loss(&one, 4).backward());
         let inputs = vec![(2, 0.5), (2, 0.5)];
         parallel
-            .gradients(&two, inputs, |replica, rows| {
+            .gradients(&two, inputs, None, |replica, rows| {
                 Ok((loss(replica, rows), vec![]))
             })
             .unwrap();

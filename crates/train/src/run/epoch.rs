@@ -152,8 +152,10 @@ fn check_finite(stage: u8, step: usize, value: f32) -> crate::Result<()> {
 
 /// Runs the stage's next epoch (`state.epochs_done`, counted from 0) over the training split,
 /// shuffled (in stage 2 with `stage2_rare_repeats`, [`rare_positive_rows`]): `batch_loss(model,
-/// optim, indices)` computes one batch's losses and feeds its gradients to `optim` (backward
-/// or data-parallel accumulation); the driver steps, logs and reports progress.
+/// optim, indices, draws)` computes one batch's losses and feeds its gradients to `optim`
+/// (backward or data-parallel accumulation); `draws` is the batch's seed for the workers'
+/// random streams ([`crate::DataParallel::gradients`]), a function of the run seed, stage,
+/// epoch and batch. The driver steps, logs and reports progress.
 pub(super) fn run_epoch<B: AutodiffBackend>(
     ctx: &Context<'_, B>,
     streams: Streams,
@@ -161,7 +163,7 @@ pub(super) fn run_epoch<B: AutodiffBackend>(
     state: &mut RunState,
     mut model: Trrg<B>,
     optim: &mut Optimizers<B>,
-    mut batch_loss: impl FnMut(&Trrg<B>, &mut Optimizers<B>, &[usize]) -> crate::Result<StepLosses>,
+    mut batch_loss: impl FnMut(&Trrg<B>, &mut Optimizers<B>, &[usize], u64) -> crate::Result<StepLosses>,
 ) -> crate::Result<(Trrg<B>, EpochSums)> {
     let (config, data) = (ctx.config, ctx.data);
     let epoch = state.epochs_done;
@@ -171,10 +173,8 @@ pub(super) fn run_epoch<B: AutodiffBackend>(
     };
     let per_epoch = rows.len().div_ceil(config.batch_size);
     let total_steps = (per_epoch * stage.epochs).div_ceil(stage.accumulation);
-    B::seed(
-        ctx.device,
-        mix(config.seed, streams.stage.into(), epoch as u64),
-    );
+    let epoch_seed = mix(config.seed, streams.stage.into(), epoch as u64);
+    B::seed(ctx.device, epoch_seed);
     data.train
         .set_epoch(streams.augment_epoch_offset + epoch as u64);
     let bar = progress(
@@ -197,7 +197,8 @@ pub(super) fn run_epoch<B: AutodiffBackend>(
         true,
     );
     for (i, indices) in batches.iter().enumerate() {
-        let losses = batch_loss(&model, optim, indices)?;
+        let draws = mix(epoch_seed, 0, i as u64 + 1);
+        let losses = batch_loss(&model, optim, indices, draws)?;
         check_finite(streams.stage, state.step, losses.loss)?;
         if optim.pending() == stage.accumulation || i + 1 == per_epoch {
             let lr = learning_rate(stage, state.step, total_steps);

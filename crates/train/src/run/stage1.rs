@@ -72,6 +72,9 @@ pub(super) fn stage1<B: AutodiffBackend>(
     }
     let negation = negation_prompts(ctx, &model, diseases)?;
     let mut sentence_labels = config.stage1_label_positives.then(SentenceLabels::default);
+    // The workers' forward passes side by side on streams of their own, unless an encoder
+    // draws dropout from the backend.
+    let side_by_side = config.parallel_forward && model.backend_dropout() == (0.0, 0.0);
     for epoch in state.epochs_done..stage.epochs {
         let sums;
         (model, sums) = run_epoch(
@@ -81,7 +84,7 @@ pub(super) fn stage1<B: AutodiffBackend>(
             state,
             model,
             &mut optim,
-            |model, optim, indices| {
+            |model, optim, indices, draws| {
                 let items = items(&data.train, indices);
                 let negation_for =
                     |k: usize| negation.as_ref().map(|n| (diseases, &n[k].0, &n[k].1));
@@ -106,6 +109,7 @@ pub(super) fn stage1<B: AutodiffBackend>(
                             model,
                             ctx,
                             &items,
+                            side_by_side.then_some(draws),
                             &negation_for,
                             sentence_labels.as_mut(),
                         )?;
@@ -227,12 +231,14 @@ fn validate<B: AutodiffBackend>(
 }
 
 /// Stage 1's gradients of a batch with its studies and sentences split over `parallel`'s
-/// workers ([`DataParallel::contrastive_gradients`]); as [`contrastive_loss`] otherwise.
+/// workers ([`DataParallel::contrastive_gradients`], with `draws`); as [`contrastive_loss`]
+/// otherwise.
 fn contrastive_gradients<'a, B: AutodiffBackend>(
     parallel: &DataParallel<B>,
     model: &Trrg<B>,
     ctx: &Context<'_, B>,
     items: &[StudyItem],
+    draws: Option<u64>,
     negation: &(dyn Fn(usize) -> Option<Negation<'a, B>> + Sync),
     label_positives: Option<&mut SentenceLabels>,
 ) -> crate::Result<ParallelGrads> {
@@ -252,6 +258,7 @@ fn contrastive_gradients<'a, B: AutodiffBackend>(
     parallel.contrastive_gradients(
         model,
         inputs,
+        draws,
         &positive,
         |replica, (k, (studies, texts))| {
             let device = &parallel.devices()[k];

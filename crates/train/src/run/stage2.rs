@@ -200,6 +200,9 @@ pub(super) fn stage2<B: AutodiffBackend>(
                 .collect()
         })
         .unwrap_or_default();
+    // The workers' forward passes side by side on streams of their own, unless the vision
+    // encoder draws dropout from the backend (the text encoder does not run in stage 2).
+    let side_by_side = config.parallel_forward && model.backend_dropout().0 == 0.0;
     for epoch in state.epochs_done..stage.epochs {
         let sums;
         (model, sums) = run_epoch(
@@ -209,7 +212,7 @@ pub(super) fn stage2<B: AutodiffBackend>(
             state,
             model,
             &mut optim,
-            |model, optim, indices| match parallel {
+            |model, optim, indices, draws| match parallel {
                 None => {
                     let batch = train_batcher.try_batch::<B>(
                         &train_items(&data.train, indices, editor.as_ref())?,
@@ -228,7 +231,8 @@ pub(super) fn stage2<B: AutodiffBackend>(
                         )?;
                         shards.push(((k, batch), range.len() as f32 / indices.len() as f32));
                     }
-                    let grads = p.gradients(model, shards, |replica, (k, batch)| {
+                    let draws = side_by_side.then_some(draws);
+                    let grads = p.gradients(model, shards, draws, |replica, (k, batch)| {
                         let (loss, losses) = forward(replica, batch, worker_banks[k].as_ref())?;
                         Ok((loss, losses.to_values()))
                     })?;
