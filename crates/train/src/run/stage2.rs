@@ -223,16 +223,16 @@ pub(super) fn stage2<B: AutodiffBackend>(
                     Ok(losses)
                 }
                 Some(p) => {
+                    // Each worker decodes its own shard's images.
                     let mut shards = Vec::new();
                     for (k, range) in p.shards(indices.len()).into_iter().enumerate() {
-                        let batch = train_batcher.try_batch::<B>(
-                            &train_items(&data.train, &indices[range.clone()], editor.as_ref())?,
-                            &p.devices()[k],
-                        )?;
-                        shards.push(((k, batch), range.len() as f32 / indices.len() as f32));
+                        let items =
+                            train_items(&data.train, &indices[range.clone()], editor.as_ref())?;
+                        shards.push(((k, items), range.len() as f32 / indices.len() as f32));
                     }
                     let draws = side_by_side.then_some(draws);
-                    let grads = p.gradients(model, shards, draws, |replica, (k, batch)| {
+                    let grads = p.gradients(model, shards, draws, |replica, (k, items)| {
+                        let batch = train_batcher.try_batch::<B>(&items, &p.devices()[k])?;
                         let (loss, losses) = forward(replica, batch, worker_banks[k].as_ref())?;
                         Ok((loss, losses.to_values()))
                     })?;
