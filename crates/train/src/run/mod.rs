@@ -74,10 +74,12 @@ pub fn train<B: AutodiffBackend>(
 /// `config.stage2_workers` workers, one per device when there are more devices, taking the
 /// devices in turn, and in stage 1 likewise with `config.stage1_workers` (whose InfoNCE
 /// gathers every worker's embeddings). The first device holds the optimizer and runs
-/// validation, test and checkpoints. Workers that share a device run
-/// their forward passes in shard order, so such a run repeats exactly; workers on distinct
-/// devices draw their dropout masks from the backend's generator in thread order, so a
-/// multi-device run repeats only up to that order.
+/// validation, test and checkpoints. With `config.parallel_forward`, the workers run their
+/// forward passes side by side, each drawing from a random stream of its own, so every run
+/// repeats exactly. Otherwise (or where an encoder's burn `TransformerEncoder` has a dropout),
+/// workers that share a device run their forward passes in shard order, so such a run repeats
+/// exactly, and workers on distinct devices draw their dropout masks from the backend's
+/// generator in thread order, so a multi-device run repeats only up to that order.
 pub fn train_parallel<B: AutodiffBackend>(
     config: &TrainConfig,
     options: &RunOptions,
