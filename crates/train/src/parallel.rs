@@ -43,9 +43,9 @@ impl<B: Backend> ModuleVisitor<B> for Materialize {
 }
 
 /// Without a step's seed (`draws`), the order in which workers that share a device run their
-/// forward passes: shard 0 first,
-/// then 1, and so on, so the backend's one random generator (dropout) hands every shard the
-/// same masks in every run. Backward passes, which draw nothing, still overlap.
+/// forward passes: shard 0 first, then 1, and so on, so the backend's one random generator
+/// (dropout) hands every shard the same masks in every run. Backward passes, which draw
+/// nothing, still overlap.
 struct Turns {
     next: Mutex<usize>,
     changed: Condvar,
