@@ -365,11 +365,11 @@ pub struct TrainConfig {
     /// Data-parallel workers that share a device (the CPU) run their forward passes side by
     /// side, each drawing its dropout masks and teacher-forcing coins from a stream of its own
     /// (`trrg_io::random`, seeded by the run seed, stage, epoch, batch and worker), so a run
-    /// still repeats exactly. False: in turn, from the backend's one generator, as runs
-    /// before 2026-12-08 did (side by side, their draws would interleave in thread order).
-    /// Workers also take turns where an encoder's burn `TransformerEncoder` has a dropout
-    /// (`Trrg::backend_dropout`), which draws from the backend. Default true; a run written
-    /// before (format version 0 or 1) is read with false.
+    /// still repeats exactly. False: in turn, from the backend's one generator, as runs before
+    /// the evening of 2026-12-07 did (side by side, their draws would interleave in thread
+    /// order). Workers also take turns where an encoder's burn `TransformerEncoder` has a
+    /// dropout (`Trrg::backend_dropout`), which draws from the backend. Default true; a run
+    /// written before (format version 0 or 1) is read with false.
     pub parallel_forward: bool,
     /// Validation and test decoding.
     pub eval: EvalConfig,
