@@ -265,14 +265,13 @@ impl<B: AutodiffBackend> DataParallel<B> {
 
     /// [`DataParallel::gradients`] for a loss that needs every shard's values (stage 1's
     /// InfoNCE, whose negatives are the global batch's): each worker runs `encode` on its shard
-    /// (side by side with `draws`, else in shard order where workers share a device), which
-    /// returns what it keeps and the
-    /// values it shares; then every worker receives every worker's shared values, in shard
-    /// order, and `finish` (given the worker's index) turns them into the worker's loss and
-    /// scalars to log, which are neither weighted nor averaged (the sum of the workers' losses
-    /// is what is differentiated, and the sum of their scalars is what is returned). `finish`
-    /// draws no random numbers: workers run it side by side. `draws` as in
-    /// [`DataParallel::gradients`].
+    /// (side by side with `draws`, as in [`DataParallel::gradients`]; else in shard order where
+    /// workers share a device), which returns what it keeps and the values it shares; then
+    /// every worker receives every worker's shared values, in shard order, and `finish` (given
+    /// the worker's index) turns them into the worker's loss and scalars to log, which are
+    /// neither weighted nor averaged (the sum of the workers' losses is what is differentiated,
+    /// and the sum of their scalars is what is returned). `finish` draws no random numbers:
+    /// workers run it side by side.
     pub fn gradients_gathered<T, K, E, F>(
         &self,
         model: &Trrg<B>,
