@@ -360,7 +360,9 @@ pub struct TrainConfig {
     /// gather with the local part differentiable, `local_loss` off), so the summed gradients
     /// equal the one-worker InfoNCE's. The negation contrast is a mean over each shard's
     /// studies, weighted by the shard's share; batch statistics (the stem's BatchNorm) are each
-    /// shard's. Default 1 (one worker: the InfoNCE on the calling thread).
+    /// shard's. Default 2 since the evening of 2026-12-07 (with `parallel_forward`, two workers
+    /// keep both cores busy); a run directory written before has no such field and is read
+    /// with 1, as it was trained (one worker: the InfoNCE on the calling thread).
     pub stage1_workers: usize,
     /// Data-parallel workers that share a device (the CPU) run their forward passes side by
     /// side, each drawing its dropout masks and teacher-forcing coins from a stream of its own
@@ -421,7 +423,7 @@ impl Default for TrainConfig {
             stage2_vision: Freeze::Trainable,
             stage2_llm: LlmTraining::Full,
             stage2_workers: 2,
-            stage1_workers: 1,
+            stage1_workers: 2,
             parallel_forward: true,
             eval: EvalConfig::default(),
             keep_last: 1,
@@ -446,8 +448,8 @@ pub(crate) const FORMAT_KEY: &str = "format_version";
 /// the fields the config had then), so a version-0 field that is absent is the only sign of
 /// an older run: no stem BatchNorm without `vision`, no clue words without `clue.words`, no
 /// spatial clue readout without `clue.spatial`, its 4 x 4 grid without `clue.spatial_grid`,
-/// unshrunk clue thresholds without `clue.threshold_shrinkage`,
-/// one stage-2 worker without `stage2_workers`, no n-gram ban without
+/// unshrunk clue thresholds without `clue.threshold_shrinkage`, one stage-2 worker without
+/// `stage2_workers`, one stage-1 worker without `stage1_workers`, no n-gram ban without
 /// `eval.no_repeat_ngram_size`. Versions 0 and 1 ran data-parallel workers' forward passes in
 /// turn (`parallel_forward` false).
 pub fn migrate_config(doc: &mut serde_json::Value, version: u64) {
@@ -470,6 +472,7 @@ pub fn migrate_config(doc: &mut serde_json::Value, version: u64) {
                 vec![("/clue/threshold_shrinkage", json!(0.0))],
             ),
             ("/stage2_workers", vec![("/stage2_workers", json!(1))]),
+            ("/stage1_workers", vec![("/stage1_workers", json!(1))]),
             (
                 "/eval/no_repeat_ngram_size",
                 vec![("/eval/no_repeat_ngram_size", json!(0))],

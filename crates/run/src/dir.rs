@@ -232,6 +232,7 @@ mod tests {
         assert_eq!(old.clue.spatial_grid, 4);
         assert_eq!(old.clue.threshold_shrinkage, 0.0);
         assert!(!old.parallel_forward);
+        assert_eq!(old.stage1_workers, 1);
         assert_eq!(
             (
                 old.seed,
@@ -248,6 +249,7 @@ mod tests {
         assert_eq!(new.clue.spatial_grid, 8);
         assert_eq!(new.clue.threshold_shrinkage, 20.0);
         assert!(new.parallel_forward);
+        assert_eq!(new.stage1_workers, 2);
         assert_eq!(
             (
                 new.stage2_workers,
