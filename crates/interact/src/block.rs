@@ -3,7 +3,7 @@
 use burn::nn::attention::{MultiHeadAttention, MultiHeadAttentionConfig};
 use burn::nn::{Dropout, DropoutConfig, LayerNorm, LayerNormConfig, Linear, LinearConfig};
 use burn::prelude::*;
-use burn::tensor::activation::{gelu, softmax};
+use burn::tensor::activation::{gelu, quiet_softmax, softmax};
 use trrg_io::random::dropout;
 
 use crate::InteractionConfig;
@@ -114,7 +114,11 @@ fn attend<B: Backend>(
         let n_kv = padding.dims()[1];
         scores = scores.mask_fill(padding.reshape([batch, 1, 1, n_kv]), mha.min_float);
     }
-    let context = softmax(scores, 3)
+    let weights = match mha.quiet_softmax {
+        true => quiet_softmax(scores, 3),
+        false => softmax(scores, 3),
+    };
+    let context = weights
         .matmul(v)
         .swap_dims(1, 2)
         .reshape([batch, n_q, d_model]);
@@ -224,8 +228,10 @@ mod tests {
     #[test]
     fn attend_is_burns_multi_head_attention() {
         let device = Default::default();
-        let config = MultiHeadAttentionConfig::new(16, 4).with_min_float(-65504.0);
-        let mha = config.clone().with_dropout(0.0).init::<A>(&device);
+        let mha = MultiHeadAttentionConfig::new(16, 4)
+            .with_min_float(-65504.0)
+            .with_dropout(0.0)
+            .init::<A>(&device);
         let q = Tensor::<A, 3>::random([2, 3, 16], Distribution::Normal(0.0, 1.0), &device);
         let kv = Tensor::<A, 3>::random([2, 5, 16], Distribution::Normal(0.0, 1.0), &device);
         let padding = Tensor::<A, 2, Bool>::from_data(
