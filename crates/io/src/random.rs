@@ -43,11 +43,6 @@ pub fn with_stream<R>(seed: u64, f: impl FnOnce() -> R) -> R {
     f()
 }
 
-/// Whether this thread is inside [`with_stream`].
-pub fn in_stream() -> bool {
-    STREAM.with(|s| s.borrow().is_some())
-}
-
 /// A tensor of ones with probability `p` and zeros otherwise: from the thread's stream inside
 /// [`with_stream`] (an f32 drawn uniform in [0, 1) below `p`), from the backend otherwise
 /// (`Tensor::random` with `Distribution::Bernoulli(p)`).
@@ -90,6 +85,11 @@ mod tests {
     use burn::nn::DropoutConfig;
 
     type A = Autodiff<Flex>;
+
+    /// Whether this thread is inside [`with_stream`].
+    fn in_stream() -> bool {
+        STREAM.with(|s| s.borrow().is_some())
+    }
 
     fn values<const D: usize>(t: Tensor<A, D>) -> Vec<f32> {
         t.into_data().to_vec().unwrap()

@@ -333,9 +333,8 @@ pub struct TrainConfig {
     /// times in each stage-2 epoch, shuffled among the rest, so the consistency loss and the
     /// reader meet the rare findings (and their clue words) more often. The epoch grows by as
     /// many rows (149 studies of the default synthetic set's 840). Default 0: at 1 it wins
-    /// validation, test and the fresh set over three seeds but adds about 8 % to the main job,
-    /// which then took 12.5 minutes, and at 1 with 10 stage-2 epochs it loses
-    /// (docs/results.md).
+    /// validation in every seed, but with the workers side by side (`parallel_forward`) the
+    /// fresh set does not confirm it (docs/results.md).
     pub stage2_rare_repeats: usize,
     /// Visual encoder in stage 2.
     pub stage2_vision: Freeze,
