@@ -25,6 +25,10 @@ pub struct SynthArgs {
     /// Fraction of studies with no finding.
     #[arg(long, default_value_t = SynthConfig::default().normal_fraction)]
     normal_fraction: f64,
+    /// Training studies drawn after the `--studies` (all in the training split; the
+    /// validation and test splits stay those of `--studies` alone).
+    #[arg(long, default_value_t = 0)]
+    extra_train: usize,
 }
 
 /// Runs `trrg synth`.
@@ -34,6 +38,7 @@ pub fn run(args: SynthArgs) -> Result<()> {
         seed: args.seed,
         size: args.size,
         normal_fraction: args.normal_fraction,
+        extra_train: args.extra_train,
         ..Default::default()
     };
     let start = Instant::now();
@@ -41,7 +46,7 @@ pub fn run(args: SynthArgs) -> Result<()> {
     println!(
         "wrote SYNTHETIC dataset {} ({} studies: {}) in {:.1} s",
         args.out.display(),
-        config.studies,
+        config.total(),
         serde_json::to_string(&manifest.counts)?,
         start.elapsed().as_secs_f64()
     );

@@ -28,6 +28,15 @@ pub struct SynthConfig {
     pub split: [f64; 3],
     /// Fraction of studies with no finding at all. Default 0.45 (IU-Xray has about 40 % normal).
     pub normal_fraction: f64,
+    /// Training studies drawn after the `studies` split by `split`: indices `studies ..
+    /// studies + extra_train`, all in the training split. The first `studies` (and so the
+    /// validation and test splits) are the same as without them. Default 0.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub extra_train: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 impl Default for SynthConfig {
@@ -38,6 +47,7 @@ impl Default for SynthConfig {
             size: 256,
             split: [0.7, 0.1, 0.2],
             normal_fraction: 0.45,
+            extra_train: 0,
         }
     }
 }
@@ -69,8 +79,17 @@ impl SynthConfig {
         Ok(())
     }
 
-    /// The split of study `index`: the first `split[0]` of the indices train, then val, then test.
+    /// Studies drawn in all: `studies + extra_train`.
+    pub fn total(&self) -> usize {
+        self.studies + self.extra_train
+    }
+
+    /// The split of study `index`: the first `split[0]` of the first `studies` indices train,
+    /// then val, then test; the `extra_train` after them train.
     pub fn split_of(&self, index: usize) -> Split {
+        if index >= self.studies {
+            return Split::Train;
+        }
         let f = index as f64 / self.studies as f64;
         if f < self.split[0] {
             Split::Train
@@ -161,7 +180,7 @@ pub fn write_dataset(out: &Path, config: &SynthConfig) -> Result<SynthManifest> 
         out,
         |m| m.config == *config && m.reports.is_none(),
         |dir| {
-            let rows = (0..config.studies)
+            let rows = (0..config.total())
                 .into_par_iter()
                 .map(|i| {
                     let study = generate_study(config, i);
@@ -387,10 +406,15 @@ fn write_json(path: &Path, value: &impl Serialize) -> Result<()> {
     Ok(trrg_io::write_atomic(path, &bytes)?)
 }
 
-/// Where [`write_dataset`] would put a dataset by default: `<dir>/synth-iu-<size>px-<n>-seed<seed>`.
+/// Where [`write_dataset`] would put a dataset by default: `<dir>/synth-iu-<size>px-<n>-seed<seed>`,
+/// with `<n>+<extra_train>` for extra training studies.
 pub fn default_dir(root: &Path, config: &SynthConfig) -> PathBuf {
+    let extra = match config.extra_train {
+        0 => String::new(),
+        n => format!("+{n}"),
+    };
     root.join(format!(
-        "synth-iu-{}px-{}-seed{}",
+        "synth-iu-{}px-{}{extra}-seed{}",
         config.size, config.studies, config.seed
     ))
 }

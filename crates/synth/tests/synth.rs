@@ -78,6 +78,61 @@ fn same_seed_same_bytes_other_seed_other_bytes() {
     }
 }
 
+/// Extra training studies leave the first `studies` as they were (so the validation and test
+/// splits too), and add studies drawn with the same seeds to the training split only.
+#[test]
+fn extra_training_studies_keep_the_splits_as_they_were() {
+    let config = SynthConfig {
+        studies: 10,
+        size: 64,
+        ..Default::default()
+    };
+    let extra = SynthConfig {
+        extra_train: 5,
+        ..config.clone()
+    };
+    assert_eq!(
+        default_dir(Path::new("data"), &extra),
+        Path::new("data/synth-iu-64px-10+5-seed7")
+    );
+    let (a, b) = (temp("base"), temp("extra"));
+    write_dataset(&a, &config).unwrap();
+    let manifest = write_dataset(&b, &extra).unwrap();
+    assert_eq!(manifest.counts["train"], 7 + 5);
+    let (fa, fb) = (files(&a), files(&b));
+    for (path, bytes) in &fa {
+        if path.starts_with("images") {
+            assert_eq!(fb.get(path), Some(bytes), "{}", path.display());
+        }
+    }
+    let splits = |dir: &Path| -> BTreeMap<String, Vec<String>> {
+        let text = std::fs::read_to_string(dir.join("annotation.json")).unwrap();
+        let annotation: BTreeMap<String, Vec<serde_json::Value>> =
+            serde_json::from_str(&text).unwrap();
+        annotation
+            .into_iter()
+            .map(|(k, v)| (k, v.iter().map(|s| s["id"].to_string()).collect()))
+            .collect()
+    };
+    let (sa, sb) = (splits(&a), splits(&b));
+    assert_eq!(sa["val"], sb["val"]);
+    assert_eq!(sa["test"], sb["test"]);
+    assert_eq!(sb["train"][..7], sa["train"][..]);
+    assert_eq!(
+        sb["train"][7..],
+        (10..15)
+            .map(|i| format!("\"synth_{i:05}\""))
+            .collect::<Vec<_>>()
+    );
+    // A manifest without the field (every dataset written before it) reads as 0, and the
+    // default config writes none, so those datasets are reused.
+    let text = std::fs::read_to_string(a.join("synthetic.json")).unwrap();
+    assert!(!text.contains("extra_train"), "{text}");
+    for d in [a, b] {
+        std::fs::remove_dir_all(d).unwrap();
+    }
+}
+
 /// An independent reading of the generated text: mention keywords per observation, with negation
 /// ("no", "normal", "unremarkable", "without") and uncertainty ("may represent", "borderline")
 /// cues, aggregated as CheXpert does.
