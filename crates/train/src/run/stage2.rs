@@ -109,6 +109,7 @@ fn validate<B: AutodiffBackend>(
         ..
     } = *ctx;
     let epoch = state.epochs_done;
+    let started = std::time::Instant::now();
     let inner = model.valid();
     let val_generation = generation.clone().with_num_beams(config.eval.val_num_beams);
     let val_bank = decision_bank(ctx, &inner, bank)?;
@@ -139,8 +140,11 @@ fn validate<B: AutodiffBackend>(
         per_observation: &val.per_observation,
     })?;
     let mut line = format!(
-        ", val BLEU_4 {:.3} CIDEr {:.3} CE F1 {:.3}",
-        scores.bleu_4, scores.cider, scores.ce.f1
+        ", val BLEU_4 {:.3} CIDEr {:.3} CE F1 {:.3} ({:.0} s)",
+        scores.bleu_4,
+        scores.cider,
+        scores.ce.f1,
+        started.elapsed().as_secs_f64()
     );
     if state.best.as_ref().is_none_or(|b| score > b.score) {
         let file = format!("stage2-best-epoch{epoch:03}.model.mpk");
