@@ -55,6 +55,10 @@ pub struct GenerationConfig {
     /// Seed of the sampler.
     #[config(default = 0)]
     pub seed: u64,
+    /// Sequences returned per row, as transformers' `num_return_sequences`: beam search's best
+    /// finished hypotheses, best first (at most `num_beams`). Default 1.
+    #[config(default = 1)]
+    pub num_return_sequences: usize,
 }
 
 impl GenerationConfig {
@@ -85,13 +89,24 @@ impl GenerationConfig {
         if self.min_new_tokens > self.max_new_tokens {
             return bad("min_new_tokens", "exceeds max_new_tokens".into());
         }
+        if self.num_return_sequences == 0 || self.num_return_sequences > self.num_beams {
+            return bad(
+                "num_return_sequences",
+                format!(
+                    "{} must be between 1 and num_beams ({})",
+                    self.num_return_sequences, self.num_beams
+                ),
+            );
+        }
         Ok(())
     }
 }
 
 /// Generates tokens after a prefix of input embeddings (soft prompt and/or embedded text).
 ///
-/// Returns the generated ids of each row, without the EOS token.
+/// Returns the generated ids of each row, without the EOS token; with
+/// `num_return_sequences` n, n sequences per row, best first (row `b`'s are `b * n .. b * n +
+/// n`).
 ///
 /// # Shapes
 /// - prefix_embeds: `[batch, prefix_len, d_model]`
@@ -438,7 +453,7 @@ fn beam_search<B: Backend>(
     Ok(hyps
         .into_iter()
         .enumerate()
-        .map(|(b, mut h)| {
+        .flat_map(|(b, mut h)| {
             if !h.done {
                 for j in 0..k {
                     let tokens = beams[b * k + j].clone();
@@ -446,11 +461,14 @@ fn beam_search<B: Backend>(
                     h.add(tokens, len, beam_scores[b * k + j], config);
                 }
             }
-            h.finished
+            let mut best: Vec<Vec<u32>> = h
+                .finished
                 .into_iter()
-                .next()
+                .take(config.num_return_sequences)
                 .map(|x| x.1)
-                .unwrap_or_default()
+                .collect();
+            best.resize(config.num_return_sequences, Vec::new());
+            best
         })
         .collect())
 }
@@ -511,6 +529,33 @@ mod tests {
         }
         assert_eq!(a[0].len(), 8);
         assert!(batched.iter().all(|r| !r.is_empty()));
+    }
+
+    #[test]
+    fn beam_search_returns_its_best_hypotheses_best_first() {
+        let device = Default::default();
+        let model = LlamaConfig::new(99, 32, 64, 2, 4)
+            .init::<B>(&device)
+            .unwrap();
+        let ids = Tensor::<B, 2, Int>::from_data([[4, 9, 13], [7, 1, 2]], &device);
+        let mask = real_mask(2, 3, &device);
+        let one = GenerationConfig::new()
+            .with_max_new_tokens(8)
+            .with_num_beams(4)
+            .with_eos_token_ids(vec![5]);
+        let best = generate(&model, model.embed(ids.clone()), mask.clone(), &one).unwrap();
+        let three = one.clone().with_num_return_sequences(3);
+        let all = generate(&model, model.embed(ids), mask, &three).unwrap();
+        assert_eq!(all.len(), 2 * 3);
+        for row in 0..2 {
+            let group = &all[row * 3..row * 3 + 3];
+            assert_eq!(group[0], best[row], "row {row}: the first is the one best");
+            assert!(group[1..].iter().all(|h| h != &group[0]), "row {row}");
+        }
+        let too_many = GenerationConfig::new()
+            .with_num_beams(2)
+            .with_num_return_sequences(3);
+        assert!(too_many.validate().is_err());
     }
 
     #[test]

@@ -157,6 +157,9 @@ impl<'a, B: Backend> From<&'a DiseaseLabels<B>> for BatchLabels<'a, B> {
 pub struct Generation {
     /// Generated token ids (no BOS/EOS).
     pub ids: Vec<u32>,
+    /// With `num_return_sequences` n above 1, beam search's next n - 1 hypotheses, best first
+    /// (empty otherwise).
+    pub alternatives: Vec<Vec<u32>>,
     /// Clue probability per disease (empty when clues are off; NaN for a clue the bank pads in
     /// this row).
     pub clue_probabilities: Vec<f32>,
@@ -833,11 +836,13 @@ impl<B: Backend> Trrg<B> {
             }
             None => vec![Vec::new(); batch],
         };
+        let per_row = config.num_return_sequences;
         Ok(ids
-            .into_iter()
+            .chunks(per_row)
             .zip(probabilities)
-            .map(|(ids, clue_probabilities)| Generation {
-                ids,
+            .map(|(group, clue_probabilities)| Generation {
+                ids: group[0].clone(),
+                alternatives: group[1..].to_vec(),
                 clue_probabilities,
             })
             .collect())

@@ -130,6 +130,11 @@ pub struct EvalConfig {
     /// field is read with 0): on the default synthetic set it removed every report that repeats
     /// a sentence (docs/results.md) and left CE F1 as it was.
     pub no_repeat_ngram_size: usize,
+    /// Of beam search's `num_beams` best reports, keep the first whose labels (trrg's labeler)
+    /// disagree with the fewest hard clue decisions, instead of the likeliest
+    /// ([`crate::most_consistent`]). Off by default; a run directory without the field is read
+    /// with false. Only for hard clues and beam search.
+    pub clue_rerank: bool,
     /// Score that picks the best checkpoint.
     pub selection: Selection,
     /// Evaluate only the first N validation studies (None = all).
@@ -147,6 +152,7 @@ impl Default for EvalConfig {
             repetition_penalty: 1.0,
             length_penalty: 1.0,
             no_repeat_ngram_size: 6,
+            clue_rerank: false,
             selection: Selection::CeF1,
             val_limit: None,
         }
@@ -762,6 +768,10 @@ impl TrainConfig {
             .with_repetition_penalty(self.eval.repetition_penalty)
             .with_length_penalty(self.eval.length_penalty)
             .with_no_repeat_ngram_size(self.eval.no_repeat_ngram_size)
+            .with_num_return_sequences(match self.eval.clue_rerank {
+                true => self.eval.num_beams,
+                false => 1,
+            })
             .with_eos_token_ids(vec![eos_id])
     }
 

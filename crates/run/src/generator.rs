@@ -218,10 +218,11 @@ impl<B: Backend> ReportGenerator<B> {
             &self.generation,
             self.vocab.bos_id(),
         )?;
+        let labeler = trrg_labeler::Labeler::new();
         out.into_iter()
             .map(|g| {
                 Ok(Report {
-                    text: self.vocab.decode(&g.ids)?,
+                    text: crate::report_text(&g, self.bank.as_ref(), &labeler, &*self.vocab)?,
                     clues: self
                         .disease_names()
                         .iter()

@@ -21,6 +21,7 @@
 
 mod checkpoint;
 mod config;
+mod consistent;
 mod dir;
 mod error;
 mod export;
@@ -35,6 +36,7 @@ pub use config::{
     migrate_config, BaseParts, Decay, EvalConfig, Freeze, LlmTraining, Preset, Selection,
     StageConfig, TrainConfig, CONFIG_FORMAT,
 };
+pub use consistent::{most_consistent, report_text};
 pub use dir::RunDir;
 pub use error::{Error, Result};
 pub use export::{

@@ -309,7 +309,7 @@ pub fn evaluate<B: Backend>(
             ctx.tokenizer.bos_id(),
         )?;
         for (item, g) in items.iter().zip(generated) {
-            let text = ctx.tokenizer.decode(&g.ids)?;
+            let text = trrg_run::report_text(&g, ctx.bank, &labeler, ctx.tokenizer)?;
             nlg.update(&item.id, &[item.report.as_str()], &text)?;
             ref_labels.push(labeler.label(&item.report));
             hyp_labels.push(labeler.label(&text));

@@ -32,6 +32,7 @@ fn dataset(dir: &Path) {
         size: 64,
         split: [0.6, 0.2, 0.2],
         normal_fraction: 0.4,
+        extra_train: 0,
     };
     write_dataset(dir, &config).unwrap();
 }

@@ -111,7 +111,13 @@ fn validate<B: AutodiffBackend>(
     let epoch = state.epochs_done;
     let started = std::time::Instant::now();
     let inner = model.valid();
-    let val_generation = generation.clone().with_num_beams(config.eval.val_num_beams);
+    let val_generation = generation
+        .clone()
+        .with_num_beams(config.eval.val_num_beams)
+        .with_num_return_sequences(match config.eval.clue_rerank {
+            true => config.eval.val_num_beams,
+            false => 1,
+        });
     let val_bank = decision_bank(ctx, &inner, bank)?;
     let val = evaluate(
         &inner,
