@@ -482,8 +482,15 @@ mod tests {
                         .unwrap(),
                 );
             }
-            let d = max_diff(full, Tensor::cat(parts, 1));
-            assert!(d < 1e-5, "tied={tied}: cached logits differ by {d}");
+            // Relative to the largest logit: the inputs are random draws of the process-wide
+            // generator, which the tests running beside this one also draw from, so the
+            // logits' size (and the cached path's rounding, another summation order) varies.
+            let scale = full.clone().abs().max().into_scalar().max(1.0);
+            let d = max_diff(full, Tensor::cat(parts, 1)) / scale;
+            assert!(
+                d < 1e-5,
+                "tied={tied}: cached logits differ by {d} of the largest"
+            );
         }
     }
 

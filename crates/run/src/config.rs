@@ -113,7 +113,9 @@ pub enum Selection {
 pub struct EvalConfig {
     /// Validate every this many stage-2 epochs (and always after the last).
     pub every_epochs: usize,
-    /// Beam width of the test evaluation (R2GenGPT: 3).
+    /// Beam width of the test evaluation, `trrg predict`, `generate` and `serve`. Default 12
+    /// since 2026-12-07, with `clue_rerank` (3 before, R2GenGPT's; a run directory keeps the
+    /// width it was written with).
     pub num_beams: usize,
     /// Beam width of validation during training (1 = greedy, much faster on the CPU).
     pub val_num_beams: usize,
@@ -132,8 +134,9 @@ pub struct EvalConfig {
     pub no_repeat_ngram_size: usize,
     /// Of beam search's `num_beams` best reports, keep the first whose labels (trrg's labeler)
     /// disagree with the fewest hard clue decisions, instead of the likeliest
-    /// ([`crate::most_consistent`]). Off by default; a run directory without the field is read
-    /// with false. Only for hard clues and beam search.
+    /// ([`crate::most_consistent`]). Only for hard clues and beam search. Default true since
+    /// 2026-12-07 (docs/results.md); a run directory of config format 2 or older is read
+    /// with false.
     pub clue_rerank: bool,
     /// Score that picks the best checkpoint.
     pub selection: Selection,
@@ -145,14 +148,14 @@ impl Default for EvalConfig {
     fn default() -> Self {
         Self {
             every_epochs: 2,
-            num_beams: 3,
+            num_beams: 12,
             val_num_beams: 1,
             max_new_tokens: 100,
             min_new_tokens: 0,
             repetition_penalty: 1.0,
             length_penalty: 1.0,
             no_repeat_ngram_size: 6,
-            clue_rerank: false,
+            clue_rerank: true,
             selection: Selection::CeF1,
             val_limit: None,
         }
@@ -442,7 +445,7 @@ impl Default for TrainConfig {
 /// every field, so a later change of a default needs no migration; a new field whose default
 /// is not how older runs trained raises the version and teaches [`migrate_config`] the value
 /// those runs were trained with.
-pub const CONFIG_FORMAT: u64 = 2;
+pub const CONFIG_FORMAT: u64 = 3;
 
 /// The key of [`CONFIG_FORMAT`] in `config.json`.
 pub(crate) const FORMAT_KEY: &str = "format_version";
@@ -456,7 +459,8 @@ pub(crate) const FORMAT_KEY: &str = "format_version";
 /// unshrunk clue thresholds without `clue.threshold_shrinkage`, one stage-2 worker without
 /// `stage2_workers`, one stage-1 worker without `stage1_workers`, no n-gram ban without
 /// `eval.no_repeat_ngram_size`. Versions 0 and 1 ran data-parallel workers' forward passes in
-/// turn (`parallel_forward` false).
+/// turn (`parallel_forward` false). Versions 0 to 2 kept beam search's likeliest report
+/// (`eval.clue_rerank` false).
 pub fn migrate_config(doc: &mut serde_json::Value, version: u64) {
     use serde_json::json;
     if version == 0 {
@@ -493,6 +497,9 @@ pub fn migrate_config(doc: &mut serde_json::Value, version: u64) {
     }
     if version < 2 {
         insert_at(doc, "/parallel_forward", json!(false));
+    }
+    if version < 3 {
+        insert_at(doc, "/eval/clue_rerank", json!(false));
     }
 }
 

@@ -231,7 +231,7 @@ mod tests {
         assert!(!old.clue.spatial && !old.clue.spatial_fit);
         assert_eq!(old.clue.spatial_grid, 4);
         assert_eq!(old.clue.threshold_shrinkage, 0.0);
-        assert!(!old.parallel_forward);
+        assert!(!old.parallel_forward && !old.eval.clue_rerank);
         assert_eq!(old.stage1_workers, 1);
         assert_eq!(
             (
@@ -248,7 +248,7 @@ mod tests {
         assert!(new.clue.spatial && new.clue.spatial_fit);
         assert_eq!(new.clue.spatial_grid, 8);
         assert_eq!(new.clue.threshold_shrinkage, 20.0);
-        assert!(new.parallel_forward);
+        assert!(new.parallel_forward && new.eval.clue_rerank);
         assert_eq!(new.stage1_workers, 2);
         assert_eq!(
             (
@@ -279,13 +279,17 @@ mod tests {
         assert_eq!(current.seed, 3);
         assert_eq!(current.clue.spatial_grid, 8);
         assert_eq!(current.stage2_workers, 2);
-        assert!(current.parallel_forward);
+        assert!(current.parallel_forward && current.eval.clue_rerank);
         // Version 1 (stem, clue words, spatial readout and shrinkage all written) ran the
         // workers' forward passes in turn.
         write(&format!(r#"{{"{FORMAT_KEY}": 1, "seed": 3}}"#));
         let v1 = run.read_config().unwrap();
-        assert!(!v1.parallel_forward);
+        assert!(!v1.parallel_forward && !v1.eval.clue_rerank);
         assert_eq!((v1.seed, v1.stage2_workers), (3, 2));
+        // Version 2 kept beam search's likeliest report.
+        write(&format!(r#"{{"{FORMAT_KEY}": 2, "seed": 3}}"#));
+        let v2 = run.read_config().unwrap();
+        assert!(v2.parallel_forward && !v2.eval.clue_rerank);
         // A newer format and a malformed one are refused, naming the file.
         for (text, says) in [
             (
