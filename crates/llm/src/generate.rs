@@ -506,24 +506,20 @@ mod tests {
     }
 
     /// A random tiny model and a batch of two 3-token prompts.
-    fn two_prompts() -> (
-        LlamaForCausalLM<B>,
-        Tensor<B, 2, Int>,
-        Tensor<B, 2, Bool>,
-        burn::tensor::Device<B>,
-    ) {
+    fn two_prompts() -> (LlamaForCausalLM<B>, Tensor<B, 2, Int>, Tensor<B, 2, Bool>) {
         let device = Default::default();
         let model = LlamaConfig::new(99, 32, 64, 2, 4)
             .init::<B>(&device)
             .unwrap();
         let ids = Tensor::<B, 2, Int>::from_data([[4, 9, 13], [7, 1, 2]], &device);
         let mask = real_mask(2, 3, &device);
-        (model, ids, mask, device)
+        (model, ids, mask)
     }
 
     #[test]
     fn batched_beam_search_equals_one_row_at_a_time() {
-        let (model, ids, mask, device) = two_prompts();
+        let (model, ids, mask) = two_prompts();
+        let device = ids.device();
         let greedy = GenerationConfig::new().with_max_new_tokens(8);
         let a = generate(&model, model.embed(ids.clone()), mask.clone(), &greedy).unwrap();
         let beams = GenerationConfig::new()
@@ -544,7 +540,7 @@ mod tests {
 
     #[test]
     fn beam_search_returns_its_best_hypotheses_best_first() {
-        let (model, ids, mask, _) = two_prompts();
+        let (model, ids, mask) = two_prompts();
         let one = GenerationConfig::new()
             .with_max_new_tokens(8)
             .with_num_beams(4)
