@@ -8,6 +8,7 @@ use std::sync::{Arc, OnceLock};
 use burn::data::dataset::Dataset;
 use burn::prelude::*;
 use burn::tensor::activation::sigmoid;
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use trrg_data::{LabelRow, ReportBatcher, ReportDataset, ReportTokenizer};
@@ -285,7 +286,9 @@ pub fn meteor() -> Arc<Meteor> {
 }
 
 /// Generates a report for each of the first `limit` studies of the split and scores them,
-/// with a progress bar labelled `label` unless `quiet`.
+/// with a progress bar labelled `label` unless `quiet`. Batches are generated in parallel, one
+/// per worker thread, as `trrg predict` does: each is the same batch as alone, so the reports do
+/// not depend on the thread count, and they are scored in order.
 pub fn evaluate<B: Backend>(
     model: &Trrg<B>,
     ctx: &EvalContext<'_, B>,
@@ -299,15 +302,22 @@ pub fn evaluate<B: Backend>(
     let (mut ref_labels, mut hyp_labels, mut truth) = (Vec::new(), Vec::new(), Vec::new());
     let mut clue_rows = Vec::with_capacity(n);
     let mut samples = Vec::with_capacity(n);
-    for indices in epoch_batches(n, ctx.batch_size, 0, 0, false) {
-        let items = crate::data::items(ctx.dataset, &indices);
-        let batch = ctx.batcher.try_batch::<B>(&items, ctx.device)?;
-        let generated = model.generate(
-            batch.images,
-            ctx.bank,
-            ctx.generation,
-            ctx.tokenizer.bos_id(),
-        )?;
+    let batches = epoch_batches(n, ctx.batch_size, 0, 0, false)
+        .par_iter()
+        .map(|indices| {
+            let items = crate::data::items(ctx.dataset, indices);
+            let batch = ctx.batcher.try_batch::<B>(&items, ctx.device)?;
+            let generated = model.generate(
+                batch.images,
+                ctx.bank,
+                ctx.generation,
+                ctx.tokenizer.bos_id(),
+            )?;
+            bar.inc(items.len() as u64);
+            Ok((items, generated))
+        })
+        .collect::<crate::Result<Vec<_>>>()?;
+    for (items, generated) in batches {
         for (item, g) in items.iter().zip(generated) {
             let text = trrg_run::report_text(&g, ctx.bank, &labeler, ctx.tokenizer)?;
             nlg.update(&item.id, &[item.report.as_str()], &text)?;
@@ -334,7 +344,6 @@ pub fn evaluate<B: Backend>(
                 clues,
             });
         }
-        bar.inc(indices.len() as u64);
     }
     bar.finish_and_clear();
     let nlg = nlg.finalize()?;
