@@ -144,6 +144,17 @@ pub struct EvalConfig {
     pub val_limit: Option<usize>,
 }
 
+impl EvalConfig {
+    /// Reports beam search returns per study at width `num_beams`: all of them for
+    /// `clue_rerank` to choose from, else the likeliest.
+    pub fn returned_sequences(&self, num_beams: usize) -> usize {
+        match self.clue_rerank {
+            true => num_beams,
+            false => 1,
+        }
+    }
+}
+
 impl Default for EvalConfig {
     fn default() -> Self {
         Self {
@@ -775,10 +786,7 @@ impl TrainConfig {
             .with_repetition_penalty(self.eval.repetition_penalty)
             .with_length_penalty(self.eval.length_penalty)
             .with_no_repeat_ngram_size(self.eval.no_repeat_ngram_size)
-            .with_num_return_sequences(match self.eval.clue_rerank {
-                true => self.eval.num_beams,
-                false => 1,
-            })
+            .with_num_return_sequences(self.eval.returned_sequences(self.eval.num_beams))
             .with_eos_token_ids(vec![eos_id])
     }
 

@@ -15,8 +15,10 @@ pub fn report_text<B: Backend>(
     labeler: &Labeler,
     tokenizer: &dyn ReportTokenizer,
 ) -> trrg_tokenize::Result<String> {
-    let decisions = bank.and_then(|b| Some((b.decide(&g.clue_probabilities)?, b)));
-    let Some((decisions, bank)) = decisions.filter(|_| !g.alternatives.is_empty()) else {
+    let hard = bank
+        .filter(|_| !g.alternatives.is_empty())
+        .and_then(|b| Some((b.decide(&g.clue_probabilities)?, b)));
+    let Some((decisions, bank)) = hard else {
         return tokenizer.decode(&g.ids);
     };
     let mut texts = vec![tokenizer.decode(&g.ids)?];

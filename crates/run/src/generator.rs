@@ -25,6 +25,8 @@ pub struct ReportGenerator<B: Backend> {
     model: Trrg<B>,
     bank: Option<ClueBank<B>>,
     vocab: Arc<dyn ReportTokenizer>,
+    /// Labels the beams' reports for `eval.clue_rerank` (its patterns are compiled once).
+    labeler: Arc<trrg_labeler::Labeler>,
     config: TrainConfig,
     generation: GenerationConfig,
     device: B::Device,
@@ -82,6 +84,7 @@ impl<B: Backend> ReportGenerator<B> {
             model,
             bank,
             vocab,
+            labeler: Arc::new(trrg_labeler::Labeler::new()),
             config,
             generation,
             device: device.clone(),
@@ -121,6 +124,7 @@ impl<B: Backend> ReportGenerator<B> {
             model: self.model.clone(),
             bank: Some(bank),
             vocab: Arc::clone(&self.vocab),
+            labeler: Arc::clone(&self.labeler),
             config: self.config.clone(),
             generation: self.generation.clone(),
             device: self.device.clone(),
@@ -218,11 +222,10 @@ impl<B: Backend> ReportGenerator<B> {
             &self.generation,
             self.vocab.bos_id(),
         )?;
-        let labeler = trrg_labeler::Labeler::new();
         out.into_iter()
             .map(|g| {
                 Ok(Report {
-                    text: crate::report_text(&g, self.bank.as_ref(), &labeler, &*self.vocab)?,
+                    text: crate::report_text(&g, self.bank.as_ref(), &self.labeler, &*self.vocab)?,
                     clues: self
                         .disease_names()
                         .iter()

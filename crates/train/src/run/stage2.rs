@@ -114,10 +114,7 @@ fn validate<B: AutodiffBackend>(
     let val_generation = generation
         .clone()
         .with_num_beams(config.eval.val_num_beams)
-        .with_num_return_sequences(match config.eval.clue_rerank {
-            true => config.eval.val_num_beams,
-            false => 1,
-        });
+        .with_num_return_sequences(config.eval.returned_sequences(config.eval.val_num_beams));
     let val_bank = decision_bank(ctx, &inner, bank)?;
     let val = evaluate(
         &inner,
