@@ -37,4 +37,6 @@ pub use files::{parse_json, read_json, write_atomic};
 pub use gguf::{Gguf, GgufValue};
 pub use mapped::{available_memory, peak_resident_memory};
 pub use paths::{hf_hub_cache, resolve_model, resolve_model_in, resolve_under};
-pub use weights::{transpose, write_safetensors, NamedTensor, TensorInfo, WeightFile};
+pub use weights::{
+    transpose, write_safetensors, EncoderLayerKeys, NamedTensor, TensorInfo, WeightFile,
+};

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use burn::module::Param;
 use burn::nn::conv::Conv2d;
+use burn::nn::transformer::TransformerEncoderLayer;
 use burn::nn::{Embedding, LayerNorm, Linear};
 use burn::prelude::*;
 use burn::tensor::{get_device_settings, DType, FloatDType, TensorData};
@@ -510,6 +511,40 @@ impl WeightFile {
         Ok(())
     }
 
+    /// Loads one layer of burn's [`TransformerEncoder`](burn::nn::transformer::TransformerEncoder)
+    /// from the tensors named `{prefix}.{key}` by `keys`, the model family's table
+    /// ([`EncoderLayerKeys`]).
+    pub fn load_encoder_layer<B: Backend>(
+        &mut self,
+        layer: &mut TransformerEncoderLayer<B>,
+        prefix: &str,
+        keys: &EncoderLayerKeys,
+        device: &B::Device,
+    ) -> Result<()> {
+        let mha = &mut layer.mha;
+        let pwff = &mut layer.pwff;
+        for (linear, key) in [
+            (&mut mha.query, keys.query),
+            (&mut mha.key, keys.key),
+            (&mut mha.value, keys.value),
+            (&mut mha.output, keys.attention_output),
+            (&mut pwff.linear_inner, keys.intermediate),
+            (&mut pwff.linear_outer, keys.output),
+        ] {
+            self.load_linear(linear, &format!("{prefix}.{key}"), device)?;
+        }
+        self.load_layer_norm(
+            &mut layer.norm_1,
+            &format!("{prefix}.{}", keys.norm_1),
+            device,
+        )?;
+        self.load_layer_norm(
+            &mut layer.norm_2,
+            &format!("{prefix}.{}", keys.norm_2),
+            device,
+        )
+    }
+
     /// Marks tensors as deliberately unused (e.g. a pooler the model does not have).
     pub fn skip(&mut self, names: impl IntoIterator<Item = impl AsRef<str>>) {
         for name in names {
@@ -545,6 +580,32 @@ enum Values {
     F32(Vec<f32>),
     F16(Vec<f16>),
     Bf16(Vec<bf16>),
+}
+
+/// The names of one encoder layer's weights in a model family's checkpoints, each under the
+/// layer's prefix (`encoder.layer.{i}`), by the part of burn's
+/// [`TransformerEncoderLayer`] it fills. One table per family: `trrg_text::BERT_LAYER_KEYS`,
+/// `trrg_vision::VIT_LAYER_KEYS`; [`WeightFile::load_encoder_layer`] reads them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EncoderLayerKeys {
+    /// Attention's query projection (`mha.query`).
+    pub query: &'static str,
+    /// Attention's key projection (`mha.key`).
+    pub key: &'static str,
+    /// Attention's value projection (`mha.value`).
+    pub value: &'static str,
+    /// Attention's output projection (`mha.output`).
+    pub attention_output: &'static str,
+    /// The feed-forward block's first linear (`pwff.linear_inner`).
+    pub intermediate: &'static str,
+    /// The feed-forward block's second linear (`pwff.linear_outer`).
+    pub output: &'static str,
+    /// burn's `norm_1`: after attention in a post-LN layer, before the feed-forward block in a
+    /// pre-LN one.
+    pub norm_1: &'static str,
+    /// burn's `norm_2`: after the feed-forward block in a post-LN layer, before attention in a
+    /// pre-LN one.
+    pub norm_2: &'static str,
 }
 
 impl Values {

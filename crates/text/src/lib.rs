@@ -27,4 +27,5 @@ mod sentences;
 
 pub use bert::{l2_normalize, mean_pool, Bert, BertConfig};
 pub use error::{Error, Result};
+pub use loader::BERT_LAYER_KEYS;
 pub use sentences::SentenceBatch;

@@ -5,9 +5,34 @@ use std::path::Path;
 
 use burn::prelude::*;
 use serde::Deserialize;
-use trrg_io::WeightFile;
+use trrg_io::{EncoderLayerKeys, WeightFile};
 
 use crate::{Bert, BertConfig, Error};
+
+/// The weights of one BERT encoder layer, under `encoder.layer.{i}.` (HF `BertModel`, with or
+/// without the `bert.` prefix).
+///
+/// # Key Mappings
+/// | HF | burn's `TransformerEncoderLayer` |
+/// |---|---|
+/// | `attention.self.query` | `mha.query` |
+/// | `attention.self.key` | `mha.key` |
+/// | `attention.self.value` | `mha.value` |
+/// | `attention.output.dense` | `mha.output` |
+/// | `attention.output.LayerNorm` | `norm_1` (post-LN: after attention) |
+/// | `intermediate.dense` | `pwff.linear_inner` |
+/// | `output.dense` | `pwff.linear_outer` |
+/// | `output.LayerNorm` | `norm_2` (post-LN: after the feed-forward block) |
+pub const BERT_LAYER_KEYS: EncoderLayerKeys = EncoderLayerKeys {
+    query: "attention.self.query",
+    key: "attention.self.key",
+    value: "attention.self.value",
+    attention_output: "attention.output.dense",
+    intermediate: "intermediate.dense",
+    output: "output.dense",
+    norm_1: "attention.output.LayerNorm",
+    norm_2: "output.LayerNorm",
+};
 
 /// The fields of HF's `BertConfig` that shape the model; others are ignored.
 #[derive(Deserialize)]
@@ -125,44 +150,12 @@ impl<B: Backend> Bert<B> {
             device,
         )?;
         for (i, layer) in self.encoder.layers.iter_mut().enumerate() {
-            let p = format!("encoder.layer.{i}");
-            file.load_linear(
-                &mut layer.mha.query,
-                &format!("{p}.attention.self.query"),
+            file.load_encoder_layer(
+                layer,
+                &format!("encoder.layer.{i}"),
+                &BERT_LAYER_KEYS,
                 device,
             )?;
-            file.load_linear(
-                &mut layer.mha.key,
-                &format!("{p}.attention.self.key"),
-                device,
-            )?;
-            file.load_linear(
-                &mut layer.mha.value,
-                &format!("{p}.attention.self.value"),
-                device,
-            )?;
-            file.load_linear(
-                &mut layer.mha.output,
-                &format!("{p}.attention.output.dense"),
-                device,
-            )?;
-            // Post-LN: norm_1 follows attention, norm_2 follows the feed-forward block.
-            file.load_layer_norm(
-                &mut layer.norm_1,
-                &format!("{p}.attention.output.LayerNorm"),
-                device,
-            )?;
-            file.load_linear(
-                &mut layer.pwff.linear_inner,
-                &format!("{p}.intermediate.dense"),
-                device,
-            )?;
-            file.load_linear(
-                &mut layer.pwff.linear_outer,
-                &format!("{p}.output.dense"),
-                device,
-            )?;
-            file.load_layer_norm(&mut layer.norm_2, &format!("{p}.output.LayerNorm"), device)?;
         }
         Ok(())
     }

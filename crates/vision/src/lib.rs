@@ -31,6 +31,6 @@ mod vit;
 pub use efficientnet::{EfficientNet, EfficientNetConfig, MbConvBlock, SameConv};
 pub use encoder::{VisionEncoder, VisionEncoderConfig, VisionOutput};
 pub use error::{Error, Result};
-pub use loader::is_pytorch_checkpoint;
+pub use loader::{is_pytorch_checkpoint, VIT_LAYER_KEYS};
 pub use swin::{PatchMerging, Swin, SwinBlock, SwinConfig, SwinStage, WindowAttention};
 pub use vit::{Vit, VitConfig};

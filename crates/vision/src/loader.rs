@@ -8,7 +8,7 @@ use std::path::Path;
 use burn::module::Param;
 use burn::prelude::*;
 use serde::Deserialize;
-use trrg_io::WeightFile;
+use trrg_io::{EncoderLayerKeys, WeightFile};
 
 use crate::{
     EfficientNet, EfficientNetConfig, Error, Swin, SwinConfig, VisionEncoder, VisionEncoderConfig,
@@ -151,6 +151,31 @@ impl VisionEncoderConfig {
     }
 }
 
+/// The weights of one ViT encoder layer, under `encoder.layer.{i}.` (HF `ViTModel`, with or
+/// without the `vit.` prefix).
+///
+/// # Key Mappings
+/// | HF | burn's `TransformerEncoderLayer` |
+/// |---|---|
+/// | `attention.attention.query` | `mha.query` |
+/// | `attention.attention.key` | `mha.key` |
+/// | `attention.attention.value` | `mha.value` |
+/// | `attention.output.dense` | `mha.output` |
+/// | `layernorm_before` | `norm_2` (pre-LN: burn applies it before attention) |
+/// | `intermediate.dense` | `pwff.linear_inner` |
+/// | `output.dense` | `pwff.linear_outer` |
+/// | `layernorm_after` | `norm_1` (pre-LN: before the feed-forward block) |
+pub const VIT_LAYER_KEYS: EncoderLayerKeys = EncoderLayerKeys {
+    query: "attention.attention.query",
+    key: "attention.attention.key",
+    value: "attention.attention.value",
+    attention_output: "attention.output.dense",
+    intermediate: "intermediate.dense",
+    output: "output.dense",
+    norm_1: "layernorm_after",
+    norm_2: "layernorm_before",
+};
+
 /// Whether `path` is a `torch.save` file (`.pth`/`.pt`) that [`VisionEncoder::from_pretrained`]
 /// loads as EfficientNet-Lite0, rather than a HF checkpoint directory.
 pub fn is_pytorch_checkpoint(path: &Path) -> bool {
@@ -229,39 +254,10 @@ impl<B: Backend> Vit<B> {
             device,
         )?;
         for (i, layer) in self.encoder.layers.iter_mut().enumerate() {
-            let p = format!("encoder.layer.{i}");
-            let attention = &mut layer.mha;
-            file.load_linear(
-                &mut attention.query,
-                &format!("{p}.attention.attention.query"),
-                device,
-            )?;
-            file.load_linear(
-                &mut attention.key,
-                &format!("{p}.attention.attention.key"),
-                device,
-            )?;
-            file.load_linear(
-                &mut attention.value,
-                &format!("{p}.attention.attention.value"),
-                device,
-            )?;
-            file.load_linear(
-                &mut attention.output,
-                &format!("{p}.attention.output.dense"),
-                device,
-            )?;
-            // burn's pre-LN layer applies norm_2 before attention and norm_1 before the MLP.
-            file.load_layer_norm(&mut layer.norm_2, &format!("{p}.layernorm_before"), device)?;
-            file.load_layer_norm(&mut layer.norm_1, &format!("{p}.layernorm_after"), device)?;
-            file.load_linear(
-                &mut layer.pwff.linear_inner,
-                &format!("{p}.intermediate.dense"),
-                device,
-            )?;
-            file.load_linear(
-                &mut layer.pwff.linear_outer,
-                &format!("{p}.output.dense"),
+            file.load_encoder_layer(
+                layer,
+                &format!("encoder.layer.{i}"),
+                &VIT_LAYER_KEYS,
                 device,
             )?;
         }
