@@ -4,7 +4,8 @@
 //! tokenizers), [`synth`] (synthetic radiographs with truthful reports), [`labeler`]
 //! (CheXpert-style rule labeler), [`metrics`] (pycocoevalcap-equal NLG metrics, clinical
 //! efficacy), [`vision`], [`text`], [`clue`], [`interact`], [`llm`], [`model`] (`Trrg<B>`) and
-//! [`train`].
+//! [`train`] (with the `train` feature, on by default; without it trrg-core is inference only,
+//! and `ReportGenerator` needs no training code: `examples/generate_report.rs`).
 //!
 //! A user's `Cargo.toml`:
 //!
@@ -59,6 +60,7 @@ pub use trrg_run as run;
 pub use trrg_synth as synth;
 pub use trrg_text as text;
 pub use trrg_tokenize as tokenize;
+#[cfg(feature = "train")]
 pub use trrg_train as train;
 pub use trrg_vision as vision;
 
@@ -101,5 +103,6 @@ pub mod prelude {
     pub use trrg_llm::GenerationConfig;
     pub use trrg_model::{ClueMode, Trrg, TrrgConfig};
     pub use trrg_tokenize::{ReportTokenizer, WordVocab};
+    #[cfg(feature = "train")]
     pub use trrg_train::{train, RunOptions, TrainConfig};
 }
