@@ -321,3 +321,59 @@ pub(crate) fn load_checkpoint<B: Backend>(
     }
     dir.checkpoints()?.load_module(file, model, device)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `tests/fixtures/micro-run` (written by `scripts/make-run-fixture.sh` with the code of
+    /// 2026-12-07): a trained run directory, two studies' views and what that code wrote for
+    /// them. Any later code must read the directory and write the same reports, byte for byte,
+    /// and the same clue probabilities up to float summation order across CPUs.
+    #[test]
+    fn fixture_run_generates_its_committed_reports() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/micro-run");
+        let expected: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("expected.json")).unwrap())
+                .unwrap();
+        let device = Default::default();
+        let generator = ReportGenerator::<burn::backend::Flex>::from_dir(&dir, &device).unwrap();
+        let studies: Vec<Vec<PathBuf>> = expected
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                s["views"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|v| dir.join("views").join(v.as_str().unwrap()))
+                    .collect()
+            })
+            .collect();
+        let refs: Vec<&[PathBuf]> = studies.iter().map(Vec::as_slice).collect();
+        let reports = generator.generate_batch(&refs).unwrap();
+        assert_eq!(reports.len(), studies.len());
+        for (report, want) in reports.iter().zip(expected.as_array().unwrap()) {
+            let want = &want["generated"];
+            assert_eq!(report.text, want["report"].as_str().unwrap());
+            let clues = want["clues"].as_object().unwrap();
+            assert_eq!(report.clues.len(), clues.len());
+            for (name, p) in &report.clues {
+                let w = clues[name].as_f64().unwrap() as f32;
+                assert!((p - w).abs() < 1e-4, "{name}: {p} against {w}");
+            }
+        }
+        let thresholds = want_thresholds(&expected[0]["generated"]["clue_thresholds"]);
+        assert_eq!(generator.clue_thresholds().unwrap(), thresholds.as_slice());
+    }
+
+    fn want_thresholds(value: &serde_json::Value) -> Vec<f32> {
+        value
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|t| t.as_f64().unwrap() as f32)
+            .collect()
+    }
+}
