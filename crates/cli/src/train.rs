@@ -11,7 +11,8 @@ use trrg_core::model::ClueMode;
 use trrg_core::run::RunDir;
 use trrg_core::synth::PairedStudy;
 use trrg_core::train::{
-    default_synthetic_data, results_table, train_parallel, Preset, RunOptions, TrainConfig,
+    default_synthetic_data, results_table, train_parallel, Preset, RunOptions, StopFlag,
+    TrainConfig,
 };
 
 /// The dataset layout and cleaning.
@@ -312,6 +313,7 @@ pub fn run(args: TrainArgs, default_kind: Option<DatasetKind>) -> Result<()> {
         Some(list) => parse_devices(list)?,
         None => vec![device()?],
     };
+    let stop = stop_on_ctrl_c();
     let mut rows = Vec::new();
     for (name, mode) in variants {
         let run_dir: PathBuf = if args.ablation {
@@ -331,7 +333,7 @@ pub fn run(args: TrainArgs, default_kind: Option<DatasetKind>) -> Result<()> {
                 resume: args.resume && run_dir.join("checkpoints/state.json").is_file(),
                 out_dir: run_dir,
                 quiet: args.quiet,
-                stop_after_stage2_epochs: None,
+                stop: stop.clone(),
             },
             &devices,
         )?;
@@ -344,6 +346,35 @@ pub fn run(args: TrainArgs, default_kind: Option<DatasetKind>) -> Result<()> {
     println!("\n{}", results_table(&rows));
     eprintln!("results, samples, logs and plots: {}", out.display());
     Ok(())
+}
+
+/// A [`StopFlag`] that the first Ctrl-C (SIGINT) sets: the run finishes and saves the epoch in
+/// progress, then ends with "stopped on request ...; continue with --resume". The handler puts
+/// SIGINT's default action back, so a second Ctrl-C ends the process at once.
+fn stop_on_ctrl_c() -> StopFlag {
+    static FLAG: std::sync::OnceLock<StopFlag> = std::sync::OnceLock::new();
+    let flag = FLAG.get_or_init(StopFlag::new).clone();
+    #[cfg(unix)]
+    {
+        extern "C" fn on_sigint(_: libc::c_int) {
+            const NOTE: &[u8] =
+                b"\nstopping after the epoch in progress is saved (Ctrl-C again to quit now)\n";
+            // SAFETY: only async-signal-safe calls: write(2), signal(2), and an atomic store
+            // through a flag that was initialized before the handler was installed.
+            unsafe {
+                libc::write(2, NOTE.as_ptr().cast(), NOTE.len());
+                libc::signal(libc::SIGINT, libc::SIG_DFL);
+            }
+            if let Some(flag) = FLAG.get() {
+                flag.stop();
+            }
+        }
+        // SAFETY: installs a handler that does only the above.
+        unsafe {
+            libc::signal(libc::SIGINT, on_sigint as *const () as libc::sighandler_t);
+        }
+    }
+    flag
 }
 
 /// The main job for `kind` (`examples/train_iu_xray.rs`, `examples/train_mimic_cxr.rs`): the

@@ -80,10 +80,12 @@ pub enum Error {
     /// Data-parallel training failed (devices, collective all-reduce).
     #[error("data-parallel training: {0}")]
     Parallel(String),
-    /// The run stopped early on request (`RunOptions::stop_after_stage2_epochs`); resume it.
-    #[error("stopped on request after stage-2 epoch {epochs}; continue with --resume")]
+    /// The run stopped on request ([`crate::StopFlag`]) after an epoch was saved; resume it.
+    #[error("stopped on request after stage-{stage} epoch {epochs}; continue with --resume")]
     Stopped {
-        /// Stage-2 epochs finished.
+        /// The stage of the last epoch saved (1 or 2).
+        stage: u8,
+        /// That stage's epochs finished.
         epochs: usize,
     },
     /// The training produced a non-finite loss.

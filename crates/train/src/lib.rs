@@ -50,7 +50,7 @@ pub use evaluate::{
     auc, evaluate, fit_clue_thresholds, known_mean, meteor, meteor_jar, perception_aucs,
     thresholds_json, zero_shot_auc, Evaluation, ObservationRow, PerceptionAucs, Sample,
 };
-pub use run::{train, train_parallel, RunOptions, RunSummary};
+pub use run::{train, train_parallel, RunOptions, RunSummary, StopFlag};
 pub use schedule::learning_rate;
 pub use summary::{default_synthetic_data, per_observation_table, perception_table, results_table};
 pub use trrg_run::{

@@ -7,7 +7,7 @@ use burn::backend::{Autodiff, Flex};
 use burn::prelude::*;
 use serde_json::Value;
 use trrg_synth::{write_dataset, SynthConfig};
-use trrg_train::{train, Error, LlmTraining, Preset, RunOptions, TrainConfig};
+use trrg_train::{train, Error, LlmTraining, Preset, RunOptions, StopFlag, TrainConfig};
 
 type A = Autodiff<Flex>;
 
@@ -53,13 +53,17 @@ fn config() -> TrainConfig {
     c
 }
 
-fn options(data: &Path, out: &Path, resume: bool, stop: Option<usize>) -> RunOptions {
+/// With `stop`, the run ends after its first epoch (a stop asked for before it started).
+fn options(data: &Path, out: &Path, resume: bool, stop: bool) -> RunOptions {
     RunOptions {
         data_dir: data.to_path_buf(),
         out_dir: out.to_path_buf(),
         resume,
         quiet: true,
-        stop_after_stage2_epochs: stop,
+        stop: match stop {
+            true => StopFlag::set(),
+            false => StopFlag::new(),
+        },
     }
 }
 
@@ -74,7 +78,7 @@ fn resumed_run_equals_uninterrupted_run() {
 
     let whole = train::<A>(
         &config,
-        &options(&data, &root.join("a"), false, None),
+        &options(&data, &root.join("a"), false, false),
         &device,
     )
     .unwrap();
@@ -147,11 +151,32 @@ fn resumed_run_equals_uninterrupted_run() {
         .collect();
     assert!(!val.is_empty() && val.iter().all(|v| v["clue_thresholds"].is_object()));
 
+    // Stopped twice, at the end of stage 1 and after stage 2's first epoch, then resumed.
     let b = root.join("b");
-    let err = train::<A>(&config, &options(&data, &b, false, Some(1)), &device).unwrap_err();
-    assert!(matches!(err, Error::Stopped { epochs: 1 }), "{err}");
+    let err = train::<A>(&config, &options(&data, &b, false, true), &device).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Stopped {
+                stage: 1,
+                epochs: 1
+            }
+        ),
+        "{err}"
+    );
+    let err = train::<A>(&config, &options(&data, &b, true, true), &device).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Stopped {
+                stage: 2,
+                epochs: 1
+            }
+        ),
+        "{err}"
+    );
     assert!(!b.join("metrics.json").exists());
-    let resumed = train::<A>(&config, &options(&data, &b, true, None), &device).unwrap();
+    let resumed = train::<A>(&config, &options(&data, &b, true, false), &device).unwrap();
     assert_eq!(resumed.metrics, whole.metrics);
     let read = |d: &str, f: &str| std::fs::read_to_string(root.join(d).join(f)).unwrap();
     assert_eq!(read("a", "samples.jsonl"), read("b", "samples.jsonl"));
@@ -183,20 +208,29 @@ fn lora_and_frozen_llm_train_and_resume() {
     config.stage2_report_edits = 0.5;
     let whole = train::<A>(
         &config,
-        &options(&data, &root.join("a"), false, None),
+        &options(&data, &root.join("a"), false, false),
         &device,
     )
     .unwrap();
     let b = root.join("b");
-    let err = train::<A>(&config, &options(&data, &b, false, Some(1)), &device).unwrap_err();
-    assert!(matches!(err, Error::Stopped { epochs: 1 }), "{err}");
-    let resumed = train::<A>(&config, &options(&data, &b, true, None), &device).unwrap();
+    let err = train::<A>(&config, &options(&data, &b, false, true), &device).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Stopped {
+                stage: 2,
+                epochs: 1
+            }
+        ),
+        "{err}"
+    );
+    let resumed = train::<A>(&config, &options(&data, &b, true, false), &device).unwrap();
     assert_eq!(resumed.metrics, whole.metrics);
     config.stage2_llm = LlmTraining::Frozen;
     config.stage2.epochs = 1;
     let frozen = train::<A>(
         &config,
-        &options(&data, &root.join("c"), false, None),
+        &options(&data, &root.join("c"), false, false),
         &device,
     )
     .unwrap();
@@ -220,7 +254,7 @@ fn a_stage1_only_run_is_the_perception_probe() {
     let run = root.join("run");
     let summary = train::<A>(
         &config,
-        &options(&data, &run, false, None),
+        &options(&data, &run, false, false),
         &Default::default(),
     )
     .unwrap();
@@ -260,7 +294,7 @@ fn a_stage1_only_run_is_the_perception_probe() {
     config.stage1.epochs = 0;
     let err = train::<A>(
         &config,
-        &options(&data, &root.join("none"), false, None),
+        &options(&data, &root.join("none"), false, false),
         &Default::default(),
     )
     .unwrap_err();
@@ -280,7 +314,7 @@ fn bad_input_fails_before_anything_is_overwritten() {
 
     let missing = train::<A>(
         &config,
-        &options(&root.join("nope"), &out, false, None),
+        &options(&root.join("nope"), &out, false, false),
         &device,
     )
     .unwrap_err();
@@ -291,7 +325,7 @@ fn bad_input_fails_before_anything_is_overwritten() {
         batch_size: 0,
         ..config.clone()
     };
-    let err = train::<A>(&bad_config, &options(&data, &out, false, None), &device).unwrap_err();
+    let err = train::<A>(&bad_config, &options(&data, &out, false, false), &device).unwrap_err();
     assert!(err.to_string().contains("batch_size"), "{err}");
     // A fixed threshold and fitted ones at once is refused, naming both.
     let mut both = config.clone();
@@ -317,7 +351,7 @@ fn bad_input_fails_before_anything_is_overwritten() {
     // An existing run is never overwritten.
     std::fs::create_dir_all(&out).unwrap();
     std::fs::write(out.join("config.json"), "precious").unwrap();
-    let err = train::<A>(&config, &options(&data, &out, false, None), &device).unwrap_err();
+    let err = train::<A>(&config, &options(&data, &out, false, false), &device).unwrap_err();
     assert!(matches!(err, Error::RunExists { .. }), "{err}");
     assert_eq!(
         std::fs::read_to_string(out.join("config.json")).unwrap(),
@@ -339,7 +373,7 @@ fn bad_input_fails_before_anything_is_overwritten() {
         .unwrap()
         .path();
     std::fs::write(&victim, b"not a png").unwrap();
-    let err = train::<A>(&config, &options(&data, &fresh, false, None), &device).unwrap_err();
+    let err = train::<A>(&config, &options(&data, &fresh, false, false), &device).unwrap_err();
     assert!(
         err.to_string()
             .contains(&*victim.file_name().unwrap().to_string_lossy()),
@@ -348,7 +382,7 @@ fn bad_input_fails_before_anything_is_overwritten() {
     assert!(!fresh.exists());
 
     std::fs::write(data.join("annotation.json"), "{\"train\": [").unwrap();
-    let err = train::<A>(&config, &options(&data, &fresh, false, None), &device).unwrap_err();
+    let err = train::<A>(&config, &options(&data, &fresh, false, false), &device).unwrap_err();
     assert!(err.to_string().contains("annotation.json"), "{err}");
     std::fs::remove_dir_all(root).unwrap();
 }
@@ -840,7 +874,7 @@ fn data_parallel_run_trains_end_to_end() {
     let device = Default::default();
     let summary = trrg_train::train_parallel::<A>(
         &config,
-        &options(&data, &root.join("run"), false, None),
+        &options(&data, &root.join("run"), false, false),
         &[device, device],
     )
     .unwrap();
@@ -938,7 +972,7 @@ fn base_preset_trains_from_pretrained_parts_with_their_tokenizers() {
     config.eval.max_new_tokens = 8;
     let refused = train::<A>(
         &config,
-        &options(&data, &root.join("refused"), false, None),
+        &options(&data, &root.join("refused"), false, false),
         &Default::default(),
     )
     .unwrap_err()
@@ -962,7 +996,7 @@ fn base_preset_trains_from_pretrained_parts_with_their_tokenizers() {
     let run = root.join("run");
     let summary = train::<A>(
         &config,
-        &options(&data, &run, false, None),
+        &options(&data, &run, false, false),
         &Default::default(),
     )
     .unwrap();

@@ -47,9 +47,47 @@ pub struct RunOptions {
     pub resume: bool,
     /// Hide progress bars and epoch lines.
     pub quiet: bool,
-    /// Stop after this many stage-2 epochs in this invocation, as an interruption would (the
-    /// run stays resumable; used to test `--resume`). None = run to the end.
-    pub stop_after_stage2_epochs: Option<usize>,
+    /// Set it (from another thread or a signal handler) to end the run after the epoch in
+    /// progress is saved, with [`Error::Stopped`]; the run then continues with `resume`.
+    pub stop: StopFlag,
+}
+
+/// A request to stop a running [`train`] at the next epoch boundary: checked after each
+/// epoch's checkpoint is written (not after the last stage-2 epoch, whose run goes on to its
+/// test). Clones share one flag. `trrg train` sets it on the first Ctrl-C.
+#[derive(Clone, Debug, Default)]
+pub struct StopFlag(std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+impl StopFlag {
+    /// A flag that is not set.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A flag that is already set: the run stops after its first epoch.
+    pub fn set() -> Self {
+        let flag = Self::default();
+        flag.stop();
+        flag
+    }
+
+    /// Asks the run to stop after the epoch in progress.
+    pub fn stop(&self) {
+        self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Whether a stop was asked for.
+    pub fn is_set(&self) -> bool {
+        self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// [`Error::Stopped`] when a stop was asked for after epoch `epochs` of `stage`.
+    pub(crate) fn check(&self, stage: u8, epochs: usize) -> crate::Result<()> {
+        match self.is_set() {
+            true => Err(Error::Stopped { stage, epochs }),
+            false => Ok(()),
+        }
+    }
 }
 
 /// What a finished run produced.

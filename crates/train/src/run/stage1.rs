@@ -61,6 +61,7 @@ pub(super) fn stage1<B: AutodiffBackend>(
         data,
         train_batcher,
         checkpoints,
+        options,
         device,
         parallel1,
         ..
@@ -127,6 +128,7 @@ pub(super) fn stage1<B: AutodiffBackend>(
         validate(ctx, state, &model.valid(), diseases, &sums, zero_shot)?;
         state.epochs_done = epoch + 1;
         save(state, &model, &optim, checkpoints, config.keep_last)?;
+        options.stop.check(1, epoch + 1)?;
     }
     Ok(model)
 }

@@ -14,7 +14,7 @@ use crate::data::{items, rare_positive_rows};
 use crate::edit::ReportEditor;
 use crate::evaluate::{evaluate, thresholds_json, ObservationRow, Scores};
 use crate::optim::Optimizers;
-use crate::{Best, Error, RunState, Selection};
+use crate::{Best, RunState, Selection};
 
 use super::epoch::{run_epoch, StepLosses, STAGE2};
 use super::{decision_bank, save, Context};
@@ -181,7 +181,6 @@ pub(super) fn stage2<B: AutodiffBackend>(
         ..
     } = *ctx;
     let stage = &config.stage2;
-    let first_epoch = state.epochs_done;
     let mut optim = Optimizers::<B>::new(stage);
     if state.stage == 2 && !state.optim_file.is_empty() {
         optim = optim.load(checkpoints, &state.optim_file, device)?;
@@ -264,8 +263,8 @@ pub(super) fn stage2<B: AutodiffBackend>(
         }
         ctx.report(line);
         save(state, &model, &optim, checkpoints, config.keep_last)?;
-        if options.stop_after_stage2_epochs == Some(epoch + 1 - first_epoch) && !last {
-            return Err(Error::Stopped { epochs: epoch + 1 });
+        if !last {
+            options.stop.check(2, epoch + 1)?;
         }
     }
     Ok(model)
