@@ -124,18 +124,7 @@ pub fn train_parallel<B: AutodiffBackend>(
     devices: &[B::Device],
 ) -> crate::Result<RunSummary> {
     config.validate()?;
-    let resolved;
-    let config = match &config.base {
-        Some(base) => {
-            // Hub ids become the local paths they resolve to.
-            resolved = TrainConfig {
-                base: Some(base.resolve_hub_ids()?),
-                ..config.clone()
-            };
-            &resolved
-        }
-        None => config,
-    };
+    let config = &*with_local_paths(config)?;
     for device in devices {
         config.precision.apply::<B>(device)?;
     }
@@ -179,12 +168,7 @@ pub fn train_parallel<B: AutodiffBackend>(
     }
     if config.stage2.epochs == 0 {
         let metrics = perception_probe(&ctx, &run, &model, &diseases)?;
-        state.finished = true;
-        checkpoints.write_state(&state)?;
-        return Ok(RunSummary {
-            metrics,
-            out_dir: options.out_dir.clone(),
-        });
+        return finish(&ctx, state, metrics);
     }
     if state.stage == 1 {
         state = RunState {
@@ -213,11 +197,31 @@ pub fn train_parallel<B: AutodiffBackend>(
         &generation,
         zero_shot,
     )?;
+    finish(&ctx, state, metrics)
+}
+
+/// `config` with the `base` preset's hub ids replaced by the local paths they resolve to.
+fn with_local_paths(config: &TrainConfig) -> crate::Result<std::borrow::Cow<'_, TrainConfig>> {
+    Ok(match &config.base {
+        Some(base) => std::borrow::Cow::Owned(TrainConfig {
+            base: Some(base.resolve_hub_ids()?),
+            ..config.clone()
+        }),
+        None => std::borrow::Cow::Borrowed(config),
+    })
+}
+
+/// Marks the run finished in its state and returns its summary.
+fn finish<B: AutodiffBackend>(
+    ctx: &Context<'_, B>,
+    mut state: RunState,
+    metrics: Value,
+) -> crate::Result<RunSummary> {
     state.finished = true;
-    checkpoints.write_state(&state)?;
+    ctx.checkpoints.write_state(&state)?;
     Ok(RunSummary {
         metrics,
-        out_dir: options.out_dir.clone(),
+        out_dir: ctx.options.out_dir.clone(),
     })
 }
 

@@ -162,6 +162,20 @@ fn validate<B: AutodiffBackend>(
     Ok(line)
 }
 
+/// With `stage2_rare_repeats`, the epoch's size in one line.
+fn announce_rare_repeats<B: AutodiffBackend>(ctx: &Context<'_, B>) {
+    let repeats = ctx.config.stage2_rare_repeats;
+    if repeats > 0 {
+        let rows = rare_positive_rows(&ctx.data.train, repeats).len();
+        let studies = ctx.data.train.items().len();
+        ctx.report(format!(
+            "stage 2: {rows} rows per epoch, {} repeats of studies with a rare positive \
+             (stage2_rare_repeats {repeats})",
+            rows - studies,
+        ));
+    }
+}
+
 /// Runs the remaining stage-2 epochs.
 pub(super) fn stage2<B: AutodiffBackend>(
     ctx: &Context<'_, B>,
@@ -187,16 +201,7 @@ pub(super) fn stage2<B: AutodiffBackend>(
     }
     let inner_bank = bank.map(ClueBank::valid);
     let editor = report_editor(ctx);
-    if config.stage2_rare_repeats > 0 {
-        let rows = rare_positive_rows(&data.train, config.stage2_rare_repeats).len();
-        let studies = data.train.items().len();
-        ctx.report(format!(
-            "stage 2: {rows} rows per epoch, {} repeats of studies with a rare positive \
-             (stage2_rare_repeats {})",
-            rows - studies,
-            config.stage2_rare_repeats
-        ));
-    }
+    announce_rare_repeats(ctx);
     // Each worker's copy of the clue bank, on its device.
     let worker_banks: Vec<Option<ClueBank<B>>> = parallel
         .map(|p| {
