@@ -110,7 +110,8 @@ pub struct TrainArgs {
     /// Default: the one device of `TRRG_DEVICE` or the backend's default.
     #[arg(long)]
     pub devices: Option<String>,
-    /// No progress bars.
+    /// No progress bars or epoch lines: warnings and errors only (`RUST_LOG` still chooses,
+    /// when set).
     #[arg(long)]
     pub quiet: bool,
 }
@@ -260,6 +261,9 @@ fn recorded_data_dir(out: &Path, ablation: bool) -> Result<Option<PathBuf>> {
 /// Trains as the flags say and prints the results table; `default_kind` (the examples' own) is
 /// the dataset kind unless `--dataset` names one.
 pub fn run(args: TrainArgs, default_kind: Option<DatasetKind>) -> Result<()> {
+    if args.quiet {
+        trrg_core::quiet_logging();
+    }
     let config = effective_config(&args, default_kind)?;
     if args.print_config {
         println!("{}", serde_json::to_string_pretty(&config)?);

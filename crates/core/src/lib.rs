@@ -66,11 +66,11 @@ pub use trrg_vision as vision;
 
 /// Installs the logger of trrg's programs (the `trrg` binary, the examples): `RUST_LOG` chooses
 /// what is shown in env_logger's syntax (`RUST_LOG=info`, `RUST_LOG=trrg_data=debug`), default
-/// `warn`. Info lines print as they are; other levels as `warning: ...`, `error: ...`. A second
-/// call does nothing.
+/// `warn` and a training run's progress lines (`trrg_train::progress=info`). Info lines print
+/// as they are; other levels as `warning: ...`, `error: ...`. A second call does nothing.
 pub fn init_logging() {
     use std::io::Write;
-    let env = env_logger::Env::default().default_filter_or("warn");
+    let env = env_logger::Env::default().default_filter_or("warn,trrg_train::progress=info");
     let _ = env_logger::Builder::from_env(env)
         .format(|buf, record| match record.level() {
             log::Level::Info => writeln!(buf, "{}", record.args()),
@@ -78,6 +78,14 @@ pub fn init_logging() {
             level => writeln!(buf, "{}: {}", level.as_str().to_lowercase(), record.args()),
         })
         .try_init();
+}
+
+/// `--quiet`: hides the info lines (a run's progress) that [`init_logging`]'s default shows,
+/// unless `RUST_LOG` asks for them.
+pub fn quiet_logging() {
+    if std::env::var_os("RUST_LOG").is_none() {
+        log::set_max_level(log::LevelFilter::Warn);
+    }
 }
 
 /// One line for an error and its causes, each cause once: a cause whose text the line already

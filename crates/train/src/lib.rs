@@ -51,6 +51,11 @@ pub use evaluate::{
     thresholds_json, zero_shot_auc, Evaluation, ObservationRow, PerceptionAucs, Sample,
 };
 pub use run::{train, train_parallel, RunOptions, RunSummary, StopFlag};
+
+/// The `log` target of a run's epoch lines (`stage 2 epoch 3/12: ...`) and other progress
+/// notes, at `info`. trrg's programs show it by default (`trrg_core::init_logging`); a program
+/// of its own shows it with any logger that lets `trrg_train::progress=info` through.
+pub const PROGRESS_TARGET: &str = "trrg_train::progress";
 pub use schedule::learning_rate;
 pub use summary::{default_synthetic_data, per_observation_table, perception_table, results_table};
 pub use trrg_run::{

@@ -463,13 +463,10 @@ impl<B: AutodiffBackend> Context<'_, B> {
         )?)
     }
 
-    /// An epoch's summary line: on stderr unless quiet (progress bars share stderr), and in the
-    /// log at `info` for programs that collect logs.
+    /// An epoch's summary line, logged at `info` under [`crate::PROGRESS_TARGET`]: the
+    /// program's logger shows it (trrg's programs do unless `--quiet`).
     fn report(&self, line: String) {
-        log::info!("{line}");
-        if !self.options.quiet && !log::log_enabled!(log::Level::Info) {
-            eprintln!("{line}");
-        }
+        log::info!(target: crate::PROGRESS_TARGET, "{line}");
     }
 }
 
