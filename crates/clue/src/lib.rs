@@ -29,7 +29,6 @@ mod consistency;
 mod disease;
 mod embed;
 mod error;
-mod labels;
 mod locate;
 mod perceive;
 mod readout;
@@ -41,9 +40,9 @@ pub use consistency::{consistency_loss, BlankLabel, ConsistencyConfig, Uncertain
 pub use disease::{Disease, DiseaseSet};
 pub use embed::{ClueEmbedder, ClueEmbedderConfig};
 pub use error::{Error, Result};
-pub use labels::DiseaseLabels;
 pub use locate::{ClueLocator, ClueLocatorConfig};
 pub use perceive::{whiten, zero_shot_logits, PromptEmbeddings, WHITEN_EPS, WHITEN_STEPS};
 pub use readout::{ClueReadout, ClueReadoutConfig, ReadoutRows};
 pub use refine::{ClueRefiner, ClueRefinerConfig};
 pub use spatial::{pool_patch_grid, ClueSpatial, ClueSpatialConfig};
+pub use trrg_labeler::DiseaseLabels;

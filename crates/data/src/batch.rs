@@ -5,7 +5,7 @@ use burn::prelude::*;
 use burn::tensor::TensorData;
 
 use crate::{load_gray, Error, ImageTransformConfig, Result, StudyItem};
-pub use trrg_clue::DiseaseLabels;
+pub use trrg_labeler::DiseaseLabels;
 
 /// A batch of studies.
 #[derive(Clone, Debug)]

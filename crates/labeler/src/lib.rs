@@ -25,3 +25,7 @@ mod rules;
 pub use labeler::{Labeler, Mention, ReportLabels, LABELER_NAME};
 pub use observations::{observation_index, CHEXPERT_OBSERVATIONS};
 pub use rules::Label;
+#[cfg(feature = "burn")]
+mod tensors;
+#[cfg(feature = "burn")]
+pub use tensors::DiseaseLabels;

@@ -1,9 +1,10 @@
-//! Disease labels of a batch, as the clue losses consume them.
+//! Disease labels of a batch as tensors, as the batcher builds them and the clue losses consume
+//! them (the `burn` feature).
 
 use burn::prelude::*;
 
-/// Disease labels of a batch (built by `trrg-data`'s batcher, consumed by the consistency and
-/// alignment losses).
+/// Disease labels of a batch (built by `trrg-data`'s batcher, consumed by `trrg-clue`'s
+/// consistency and alignment losses).
 #[derive(Clone, Debug)]
 pub struct DiseaseLabels<B: Backend> {
     /// - values: `[batch, n_clues]`: 1 positive, 0 negative, -1 uncertain, 0 where blank.
