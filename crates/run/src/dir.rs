@@ -256,7 +256,7 @@ mod tests {
                 new.stage2_rare_repeats,
                 new.eval.no_repeat_ngram_size
             ),
-            (2, 0, 6)
+            (2, 1, 6)
         );
         std::fs::remove_dir_all(run.root()).unwrap();
     }
