@@ -28,8 +28,8 @@ use trrg::backend::{device, TrainBackend as A};
 use trrg_core::clue::DiseaseSet;
 use trrg_core::data::{DiseaseLabels, WordVocab};
 use trrg_core::llm::GenerationConfig;
+use trrg_core::model::sentence_batch;
 use trrg_core::model::{Trrg, TrrgConfig};
-use trrg_core::text::SentenceBatch;
 use trrg_core::train::{Optimizers, StageConfig};
 
 /// The default synthetic run's vocabulary size.
@@ -93,7 +93,7 @@ fn bench(c: &mut Criterion) {
         let mut m = Some(model.clone());
         b.iter(|| {
             let model = m.take().unwrap();
-            let encoded = SentenceBatch::encode(&vocab, &sentences, 16, &device).unwrap();
+            let encoded = sentence_batch(&vocab, &sentences, 16, &device).unwrap();
             let positive = Tensor::<A, 2, Bool>::from_data(
                 TensorData::new(positive.clone(), [batch, n_sentences]),
                 &device,

@@ -16,7 +16,8 @@ use anyhow::{bail, Context};
 use serde_json::json;
 use trrg::backend::{device, Backend};
 use trrg_core::data::{HfReportTokenizer, SpecialTokens};
-use trrg_core::text::{mean_pool, Bert, SentenceBatch};
+use trrg_core::model::sentence_batch;
+use trrg_core::text::{mean_pool, Bert};
 
 fn main() -> anyhow::Result<()> {
     let mut model = None;
@@ -56,7 +57,7 @@ fn main() -> anyhow::Result<()> {
     };
     let tokenizer = HfReportTokenizer::from_file(model.join("tokenizer.json"), &specials)?;
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-    let batch = SentenceBatch::<Backend>::encode(&tokenizer, &refs, max_len, &device)?;
+    let batch = sentence_batch::<Backend>(&tokenizer, &refs, max_len, &device)?;
     let hidden = bert.forward(batch.token_ids, batch.attention_mask.clone())?;
     let shape = hidden.dims();
     let embeddings = mean_pool(hidden, batch.attention_mask, normalize);

@@ -15,8 +15,8 @@ use burn::tensor::Distribution;
 use trrg::backend::{device, TrainBackend as A};
 use trrg_core::clue::DiseaseSet;
 use trrg_core::data::WordVocab;
+use trrg_core::model::sentence_batch;
 use trrg_core::model::TrrgConfig;
-use trrg_core::text::SentenceBatch;
 
 fn peak_rss_mib() -> Option<f64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
@@ -93,11 +93,11 @@ fn main() -> anyhow::Result<()> {
         .map(|i| format!("the heart is normal {}", i % 7))
         .collect();
     let refs: Vec<&str> = sentences.iter().map(String::as_str).collect();
-    let sentence_batch = SentenceBatch::encode(&vocab, &refs, 32, &device)?;
+    let encoded = sentence_batch(&vocab, &refs, 32, &device)?;
     let positive = Tensor::<A, 2, Int>::ones([batch, refs.len()], &device).bool();
     let stage1 = time(&|| {
         let out = model
-            .contrastive(images.clone(), &sentence_batch, positive.clone())
+            .contrastive(images.clone(), &encoded, positive.clone())
             .expect("forward");
         let _ = out.loss.backward();
     });

@@ -28,7 +28,7 @@ pub use config::{ClueMode, ClueOptions, TrrgConfig, ViewFusion};
 pub use error::{Error, Result};
 pub use pretrained::{PretrainedPaths, EFFICIENTNET_LITE0};
 pub use trrg::{
-    BatchLabels, ContrastiveOutput, ContrastiveParts, Generation, NegationContrast, Prefix,
-    Settings, Trrg, TrrgOutput,
+    sentence_batch, BatchLabels, ContrastiveOutput, ContrastiveParts, Generation, NegationContrast,
+    Prefix, Settings, Trrg, TrrgOutput,
 };
 pub use trrg_vision::{VisionEncoderConfig, VitConfig};

@@ -643,7 +643,7 @@ impl<B: Backend> Trrg<B> {
             Tensor::zeros([0, d_text], &device)
         } else {
             let prompts: Vec<&str> = set.prompts().into_iter().map(|p| p.2).collect();
-            let batch = SentenceBatch::encode(tokenizer, &prompts, max_len, &device)?;
+            let batch = sentence_batch(tokenizer, &prompts, max_len, &device)?;
             self.pooled_text(&batch)?.detach()
         };
         Ok(ClueBank {
@@ -908,4 +908,16 @@ fn study_global<B: Backend>(global: Tensor<B, 2>, batch: usize, n_views: usize) 
         .reshape([batch, n_views, d])
         .mean_dim(1)
         .reshape([batch, d])
+}
+
+/// `sentences` tokenized for the text encoder (`[bos] tokens [eos]`, at most `max_len` tokens
+/// each) and padded into one batch.
+pub fn sentence_batch<B: Backend>(
+    tokenizer: &dyn ReportTokenizer,
+    sentences: &[&str],
+    max_len: usize,
+    device: &B::Device,
+) -> crate::Result<SentenceBatch<B>> {
+    let rows = tokenizer.encode_all(sentences, max_len)?;
+    Ok(SentenceBatch::from_rows(&rows, tokenizer.pad_id(), device)?)
 }

@@ -76,6 +76,13 @@ fn vocab() -> WordVocab {
     )
 }
 
+/// `sentences` as the test vocabulary encodes them (8 tokens at most), padded into one batch.
+fn encode<B: Backend>(sentences: &[&str], device: &B::Device) -> trrg_text::SentenceBatch<B> {
+    let vocab = vocab();
+    let rows = vocab.encode_all(sentences, 8).unwrap();
+    trrg_text::SentenceBatch::from_rows(&rows, vocab.pad_id(), device).unwrap()
+}
+
 fn diseases(n: usize) -> DiseaseSet {
     DiseaseSet {
         name: format!("{n} test diseases"),
@@ -220,13 +227,7 @@ fn every_trainable_parameter_gets_a_gradient_under_each_ablation() {
 fn stage1_trains_the_encoders_and_the_alignment_head() {
     let device = Default::default();
     let model: Trrg<A> = config(ClueMode::Full).init(&device).unwrap();
-    let sentences = trrg_text::SentenceBatch::encode(
-        &vocab(),
-        &["heart normal", "no effusion", "big heart"],
-        8,
-        &device,
-    )
-    .unwrap();
+    let sentences = encode(&["heart normal", "no effusion", "big heart"], &device);
     let positive =
         Tensor::<A, 2, Bool>::from_data([[true, true, false], [false, true, true]], &device);
     let out = model
@@ -762,10 +763,8 @@ fn negation_contrast_adds_the_weighted_bce_of_the_clue_logits() {
     let set = diseases(3);
     let bank = model.clue_bank(&set, &vocab(), 8).unwrap();
     let prompts: Vec<&str> = set.prompts().into_iter().map(|p| p.2).collect();
-    let prompts = trrg_text::SentenceBatch::encode(&vocab(), &prompts, 8, &device).unwrap();
-    let sentences =
-        trrg_text::SentenceBatch::encode(&vocab(), &["heart normal", "big heart"], 8, &device)
-            .unwrap();
+    let prompts = encode(&prompts, &device);
+    let sentences = encode(&["heart normal", "big heart"], &device);
     let positive = Tensor::<A, 2, Bool>::from_data([[true, false], [false, true]], &device);
     let labels = DiseaseLabels::<A> {
         values: Tensor::from_data(TensorData::new(vec![1.0f32; 2 * 14], [2, 14]), &device),

@@ -23,9 +23,6 @@ pub enum Error {
     /// Reading a checkpoint or its config failed (the message names the file).
     #[error(transparent)]
     File(#[from] trrg_io::Error),
-    /// Tokenizing failed (the message names the tokenizer).
-    #[error(transparent)]
-    Tokenize(#[from] trrg_tokenize::Error),
 }
 
 /// Result with [`Error`].

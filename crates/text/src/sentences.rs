@@ -2,7 +2,6 @@
 
 use burn::prelude::*;
 use burn::tensor::TensorData;
-use trrg_tokenize::ReportTokenizer;
 
 use crate::Error;
 
@@ -16,30 +15,21 @@ pub struct SentenceBatch<B: Backend> {
 }
 
 impl<B: Backend> SentenceBatch<B> {
-    /// Tokenizes `sentences` as `[bos] tokens [eos]`, truncated to `max_len`, padded with the
-    /// tokenizer's pad id.
-    pub fn encode(
-        tokenizer: &dyn ReportTokenizer,
-        sentences: &[&str],
-        max_len: usize,
-        device: &B::Device,
-    ) -> crate::Result<Self> {
-        if sentences.is_empty() {
+    /// Right-pads token-id rows (each as a tokenizer's `encode_report` writes it: `[bos] tokens
+    /// [eos]`, truncated) with `pad_id` into one batch.
+    pub fn from_rows(rows: &[Vec<u32>], pad_id: u32, device: &B::Device) -> crate::Result<Self> {
+        if rows.is_empty() {
             return Err(Error::Input {
                 what: "sentences",
                 reason: "no sentences to encode".into(),
             });
         }
-        let rows = sentences
-            .iter()
-            .map(|s| tokenizer.encode_report(s, max_len))
-            .collect::<Result<Vec<_>, _>>()?;
         let seq_len = rows.iter().map(Vec::len).max().unwrap_or(0);
         let mut ids = Vec::with_capacity(rows.len() * seq_len);
         let mut mask = Vec::with_capacity(rows.len() * seq_len);
-        for row in &rows {
+        for row in rows {
             for t in 0..seq_len {
-                ids.push(row.get(t).copied().unwrap_or(tokenizer.pad_id()) as i64);
+                ids.push(row.get(t).copied().unwrap_or(pad_id) as i64);
                 mask.push(t < row.len());
             }
         }

@@ -15,7 +15,7 @@ use burn::tensor::TensorData;
 use serde_json::Value;
 use trrg_testutil::{asset_for_test, GradCount};
 use trrg_text::{mean_pool, Bert, BertConfig, SentenceBatch};
-use trrg_tokenize::{HfReportTokenizer, SpecialTokens};
+use trrg_tokenize::{HfReportTokenizer, ReportTokenizer, SpecialTokens};
 
 type B = Flex;
 type A = Autodiff<Flex>;
@@ -159,7 +159,8 @@ fn real_minilm_reproduces_sentence_transformers() {
         .iter()
         .map(|s| s.as_str().unwrap())
         .collect();
-    let batch = SentenceBatch::<B>::encode(&tokenizer, &sentences, 128, &device).unwrap();
+    let rows = tokenizer.encode_all(&sentences, 128).unwrap();
+    let batch = SentenceBatch::<B>::from_rows(&rows, tokenizer.pad_id(), &device).unwrap();
     let ids = batch
         .token_ids
         .clone()

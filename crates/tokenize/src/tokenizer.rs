@@ -39,6 +39,15 @@ pub trait ReportTokenizer: Send + Sync {
         ids.truncate(max_len);
         Ok(ids)
     }
+
+    /// [`ReportTokenizer::encode_report`] of each sentence, for a `SentenceBatch` of the text
+    /// encoder.
+    fn encode_all(&self, sentences: &[&str], max_len: usize) -> Result<Vec<Vec<u32>>> {
+        sentences
+            .iter()
+            .map(|s| self.encode_report(s, max_len))
+            .collect()
+    }
 }
 
 /// Special tokens of a HF tokenizer, by their text.

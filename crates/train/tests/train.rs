@@ -641,7 +641,6 @@ fn stage1_gathered_infonce_equals_one_process() {
     use burn::optim::GradientsParams;
     use burn::tensor::{Bool, TensorData};
     use trrg_model::{Trrg, TrrgConfig};
-    use trrg_text::SentenceBatch;
     use trrg_train::DataParallel;
 
     let _guard = exclusive();
@@ -678,7 +677,7 @@ fn stage1_gathered_infonce_equals_one_process() {
         Tensor::<A, 5>::from_data(TensorData::new(data, [r.len(), 2, 1, 64, 64]), &device)
     };
     let encode = |t: std::ops::Range<usize>| {
-        SentenceBatch::<A>::encode(&vocab, &sentences[t], 12, &device).unwrap()
+        trrg_model::sentence_batch::<A>(&vocab, &sentences[t], 12, &device).unwrap()
     };
     // Read every lazy parameter before the workers clone the model.
     let _ = flatten(&model);
@@ -770,7 +769,6 @@ fn data_parallel_steps_update_batchnorm_statistics() {
     use burn::module::Module;
     use burn::tensor::{Bool, TensorData};
     use trrg_model::{Trrg, TrrgConfig, VisionEncoderConfig};
-    use trrg_text::SentenceBatch;
     use trrg_train::DataParallel;
 
     let _guard = exclusive();
@@ -799,7 +797,7 @@ fn data_parallel_steps_update_batchnorm_statistics() {
         let data: Vec<f32> = half.iter().copied().cycle().take(rows * 2 * 4096).collect();
         Tensor::<A, 5>::from_data(TensorData::new(data, [rows, 2, 1, 64, 64]), &device)
     };
-    let sentences = SentenceBatch::<A>::encode(&vocab, &prompts[..2], 12, &device).unwrap();
+    let sentences = trrg_model::sentence_batch::<A>(&vocab, &prompts[..2], 12, &device).unwrap();
     let loss = |model: &Trrg<A>, rows: usize| {
         let positive = Tensor::<A, 2, Bool>::from_data(
             TensorData::new((0..rows * 2).map(|i| i % 3 == 0).collect(), [rows, 2]),

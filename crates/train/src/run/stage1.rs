@@ -10,7 +10,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 use trrg_clue::DiseaseSet;
 use trrg_data::{DiseaseLabels, ReportBatcher, ReportTokenizer, StudyItem};
-use trrg_model::{ClueBank, NegationContrast, Trrg};
+use trrg_model::{sentence_batch, ClueBank, NegationContrast, Trrg};
 use trrg_text::SentenceBatch;
 
 use crate::data::{epoch_batches, items, sentence_set, SentenceLabels};
@@ -156,8 +156,7 @@ fn negation_prompts<B: AutodiffBackend>(
         .iter()
         .map(|d| {
             let prompts =
-                SentenceBatch::encode(&*data.sentences, &prompts, config.max_sentence_length, d)
-                    .map_err(trrg_model::Error::from)?;
+                sentence_batch(&*data.sentences, &prompts, config.max_sentence_length, d)?;
             Ok((prompts, bank.to_device(d)))
         })
         .collect::<crate::Result<Vec<_>>>()
@@ -300,7 +299,7 @@ fn encode_sentences<BB: Backend>(
     device: &BB::Device,
 ) -> crate::Result<SentenceBatch<BB>> {
     let refs: Vec<&str> = sentences.iter().map(String::as_str).collect();
-    Ok(SentenceBatch::encode(vocab, &refs, max_len, device).map_err(trrg_model::Error::from)?)
+    Ok(sentence_batch(vocab, &refs, max_len, device)?)
 }
 
 /// The negation contrast of a batch with `labels`, when asked for and the batch has labels.
