@@ -352,9 +352,9 @@ pub struct TrainConfig {
     /// observation that fewer than 5 % of the training studies have appears this many more
     /// times in each stage-2 epoch, shuffled among the rest, so the consistency loss and the
     /// reader meet the rare findings (and their clue words) more often. The epoch grows by as
-    /// many rows (149 studies of the default synthetic set's 840). Default 1 since late on 2026-12-07:
-    /// with reranked beams it wins validation in every seed and the fresh set confirms it
-    /// (docs/results.md); 0 before (a version-0 config without the field reads 0).
+    /// many rows (149 studies of the default synthetic set's 840). Default 1 since late on
+    /// 2026-12-07: with reranked beams it wins validation in every seed and the fresh set
+    /// confirms it (docs/results.md); 0 before (a version-0 config without the field reads 0).
     pub stage2_rare_repeats: usize,
     /// Visual encoder in stage 2.
     pub stage2_vision: Freeze,
@@ -469,9 +469,9 @@ pub(crate) const FORMAT_KEY: &str = "format_version";
 /// spatial clue readout without `clue.spatial`, its 4 x 4 grid without `clue.spatial_grid`,
 /// unshrunk clue thresholds without `clue.threshold_shrinkage`, one stage-2 worker without
 /// `stage2_workers`, one stage-1 worker without `stage1_workers`, no n-gram ban without
-/// `eval.no_repeat_ngram_size`, no repeated rare positives without `stage2_rare_repeats`. Versions 0 and 1 ran data-parallel workers' forward passes in
-/// turn (`parallel_forward` false). Versions 0 to 2 kept beam search's likeliest report
-/// (`eval.clue_rerank` false).
+/// `eval.no_repeat_ngram_size`, no repeated rare positives without `stage2_rare_repeats`.
+/// Versions 0 and 1 ran data-parallel workers' forward passes in turn (`parallel_forward`
+/// false). Versions 0 to 2 kept beam search's likeliest report (`eval.clue_rerank` false).
 pub fn migrate_config(doc: &mut serde_json::Value, version: u64) {
     use serde_json::json;
     if version == 0 {

@@ -2,8 +2,8 @@
 //!
 //! [`Bert`] follows HF `BertModel` (post-LN blocks); [`mean_pool`] turns its hidden states
 //! `[batch, seq_len, d_model]` into sentence embeddings `[batch, d_model]` as
-//! sentence-transformers does; [`SentenceBatch`] pads tokenized sentences (token ids: the text encoder needs no tokenizer)
-//! into one batch.
+//! sentence-transformers does; [`SentenceBatch`] pads tokenized sentences into one batch (token
+//! ids: the text encoder needs no tokenizer).
 //!
 //! ```
 //! use burn::backend::Flex;
