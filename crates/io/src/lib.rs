@@ -16,6 +16,8 @@
 //! - [`multipart`]: an upload's `multipart/form-data` body split into its parts.
 //! - [`random`]: the random draws of a training forward pass, from a stream a thread can own
 //!   (the data-parallel workers' dropout masks).
+//! - [`f32_values`], [`bool_values`], [`i64_values`]: a tensor read back to the host as a
+//!   vector, on any backend (for metrics, exports and decoding, not for a model's forward pass).
 //!
 //! Every parser here reads untrusted bytes: it returns an [`Error`], never panics, and never
 //! allocates from a size it has not checked against the file's length (fuzzed in
@@ -30,6 +32,7 @@ pub mod multipart;
 mod paths;
 pub mod random;
 mod torch;
+mod values;
 mod weights;
 
 pub use error::{Error, Result};
@@ -37,6 +40,7 @@ pub use files::{parse_json, read_json, write_atomic};
 pub use gguf::{Gguf, GgufValue};
 pub use mapped::{available_memory, peak_resident_memory};
 pub use paths::{hf_hub_cache, resolve_model, resolve_model_in, resolve_under};
+pub use values::{bool_values, f32_values, i64_values};
 pub use weights::{
     transpose, write_safetensors, EncoderLayerKeys, NamedTensor, TensorInfo, WeightFile,
 };

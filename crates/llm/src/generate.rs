@@ -141,7 +141,7 @@ pub fn generate_from_ids<B: Backend>(
     config: &GenerationConfig,
 ) -> crate::Result<Vec<Vec<u32>>> {
     let [batch, len] = prompt_ids.dims();
-    let ids: Vec<u32> = crate::i64_values(prompt_ids.clone())
+    let ids: Vec<u32> = trrg_io::i64_values(prompt_ids.clone())
         .into_iter()
         .map(|t| t as u32)
         .collect();
@@ -181,7 +181,7 @@ fn run<B: Backend>(
 /// Last-position logits as host rows.
 fn last_logits<B: Backend>(logits: Tensor<B, 3>) -> Vec<Vec<f32>> {
     let [batch, seq_len, vocab] = logits.dims();
-    let data = crate::f32_values(logits.narrow(1, seq_len - 1, 1).reshape([batch * vocab]));
+    let data = trrg_io::f32_values(logits.narrow(1, seq_len - 1, 1).reshape([batch * vocab]));
     data.chunks(vocab).map(<[f32]>::to_vec).collect()
 }
 

@@ -46,7 +46,6 @@ pub use gguf::{Gguf, GgufLlama, GgufValue};
 pub use loader::HfTokenIds;
 pub use lora::{LoraAdapter, LoraConfig, LoraLinear, LORA_TARGETS};
 pub use model::{
-    bool_values, f32_values, i64_values, masked_cross_entropy, real_mask, LlamaDecoderLayer,
-    LlamaForCausalLM, LlamaMlp, LlamaModel,
+    masked_cross_entropy, real_mask, LlamaDecoderLayer, LlamaForCausalLM, LlamaMlp, LlamaModel,
 };
 pub use rope::{apply_rope, inv_freq, Rope, RopeTables};

@@ -216,10 +216,10 @@ impl<B: Backend> LlamaForCausalLM<B> {
     /// [`LlamaForCausalLM::save_lora`]).
     pub fn hf_tensors(&self) -> Vec<trrg_io::NamedTensor> {
         let vector = |name: String, p: &Param<Tensor<B, 1>>| {
-            (name, p.dims().to_vec(), crate::f32_values(p.val()))
+            (name, p.dims().to_vec(), trrg_io::f32_values(p.val()))
         };
         let matrix =
-            |name: String, t: Tensor<B, 2>| (name, t.dims().to_vec(), crate::f32_values(t));
+            |name: String, t: Tensor<B, 2>| (name, t.dims().to_vec(), trrg_io::f32_values(t));
         let mut out = vec![matrix(
             "model.embed_tokens.weight".into(),
             self.model.embed_tokens.weight.val(),

@@ -65,7 +65,7 @@ impl<B: Backend> LlamaForCausalLM<B> {
                 for (which, t) in [("A", ad.lora_a.val()), ("B", ad.lora_b.val())] {
                     let t = t.transpose(); // PyTorch layout
                     let shape = t.dims().to_vec();
-                    tensors.push((peft_name(i, slot, which), shape, crate::f32_values(t)));
+                    tensors.push((peft_name(i, slot, which), shape, trrg_io::f32_values(t)));
                 }
             }
         }

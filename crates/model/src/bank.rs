@@ -327,7 +327,7 @@ impl<B: Backend> ClueBank<B> {
                 reason: format!("{n} columns for {} diseases", self.names.len()),
             });
         }
-        let kept = trrg_llm::i64_values(padding.clone().bool_not().int().sum_dim(1));
+        let kept = trrg_io::i64_values(padding.clone().bool_not().int().sum_dim(1));
         if let Some(row) = kept.iter().position(|&k| k == 0) {
             return Err(Error::Shape {
                 what: "clue padding",

@@ -325,9 +325,9 @@ fn clue_words<B: Backend>(
 ) -> Option<(Tensor<B, 2, Int>, Tensor<B, 2, Bool>)> {
     let [batch, n_clues] = p.dims();
     let device = p.device();
-    let on = trrg_llm::f32_values(p.clone());
+    let on = trrg_io::f32_values(p.clone());
     let padded = match padding {
-        Some(m) => trrg_llm::bool_values(m.clone()),
+        Some(m) => trrg_io::bool_values(m.clone()),
         None => vec![false; batch * n_clues],
     };
     let rows: Vec<Vec<i64>> = (0..batch)

@@ -831,7 +831,7 @@ impl<B: Backend> Trrg<B> {
                     Some(p) => probs.mask_fill(p, f32::NAN),
                     None => probs,
                 };
-                let flat = trrg_llm::f32_values(probs);
+                let flat = trrg_io::f32_values(probs);
                 flat.chunks(n.max(1)).map(<[f32]>::to_vec).collect()
             }
             None => vec![Vec::new(); batch],

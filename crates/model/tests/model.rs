@@ -726,13 +726,13 @@ fn clue_words_write_the_statements_of_the_clues_that_are_on() {
             narrow(&without.embeds, len - 1, 1)
         ) < 1e-6
     );
-    assert!(trrg_llm::bool_values(with.mask).into_iter().all(|m| m));
+    assert!(trrg_io::bool_values(with.mask).into_iter().all(|m| m));
 
     // Row 1 pads clue 2: it writes only clue 0's words, and the rest of its segment is masked.
     let padding =
         Tensor::<B, 2, Bool>::from_data([[false, false, false], [false, false, true]], &device);
     let padded = hard.with_padding(padding).unwrap();
-    let mask = trrg_llm::bool_values(on.prefix(x.clone(), Some(&padded)).unwrap().mask);
+    let mask = trrg_io::bool_values(on.prefix(x.clone(), Some(&padded)).unwrap().mask);
     let width = len + n;
     let segment = |row: usize| mask[row * width + len - 1..row * width + len - 1 + n].to_vec();
     assert!(segment(0).iter().all(|&m| m));

@@ -91,7 +91,7 @@ impl<B: Backend> ModuleVisitor<B> for Collect {
         if !self.skipped() {
             let t = param.val();
             self.out
-                .push((self.name(), t.dims().to_vec(), trrg_llm::f32_values(t)));
+                .push((self.name(), t.dims().to_vec(), trrg_io::f32_values(t)));
         }
     }
 
@@ -204,7 +204,7 @@ fn probe_logits<B: Backend>(llm: &LlamaForCausalLM<B>, device: &B::Device) -> Re
     let len = ids.len();
     let input = Tensor::<B, 2, Int>::from_data(TensorData::new(ids.clone(), [1, len]), device);
     let logits = llm.forward_embeds(llm.embed(input), trrg_llm::real_mask(1, len, device), None)?;
-    let values = trrg_llm::f32_values(logits);
+    let values = trrg_io::f32_values(logits);
     let rows: Vec<&[f32]> = values.chunks(vocab).collect();
     Ok(serde_json::json!({
         "input_ids": [ids],

@@ -192,7 +192,7 @@ impl<B: Backend> ReportGenerator<B> {
     pub fn perceive(&self, views: &[PathBuf]) -> Result<Vec<(String, f32)>, Error> {
         let bank = self.bank.as_ref().ok_or(Error::NoClues)?;
         let logits = self.model.clue_logits(self.load_studies(&[views])?, bank)?;
-        let p = trrg_llm::f32_values(burn::tensor::activation::sigmoid(logits));
+        let p = trrg_io::f32_values(burn::tensor::activation::sigmoid(logits));
         Ok(bank.names.iter().cloned().zip(p).collect())
     }
 
@@ -250,7 +250,7 @@ impl<B: Backend> ReportGenerator<B> {
             return Ok(None);
         };
         let [_, n_clues, n_views, n_patches] = maps.dims();
-        let values = trrg_llm::f32_values(maps);
+        let values = trrg_io::f32_values(maps);
         let side = (n_patches as f64).sqrt().round() as usize;
         let grid = if side * side == n_patches {
             [side, side]

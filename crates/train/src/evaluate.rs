@@ -456,7 +456,7 @@ fn perceive_split<B: Backend>(
     for indices in epoch_batches(dataset.len(), batch_size, 0, 0, false) {
         let items = crate::data::items(dataset, &indices);
         let batch = batcher.try_batch::<B>(&items, device)?;
-        let p = trrg_llm::f32_values(sigmoid(logits(batch.images)?));
+        let p = trrg_io::f32_values(sigmoid(logits(batch.images)?));
         for (b, item) in items.iter().enumerate() {
             for d in 0..n_clues {
                 probs[d].push(p[b * n_clues + d]);

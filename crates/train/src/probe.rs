@@ -128,7 +128,7 @@ impl PromptConditioning {
     pub fn of<B: Backend>(bank: &ClueBank<B>) -> Self {
         let of = |t: Tensor<B, 2>| {
             let [n, d] = t.dims();
-            conditioning(&trrg_llm::f32_values(t), n, d)
+            conditioning(&trrg_io::f32_values(t), n, d)
         };
         let prompts = &bank.prompts;
         Self {
@@ -377,9 +377,9 @@ fn features<B: Backend>(
         let (views, patches) = model.view_features(batch.images)?;
         let [n, n_views, d] = views.dims();
         let n_patches = patches.dims()[2];
-        let pooled = trrg_llm::f32_values(views.clone().mean_dim(1).reshape([n, d]));
-        let views = trrg_llm::f32_values(views);
-        let patches = trrg_llm::f32_values(pool_patch_grid(
+        let pooled = trrg_io::f32_values(views.clone().mean_dim(1).reshape([n, d]));
+        let views = trrg_io::f32_values(views);
+        let patches = trrg_io::f32_values(pool_patch_grid(
             patches.reshape([n * n_views, n_patches, d]),
             grid,
         ));
@@ -491,8 +491,8 @@ pub fn fit_spatial<B: Backend>(
         spatial.cells(),
         device,
     )?;
-    let mut weight = trrg_llm::f32_values(spatial.weight.val());
-    let mut bias = trrg_llm::f32_values(spatial.bias.val());
+    let mut weight = trrg_io::f32_values(spatial.weight.val());
+    let mut bias = trrg_io::f32_values(spatial.bias.val());
     let per_slot = max_views * n_cells * d_vision;
     let jobs: Vec<(usize, usize)> = bank
         .label_columns
