@@ -364,16 +364,12 @@ mod tests {
                 assert!((p - w).abs() < 1e-4, "{name}: {p} against {w}");
             }
         }
-        let thresholds = want_thresholds(&expected[0]["generated"]["clue_thresholds"]);
-        assert_eq!(generator.clue_thresholds().unwrap(), thresholds.as_slice());
-    }
-
-    fn want_thresholds(value: &serde_json::Value) -> Vec<f32> {
-        value
+        let thresholds: Vec<f32> = expected[0]["generated"]["clue_thresholds"]
             .as_object()
             .unwrap()
             .values()
             .map(|t| t.as_f64().unwrap() as f32)
-            .collect()
+            .collect();
+        assert_eq!(generator.clue_thresholds().unwrap(), thresholds.as_slice());
     }
 }

@@ -69,9 +69,12 @@ fn options(data: &Path, out: &Path, resume: bool, stop: bool) -> RunOptions {
         out_dir: out.to_path_buf(),
         resume,
         quiet: true,
-        stop: match stop {
-            true => StopFlag::set(),
-            false => StopFlag::new(),
+        stop: {
+            let flag = StopFlag::new();
+            if stop {
+                flag.stop();
+            }
+            flag
         },
     }
 }

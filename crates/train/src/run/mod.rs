@@ -64,13 +64,6 @@ impl StopFlag {
         Self::default()
     }
 
-    /// A flag that is already set: the run stops after its first epoch.
-    pub fn set() -> Self {
-        let flag = Self::default();
-        flag.stop();
-        flag
-    }
-
     /// Asks the run to stop after the epoch in progress.
     pub fn stop(&self) {
         self.0.store(true, std::sync::atomic::Ordering::SeqCst);
