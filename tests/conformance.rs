@@ -14,6 +14,7 @@
 //! `TRRG_BLESS=1 cargo test --test conformance` (and say why in the commit).
 
 use std::path::PathBuf;
+use trrg_kernels::TrrgOps;
 
 use burn::module::{AutodiffModule, Module, ModuleMapper, Param};
 use burn::optim::{AdamWConfig, GradientsParams, Optimizer};
@@ -98,7 +99,7 @@ fn config(vocab: usize) -> TrrgConfig {
     config
 }
 
-fn images<BB: Backend>(device: &BB::Device) -> Tensor<BB, 5> {
+fn images<BB: TrrgOps>(device: &BB::Device) -> Tensor<BB, 5> {
     let (batch, views, size) = (2, 2, 128);
     let mut values = Vec::with_capacity(batch * views * size * size);
     for b in 0..batch {
@@ -117,11 +118,11 @@ fn images<BB: Backend>(device: &BB::Device) -> Tensor<BB, 5> {
     )
 }
 
-fn floats<BB: Backend, const D: usize>(t: Tensor<BB, D>) -> Vec<f32> {
+fn floats<BB: TrrgOps, const D: usize>(t: Tensor<BB, D>) -> Vec<f32> {
     t.into_data().convert::<f32>().into_vec::<f32>().unwrap()
 }
 
-fn scalar<BB: Backend>(t: Tensor<BB, 1>) -> f32 {
+fn scalar<BB: TrrgOps>(t: Tensor<BB, 1>) -> f32 {
     t.into_scalar().elem::<f32>()
 }
 

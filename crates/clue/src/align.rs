@@ -5,6 +5,7 @@ use burn::module::Param;
 use burn::nn::{Linear, LinearConfig};
 use burn::prelude::*;
 use burn::tensor::activation::log_softmax;
+use trrg_kernels::TrrgOps;
 
 /// Alignment head settings.
 #[derive(Config, Debug)]
@@ -26,7 +27,7 @@ pub struct AlignmentConfig {
 
 impl AlignmentConfig {
     /// Builds the head.
-    pub fn init<B: Backend>(&self, device: &B::Device) -> AlignmentHead<B> {
+    pub fn init<B: TrrgOps>(&self, device: &B::Device) -> AlignmentHead<B> {
         AlignmentHead {
             image_proj: LinearConfig::new(self.d_vision, self.d_embed).init(device),
             text_proj: LinearConfig::new(self.d_text, self.d_embed).init(device),
@@ -41,7 +42,7 @@ impl AlignmentConfig {
 
 /// Projections and temperature.
 #[derive(Module, Debug)]
-pub struct AlignmentHead<B: Backend> {
+pub struct AlignmentHead<B: TrrgOps> {
     /// `[d_vision, d_embed]`
     pub image_proj: Linear<B>,
     /// `[d_text, d_embed]`
@@ -51,12 +52,12 @@ pub struct AlignmentHead<B: Backend> {
     max_logit_scale: f64,
 }
 
-fn normalize<B: Backend>(x: Tensor<B, 2>) -> Tensor<B, 2> {
+fn normalize<B: TrrgOps>(x: Tensor<B, 2>) -> Tensor<B, 2> {
     let norm = x.clone().powi_scalar(2).sum_dim(1).sqrt().clamp_min(1e-12);
     x / norm
 }
 
-impl<B: Backend> AlignmentHead<B> {
+impl<B: TrrgOps> AlignmentHead<B> {
     /// Unit-norm image embeddings.
     ///
     /// # Shapes
@@ -113,7 +114,7 @@ impl<B: Backend> AlignmentHead<B> {
 /// - logits: `[batch, n_sentences]`
 /// - positive: `[batch, n_sentences]`
 /// - output: `[1]`
-pub fn info_nce<B: Backend>(logits: Tensor<B, 2>, positive: Tensor<B, 2, Bool>) -> Tensor<B, 1> {
+pub fn info_nce<B: TrrgOps>(logits: Tensor<B, 2>, positive: Tensor<B, 2, Bool>) -> Tensor<B, 1> {
     let pos = positive.float();
     let term = |log_p: Tensor<B, 2>, dim: usize| {
         let per = (log_p * pos.clone()).sum_dim(dim).neg(); // summed over positives

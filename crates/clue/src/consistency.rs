@@ -1,6 +1,7 @@
 //! The disease-aware consistency loss: clue probabilities against the report's labels.
 
 use burn::prelude::*;
+use trrg_kernels::TrrgOps;
 
 /// How an uncertain (-1) label counts in the consistency loss.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -46,7 +47,7 @@ impl ConsistencyConfig {
     ///
     /// # Shapes
     /// - labels, known: `[batch, n_clues]`, unchanged
-    pub fn resolve_blanks<B: Backend>(
+    pub fn resolve_blanks<B: TrrgOps>(
         &self,
         labels: Tensor<B, 2>,
         known: Tensor<B, 2, Bool>,
@@ -73,7 +74,7 @@ impl ConsistencyConfig {
 /// - labels: `[batch, n_clues]`
 /// - known: `[batch, n_clues]`
 /// - output: `[1]`
-pub fn consistency_loss<B: Backend>(
+pub fn consistency_loss<B: TrrgOps>(
     logits: Tensor<B, 2>,
     labels: Tensor<B, 2>,
     known: Tensor<B, 2, Bool>,

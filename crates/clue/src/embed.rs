@@ -3,6 +3,7 @@
 use burn::module::Param;
 use burn::nn::{Initializer, LayerNorm, LayerNormConfig, Linear, LinearConfig};
 use burn::prelude::*;
+use trrg_kernels::{layer_norm, TrrgOps, LAYER_NORM_EPS};
 
 use crate::PromptEmbeddings;
 
@@ -17,7 +18,7 @@ pub struct ClueEmbedderConfig {
 
 impl ClueEmbedderConfig {
     /// Builds the embedder.
-    pub fn init<B: Backend>(&self, device: &B::Device) -> ClueEmbedder<B> {
+    pub fn init<B: TrrgOps>(&self, device: &B::Device) -> ClueEmbedder<B> {
         ClueEmbedder {
             prompt_proj: LinearConfig::new(self.d_text, self.d_model).init(device),
             identity_proj: LinearConfig::new(self.d_text, self.d_model).init(device),
@@ -27,7 +28,9 @@ impl ClueEmbedderConfig {
                 std: 1.0,
             }
             .init([2, self.d_model], device),
-            norm: LayerNormConfig::new(self.d_model).init(device),
+            norm: LayerNormConfig::new(self.d_model)
+                .with_epsilon(LAYER_NORM_EPS)
+                .init(device),
         }
     }
 }
@@ -42,7 +45,7 @@ impl ClueEmbedderConfig {
 /// itself strongly enough for the LLM to read it from the start (positive and negative prompts
 /// differ by a word or two, so their embeddings alone separate the states only weakly).
 #[derive(Module, Debug)]
-pub struct ClueEmbedder<B: Backend> {
+pub struct ClueEmbedder<B: TrrgOps> {
     /// `W_p`, `[d_text, d_model]`
     pub prompt_proj: Linear<B>,
     /// `W_i`, `[d_text, d_model]`
@@ -53,7 +56,7 @@ pub struct ClueEmbedder<B: Backend> {
     pub norm: LayerNorm<B>,
 }
 
-impl<B: Backend> ClueEmbedder<B> {
+impl<B: TrrgOps> ClueEmbedder<B> {
     /// Clue tokens.
     ///
     /// # Shapes
@@ -77,7 +80,11 @@ impl<B: Backend> ClueEmbedder<B> {
         let state = self.state.val();
         let present = state.clone().narrow(0, 0, 1).reshape([1, 1, d_model]);
         let absent = state.narrow(0, 1, 1).reshape([1, 1, d_model]);
-        let x = self.norm.forward(self.prompt_proj.forward(mix) + identity);
+        let x = layer_norm(
+            &self.norm,
+            self.prompt_proj.forward(mix) + identity,
+            LAYER_NORM_EPS,
+        );
         x + p * present + q * absent
     }
 }

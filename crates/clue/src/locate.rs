@@ -2,7 +2,7 @@
 
 use burn::nn::{Initializer, Linear, LinearConfig};
 use burn::prelude::*;
-use burn::tensor::activation::softmax;
+use trrg_kernels::TrrgOps;
 
 /// Locator settings.
 #[derive(Config, Debug)]
@@ -18,7 +18,7 @@ pub struct ClueLocatorConfig {
 
 impl ClueLocatorConfig {
     /// Builds the locator; its readout starts at zero, so the logits it adds start at zero.
-    pub fn init<B: Backend>(&self, device: &B::Device) -> ClueLocator<B> {
+    pub fn init<B: TrrgOps>(&self, device: &B::Device) -> ClueLocator<B> {
         ClueLocator {
             query: LinearConfig::new(self.d_text, self.d_locate).init(device),
             key: LinearConfig::new(self.d_vision, self.d_locate).init(device),
@@ -40,7 +40,7 @@ impl ClueLocatorConfig {
 /// patches out of hundreds. Here each disease looks for its own evidence where it is. No
 /// per-disease parameters (any disease set works); the consistency loss trains it.
 #[derive(Module, Debug)]
-pub struct ClueLocator<B: Backend> {
+pub struct ClueLocator<B: TrrgOps> {
     /// `Q`, `[d_text, d_locate]`
     pub query: Linear<B>,
     /// `K`, `[d_vision, d_locate]`
@@ -51,7 +51,7 @@ pub struct ClueLocator<B: Backend> {
     pub readout: Linear<B>,
 }
 
-impl<B: Backend> ClueLocator<B> {
+impl<B: TrrgOps> ClueLocator<B> {
     /// The correction to add to the clue logits.
     ///
     /// # Shapes
@@ -116,7 +116,7 @@ impl<B: Backend> ClueLocator<B> {
             .unsqueeze::<3>()
             .matmul(keys.swap_dims(1, 2)) // [batch, n_clues, n_patches]
             / (d_locate as f64).sqrt();
-        softmax(scores, 2)
+        trrg_kernels::softmax(scores)
     }
 }
 

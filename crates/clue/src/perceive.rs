@@ -1,6 +1,7 @@
 //! Zero-shot disease perception from the aligned image and prompt embeddings.
 
 use burn::prelude::*;
+use trrg_kernels::TrrgOps;
 
 use crate::{AlignmentHead, DiseaseSet, Error};
 
@@ -20,7 +21,7 @@ pub const WHITEN_STEPS: usize = 24;
 ///
 /// # Shapes
 /// - rows: `[n, d]` -> `[n, d]`
-pub fn whiten<B: Backend>(rows: Tensor<B, 2>) -> Tensor<B, 2> {
+pub fn whiten<B: TrrgOps>(rows: Tensor<B, 2>) -> Tensor<B, 2> {
     let [n, _] = rows.dims();
     if n == 0 {
         return rows;
@@ -46,14 +47,14 @@ pub fn whiten<B: Backend>(rows: Tensor<B, 2>) -> Tensor<B, 2> {
 /// Prompt embeddings of a disease set, averaged over templates (text encoder output, before the
 /// alignment projection), computed once and reused.
 #[derive(Clone, Debug)]
-pub struct PromptEmbeddings<B: Backend> {
+pub struct PromptEmbeddings<B: TrrgOps> {
     /// `[n_clues, d_text]`
     pub positive: Tensor<B, 2>,
     /// `[n_clues, d_text]`
     pub negative: Tensor<B, 2>,
 }
 
-impl<B: Backend> PromptEmbeddings<B> {
+impl<B: TrrgOps> PromptEmbeddings<B> {
     /// Each disease's identity: the mean of its positive and negative prompt embeddings.
     ///
     /// # Shapes
@@ -122,7 +123,7 @@ impl<B: Backend> PromptEmbeddings<B> {
 /// # Shapes
 /// - images: `[batch, d_embed]` (from [`AlignmentHead::embed_images`])
 /// - output: `[batch, n_clues]`
-pub fn zero_shot_logits<B: Backend>(
+pub fn zero_shot_logits<B: TrrgOps>(
     head: &AlignmentHead<B>,
     images: Tensor<B, 2>,
     prompts: &PromptEmbeddings<B>,

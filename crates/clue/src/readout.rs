@@ -4,6 +4,7 @@
 use burn::module::Param;
 use burn::prelude::*;
 use burn::tensor::TensorData;
+use trrg_kernels::TrrgOps;
 
 /// Readout settings.
 #[derive(Config, Debug)]
@@ -21,7 +22,7 @@ pub struct ClueReadoutConfig {
 
 impl ClueReadoutConfig {
     /// Builds the readout at zero: every disease starts where its prompt embedding puts it.
-    pub fn init<B: Backend>(&self, device: &B::Device) -> ClueReadout<B> {
+    pub fn init<B: TrrgOps>(&self, device: &B::Device) -> ClueReadout<B> {
         let zeros = |d: usize| Param::from_tensor(Tensor::zeros([self.n_slots, d], device));
         ClueReadout {
             refine: zeros(self.d_refine),
@@ -43,7 +44,7 @@ impl ClueReadoutConfig {
 /// it, and a disease without a slot (a set never trained on) keeps the prompts' readout: any
 /// number of clues still works at inference.
 #[derive(Module, Debug)]
-pub struct ClueReadout<B: Backend> {
+pub struct ClueReadout<B: TrrgOps> {
     /// `u`, `[n_slots, d_refine]`
     pub refine: Param<Tensor<B, 2>>,
     /// `q`, `[n_slots, d_locate]`
@@ -56,7 +57,7 @@ pub struct ClueReadout<B: Backend> {
 
 /// A disease set's rows of a [`ClueReadout`] (zero for a disease without a slot).
 #[derive(Clone, Debug)]
-pub struct ReadoutRows<B: Backend> {
+pub struct ReadoutRows<B: TrrgOps> {
     /// `[n_clues, d_refine]`
     pub refine: Tensor<B, 2>,
     /// `[n_clues, d_locate]`
@@ -67,7 +68,7 @@ pub struct ReadoutRows<B: Backend> {
     pub bias: Tensor<B, 2>,
 }
 
-impl<B: Backend> ClueReadout<B> {
+impl<B: TrrgOps> ClueReadout<B> {
     /// Number of slots.
     pub fn n_slots(&self) -> usize {
         self.bias.dims()[0]
@@ -96,7 +97,7 @@ impl<B: Backend> ClueReadout<B> {
 /// The one-hot rows `[n_clues, n_slots]` that pick each clue's slot (None or a slot past the
 /// end: a zero row), so a product with per-slot parameters selects them on the device and
 /// gradient reaches each slot.
-pub(crate) fn slot_select<B: Backend>(
+pub(crate) fn slot_select<B: TrrgOps>(
     slots: &[Option<usize>],
     n_slots: usize,
     device: &B::Device,
@@ -111,7 +112,7 @@ pub(crate) fn slot_select<B: Backend>(
 }
 
 /// The selected slots' biases as a row, `[1, n_clues]`.
-pub(crate) fn slot_bias<B: Backend>(
+pub(crate) fn slot_bias<B: TrrgOps>(
     select: Tensor<B, 2>,
     bias: &Param<Tensor<B, 1>>,
 ) -> Tensor<B, 2> {
@@ -119,7 +120,7 @@ pub(crate) fn slot_bias<B: Backend>(
 }
 
 /// `bias` as the new value of the per-slot biases `current` (one value per slot).
-pub(crate) fn bias_param<B: Backend>(
+pub(crate) fn bias_param<B: TrrgOps>(
     bias: &[f32],
     current: &Param<Tensor<B, 1>>,
     what: &'static str,

@@ -2,6 +2,7 @@
 
 use burn::nn::{Initializer, Linear, LinearConfig};
 use burn::prelude::*;
+use trrg_kernels::TrrgOps;
 
 /// Refiner settings.
 #[derive(Config, Debug)]
@@ -18,7 +19,7 @@ pub struct ClueRefinerConfig {
 impl ClueRefinerConfig {
     /// Builds the refiner; its text side starts at zero, so the refined logits start equal to
     /// the zero-shot ones.
-    pub fn init<B: Backend>(&self, device: &B::Device) -> ClueRefiner<B> {
+    pub fn init<B: TrrgOps>(&self, device: &B::Device) -> ClueRefiner<B> {
         ClueRefiner {
             image: LinearConfig::new(self.d_vision, self.d_refine).init(device),
             disease: LinearConfig::new(self.d_text, self.d_refine)
@@ -36,14 +37,14 @@ impl ClueRefinerConfig {
 /// cannot move them independently. The refiner gives each disease its own direction, still
 /// without per-disease parameters (any disease set works), and the consistency loss trains it.
 #[derive(Module, Debug)]
-pub struct ClueRefiner<B: Backend> {
+pub struct ClueRefiner<B: TrrgOps> {
     /// `A`, `[d_vision, d_refine]`
     pub image: Linear<B>,
     /// `C`, `[d_text, d_refine]`
     pub disease: Linear<B>,
 }
 
-impl<B: Backend> ClueRefiner<B> {
+impl<B: TrrgOps> ClueRefiner<B> {
     /// The correction to add to the zero-shot logits.
     ///
     /// # Shapes

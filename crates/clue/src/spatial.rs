@@ -5,6 +5,7 @@ use burn::module::Param;
 use burn::prelude::*;
 use burn::tensor::module::{adaptive_avg_pool1d, adaptive_avg_pool2d};
 use burn::tensor::TensorData;
+use trrg_kernels::TrrgOps;
 
 use crate::readout::{bias_param, slot_bias, slot_select};
 
@@ -14,7 +15,7 @@ use crate::readout::{bias_param, slot_bias, slot_select};
 ///
 /// # Shapes
 /// - patches: `[rows, n_patches, d_vision]` -> `[rows, cells * cells, d_vision]`
-pub fn pool_patch_grid<B: Backend>(patches: Tensor<B, 3>, cells: usize) -> Tensor<B, 3> {
+pub fn pool_patch_grid<B: TrrgOps>(patches: Tensor<B, 3>, cells: usize) -> Tensor<B, 3> {
     let [rows, n_patches, d_vision] = patches.dims();
     let n_cells = cells * cells;
     let side = (n_patches as f64).sqrt().round() as usize;
@@ -48,7 +49,7 @@ pub struct ClueSpatialConfig {
 
 impl ClueSpatialConfig {
     /// Builds the readout at zero: it adds nothing until the consistency loss trains it.
-    pub fn init<B: Backend>(&self, device: &B::Device) -> ClueSpatial<B> {
+    pub fn init<B: TrrgOps>(&self, device: &B::Device) -> ClueSpatial<B> {
         let n_cells = self.cells.max(1).pow(2);
         ClueSpatial {
             weight: Param::from_tensor(Tensor::zeros(
@@ -73,14 +74,14 @@ impl ClueSpatialConfig {
 /// The `1 / sqrt(|g|)` keeps one optimizer step from moving a logit by more than about the
 /// learning rate times `sqrt(|g|)`.
 #[derive(Module, Debug)]
-pub struct ClueSpatial<B: Backend> {
+pub struct ClueSpatial<B: TrrgOps> {
     /// `W`, `[n_slots, max_views, cells * cells, d_vision]`
     pub weight: Param<Tensor<B, 4>>,
     /// `b`, `[n_slots]`
     pub bias: Param<Tensor<B, 1>>,
 }
 
-impl<B: Backend> ClueSpatial<B> {
+impl<B: TrrgOps> ClueSpatial<B> {
     /// Number of slots.
     pub fn n_slots(&self) -> usize {
         self.bias.dims()[0]

@@ -1,6 +1,6 @@
 //! Cargo feature -> Burn backend type and device: the one place that maps them.
 //!
-//! Library code stays generic over `B: Backend`; binaries, examples and benches write
+//! Library code stays generic over `B: TrrgOps`; binaries, examples and benches write
 //! `train::<TrainBackend>(.., &device()?)` and pick the backend with a cargo feature of
 //! trrg-core, forwarded by the root package and trrg-cli:
 //!

@@ -52,6 +52,7 @@ pub use trrg_clue as clue;
 pub use trrg_data as data;
 pub use trrg_interact as interact;
 pub use trrg_io as io;
+pub use trrg_kernels as kernels;
 pub use trrg_labeler as labeler;
 pub use trrg_llm as llm;
 pub use trrg_metrics as metrics;

@@ -2,6 +2,7 @@
 
 use burn::prelude::*;
 use burn::tensor::TensorData;
+use trrg_kernels::TrrgOps;
 
 use crate::InteractionBlock;
 
@@ -31,7 +32,7 @@ impl InteractionConfig {
     }
 
     /// Builds the module.
-    pub fn init<B: Backend>(&self, device: &B::Device) -> ClueInteraction<B> {
+    pub fn init<B: TrrgOps>(&self, device: &B::Device) -> ClueInteraction<B> {
         ClueInteraction {
             blocks: (0..self.n_layers)
                 .map(|_| InteractionBlock::new(self, device))
@@ -42,7 +43,7 @@ impl InteractionConfig {
 
 /// Fused tokens.
 #[derive(Clone, Debug)]
-pub struct InteractionOutput<B: Backend> {
+pub struct InteractionOutput<B: TrrgOps> {
     /// `[batch, n_global, d_model]`
     pub global: Tensor<B, 3>,
     /// `[batch, n_patches, d_model]`
@@ -53,12 +54,12 @@ pub struct InteractionOutput<B: Backend> {
 
 /// The interaction module.
 #[derive(Module, Debug)]
-pub struct ClueInteraction<B: Backend> {
+pub struct ClueInteraction<B: TrrgOps> {
     /// The `L` blocks.
     pub blocks: Vec<InteractionBlock<B>>,
 }
 
-impl<B: Backend> ClueInteraction<B> {
+impl<B: TrrgOps> ClueInteraction<B> {
     /// Runs the blocks.
     ///
     /// # Shapes

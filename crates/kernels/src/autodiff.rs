@@ -126,5 +126,4 @@ impl<B: TrrgOps, C: CheckpointStrategy> TrrgOps for Autodiff<B, C> {
             }
         }
     }
-
 }

@@ -21,7 +21,12 @@ const ROWS: usize = 32;
 fn values(x: &FlexTensor) -> std::borrow::Cow<'_, [f32]> {
     match x.as_slice::<f32>() {
         Some(values) => values.into(),
-        None => x.to_contiguous().as_slice::<f32>().expect("contiguous").to_vec().into(),
+        None => x
+            .to_contiguous()
+            .as_slice::<f32>()
+            .expect("contiguous")
+            .to_vec()
+            .into(),
     }
 }
 
@@ -39,7 +44,10 @@ fn elementwise(inputs: &[&[f32]], kernel: impl Fn(&[&[f32]], &mut [f32]) + Sync)
     let mut out = vec![0f32; n];
     out.par_chunks_mut(CHUNK).enumerate().for_each(|(i, out)| {
         let start = i * CHUNK;
-        let pieces: Vec<&[f32]> = inputs.iter().map(|x| &x[start..start + out.len()]).collect();
+        let pieces: Vec<&[f32]> = inputs
+            .iter()
+            .map(|x| &x[start..start + out.len()])
+            .collect();
         kernel(&pieces, out);
     });
     out

@@ -22,6 +22,7 @@ mod autodiff;
 pub mod composite;
 #[cfg(feature = "flex")]
 mod flex;
+pub mod nn;
 #[cfg(feature = "flex")]
 pub mod simd;
 
@@ -115,6 +116,9 @@ pub fn gelu<B: TrrgOps, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {
 pub fn softmax<B: TrrgOps, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {
     tensor(B::trrg_softmax(float(x)))
 }
+
+/// The epsilon of burn's `LayerNormConfig` by default, for modules built without their own.
+pub const LAYER_NORM_EPS: f64 = 1e-5;
 
 /// burn's [`LayerNorm::forward`] through [`TrrgOps::trrg_layer_norm`]. burn keeps the module's
 /// epsilon private, so the caller passes the one its config gave the module.

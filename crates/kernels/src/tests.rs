@@ -43,7 +43,11 @@ fn compare<const D: usize>(
 ) {
     let (xa, xb) = (x.clone().require_grad(), x.require_grad());
     let (ya, yb) = (fused(xa.clone()), reference(xb.clone()));
-    close(&format!("{what} forward"), ya.clone().inner(), yb.clone().inner());
+    close(
+        &format!("{what} forward"),
+        ya.clone().inner(),
+        yb.clone().inner(),
+    );
     let (ga, gb) = (loss(ya, 7).backward(), loss(yb, 7).backward());
     close(
         &format!("{what} gradient"),
@@ -130,12 +134,18 @@ fn composite_backward_passes_match_the_kernels() {
     let y = crate::softmax(x.clone());
     close::<3>(
         "softmax backward",
-        tensor(composite::softmax_backward::<Flex>(float(y.clone()), float(g.clone()))),
+        tensor(composite::softmax_backward::<Flex>(
+            float(y.clone()),
+            float(g.clone()),
+        )),
         tensor(Flex::trrg_softmax_backward(float(y), float(g.clone()))),
     );
     close::<3>(
         "gelu backward",
-        tensor(composite::gelu_backward::<Flex>(float(x.clone()), float(g.clone()))),
+        tensor(composite::gelu_backward::<Flex>(
+            float(x.clone()),
+            float(g.clone()),
+        )),
         tensor(Flex::trrg_gelu_backward(float(x.clone()), float(g.clone()))),
     );
     let composite = composite::layer_norm_backward::<Flex>(
@@ -167,6 +177,36 @@ fn kernels_do_not_depend_on_the_thread_count() {
         let gelu = Flex::trrg_gelu_backward(float(x.clone()), float(g.clone()));
         [dx, dgamma, dbeta, gelu].map(|t| t.into_data().to_vec::<f32>().unwrap())
     };
-    let pool = |n| rayon::ThreadPoolBuilder::new().num_threads(n).build().unwrap();
+    let pool = |n| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build()
+            .unwrap()
+    };
     assert_eq!(pool(1).install(run), pool(3).install(run));
+}
+
+#[test]
+fn transformer_encoder_matches_burns_forward() {
+    use burn::nn::transformer::{TransformerEncoderConfig, TransformerEncoderInput};
+    for norm_first in [false, true] {
+        let encoder = TransformerEncoderConfig::new(32, 64, 4, 2)
+            .with_dropout(0.0)
+            .with_norm_first(norm_first)
+            .with_layer_norm_eps(1e-6)
+            .init::<A>(&Default::default());
+        let x = random([3, 11, 32], 41);
+        let padding = Tensor::<A, 2>::random(
+            [3, 11],
+            Distribution::Uniform(0.0, 1.0),
+            &Default::default(),
+        )
+        .greater_elem(0.7);
+        compare(
+            "transformer encoder",
+            x,
+            |x| crate::nn::transformer_encoder(&encoder, x, Some(padding.clone()), 1e-6),
+            |x| encoder.forward(TransformerEncoderInput::new(x).mask_pad(padding.clone())),
+        );
+    }
 }

@@ -2,8 +2,8 @@
 
 use burn::nn::{Dropout, DropoutConfig};
 use burn::prelude::*;
-use burn::tensor::activation::softmax;
 use trrg_io::random::dropout;
+use trrg_kernels::TrrgOps;
 
 use crate::cache::LayerCache;
 use crate::lora::LoraLinear;
@@ -18,7 +18,7 @@ pub const MASKED_SCORE: f32 = -65504.0;
 
 /// HF `LlamaAttention`: `q_proj`, `k_proj`, `v_proj`, `o_proj` without biases.
 #[derive(Module, Debug)]
-pub struct LlamaAttention<B: Backend> {
+pub struct LlamaAttention<B: TrrgOps> {
     /// `[hidden_size, n_heads * head_dim]`
     pub q_proj: LoraLinear<B>,
     /// `[hidden_size, n_kv_heads * head_dim]`
@@ -33,7 +33,7 @@ pub struct LlamaAttention<B: Backend> {
     head_dim: usize,
 }
 
-impl<B: Backend> LlamaAttention<B> {
+impl<B: TrrgOps> LlamaAttention<B> {
     /// Random init (PyTorch-style uniform), no biases.
     pub fn new(config: &LlamaConfig, device: &B::Device) -> Self {
         let (d, hd) = (config.hidden_size, config.head_dim());
@@ -106,7 +106,7 @@ impl<B: Backend> LlamaAttention<B> {
         let scores = scores
             .reshape([batch, kv, group, seq_len, total])
             .mask_fill(mask.unsqueeze_dim::<5>(2), MASKED_SCORE);
-        let weights = dropout(&self.dropout, softmax(scores, 4));
+        let weights = dropout(&self.dropout, trrg_kernels::softmax(scores));
         let context = weights
             .reshape([batch, kv, group * seq_len, total])
             .matmul(v)

@@ -1,10 +1,11 @@
 //! Key/value cache for incremental decoding.
 
 use burn::prelude::*;
+use trrg_kernels::TrrgOps;
 
 /// Keys and values of one layer so far.
 #[derive(Clone, Debug)]
-pub struct LayerCache<B: Backend> {
+pub struct LayerCache<B: TrrgOps> {
     /// `[batch, n_kv_heads, past_len, head_dim]`
     pub key: Tensor<B, 4>,
     /// `[batch, n_kv_heads, past_len, head_dim]`
@@ -13,7 +14,7 @@ pub struct LayerCache<B: Backend> {
 
 /// The cache of every layer, plus the attention mask and positions seen so far, on the device.
 #[derive(Clone, Debug)]
-pub struct KvCache<B: Backend> {
+pub struct KvCache<B: TrrgOps> {
     pub(crate) layers: Vec<Option<LayerCache<B>>>,
     /// Which cached positions are real tokens, `[batch, past_len]` (None before the first call).
     pub(crate) mask: Option<Tensor<B, 2, Bool>>,
@@ -23,7 +24,7 @@ pub struct KvCache<B: Backend> {
     pub(crate) batch: usize,
 }
 
-impl<B: Backend> KvCache<B> {
+impl<B: TrrgOps> KvCache<B> {
     /// An empty cache for `n_layers` layers and `batch` rows.
     pub fn new(n_layers: usize, batch: usize) -> Self {
         Self {

@@ -10,6 +10,7 @@ use burn::prelude::*;
 use burn::tensor::TensorData;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use trrg_kernels::TrrgOps;
 
 use crate::{Error, LlamaForCausalLM};
 
@@ -111,7 +112,7 @@ impl GenerationConfig {
 /// # Shapes
 /// - prefix_embeds: `[batch, prefix_len, d_model]`
 /// - prefix_mask: `[batch, prefix_len]` (false = padding; left padding is supported)
-pub fn generate<B: Backend>(
+pub fn generate<B: TrrgOps>(
     model: &LlamaForCausalLM<B>,
     prefix_embeds: Tensor<B, 3>,
     prefix_mask: Tensor<B, 2, Bool>,
@@ -134,7 +135,7 @@ pub fn generate<B: Backend>(
 /// # Shapes
 /// - prompt_ids: `[batch, prompt_len]`
 /// - prompt_mask: `[batch, prompt_len]`
-pub fn generate_from_ids<B: Backend>(
+pub fn generate_from_ids<B: TrrgOps>(
     model: &LlamaForCausalLM<B>,
     prompt_ids: Tensor<B, 2, Int>,
     prompt_mask: Tensor<B, 2, Bool>,
@@ -156,7 +157,7 @@ pub fn generate_from_ids<B: Backend>(
     )
 }
 
-fn run<B: Backend>(
+fn run<B: TrrgOps>(
     model: &LlamaForCausalLM<B>,
     prefix_embeds: Tensor<B, 3>,
     prefix_mask: Tensor<B, 2, Bool>,
@@ -179,13 +180,13 @@ fn run<B: Backend>(
 }
 
 /// Last-position logits as host rows.
-fn last_logits<B: Backend>(logits: Tensor<B, 3>) -> Vec<Vec<f32>> {
+fn last_logits<B: TrrgOps>(logits: Tensor<B, 3>) -> Vec<Vec<f32>> {
     let [batch, seq_len, vocab] = logits.dims();
     let data = trrg_io::f32_values(logits.narrow(1, seq_len - 1, 1).reshape([batch * vocab]));
     data.chunks(vocab).map(<[f32]>::to_vec).collect()
 }
 
-fn step<B: Backend>(
+fn step<B: TrrgOps>(
     model: &LlamaForCausalLM<B>,
     cache: &mut crate::KvCache<B>,
     tokens: &[u32],
@@ -282,7 +283,7 @@ fn sample(scores: &mut [f32], config: &GenerationConfig, rng: &mut StdRng) -> u3
     order[order.len() - 1] as u32
 }
 
-fn decode_single<B: Backend>(
+fn decode_single<B: TrrgOps>(
     model: &LlamaForCausalLM<B>,
     mut cache: crate::KvCache<B>,
     mut logits: Vec<Vec<f32>>,
@@ -360,7 +361,7 @@ fn log_softmax_row(row: &mut [f32]) {
     row.iter_mut().for_each(|x| *x -= lse);
 }
 
-fn beam_search<B: Backend>(
+fn beam_search<B: TrrgOps>(
     model: &LlamaForCausalLM<B>,
     mut cache: crate::KvCache<B>,
     logits: Vec<Vec<f32>>,

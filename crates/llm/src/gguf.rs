@@ -4,6 +4,7 @@
 //! (header, tensor table, dequantization) is [`trrg_io::Gguf`].
 
 use std::path::Path;
+use trrg_kernels::TrrgOps;
 
 use burn::module::Param;
 use burn::nn::Linear;
@@ -234,7 +235,7 @@ fn unpermute(w: Vec<f32>, n_head: usize, rows: usize, cols: usize) -> Vec<f32> {
     out
 }
 
-impl<B: Backend> LlamaForCausalLM<B> {
+impl<B: TrrgOps> LlamaForCausalLM<B> {
     /// Loads a `llama`-architecture GGUF file: the model (weights dequantized to the float type
     /// of `device`), its config and its tokenizer. The file is opened once, memory-mapped.
     pub fn from_gguf(

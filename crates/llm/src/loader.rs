@@ -3,6 +3,7 @@
 //! has no safetensors (f32, f16 or bf16, converted to f32).
 
 use std::path::Path;
+use trrg_kernels::TrrgOps;
 
 use burn::module::Param;
 use burn::nn::Linear;
@@ -95,7 +96,7 @@ impl LlamaConfig {
     }
 }
 
-fn linear<B: Backend>(
+fn linear<B: TrrgOps>(
     file: &mut WeightFile,
     name: &str,
     d_in: usize,
@@ -108,7 +109,7 @@ fn linear<B: Backend>(
     })
 }
 
-impl<B: Backend> LlamaForCausalLM<B> {
+impl<B: TrrgOps> LlamaForCausalLM<B> {
     /// Loads `dir/config.json` and the weights beside it (safetensors, one file or sharded, else
     /// `pytorch_model.bin`, one file or sharded: [`WeightFile::open_dir`]). Every tensor
     /// must fit and be used; errors name the file and the tensor.
@@ -209,7 +210,7 @@ impl LlamaConfig {
     }
 }
 
-impl<B: Backend> LlamaForCausalLM<B> {
+impl<B: TrrgOps> LlamaForCausalLM<B> {
     /// The base weights in HF Llama layout (`model.embed_tokens.weight`,
     /// `model.layers.{i}.self_attn.q_proj.weight` `[d_out, d_in]`, ..., `model.norm.weight`,
     /// `lm_head.weight` unless tied), f32; LoRA adapters are left out (see

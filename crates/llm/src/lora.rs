@@ -9,6 +9,7 @@ use burn::nn::{Dropout, DropoutConfig, Initializer, Linear, LinearConfig};
 use burn::prelude::*;
 use burn::tensor::module::linear;
 use serde::{Deserialize, Serialize};
+use trrg_kernels::TrrgOps;
 
 use crate::{Error, Result};
 
@@ -93,7 +94,7 @@ impl LoraConfig {
 
 /// One adapter: `lora_a` `[d_in, r]`, `lora_b` `[r, d_out]`.
 #[derive(Module, Debug)]
-pub struct LoraAdapter<B: Backend> {
+pub struct LoraAdapter<B: TrrgOps> {
     /// `A`, `[d_in, r]`.
     pub lora_a: Param<Tensor<B, 2>>,
     /// `B`, `[r, d_out]`, zero at creation.
@@ -103,7 +104,7 @@ pub struct LoraAdapter<B: Backend> {
     scale: f64,
 }
 
-impl<B: Backend> LoraAdapter<B> {
+impl<B: TrrgOps> LoraAdapter<B> {
     /// A fresh adapter (`B` zero, so it adds nothing yet).
     pub fn new(d_in: usize, d_out: usize, config: &LoraConfig, device: &B::Device) -> Self {
         // PEFT: kaiming_uniform_(a = sqrt(5)) on A, i.e. U(-1/sqrt(d_in), 1/sqrt(d_in)).
@@ -147,7 +148,7 @@ impl<B: Backend> LoraAdapter<B> {
 /// A projection that may carry a LoRA adapter. Without one it is burn's `Linear` exactly (the
 /// same `weight` `[d_in, d_out]` and `bias`, so the same record keys, and the same forward).
 #[derive(Module, Debug)]
-pub struct LoraLinear<B: Backend> {
+pub struct LoraLinear<B: TrrgOps> {
     /// `[d_in, d_out]`.
     pub weight: Param<Tensor<B, 2>>,
     /// `[d_out]` (LLaMA's projections have none).
@@ -156,7 +157,7 @@ pub struct LoraLinear<B: Backend> {
     pub adapter: Option<LoraAdapter<B>>,
 }
 
-impl<B: Backend> From<Linear<B>> for LoraLinear<B> {
+impl<B: TrrgOps> From<Linear<B>> for LoraLinear<B> {
     fn from(l: Linear<B>) -> Self {
         Self {
             weight: l.weight,
@@ -166,7 +167,7 @@ impl<B: Backend> From<Linear<B>> for LoraLinear<B> {
     }
 }
 
-impl<B: Backend> LoraLinear<B> {
+impl<B: TrrgOps> LoraLinear<B> {
     /// A projection without bias, initialized as burn's `LinearConfig` does.
     pub fn new(d_in: usize, d_out: usize, device: &B::Device) -> Self {
         LinearConfig::new(d_in, d_out)

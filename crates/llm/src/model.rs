@@ -3,6 +3,7 @@
 use burn::nn::{Embedding, EmbeddingConfig, Linear, LinearConfig, RmsNorm, RmsNormConfig};
 use burn::prelude::*;
 use burn::tensor::activation::{log_softmax, silu};
+use trrg_kernels::TrrgOps;
 
 use crate::attention::LlamaAttention;
 use crate::cache::KvCache;
@@ -12,7 +13,7 @@ use crate::{Error, LlamaConfig, Result};
 
 /// HF `LlamaMLP`: `down_proj(silu(gate_proj(x)) * up_proj(x))`.
 #[derive(Module, Debug)]
-pub struct LlamaMlp<B: Backend> {
+pub struct LlamaMlp<B: TrrgOps> {
     /// `[hidden_size, intermediate_size]`
     pub gate_proj: LoraLinear<B>,
     /// `[hidden_size, intermediate_size]`
@@ -21,7 +22,7 @@ pub struct LlamaMlp<B: Backend> {
     pub down_proj: LoraLinear<B>,
 }
 
-impl<B: Backend> LlamaMlp<B> {
+impl<B: TrrgOps> LlamaMlp<B> {
     /// # Shapes
     /// - x: `[batch, seq_len, d_model]` -> `[batch, seq_len, d_model]`
     pub fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
@@ -33,7 +34,7 @@ impl<B: Backend> LlamaMlp<B> {
 
 /// One pre-norm decoder layer.
 #[derive(Module, Debug)]
-pub struct LlamaDecoderLayer<B: Backend> {
+pub struct LlamaDecoderLayer<B: TrrgOps> {
     /// RMSNorm before attention.
     pub input_layernorm: RmsNorm<B>,
     /// Self-attention.
@@ -80,7 +81,7 @@ pub(crate) const PROJECTION_NAMES: [(&str, &str, RopeRows); 7] = [
     ("mlp.down_proj", "ffn_down", RopeRows::Plain),
 ];
 
-impl<B: Backend> LlamaDecoderLayer<B> {
+impl<B: TrrgOps> LlamaDecoderLayer<B> {
     /// The layer's seven projections by their HF path under the layer (`self_attn.q_proj`,
     /// ..., `mlp.down_proj`), in [`PROJECTION_NAMES`]' order: the one list that the HF, GGUF
     /// and PEFT loaders and LoRA go through.
@@ -137,7 +138,7 @@ impl<B: Backend> LlamaDecoderLayer<B> {
 
 /// HF `LlamaModel`.
 #[derive(Module, Debug)]
-pub struct LlamaModel<B: Backend> {
+pub struct LlamaModel<B: TrrgOps> {
     /// `[vocab, d_model]`
     pub embed_tokens: Embedding<B>,
     /// Decoder layers.
@@ -148,7 +149,7 @@ pub struct LlamaModel<B: Backend> {
 
 /// HF `LlamaForCausalLM`; `lm_head` is `None` when tied to `embed_tokens`.
 #[derive(Module, Debug)]
-pub struct LlamaForCausalLM<B: Backend> {
+pub struct LlamaForCausalLM<B: TrrgOps> {
     /// The decoder.
     pub model: LlamaModel<B>,
     /// Output projection `[d_model, vocab]`, absent when tied.
@@ -160,13 +161,13 @@ pub struct LlamaForCausalLM<B: Backend> {
 // modules point one way, config <- rope, attention <- model.
 impl LlamaConfig {
     /// Builds the model with random weights (after [`LlamaConfig::validate`]).
-    pub fn init<B: Backend>(&self, device: &B::Device) -> crate::Result<LlamaForCausalLM<B>> {
+    pub fn init<B: TrrgOps>(&self, device: &B::Device) -> crate::Result<LlamaForCausalLM<B>> {
         self.validate()?;
         Ok(LlamaForCausalLM::new(self, device))
     }
 }
 
-impl<B: Backend> LlamaForCausalLM<B> {
+impl<B: TrrgOps> LlamaForCausalLM<B> {
     pub(crate) fn new(config: &LlamaConfig, device: &B::Device) -> Self {
         let d = config.hidden_size;
         let norm = || {
@@ -379,7 +380,7 @@ impl<B: Backend> LlamaForCausalLM<B> {
 ///
 /// # Shapes
 /// - output: `[batch, seq_len]`
-pub fn real_mask<B: Backend>(
+pub fn real_mask<B: TrrgOps>(
     batch: usize,
     seq_len: usize,
     device: &B::Device,
@@ -396,7 +397,7 @@ pub fn real_mask<B: Backend>(
 /// - targets: `[batch, seq_len]`
 /// - loss_mask: `[batch, seq_len]`
 /// - output: `[1]`
-pub fn masked_cross_entropy<B: Backend>(
+pub fn masked_cross_entropy<B: TrrgOps>(
     logits: Tensor<B, 3>,
     targets: Tensor<B, 2, Int>,
     loss_mask: Tensor<B, 2, Bool>,

@@ -4,6 +4,7 @@
 //! (`adapter_config.json`, `adapter_model.safetensors`).
 
 use std::path::Path;
+use trrg_kernels::TrrgOps;
 
 use burn::module::Param;
 use burn::prelude::*;
@@ -15,7 +16,7 @@ fn peft_name(layer: usize, slot: &str, which: &str) -> String {
     format!("base_model.model.model.layers.{layer}.{slot}.lora_{which}.weight")
 }
 
-impl<B: Backend> LlamaForCausalLM<B> {
+impl<B: TrrgOps> LlamaForCausalLM<B> {
     /// Freezes every current parameter and adds trainable adapters on `config.target_modules`
     /// of every layer (replacing any adapters already there).
     pub fn with_lora(self, config: &LoraConfig, device: &B::Device) -> Result<Self> {
@@ -138,7 +139,7 @@ mod tests {
         }
     }
 
-    fn tiny<B: Backend>(device: &B::Device) -> LlamaForCausalLM<B> {
+    fn tiny<B: TrrgOps>(device: &B::Device) -> LlamaForCausalLM<B> {
         B::seed(device, 3);
         LlamaConfig::new(50, 32, 64, 2, 4)
             .with_num_key_value_heads(Some(2))
@@ -146,14 +147,14 @@ mod tests {
             .unwrap()
     }
 
-    fn logits<B: Backend>(m: &LlamaForCausalLM<B>, device: &B::Device) -> Tensor<B, 3> {
+    fn logits<B: TrrgOps>(m: &LlamaForCausalLM<B>, device: &B::Device) -> Tensor<B, 3> {
         let ids = Tensor::<B, 2, Int>::from_data([[1, 5, 9, 2, 7]], device);
         m.forward_embeds(m.embed(ids), real_mask(1, 5, device), None)
             .unwrap()
     }
 
     /// Gives every `B` random values, so the adapters change the output.
-    fn randomize_b<B: Backend>(
+    fn randomize_b<B: TrrgOps>(
         mut m: LlamaForCausalLM<B>,
         device: &B::Device,
     ) -> LlamaForCausalLM<B> {

@@ -2,12 +2,13 @@
 
 use burn::prelude::*;
 use burn::tensor::TensorData;
+use trrg_kernels::TrrgOps;
 
 use crate::LlamaConfig;
 
 /// Precomputed cos/sin tables, `[max_position_embeddings, head_dim]` each.
 #[derive(Module, Debug)]
-pub struct Rope<B: Backend> {
+pub struct Rope<B: TrrgOps> {
     cos: Tensor<B, 2>,
     sin: Tensor<B, 2>,
 }
@@ -46,7 +47,7 @@ pub fn inv_freq(config: &LlamaConfig) -> Vec<f64> {
     }
 }
 
-impl<B: Backend> Rope<B> {
+impl<B: TrrgOps> Rope<B> {
     /// Tables for positions `0..max_position_embeddings`.
     pub fn new(config: &LlamaConfig, device: &B::Device) -> Self {
         let freqs = inv_freq(config);
@@ -106,14 +107,14 @@ impl<B: Backend> Rope<B> {
 /// The rotary tables of one forward pass ([`Rope::tables`]), for the query heads and for the
 /// key heads (one pair when they are as many).
 #[derive(Clone, Debug)]
-pub struct RopeTables<B: Backend> {
+pub struct RopeTables<B: TrrgOps> {
     /// cos and sin, `[batch, seq_len, n_heads, head_dim]`.
     pub query: (Tensor<B, 4>, Tensor<B, 4>),
     /// cos and sin, `[batch, seq_len, n_kv_heads, head_dim]`.
     pub key: (Tensor<B, 4>, Tensor<B, 4>),
 }
 
-impl<B: Backend> RopeTables<B> {
+impl<B: TrrgOps> RopeTables<B> {
     /// The tables at `positions` for `n_heads` query and `n_kv_heads` key heads.
     pub fn new(
         rope: &Rope<B>,
@@ -138,7 +139,7 @@ impl<B: Backend> RopeTables<B> {
 ///   head_dim]` as attention rotates it
 /// - cos, sin: broadcastable to x; of x's own shape (as [`Rope::tables`] gives them) the
 ///   products take the backend's same-shape fast path
-pub fn apply_rope<B: Backend>(
+pub fn apply_rope<B: TrrgOps>(
     x: Tensor<B, 4>,
     cos: &Tensor<B, 4>,
     sin: &Tensor<B, 4>,

@@ -4,6 +4,7 @@
 use burn::prelude::*;
 use burn::tensor::TensorData;
 use trrg_clue::{DiseaseLabels, DiseaseSet, PromptEmbeddings};
+use trrg_kernels::{TrrgAutodiff, TrrgOps};
 use trrg_tokenize::ReportTokenizer;
 
 use crate::Error;
@@ -14,7 +15,7 @@ use crate::Error;
 /// each row's missing diseases with [`ClueBank::with_padding`]: a padded clue has no effect on
 /// that row (not in the interaction, not in the LLM's soft prompt, not in the consistency loss).
 #[derive(Clone, Debug)]
-pub struct ClueBank<B: Backend> {
+pub struct ClueBank<B: TrrgOps> {
     /// Disease names, in clue order.
     pub names: Vec<String>,
     /// Prompt embeddings from the text encoder, averaged over templates.
@@ -79,7 +80,7 @@ impl NoFindingGate {
     ///
     /// # Shapes
     /// - decisions: `[batch, n_clues]` -> `[batch, n_clues]`
-    pub fn apply_tensor<B: Backend>(&self, decisions: Tensor<B, 2>) -> Tensor<B, 2> {
+    pub fn apply_tensor<B: TrrgOps>(&self, decisions: Tensor<B, 2>) -> Tensor<B, 2> {
         let [_, n] = decisions.dims();
         let device = decisions.device();
         let mut findings = vec![0.0f32; n];
@@ -102,7 +103,7 @@ impl NoFindingGate {
 /// The LLM's token ids of each disease's positive prompts, and how to average their embeddings
 /// per disease (each template counts equally, each token equally within its template).
 #[derive(Clone, Debug)]
-pub struct PromptTokens<B: Backend> {
+pub struct PromptTokens<B: TrrgOps> {
     /// Every positive prompt's token ids, concatenated, `[n_tokens]`.
     pub ids: Tensor<B, 1, Int>,
     /// Averaging weights, `[n_clues, n_tokens]`.
@@ -112,7 +113,7 @@ pub struct PromptTokens<B: Backend> {
     pub statements: Vec<Vec<i64>>,
 }
 
-impl<B: Backend> PromptTokens<B> {
+impl<B: TrrgOps> PromptTokens<B> {
     /// Tokenizes the positive prompts of `set` with the LLM's tokenizer; every id must be below
     /// `vocab_size` (the LLM's embedding table).
     pub fn new(
@@ -165,7 +166,7 @@ impl<B: Backend> PromptTokens<B> {
     }
 
     /// The same tokens on `device`, or on another backend through `map`.
-    pub fn map<C: Backend>(
+    pub fn map<C: TrrgOps>(
         &self,
         ids: impl FnOnce(Tensor<B, 1, Int>) -> Tensor<C, 1, Int>,
         weights: impl FnOnce(Tensor<B, 2>) -> Tensor<C, 2>,
@@ -178,7 +179,7 @@ impl<B: Backend> PromptTokens<B> {
     }
 }
 
-impl<B: burn::tensor::backend::AutodiffBackend> ClueBank<B> {
+impl<B: TrrgAutodiff> ClueBank<B> {
     /// The bank on the inner backend, for validation and inference (as `AutodiffModule::valid`
     /// is for the model).
     pub fn valid(&self) -> ClueBank<B::InnerBackend> {
@@ -197,7 +198,7 @@ impl<B: burn::tensor::backend::AutodiffBackend> ClueBank<B> {
     }
 }
 
-impl<B: Backend> ClueBank<B> {
+impl<B: TrrgOps> ClueBank<B> {
     /// The label columns of the disease set, with unknown (value 0, not known) for diseases
     /// outside the label set; selected on the device.
     ///

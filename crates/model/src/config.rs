@@ -1,10 +1,10 @@
 //! `TrrgConfig`: every part of the model, the presets and the ablation switches.
 
 use burn::config::Config;
-use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 use trrg_clue::{BlankLabel, ConsistencyConfig};
 use trrg_interact::InteractionConfig;
+use trrg_kernels::TrrgOps;
 use trrg_llm::LlamaConfig;
 use trrg_text::BertConfig;
 use trrg_vision::{VisionEncoderConfig, VitConfig};
@@ -397,7 +397,7 @@ impl TrrgConfig {
     }
 
     /// Builds the model with random weights.
-    pub fn init<B: Backend>(&self, device: &B::Device) -> crate::Result<Trrg<B>> {
+    pub fn init<B: TrrgOps>(&self, device: &B::Device) -> crate::Result<Trrg<B>> {
         self.validate()?;
         Trrg::new(self, device)
     }

@@ -15,6 +15,7 @@ use burn::prelude::*;
 use burn::tensor::activation::sigmoid;
 use burn::tensor::module::adaptive_avg_pool2d;
 use burn::tensor::TensorData;
+use trrg_kernels::TrrgOps;
 use trrg_llm::real_mask;
 use trrg_vision::VisionOutput;
 
@@ -25,14 +26,14 @@ use crate::{ClueBank, ClueMode, Error, Prefix, Trrg, ViewFusion};
 /// # Shapes
 /// - values, used: `[batch, n_clues]`
 #[derive(Clone, Debug)]
-pub(crate) struct Forced<B: Backend> {
+pub(crate) struct Forced<B: TrrgOps> {
     pub values: Tensor<B, 2>,
     pub used: Tensor<B, 2, Bool>,
 }
 
 /// Whether a pass trains or infers.
 #[derive(Clone, Debug)]
-pub(crate) enum Mode<B: Backend> {
+pub(crate) enum Mode<B: TrrgOps> {
     /// Training: soft clue probabilities, with teacher forcing where given.
     Train(Option<Forced<B>>),
     /// Inference: hard clue decisions where the bank or the config has thresholds.
@@ -40,7 +41,7 @@ pub(crate) enum Mode<B: Backend> {
 }
 
 /// Visual tokens in the interaction width, views fused.
-struct FusedViews<B: Backend> {
+struct FusedViews<B: TrrgOps> {
     /// `[batch, n_fused * n_patches, d]`
     patches: Tensor<B, 3>,
     /// `[batch, n_fused, d]`
@@ -50,7 +51,7 @@ struct FusedViews<B: Backend> {
 }
 
 /// A batch's clue tokens.
-struct ClueTokens<B: Backend> {
+struct ClueTokens<B: TrrgOps> {
     /// Clue logits, `[batch, n_clues]`.
     logits: Tensor<B, 2>,
     /// Clue embeddings in the interaction width, `[batch, n_clues, d]`.
@@ -59,7 +60,7 @@ struct ClueTokens<B: Backend> {
     p: Tensor<B, 2>,
 }
 
-impl<B: Backend> Trrg<B> {
+impl<B: TrrgOps> Trrg<B> {
     /// The soft prompt (see the module docs).
     ///
     /// # Shapes
@@ -318,7 +319,7 @@ impl<B: Backend> Trrg<B> {
 /// # Shapes
 /// - p: `[batch, n_clues]`, padding: `[batch, n_clues]`
 /// - output: ids `[batch, n_words]`, mask `[batch, n_words]` (true at real words)
-fn clue_words<B: Backend>(
+fn clue_words<B: TrrgOps>(
     p: &Tensor<B, 2>,
     padding: Option<&Tensor<B, 2, Bool>>,
     statements: &[Vec<i64>],

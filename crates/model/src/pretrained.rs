@@ -3,8 +3,8 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
+use trrg_kernels::TrrgOps;
 
-use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 use trrg_interact::InteractionConfig;
 use trrg_llm::{Gguf, GgufLlama, LlamaConfig, LlamaForCausalLM};
@@ -108,7 +108,7 @@ impl TrrgConfig {
     }
 }
 
-impl<B: Backend> Trrg<B> {
+impl<B: TrrgOps> Trrg<B> {
     /// Builds `config` (normally [`TrrgConfig::base`] of the same paths) with the pretrained
     /// visual encoder, text encoder and LLM loaded from `paths`; the TRRG-specific parts
     /// (alignment head, clue injector, interaction, projections, markers) start random. Each

@@ -12,6 +12,7 @@ use trrg_clue::{
     ClueRefiner, ClueRefinerConfig, ClueSpatial, ClueSpatialConfig, DiseaseSet, PromptEmbeddings,
 };
 use trrg_interact::ClueInteraction;
+use trrg_kernels::TrrgOps;
 use trrg_llm::{masked_cross_entropy, real_mask, GenerationConfig, LlamaForCausalLM};
 use trrg_text::{mean_pool, Bert, SentenceBatch};
 use trrg_tokenize::ReportTokenizer;
@@ -36,7 +37,7 @@ pub struct Settings {
 /// The TRRG model: visual encoder -> projector -> clue interaction -> soft prompt -> LLM, plus
 /// the text encoder and alignment head of stage 1 and zero-shot perception.
 #[derive(Module, Debug)]
-pub struct Trrg<B: Backend> {
+pub struct Trrg<B: TrrgOps> {
     /// Visual encoder.
     pub vision: VisionEncoder<B>,
     /// Text encoder.
@@ -73,7 +74,7 @@ pub struct Trrg<B: Backend> {
 
 /// The soft prompt of a batch.
 #[derive(Clone, Debug)]
-pub struct Prefix<B: Backend> {
+pub struct Prefix<B: TrrgOps> {
     /// `[batch, prefix_len, d_llm]`
     pub embeds: Tensor<B, 3>,
     /// Zero-shot clue logits, `[batch, n_clues]` (None when clues are off).
@@ -84,7 +85,7 @@ pub struct Prefix<B: Backend> {
 
 /// Stage-2 losses.
 #[derive(Clone, Debug)]
-pub struct TrrgOutput<B: Backend> {
+pub struct TrrgOutput<B: TrrgOps> {
     /// `lm + lambda * consistency`, `[1]`
     pub loss: Tensor<B, 1>,
     /// Report-token cross-entropy, `[1]`
@@ -97,7 +98,7 @@ pub struct TrrgOutput<B: Backend> {
 
 /// Stage-1 outputs.
 #[derive(Clone, Debug)]
-pub struct ContrastiveOutput<B: Backend> {
+pub struct ContrastiveOutput<B: TrrgOps> {
     /// Sentence-level InfoNCE (+ `clue.negation_weight` times the negation contrast), `[1]`
     pub loss: Tensor<B, 1>,
     /// Scaled similarities, `[batch, n_sentences]`
@@ -108,7 +109,7 @@ pub struct ContrastiveOutput<B: Backend> {
 
 /// A shard's share of stage 1's loss ([`Trrg::contrastive_parts`]).
 #[derive(Clone, Debug)]
-pub struct ContrastiveParts<B: Backend> {
+pub struct ContrastiveParts<B: TrrgOps> {
     /// Unit-norm study embeddings, `[batch, d_embed]`
     pub studies: Tensor<B, 2>,
     /// Unit-norm sentence embeddings, `[n_sentences, d_embed]`
@@ -119,7 +120,7 @@ pub struct ContrastiveParts<B: Backend> {
 
 /// What stage 1's negation contrast (`clue.negation_weight`) needs for a batch.
 #[derive(Clone, Copy, Debug)]
-pub struct NegationContrast<'a, B: Backend> {
+pub struct NegationContrast<'a, B: TrrgOps> {
     /// The disease set.
     pub set: &'a DiseaseSet,
     /// Its prompts (`DiseaseSet::prompts` order) for the text encoder, encoded with gradient at
@@ -133,7 +134,7 @@ pub struct NegationContrast<'a, B: Backend> {
 
 /// The labels of a stage-2 batch ([`Trrg::forward_train`]).
 #[derive(Clone, Copy, Debug)]
-pub struct BatchLabels<'a, B: Backend> {
+pub struct BatchLabels<'a, B: TrrgOps> {
     /// What the images show: the consistency loss scores the clue logits against these.
     pub truth: &'a DiseaseLabels<B>,
     /// What the teacher-forced clues say, and what the target reports state: `truth`, unless
@@ -142,7 +143,7 @@ pub struct BatchLabels<'a, B: Backend> {
     pub forced: &'a DiseaseLabels<B>,
 }
 
-impl<'a, B: Backend> From<&'a DiseaseLabels<B>> for BatchLabels<'a, B> {
+impl<'a, B: TrrgOps> From<&'a DiseaseLabels<B>> for BatchLabels<'a, B> {
     /// The labels of a batch whose reports say what its images show.
     fn from(labels: &'a DiseaseLabels<B>) -> Self {
         Self {
@@ -165,7 +166,7 @@ pub struct Generation {
     pub clue_probabilities: Vec<f32>,
 }
 
-impl<B: Backend> Trrg<B> {
+impl<B: TrrgOps> Trrg<B> {
     pub(crate) fn new(config: &TrrgConfig, device: &B::Device) -> crate::Result<Self> {
         Self::assemble(
             config,
@@ -853,7 +854,7 @@ impl<B: Backend> Trrg<B> {
 /// takes the target report (tokens and masks) and the forced clues of the next row (the last
 /// row the first's); the images, and the labels the consistency loss scores, stay.
 #[allow(clippy::type_complexity)]
-fn counterfactual_rows<B: Backend>(
+fn counterfactual_rows<B: TrrgOps>(
     rate: f64,
     token_ids: Tensor<B, 2, Int>,
     attention_mask: Tensor<B, 2, Bool>,
@@ -893,7 +894,7 @@ fn counterfactual_rows<B: Backend>(
 
 /// `x` with its rows moved up by one: the result's row `r` is `x`'s row `r + 1`, and its last
 /// row is `x`'s first.
-fn roll_rows<B: Backend, K: burn::tensor::BasicOps<B>>(x: Tensor<B, 2, K>) -> Tensor<B, 2, K> {
+fn roll_rows<B: TrrgOps, K: burn::tensor::BasicOps<B>>(x: Tensor<B, 2, K>) -> Tensor<B, 2, K> {
     let n = x.dims()[0];
     Tensor::cat(vec![x.clone().narrow(0, 1, n - 1), x.narrow(0, 0, 1)], 0)
 }
@@ -902,7 +903,7 @@ fn roll_rows<B: Backend, K: burn::tensor::BasicOps<B>>(x: Tensor<B, 2, K>) -> Te
 ///
 /// # Shapes
 /// - global: `[batch * n_views, d_vision]` -> `[batch, d_vision]`
-fn study_global<B: Backend>(global: Tensor<B, 2>, batch: usize, n_views: usize) -> Tensor<B, 2> {
+fn study_global<B: TrrgOps>(global: Tensor<B, 2>, batch: usize, n_views: usize) -> Tensor<B, 2> {
     let d = global.dims()[1];
     global
         .reshape([batch, n_views, d])
@@ -912,7 +913,7 @@ fn study_global<B: Backend>(global: Tensor<B, 2>, batch: usize, n_views: usize) 
 
 /// `sentences` tokenized for the text encoder (`[bos] tokens [eos]`, at most `max_len` tokens
 /// each) and padded into one batch.
-pub fn sentence_batch<B: Backend>(
+pub fn sentence_batch<B: TrrgOps>(
     tokenizer: &dyn ReportTokenizer,
     sentences: &[&str],
     max_len: usize,

@@ -7,6 +7,7 @@ use burn::tensor::{Distribution, TensorData};
 use trrg_clue::DiseaseLabels;
 use trrg_clue::{Disease, DiseaseSet};
 use trrg_interact::InteractionConfig;
+use trrg_kernels::TrrgOps;
 use trrg_llm::{GenerationConfig, LlamaConfig};
 use trrg_model::{
     BatchLabels, ClueMode, ClueOptions, Trrg, TrrgConfig, VisionEncoderConfig, VitConfig,
@@ -77,7 +78,7 @@ fn vocab() -> WordVocab {
 }
 
 /// `sentences` as the test vocabulary encodes them (8 tokens at most), padded into one batch.
-fn encode<B: Backend>(sentences: &[&str], device: &B::Device) -> trrg_text::SentenceBatch<B> {
+fn encode<B: TrrgOps>(sentences: &[&str], device: &B::Device) -> trrg_text::SentenceBatch<B> {
     let vocab = vocab();
     let rows = vocab.encode_all(sentences, 8).unwrap();
     trrg_text::SentenceBatch::from_rows(&rows, vocab.pad_id(), device).unwrap()
@@ -103,7 +104,7 @@ fn diseases(n: usize) -> DiseaseSet {
     }
 }
 
-fn images<BB: Backend>(batch: usize, views: usize) -> Tensor<BB, 5> {
+fn images<BB: TrrgOps>(batch: usize, views: usize) -> Tensor<BB, 5> {
     Tensor::random(
         [batch, views, 1, 32, 32],
         Distribution::Normal(0.0, 1.0),

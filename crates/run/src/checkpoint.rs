@@ -2,9 +2,9 @@
 //! them, written last, so an interrupted run always resumes from a complete checkpoint.
 
 use std::path::{Path, PathBuf};
+use trrg_kernels::TrrgOps;
 
 use burn::module::Module;
-use burn::prelude::*;
 use burn::record::{FullPrecisionSettings, NamedMpkBytesRecorder, Record, Recorder};
 use serde::{Deserialize, Serialize};
 use trrg_io::write_atomic;
@@ -98,7 +98,7 @@ impl Checkpoints {
     }
 
     /// Writes any record (model or optimizer) atomically.
-    pub fn save_record<B: Backend, R: Record<B>>(
+    pub fn save_record<B: TrrgOps, R: Record<B>>(
         &self,
         name: &str,
         record: R,
@@ -114,7 +114,7 @@ impl Checkpoints {
     }
 
     /// Reads a record written by [`Checkpoints::save_record`].
-    pub fn load_record<B: Backend, R: Record<B>>(
+    pub fn load_record<B: TrrgOps, R: Record<B>>(
         &self,
         name: &str,
         device: &B::Device,
@@ -128,7 +128,7 @@ impl Checkpoints {
     }
 
     /// Loads model weights into `module`, checking every parameter's shape by name.
-    pub fn load_module<B: Backend, M: Module<B>>(
+    pub fn load_module<B: TrrgOps, M: Module<B>>(
         &self,
         name: &str,
         module: M,
@@ -209,7 +209,7 @@ impl Checkpoints {
 }
 
 /// Every float parameter's dotted path and shape, in visiting order.
-pub fn param_shapes<B: Backend, M: Module<B>>(module: &M) -> Vec<(String, Vec<usize>)> {
+pub fn param_shapes<B: TrrgOps, M: Module<B>>(module: &M) -> Vec<(String, Vec<usize>)> {
     crate::inspect::param_table(module)
         .into_iter()
         .map(|(path, shape, _)| (path, shape))
@@ -218,7 +218,7 @@ pub fn param_shapes<B: Backend, M: Module<B>>(module: &M) -> Vec<(String, Vec<us
 
 /// `module.load_record(record)`, with Burn's panic on a list of layers of another length (a
 /// checkpoint of another architecture) turned into its message, printed by nobody.
-fn load_quietly<B: Backend, M: Module<B>>(
+fn load_quietly<B: TrrgOps, M: Module<B>>(
     module: M,
     record: M::Record,
 ) -> std::result::Result<M, String> {
@@ -246,7 +246,7 @@ mod tests {
     use super::*;
 
     #[derive(Module, Debug)]
-    struct Stack<B: Backend> {
+    struct Stack<B: TrrgOps> {
         layers: Vec<Linear<B>>,
     }
 

@@ -1,7 +1,7 @@
 //! Choosing among beam search's best reports the one that states the hard clue decisions
 //! (`eval.clue_rerank`).
 
-use burn::prelude::*;
+use trrg_kernels::TrrgOps;
 use trrg_labeler::Labeler;
 use trrg_model::{ClueBank, Generation};
 use trrg_tokenize::ReportTokenizer;
@@ -9,7 +9,7 @@ use trrg_tokenize::ReportTokenizer;
 /// The text of `g`'s report: with alternatives and hard clues, the first of its hypotheses
 /// (best beam first) whose labels disagree with the fewest of the bank's decisions on
 /// `g`'s clue probabilities ([`most_consistent`]); otherwise its best.
-pub fn report_text<B: Backend>(
+pub fn report_text<B: TrrgOps>(
     g: &Generation,
     bank: Option<&ClueBank<B>>,
     labeler: &Labeler,

@@ -22,6 +22,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
+use trrg_kernels::TrrgOps;
 
 use burn::module::{ModuleMapper, ModuleVisitor, Param};
 use burn::prelude::*;
@@ -78,7 +79,7 @@ impl Collect {
     }
 }
 
-impl<B: Backend> ModuleVisitor<B> for Collect {
+impl<B: TrrgOps> ModuleVisitor<B> for Collect {
     fn enter_module(&mut self, name: &str, _container_type: &str) {
         self.path.push(name.to_string());
     }
@@ -106,7 +107,7 @@ impl<B: Backend> ModuleVisitor<B> for Collect {
 
 /// Every float parameter of `module` outside the top-level fields `skip`, named by its module
 /// path (fields joined by `.`, enum variants and vector indices included).
-pub fn named_tensors<B: Backend, M: Module<B>>(module: &M, skip: &[&str]) -> Vec<NamedTensor> {
+pub fn named_tensors<B: TrrgOps, M: Module<B>>(module: &M, skip: &[&str]) -> Vec<NamedTensor> {
     let mut collect = Collect {
         path: Vec::new(),
         skip: skip.iter().map(|s| s.to_string()).collect(),
@@ -122,7 +123,7 @@ pub fn named_tensors<B: Backend, M: Module<B>>(module: &M, skip: &[&str]) -> Vec
 }
 
 /// Sets every float parameter by name from `file`.
-struct Assign<'a, B: Backend> {
+struct Assign<'a, B: TrrgOps> {
     path: Vec<String>,
     skip: Vec<String>,
     file: &'a mut WeightFile,
@@ -130,7 +131,7 @@ struct Assign<'a, B: Backend> {
     error: Option<trrg_io::Error>,
 }
 
-impl<B: Backend> ModuleMapper<B> for Assign<'_, B> {
+impl<B: TrrgOps> ModuleMapper<B> for Assign<'_, B> {
     fn enter_module(&mut self, name: &str, _container_type: &str) {
         self.path.push(name.to_string());
     }
@@ -166,7 +167,7 @@ impl<B: Backend> ModuleMapper<B> for Assign<'_, B> {
 /// `module` with every float parameter outside the top-level fields `skip` read from `file` by
 /// its module path ([`named_tensors`]); each must be there with its shape, and every tensor of
 /// the file must be used.
-pub fn load_named_tensors<B: Backend, M: Module<B>>(
+pub fn load_named_tensors<B: TrrgOps, M: Module<B>>(
     module: M,
     mut file: WeightFile,
     skip: &[&str],
@@ -198,7 +199,7 @@ fn token_ids(vocab: &dyn trrg_tokenize::ReportTokenizer) -> HfTokenIds {
 
 /// Probe ids (the first 16 ids of the vocabulary) and trrg's logits on them
 /// (`[1, len, vocab]`), for checking that another loader reads the same model.
-fn probe_logits<B: Backend>(llm: &LlamaForCausalLM<B>, device: &B::Device) -> Result<Value> {
+fn probe_logits<B: TrrgOps>(llm: &LlamaForCausalLM<B>, device: &B::Device) -> Result<Value> {
     let vocab = llm.model.embed_tokens.weight.dims()[0];
     let ids: Vec<i64> = (0..vocab.min(16) as i64).collect();
     let len = ids.len();
@@ -349,7 +350,7 @@ fn check_export_target(run_dir: &Path, out: &Path) -> Result<()> {
 }
 
 /// Exports the best (else latest) checkpoint of `run_dir` to `out` (see the module docs).
-pub fn export_run<B: Backend>(
+pub fn export_run<B: TrrgOps>(
     run_dir: &Path,
     out: &Path,
     device: &B::Device,
@@ -465,7 +466,7 @@ pub fn export_run<B: Backend>(
 
 /// Loads the model of an exported directory `dir` for `config` (already read from it, its
 /// base paths resolved): the non-LLM parameters from `model.safetensors`, the LLM from `llm/`.
-pub(crate) fn load_exported<B: Backend>(
+pub(crate) fn load_exported<B: TrrgOps>(
     dir: &Path,
     model: Trrg<B>,
     config: &TrainConfig,

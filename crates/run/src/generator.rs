@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use trrg_kernels::TrrgOps;
 
 use burn::prelude::*;
 use trrg_data::{load_gray, GrayImage};
@@ -21,7 +22,7 @@ pub struct Report {
 }
 
 /// A trained model ready to write reports.
-pub struct ReportGenerator<B: Backend> {
+pub struct ReportGenerator<B: TrrgOps> {
     model: Trrg<B>,
     bank: Option<ClueBank<B>>,
     vocab: Arc<dyn ReportTokenizer>,
@@ -32,7 +33,7 @@ pub struct ReportGenerator<B: Backend> {
     device: B::Device,
 }
 
-impl<B: Backend> ReportGenerator<B> {
+impl<B: TrrgOps> ReportGenerator<B> {
     /// Loads a run directory written by `trrg_train::train`: `config.json`, `vocab.json` (the
     /// `base` preset reads its tokenizers from its checkpoints instead), `diseases.json`, the
     /// best (else the latest) checkpoint and, for a run that fits its clue thresholds,
@@ -288,7 +289,7 @@ pub struct Evidence {
 
 /// The trained model of a run directory: its config, tokenizers, and the best (else the latest)
 /// checkpoint, with LoRA adapters attached first for a LoRA run; returns the checkpoint's name too.
-pub(crate) fn load_run_model<B: Backend>(
+pub(crate) fn load_run_model<B: TrrgOps>(
     dir: &RunDir,
     device: &B::Device,
 ) -> Result<(Trrg<B>, TrainConfig, RunTokenizers, String), Error> {
@@ -306,7 +307,7 @@ pub(crate) fn load_run_model<B: Backend>(
 
 /// The model of the run's checkpoint `file` (in `checkpoints/`): built from the run's config,
 /// with the LLM's LoRA adapters where the file is a stage-2 checkpoint of a LoRA run.
-pub(crate) fn load_checkpoint<B: Backend>(
+pub(crate) fn load_checkpoint<B: TrrgOps>(
     dir: &RunDir,
     config: &TrainConfig,
     tokenizers: &RunTokenizers,

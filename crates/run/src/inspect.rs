@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use trrg_kernels::TrrgOps;
 
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::prelude::*;
@@ -46,7 +47,7 @@ impl ModelSummary {
 /// Reads `path` as one of trrg's own files: a run directory (its best, else latest,
 /// checkpoint), an export directory, or a `.mpk` model checkpoint inside a run's
 /// `checkpoints/`. None when it is none of these (a Hugging Face directory, a `.pth`, ...).
-pub fn inspect_trrg<B: Backend>(path: &Path, device: &B::Device) -> Result<Option<ModelSummary>> {
+pub fn inspect_trrg<B: TrrgOps>(path: &Path, device: &B::Device) -> Result<Option<ModelSummary>> {
     if path.is_dir() {
         let dir = RunDir::new(path);
         if dir.path(EXPORT_FILE).is_file() {
@@ -119,7 +120,7 @@ pub fn inspect_trrg<B: Backend>(path: &Path, device: &B::Device) -> Result<Optio
     )?))
 }
 
-fn summary<B: Backend>(
+fn summary<B: TrrgOps>(
     kind: String,
     weights: String,
     config: &TrainConfig,
@@ -169,14 +170,14 @@ fn summary<B: Backend>(
 }
 
 /// Every float parameter's dotted path, shape and dtype, in visiting order.
-pub fn param_table<B: Backend, M: Module<B>>(module: &M) -> Vec<(String, Vec<usize>, String)> {
+pub fn param_table<B: TrrgOps, M: Module<B>>(module: &M) -> Vec<(String, Vec<usize>, String)> {
     // Burn's derived `visit` enters each field (parameters included) by name, and each list
     // element by index, before visiting it: the stack is the parameter's path.
     struct Table {
         path: Vec<String>,
         rows: Vec<(String, Vec<usize>, String)>,
     }
-    impl<B: Backend> ModuleVisitor<B> for Table {
+    impl<B: TrrgOps> ModuleVisitor<B> for Table {
         fn enter_module(&mut self, name: &str, _container_type: &str) {
             self.path.push(name.to_string());
         }

@@ -8,9 +8,9 @@
 //! gradients. Which backends compute in which type is the backend's own answer
 //! (`Backend::supports_dtype`); an unsupported choice is a clear error before anything runs.
 
-use burn::tensor::backend::Backend;
 use burn::tensor::{get_device_settings, set_default_dtypes, DType, Element, FloatDType};
 use serde::{Deserialize, Serialize};
+use trrg_kernels::TrrgOps;
 
 use crate::Error;
 
@@ -39,7 +39,7 @@ impl Precision {
 
     /// Makes this precision the default float type of `device`. Must come before the device's
     /// first tensor in this process; asking again for the type it already has is fine.
-    pub fn apply<B: Backend>(self, device: &B::Device) -> crate::Result<()> {
+    pub fn apply<B: TrrgOps>(self, device: &B::Device) -> crate::Result<()> {
         let float = self.dtype();
         let bad = |reason: String| {
             Err(Error::InvalidConfig {

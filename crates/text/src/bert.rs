@@ -1,11 +1,11 @@
 //! BERT encoder (HF `BertModel`): word + position + token-type embeddings, LayerNorm, post-LN
 //! transformer blocks with GELU.
 
-use burn::nn::transformer::{
-    TransformerEncoder, TransformerEncoderConfig, TransformerEncoderInput,
-};
+use burn::nn::transformer::{TransformerEncoder, TransformerEncoderConfig};
 use burn::nn::{Embedding, EmbeddingConfig, Initializer, LayerNorm, LayerNormConfig};
 use burn::prelude::*;
+use trrg_kernels::nn::transformer_encoder;
+use trrg_kernels::{layer_norm, TrrgOps};
 
 use crate::Error;
 
@@ -60,7 +60,7 @@ impl BertConfig {
     }
 
     /// Builds the encoder with random weights.
-    pub fn init<B: Backend>(&self, device: &B::Device) -> crate::Result<Bert<B>> {
+    pub fn init<B: TrrgOps>(&self, device: &B::Device) -> crate::Result<Bert<B>> {
         if self.num_attention_heads == 0
             || !self.hidden_size.is_multiple_of(self.num_attention_heads)
         {
@@ -99,13 +99,14 @@ impl BertConfig {
             .with_dropout(self.hidden_dropout_prob)
             .with_layer_norm_eps(self.layer_norm_eps)
             .init(device),
+            layer_norm_eps: self.layer_norm_eps,
         })
     }
 }
 
 /// The BERT encoder.
 #[derive(Module, Debug)]
-pub struct Bert<B: Backend> {
+pub struct Bert<B: TrrgOps> {
     /// `[vocab, d_model]`
     pub word_embeddings: Embedding<B>,
     /// `[max_position_embeddings, d_model]`
@@ -116,9 +117,11 @@ pub struct Bert<B: Backend> {
     pub embeddings_layer_norm: LayerNorm<B>,
     /// Post-LN transformer blocks.
     pub encoder: TransformerEncoder<B>,
+    /// The LayerNorms' epsilon (burn keeps the modules' own private).
+    layer_norm_eps: f64,
 }
 
-impl<B: Backend> Bert<B> {
+impl<B: TrrgOps> Bert<B> {
     /// Width of the hidden states.
     pub fn d_model(&self) -> usize {
         self.word_embeddings.weight.dims()[1]
@@ -151,10 +154,10 @@ impl<B: Backend> Bert<B> {
         let x = self.word_embeddings.forward(token_ids)
             + self.position_embeddings.forward(positions)
             + self.token_type_embeddings.forward(types);
-        let x = self.embeddings_layer_norm.forward(x);
-        Ok(self
-            .encoder
-            .forward(TransformerEncoderInput::new(x).mask_pad(attention_mask.bool_not())))
+        let eps = self.layer_norm_eps;
+        let x = layer_norm(&self.embeddings_layer_norm, x, eps);
+        let padding = Some(attention_mask.bool_not());
+        Ok(transformer_encoder(&self.encoder, x, padding, eps))
     }
 }
 
@@ -165,7 +168,7 @@ impl<B: Backend> Bert<B> {
 /// - hidden: `[batch, seq_len, d_model]`
 /// - attention_mask: `[batch, seq_len]`
 /// - output: `[batch, d_model]`
-pub fn mean_pool<B: Backend>(
+pub fn mean_pool<B: TrrgOps>(
     hidden: Tensor<B, 3>,
     attention_mask: Tensor<B, 2, Bool>,
     normalize: bool,
@@ -185,7 +188,7 @@ pub fn mean_pool<B: Backend>(
 ///
 /// # Shapes
 /// - x: `[batch, d_model]` -> `[batch, d_model]`
-pub fn l2_normalize<B: Backend>(x: Tensor<B, 2>) -> Tensor<B, 2> {
+pub fn l2_normalize<B: TrrgOps>(x: Tensor<B, 2>) -> Tensor<B, 2> {
     let norm = x.clone().powi_scalar(2).sum_dim(1).sqrt().clamp_min(1e-12);
     x / norm
 }

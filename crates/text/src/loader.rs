@@ -2,8 +2,8 @@
 //! with or without the `bert.` prefix) into [`Bert`].
 
 use std::path::Path;
+use trrg_kernels::TrrgOps;
 
-use burn::prelude::*;
 use serde::Deserialize;
 use trrg_io::{EncoderLayerKeys, WeightFile};
 
@@ -102,7 +102,7 @@ impl BertConfig {
     }
 }
 
-impl<B: Backend> Bert<B> {
+impl<B: TrrgOps> Bert<B> {
     /// Loads `dir/config.json` and the weights beside it (`model.safetensors`, its shards, or
     /// `pytorch_model.bin`, as [`WeightFile::open_dir`] finds them). Every tensor must fit; the
     /// `pooler.*` weights (unused by mean pooling) and the `position_ids` buffer are skipped, any

@@ -2,19 +2,20 @@
 
 use burn::prelude::*;
 use burn::tensor::TensorData;
+use trrg_kernels::TrrgOps;
 
 use crate::Error;
 
 /// Token ids and mask of several sentences, right-padded.
 #[derive(Clone, Debug)]
-pub struct SentenceBatch<B: Backend> {
+pub struct SentenceBatch<B: TrrgOps> {
     /// `[batch, seq_len]`
     pub token_ids: Tensor<B, 2, Int>,
     /// `[batch, seq_len]`, true for real tokens
     pub attention_mask: Tensor<B, 2, Bool>,
 }
 
-impl<B: Backend> SentenceBatch<B> {
+impl<B: TrrgOps> SentenceBatch<B> {
     /// Right-pads token-id rows (each as a tokenizer's `encode_report` writes it: `[bos] tokens
     /// [eos]`, truncated) with `pad_id` into one batch.
     pub fn from_rows(rows: &[Vec<u32>], pad_id: u32, device: &B::Device) -> crate::Result<Self> {

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
+use trrg_kernels::TrrgOps;
 
 use burn::data::dataset::Dataset;
 use burn::prelude::*;
@@ -214,7 +215,7 @@ pub(crate) fn per_observation(
 }
 
 /// What generating and scoring a split needs besides the model.
-pub struct EvalContext<'a, B: Backend> {
+pub struct EvalContext<'a, B: TrrgOps> {
     /// The split.
     pub dataset: &'a ReportDataset,
     /// Score only the first `limit` studies (None = all).
@@ -289,7 +290,7 @@ pub fn meteor() -> Arc<Meteor> {
 /// with a progress bar labelled `label` unless `quiet`. Batches are generated in parallel, one
 /// per worker thread, as `trrg predict` does: each is the same batch as alone, so the reports do
 /// not depend on the thread count, and they are scored in order.
-pub fn evaluate<B: Backend>(
+pub fn evaluate<B: TrrgOps>(
     model: &Trrg<B>,
     ctx: &EvalContext<'_, B>,
     label: &str,
@@ -387,7 +388,7 @@ pub fn evaluate<B: Backend>(
 
 /// The per-observation table of reports and clues: the bank's decisions on `clue_rows` (soft
 /// clues are read as on from 0.5) beside the reports' labels.
-fn clue_agreement<B: Backend>(
+fn clue_agreement<B: TrrgOps>(
     bank: &ClueBank<B>,
     labels: &[ReportLabels],
     hyp_labels: &[ReportLabels],
@@ -442,7 +443,7 @@ pub fn auc(scores: &[f32], positive: &[bool]) -> Option<f64> {
 /// each study's label per disease (present = true; absent = false; blank, uncertain or not a
 /// labeled disease = None), both indexed `[disease][study]`.
 #[allow(clippy::type_complexity)]
-fn perceive_split<B: Backend>(
+fn perceive_split<B: TrrgOps>(
     dataset: &ReportDataset,
     batcher: &ReportBatcher,
     batch_size: usize,
@@ -473,7 +474,7 @@ fn perceive_split<B: Backend>(
 
 /// Zero-shot clue probabilities on `dataset` and the AUC per disease against its labels
 /// (present = 1; absent = 0; blank and uncertain left out).
-pub fn zero_shot_auc<B: Backend>(
+pub fn zero_shot_auc<B: TrrgOps>(
     model: &Trrg<B>,
     dataset: &ReportDataset,
     batcher: &ReportBatcher,
@@ -489,7 +490,7 @@ pub fn zero_shot_auc<B: Backend>(
 
 /// The AUC per disease of `probs` against `truth` ([`perceive_split`]'s): blank and uncertain
 /// labels left out, or (`left_out` false) counted as negatives for a disease in the label set.
-fn auc_table<B: Backend>(
+fn auc_table<B: TrrgOps>(
     bank: &ClueBank<B>,
     probs: &[Vec<f32>],
     truth: &[Vec<Option<bool>>],
@@ -530,7 +531,7 @@ pub struct PerceptionAucs {
 /// full clue logits; "present against the rest" counts absent, blank and uncertain labels as
 /// negatives, as the test's per-observation clue AUC does (None for a disease outside the label
 /// set or without both classes in the split).
-pub fn perception_aucs<B: Backend>(
+pub fn perception_aucs<B: TrrgOps>(
     model: &Trrg<B>,
     dataset: &ReportDataset,
     batcher: &ReportBatcher,
@@ -567,7 +568,7 @@ pub fn known_mean(values: &BTreeMap<String, Option<f64>>) -> (f64, usize) {
 /// `clue.threshold_shrinkage`. The labels count in the
 /// r2gen convention (present = positive; absent, blank and uncertain = negative); a disease
 /// outside the label set, or without a labeled study, keeps 0.5.
-pub fn fit_clue_thresholds<B: Backend>(
+pub fn fit_clue_thresholds<B: TrrgOps>(
     model: &Trrg<B>,
     dataset: &ReportDataset,
     batcher: &ReportBatcher,
@@ -592,7 +593,7 @@ pub fn fit_clue_thresholds<B: Backend>(
 }
 
 /// The thresholds of a bank by disease name (see [`thresholds_by_name`]); null for soft clues.
-pub fn thresholds_json<B: Backend>(bank: &ClueBank<B>) -> Value {
+pub fn thresholds_json<B: TrrgOps>(bank: &ClueBank<B>) -> Value {
     match &bank.thresholds {
         Some(t) => thresholds_by_name(&bank.names, t),
         None => Value::Null,

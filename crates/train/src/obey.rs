@@ -7,8 +7,8 @@
 //! Perception plays no part, so this measures the reader alone
 //! (`../shared/reference/truthful_diagnosis.md`, §3).
 
-use burn::prelude::Backend;
 use serde::Serialize;
+use trrg_kernels::TrrgOps;
 use trrg_labeler::{observation_index, Labeler, ReportLabels};
 use trrg_run::ReportGenerator;
 
@@ -59,7 +59,7 @@ pub fn normal_studies(studies: &[PredictStudy], limit: usize) -> Vec<PredictStud
 
 /// Forces each clue of `generator` on in turn (the others off), then all off, writes the
 /// reports of `studies` for each, and counts what the reports state.
-pub fn obedience<B: Backend>(
+pub fn obedience<B: TrrgOps>(
     generator: &ReportGenerator<B>,
     studies: &[PredictStudy],
     batch_size: usize,

@@ -7,7 +7,7 @@ use burn::module::{AutodiffModule, ModuleVisitor, Param};
 use burn::optim::adaptor::OptimizerAdaptor;
 use burn::optim::{AdamW, AdamWConfig, GradientsAccumulator, GradientsParams, Optimizer};
 use burn::prelude::*;
-use burn::tensor::backend::AutodiffBackend;
+use trrg_kernels::TrrgAutodiff;
 use trrg_model::Trrg;
 
 use crate::{Checkpoints, StageConfig};
@@ -15,7 +15,7 @@ use crate::{Checkpoints, StageConfig};
 type Adaptor<B> = OptimizerAdaptor<AdamW, Trrg<B>, B>;
 
 /// Optimizer state of a stage.
-pub struct Optimizers<B: AutodiffBackend> {
+pub struct Optimizers<B: TrrgAutodiff> {
     vision: Adaptor<B>,
     rest: Adaptor<B>,
     /// The clue heads' own group (refiner, locator, readout, spatial) when `clue_lr_scale` is not 1;
@@ -27,7 +27,7 @@ pub struct Optimizers<B: AutodiffBackend> {
     clip_norm: f64,
 }
 
-impl<B: AutodiffBackend> Optimizers<B> {
+impl<B: TrrgAutodiff> Optimizers<B> {
     /// AdamW (betas 0.9/0.999, eps 1e-8) with the stage's weight decay, global gradient-norm
     /// clipping (`grad_clip_norm`, over both groups) and per-tensor clipping (`grad_clip`).
     pub fn new(stage: &StageConfig) -> Self {
@@ -145,7 +145,7 @@ impl<B: AutodiffBackend> Optimizers<B> {
 }
 
 /// Moves the gradients of `module`'s parameters from `from` to `to`.
-fn move_grads<B: AutodiffBackend, M: AutodiffModule<B>>(
+fn move_grads<B: TrrgAutodiff, M: AutodiffModule<B>>(
     module: &M,
     from: &mut GradientsParams,
     to: &mut GradientsParams,
@@ -154,7 +154,7 @@ fn move_grads<B: AutodiffBackend, M: AutodiffModule<B>>(
         from: &'a mut GradientsParams,
         to: &'a mut GradientsParams,
     }
-    impl<B: AutodiffBackend> ModuleVisitor<B> for Move<'_> {
+    impl<B: TrrgAutodiff> ModuleVisitor<B> for Move<'_> {
         fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
             if let Some(grad) = self.from.remove::<B::InnerBackend, D>(param.id) {
                 self.to.register(param.id, grad);
@@ -167,16 +167,16 @@ fn move_grads<B: AutodiffBackend, M: AutodiffModule<B>>(
 /// Scales the gradients of `module` held in `groups` so that their joint L2 norm is at most
 /// `max_norm`, as `torch.nn.utils.clip_grad_norm_`: one coefficient `max_norm / (norm + 1e-6)`,
 /// clamped at 1, for every gradient. Returns the norm before clipping. One host read per call.
-pub fn clip_grad_norm<B: AutodiffBackend, M: AutodiffModule<B>>(
+pub fn clip_grad_norm<B: TrrgAutodiff, M: AutodiffModule<B>>(
     module: &M,
     groups: &mut [&mut GradientsParams],
     max_norm: f64,
 ) -> f64 {
-    struct SquaredNorms<'a, 'b, B: AutodiffBackend> {
+    struct SquaredNorms<'a, 'b, B: TrrgAutodiff> {
         groups: &'a [&'b mut GradientsParams],
         sum: Option<Tensor<B::InnerBackend, 1>>,
     }
-    impl<B: AutodiffBackend> ModuleVisitor<B> for SquaredNorms<'_, '_, B> {
+    impl<B: TrrgAutodiff> ModuleVisitor<B> for SquaredNorms<'_, '_, B> {
         fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
             for group in self.groups {
                 if let Some(grad) = group.get::<B::InnerBackend, D>(param.id) {
@@ -193,7 +193,7 @@ pub fn clip_grad_norm<B: AutodiffBackend, M: AutodiffModule<B>>(
         groups: &'a mut [&'b mut GradientsParams],
         factor: f32,
     }
-    impl<B: AutodiffBackend> ModuleVisitor<B> for Scale<'_, '_> {
+    impl<B: TrrgAutodiff> ModuleVisitor<B> for Scale<'_, '_> {
         fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
             for group in self.groups.iter_mut() {
                 if let Some(grad) = group.remove::<B::InnerBackend, D>(param.id) {
@@ -220,13 +220,14 @@ pub fn clip_grad_norm<B: AutodiffBackend, M: AutodiffModule<B>>(
 mod tests {
     use burn::backend::{Autodiff, Flex};
     use burn::module::Module;
+    use trrg_kernels::TrrgOps;
 
     use super::*;
 
     type A = Autodiff<Flex>;
 
     #[derive(Module, Debug)]
-    struct Three<B: Backend> {
+    struct Three<B: TrrgOps> {
         a: Param<Tensor<B, 2>>,
         b: Param<Tensor<B, 1>>,
         c: Param<Tensor<B, 2>>,

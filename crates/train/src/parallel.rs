@@ -19,12 +19,12 @@
 use std::ops::Range;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Barrier, Condvar, Mutex, PoisonError};
+use trrg_kernels::{TrrgAutodiff, TrrgOps};
 
 use burn::collective::{self, CollectiveConfig, PeerId, ReduceOperation};
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::GradientsParams;
 use burn::prelude::*;
-use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::TensorData;
 use trrg_model::{ContrastiveParts, Trrg};
 
@@ -36,7 +36,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-impl<B: Backend> ModuleVisitor<B> for Materialize {
+impl<B: TrrgOps> ModuleVisitor<B> for Materialize {
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
         let _ = param.val();
     }
@@ -88,7 +88,7 @@ impl Turns {
 /// which fold at their next read; workers on distinct devices run on new threads every step,
 /// whose reads would otherwise all see the value of the last fold (the last validation or
 /// checkpoint), losing each step's update to the average over an epoch's pending ones.
-fn sync_running_states<B: AutodiffBackend>(model: &Trrg<B>) {
+fn sync_running_states<B: TrrgAutodiff>(model: &Trrg<B>) {
     drop(model.clone().into_record());
 }
 
@@ -121,7 +121,7 @@ pub struct ParallelGrads {
 /// The devices of a data-parallel run; the first is the main device (optimizer, evaluation,
 /// checkpoints).
 #[derive(Clone, Debug)]
-pub struct DataParallel<B: AutodiffBackend> {
+pub struct DataParallel<B: TrrgAutodiff> {
     devices: Vec<B::Device>,
     /// One thread pool per worker where workers share a device (None otherwise): the cores
     /// divided among them, so that the backend's parallel kernels neither oversubscribe the
@@ -133,7 +133,7 @@ fn collective_error(what: &str, e: collective::CollectiveError) -> Error {
     Error::Parallel(format!("{what}: {e:?}"))
 }
 
-impl<B: AutodiffBackend> DataParallel<B> {
+impl<B: TrrgAutodiff> DataParallel<B> {
     /// Workers on `devices` (the same device may appear twice: two workers share it).
     pub fn new(devices: Vec<B::Device>) -> crate::Result<Self> {
         if devices.is_empty() {
@@ -372,7 +372,7 @@ impl<B: AutodiffBackend> DataParallel<B> {
 
 /// A worker's gradients of `loss`, summed over the workers by all-reduce (vision encoder and
 /// the rest apart, for their optimizers), with the worker's `values` to log.
-fn summed_gradients<B: AutodiffBackend>(
+fn summed_gradients<B: TrrgAutodiff>(
     replica: &Trrg<B>,
     loss: Tensor<B, 1>,
     values: Vec<f32>,

@@ -3,8 +3,8 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use trrg_kernels::TrrgOps;
 
-use burn::prelude::Backend;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -38,7 +38,7 @@ pub struct PredictStudy {
 /// parallel, one per worker thread: decoding is bound by per-op overhead, so the second core is
 /// the cheapest speed-up. Each batch is the same batch as alone, so the reports do not depend
 /// on the thread count; rayon keeps them in order.
-pub(crate) fn generate_reports<B: Backend>(
+pub(crate) fn generate_reports<B: TrrgOps>(
     generator: &ReportGenerator<B>,
     studies: &[PredictStudy],
     batch_size: usize,
@@ -284,7 +284,7 @@ pub fn path_studies(paths: &[PathBuf], n_views: usize) -> crate::Result<Vec<Pred
 
 /// Writes the report of every study, `batch_size` studies per batch (batches in parallel, one
 /// per worker thread), with a progress bar unless `quiet`.
-pub fn predict<B: Backend>(
+pub fn predict<B: TrrgOps>(
     generator: &ReportGenerator<B>,
     studies: &[PredictStudy],
     batch_size: usize,

@@ -9,6 +9,7 @@
 //! their Gram matrix (`../shared/reference/truthful_diagnosis.md`, §2.2).
 
 use std::collections::BTreeMap;
+use trrg_kernels::TrrgOps;
 
 use burn::data::dataset::Dataset;
 use burn::prelude::*;
@@ -125,7 +126,7 @@ pub struct PromptConditioning {
 
 impl PromptConditioning {
     /// Of `bank`'s prompt embeddings.
-    pub fn of<B: Backend>(bank: &ClueBank<B>) -> Self {
+    pub fn of<B: TrrgOps>(bank: &ClueBank<B>) -> Self {
         let of = |t: Tensor<B, 2>| {
             let [n, d] = t.dims();
             conditioning(&trrg_io::f32_values(t), n, d)
@@ -355,7 +356,7 @@ impl Features {
 
 /// `grid`: the side of the grid each view's patch tokens are averaged to
 /// ([`trrg_clue::pool_patch_grid`], the spatial readout's pooling).
-fn features<B: Backend>(
+fn features<B: TrrgOps>(
     model: &Trrg<B>,
     dataset: &ReportDataset,
     batcher: &ReportBatcher,
@@ -422,7 +423,7 @@ pub struct ProbeAuc {
 /// The linear probe per disease of `bank`: fitted on `train`'s encoder features, scored on
 /// `val`; the patch column on each view's patch tokens averaged to the model's
 /// `clue.spatial_grid` cells a side.
-pub fn feature_probe<B: Backend>(
+pub fn feature_probe<B: TrrgOps>(
     model: &Trrg<B>,
     train: &ReportDataset,
     val: &ReportDataset,
@@ -470,7 +471,7 @@ pub fn feature_probe<B: Backend>(
 /// The head computes `b_s + <W_s, g> / sqrt(|g|)` and the regression
 /// `b + sum_j w_j (g_j - mean_j) / std_j`, so `W_s,j = w_j sqrt(|g|) / std_j` and
 /// `b_s = b - sum_j w_j mean_j / std_j`.
-pub fn fit_spatial<B: Backend>(
+pub fn fit_spatial<B: TrrgOps>(
     model: &Trrg<B>,
     train: &ReportDataset,
     batcher: &ReportBatcher,

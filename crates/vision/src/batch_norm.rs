@@ -14,6 +14,7 @@
 
 use burn::nn::BatchNorm;
 use burn::prelude::*;
+use trrg_kernels::TrrgOps;
 
 /// `norm` applied to `x`, as `BatchNorm::forward` computes it: batch statistics (biased
 /// variance), with the running statistics updated by the module's momentum, on an autodiff
@@ -21,7 +22,7 @@ use burn::prelude::*;
 ///
 /// # Shapes
 /// - x: `[batch, channels, height, width]` -> the same
-pub(crate) fn batch_norm_2d<B: Backend>(norm: &BatchNorm<B>, x: Tensor<B, 4>) -> Tensor<B, 4> {
+pub(crate) fn batch_norm_2d<B: TrrgOps>(norm: &BatchNorm<B>, x: Tensor<B, 4>) -> Tensor<B, 4> {
     let [batch, channels, height, width] = x.dims();
     let rows = x.reshape([batch, channels, height * width]); // [batch, channels, h * w]
     let device = rows.device();
@@ -49,12 +50,12 @@ pub(crate) fn batch_norm_2d<B: Backend>(norm: &BatchNorm<B>, x: Tensor<B, 4>) ->
 }
 
 /// A running statistic as `[1, channels, 1]` on `device`.
-fn stat<B: Backend>(s: Tensor<B, 1>, channels: usize, device: &B::Device) -> Tensor<B, 3> {
+fn stat<B: TrrgOps>(s: Tensor<B, 1>, channels: usize, device: &B::Device) -> Tensor<B, 3> {
     s.to_device(device).reshape([1, channels, 1])
 }
 
 /// The running statistics' momentum update, as `BatchNorm::forward` makes it.
-fn update_running<B: Backend>(norm: &BatchNorm<B>, mean: Tensor<B, 3>, var: Tensor<B, 3>) {
+fn update_running<B: TrrgOps>(norm: &BatchNorm<B>, mean: Tensor<B, 3>, var: Tensor<B, 3>) {
     let device = mean.device();
     let channels = mean.dims()[1];
     let step = |running: Tensor<B, 1>, batch: Tensor<B, 3>| {

@@ -8,6 +8,7 @@
 //! "frozen batch norm" of detection backbones), so small TRRG batches never see batch statistics.
 
 use std::path::Path;
+use trrg_kernels::TrrgOps;
 
 use burn::module::Param;
 use burn::nn::{Initializer, Linear, LinearConfig};
@@ -56,7 +57,7 @@ impl EfficientNetConfig {
     }
 
     /// Builds the network with random weights (Kaiming-uniform convolutions, zero biases).
-    pub fn init<B: Backend>(&self, device: &B::Device) -> crate::Result<EfficientNet<B>> {
+    pub fn init<B: TrrgOps>(&self, device: &B::Device) -> crate::Result<EfficientNet<B>> {
         if !matches!(self.num_channels, 1 | 3) {
             return Err(Error::InvalidConfig {
                 field: "num_channels",
@@ -92,7 +93,7 @@ impl EfficientNetConfig {
 /// A convolution with TensorFlow "SAME" padding (output side `ceil(input / stride)`, the odd
 /// pixel of padding on the bottom/right) and a bias (the folded batch norm).
 #[derive(Module, Debug)]
-pub struct SameConv<B: Backend> {
+pub struct SameConv<B: TrrgOps> {
     /// `[out, in / groups, k, k]`
     pub weight: Param<Tensor<B, 4>>,
     /// `[out]`
@@ -101,7 +102,7 @@ pub struct SameConv<B: Backend> {
     groups: usize,
 }
 
-impl<B: Backend> SameConv<B> {
+impl<B: TrrgOps> SameConv<B> {
     fn new(
         c_in: usize,
         c_out: usize,
@@ -154,14 +155,14 @@ impl<B: Backend> SameConv<B> {
 }
 
 /// ReLU6.
-fn relu6<B: Backend>(x: Tensor<B, 4>) -> Tensor<B, 4> {
+fn relu6<B: TrrgOps>(x: Tensor<B, 4>) -> Tensor<B, 4> {
     x.clamp(0.0, 6.0)
 }
 
 /// Inverted residual block: 1x1 expansion (absent when the ratio is 1), depthwise kxk, 1x1
 /// projection; ReLU6 after the first two; identity shortcut when shape is kept.
 #[derive(Module, Debug)]
-pub struct MbConvBlock<B: Backend> {
+pub struct MbConvBlock<B: TrrgOps> {
     /// `_expand_conv` + `_bn0`.
     pub expand_conv: Option<SameConv<B>>,
     /// `_depthwise_conv` + `_bn1`.
@@ -171,7 +172,7 @@ pub struct MbConvBlock<B: Backend> {
     residual: bool,
 }
 
-impl<B: Backend> MbConvBlock<B> {
+impl<B: TrrgOps> MbConvBlock<B> {
     fn forward(&self, input: Tensor<B, 4>) -> Tensor<B, 4> {
         let x = match &self.expand_conv {
             Some(conv) => relu6(conv.forward(input.clone())),
@@ -190,7 +191,7 @@ impl<B: Backend> MbConvBlock<B> {
 
 /// EfficientNet-Lite0.
 #[derive(Module, Debug)]
-pub struct EfficientNet<B: Backend> {
+pub struct EfficientNet<B: TrrgOps> {
     /// `_conv_stem` + `_bn0`: 3x3, stride 2, 32 channels.
     pub conv_stem: SameConv<B>,
     /// The 16 MBConv blocks.
@@ -202,7 +203,7 @@ pub struct EfficientNet<B: Backend> {
     num_channels: usize,
 }
 
-impl<B: Backend> EfficientNet<B> {
+impl<B: TrrgOps> EfficientNet<B> {
     /// Token width (1280).
     pub fn d_vision(&self) -> usize {
         self.conv_head.weight.dims()[0]
@@ -300,7 +301,7 @@ impl<B: Backend> EfficientNet<B> {
 
 /// Loads `{conv}.weight` (no bias) and batch norm `{bn}` into `target` as one biased conv:
 /// `w' = w * s`, `b' = beta - mean * s` with `s = gamma / sqrt(var + eps)` per output channel.
-fn load_conv_bn<B: Backend>(
+fn load_conv_bn<B: TrrgOps>(
     file: &mut WeightFile,
     target: &mut SameConv<B>,
     conv: &str,

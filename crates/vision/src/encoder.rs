@@ -1,12 +1,13 @@
 //! One type for any supported visual encoder.
 
 use burn::prelude::*;
+use trrg_kernels::TrrgOps;
 
 use crate::{EfficientNet, EfficientNetConfig, Swin, SwinConfig, Vit, VitConfig};
 
 /// Output of a visual encoder.
 #[derive(Clone, Debug)]
-pub struct VisionOutput<B: Backend> {
+pub struct VisionOutput<B: TrrgOps> {
     /// `[batch, n_patches, d_vision]`
     pub patch_tokens: Tensor<B, 3>,
     /// `[batch, d_vision]`
@@ -63,7 +64,7 @@ impl VisionEncoderConfig {
     }
 
     /// Builds the encoder with random weights.
-    pub fn init<B: Backend>(&self, device: &B::Device) -> crate::Result<VisionEncoder<B>> {
+    pub fn init<B: TrrgOps>(&self, device: &B::Device) -> crate::Result<VisionEncoder<B>> {
         Ok(match self {
             Self::Vit(c) => VisionEncoder::Vit(c.init(device)?),
             Self::Swin(c) => VisionEncoder::Swin(c.init(device)?),
@@ -74,7 +75,7 @@ impl VisionEncoderConfig {
 
 /// Any supported visual encoder.
 #[derive(Module, Debug)]
-pub enum VisionEncoder<B: Backend> {
+pub enum VisionEncoder<B: TrrgOps> {
     /// A Vision Transformer.
     Vit(Vit<B>),
     /// A Swin Transformer.
@@ -83,7 +84,7 @@ pub enum VisionEncoder<B: Backend> {
     EfficientNet(EfficientNet<B>),
 }
 
-impl<B: Backend> VisionEncoder<B> {
+impl<B: TrrgOps> VisionEncoder<B> {
     /// Token width.
     pub fn d_vision(&self) -> usize {
         match self {

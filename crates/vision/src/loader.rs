@@ -4,9 +4,9 @@
 //! tensor of the file must be used or deliberately skipped; errors name the tensor and file.
 
 use std::path::Path;
+use trrg_kernels::TrrgOps;
 
 use burn::module::Param;
-use burn::prelude::*;
 use serde::Deserialize;
 use trrg_io::{EncoderLayerKeys, WeightFile};
 
@@ -186,7 +186,7 @@ pub fn is_pytorch_checkpoint(path: &Path) -> bool {
         )
 }
 
-impl<B: Backend> VisionEncoder<B> {
+impl<B: TrrgOps> VisionEncoder<B> {
     /// Loads a pretrained encoder from `path`:
     /// - a HF ViT or Swin checkpoint directory: `config.json` and `model.safetensors` (or
     ///   `model.safetensors.index.json` with its shards, or `pytorch_model.bin` and its shards
@@ -231,7 +231,7 @@ impl<B: Backend> VisionEncoder<B> {
     }
 }
 
-impl<B: Backend> Vit<B> {
+impl<B: TrrgOps> Vit<B> {
     /// Copies HF `ViTModel` weights from `file` into this encoder.
     pub fn load_weights(&mut self, file: &mut WeightFile, device: &B::Device) -> crate::Result<()> {
         if !self.stem.is_empty() {
@@ -266,7 +266,7 @@ impl<B: Backend> Vit<B> {
     }
 }
 
-impl<B: Backend> Swin<B> {
+impl<B: TrrgOps> Swin<B> {
     /// Copies HF `SwinModel` weights from `file` into this encoder.
     pub fn load_weights(&mut self, file: &mut WeightFile, device: &B::Device) -> crate::Result<()> {
         file.load_conv2d(

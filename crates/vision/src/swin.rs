@@ -13,6 +13,7 @@ use burn::prelude::*;
 use burn::tensor::activation::softmax;
 use burn::tensor::ops::PadMode;
 use burn::tensor::{Int, TensorData};
+use trrg_kernels::TrrgOps;
 
 use crate::{Error, VisionOutput};
 
@@ -105,7 +106,7 @@ impl SwinConfig {
     }
 
     /// Builds the encoder with random weights.
-    pub fn init<B: Backend>(&self, device: &B::Device) -> crate::Result<Swin<B>> {
+    pub fn init<B: TrrgOps>(&self, device: &B::Device) -> crate::Result<Swin<B>> {
         self.validate()?;
         let norm = |d| {
             LayerNormConfig::new(d)
@@ -163,7 +164,7 @@ impl SwinConfig {
 
 /// Multi-head self-attention inside windows, with a learned relative position bias.
 #[derive(Module, Debug)]
-pub struct WindowAttention<B: Backend> {
+pub struct WindowAttention<B: TrrgOps> {
     /// Query projection.
     pub query: Linear<B>,
     /// Key projection.
@@ -178,7 +179,7 @@ pub struct WindowAttention<B: Backend> {
     window_size: usize,
 }
 
-impl<B: Backend> WindowAttention<B> {
+impl<B: TrrgOps> WindowAttention<B> {
     fn new(dim: usize, num_heads: usize, window_size: usize, device: &B::Device) -> Self {
         let linear = || LinearConfig::new(dim, dim).init(device);
         Self {
@@ -250,7 +251,7 @@ impl<B: Backend> WindowAttention<B> {
 
 /// One Swin block: (shifted) window attention and an MLP, both pre-LN with residuals.
 #[derive(Module, Debug)]
-pub struct SwinBlock<B: Backend> {
+pub struct SwinBlock<B: TrrgOps> {
     /// LayerNorm before attention.
     pub layernorm_before: LayerNorm<B>,
     /// Window attention.
@@ -268,7 +269,7 @@ pub struct SwinBlock<B: Backend> {
 
 /// HF's shifted-window mask: tokens from different regions of the rolled map do not attend to
 /// each other. `[n_windows, ws^2, ws^2]` with 0 or -100.
-fn shift_mask<B: Backend>(
+fn shift_mask<B: TrrgOps>(
     height: usize,
     width: usize,
     ws: usize,
@@ -302,7 +303,7 @@ fn shift_mask<B: Backend>(
     Tensor::from_data(TensorData::new(mask, [wh * ww, n, n]), device)
 }
 
-impl<B: Backend> SwinBlock<B> {
+impl<B: TrrgOps> SwinBlock<B> {
     /// # Shapes
     /// - tokens: `[batch, height * width, dim]`, output the same
     fn forward(&self, tokens: Tensor<B, 3>, height: usize, width: usize) -> Tensor<B, 3> {
@@ -360,14 +361,14 @@ impl<B: Backend> SwinBlock<B> {
 /// Patch merging: each 2x2 neighbourhood's tokens concatenated (HF order), LayerNorm, and a
 /// linear reduction from `4 * dim` to `2 * dim`.
 #[derive(Module, Debug)]
-pub struct PatchMerging<B: Backend> {
+pub struct PatchMerging<B: TrrgOps> {
     /// LayerNorm over `4 * dim`.
     pub norm: LayerNorm<B>,
     /// `4 * dim -> 2 * dim`, no bias.
     pub reduction: Linear<B>,
 }
 
-impl<B: Backend> PatchMerging<B> {
+impl<B: TrrgOps> PatchMerging<B> {
     /// Returns the merged tokens `[batch, ceil(h/2) * ceil(w/2), 2 * dim]`.
     fn forward(&self, tokens: Tensor<B, 3>, height: usize, width: usize) -> Tensor<B, 3> {
         let [batch, _, dim] = tokens.dims();
@@ -392,7 +393,7 @@ impl<B: Backend> PatchMerging<B> {
 /// One stage: blocks alternating plain and shifted windows, then patch merging (all stages but
 /// the last).
 #[derive(Module, Debug)]
-pub struct SwinStage<B: Backend> {
+pub struct SwinStage<B: TrrgOps> {
     /// The blocks.
     pub blocks: Vec<SwinBlock<B>>,
     /// Patch merging at the end of the stage.
@@ -401,7 +402,7 @@ pub struct SwinStage<B: Backend> {
 
 /// The Swin encoder.
 #[derive(Module, Debug)]
-pub struct Swin<B: Backend> {
+pub struct Swin<B: TrrgOps> {
     /// Patch projection, `[embed_dim, channels, patch, patch]` with stride = patch.
     pub patch_embedding: Conv2d<B>,
     /// LayerNorm after the patch embedding.
@@ -414,7 +415,7 @@ pub struct Swin<B: Backend> {
     num_channels: usize,
 }
 
-impl<B: Backend> Swin<B> {
+impl<B: TrrgOps> Swin<B> {
     /// Token width of the output.
     pub fn d_vision(&self) -> usize {
         self.layernorm.gamma.dims()[0]

@@ -4,16 +4,15 @@
 
 use burn::module::Param;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
-use burn::nn::transformer::{
-    TransformerEncoder, TransformerEncoderConfig, TransformerEncoderInput,
-};
+use burn::nn::transformer::{TransformerEncoder, TransformerEncoderConfig};
 use burn::nn::{
     BatchNorm, BatchNormConfig, Initializer, LayerNorm, LayerNormConfig, PaddingConfig2d,
 };
 use burn::prelude::*;
-use burn::tensor::activation::gelu;
 use burn::tensor::module::interpolate;
 use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
+use trrg_kernels::nn::transformer_encoder;
+use trrg_kernels::{layer_norm, TrrgOps};
 
 use crate::batch_norm::batch_norm_2d;
 use crate::{Error, VisionOutput};
@@ -129,7 +128,7 @@ impl VitConfig {
     }
 
     /// Builds the encoder with random weights.
-    pub fn init<B: Backend>(&self, device: &B::Device) -> crate::Result<Vit<B>> {
+    pub fn init<B: TrrgOps>(&self, device: &B::Device) -> crate::Result<Vit<B>> {
         self.validate()?;
         let grid = self.image_size / self.patch_size;
         let d = self.hidden_size;
@@ -182,13 +181,14 @@ impl VitConfig {
                 .init(device),
             patch_size: self.patch_size,
             num_channels: self.num_channels,
+            layer_norm_eps: self.layer_norm_eps,
         })
     }
 }
 
 /// The ViT encoder.
 #[derive(Module, Debug)]
-pub struct Vit<B: Backend> {
+pub struct Vit<B: TrrgOps> {
     /// Convolutional stem (3x3, stride 2, GELU), empty for HF's ViT.
     pub stem: Vec<Conv2d<B>>,
     /// One BatchNorm per stem convolution with `conv_stem_norm`, empty otherwise.
@@ -206,9 +206,11 @@ pub struct Vit<B: Backend> {
     pub layernorm: LayerNorm<B>,
     patch_size: usize,
     num_channels: usize,
+    /// The LayerNorms' epsilon (burn keeps the modules' own private).
+    layer_norm_eps: f64,
 }
 
-impl<B: Backend> Vit<B> {
+impl<B: TrrgOps> Vit<B> {
     /// Token width.
     pub fn d_vision(&self) -> usize {
         self.cls_token.dims()[2]
@@ -263,7 +265,7 @@ impl<B: Backend> Vit<B> {
             if let Some(norm) = self.stem_norm.get(i) {
                 images = batch_norm_2d(norm, images);
             }
-            images = gelu(images); // [batch, stem channels, height / 2^k, width / 2^k]
+            images = trrg_kernels::gelu(images); // [batch, stem channels, height / 2^k, width / 2^k]
         }
         let (gh, gw) = (height / p, width / p);
         let d = self.d_vision();
@@ -274,9 +276,9 @@ impl<B: Backend> Vit<B> {
             .swap_dims(1, 2); // [batch, n_patches, d_vision]
         let cls = self.cls_token.val().expand([batch, 1, d]);
         let tokens = Tensor::cat(vec![cls, patches], 1) + self.positions(gh, gw);
-        let hidden = self
-            .layernorm
-            .forward(self.encoder.forward(TransformerEncoderInput::new(tokens))); // [batch, 1 + n_patches, d_vision]
+        let eps = self.layer_norm_eps;
+        let hidden = transformer_encoder(&self.encoder, tokens, None, eps);
+        let hidden = layer_norm(&self.layernorm, hidden, eps); // [batch, 1 + n_patches, d_vision]
         Ok(VisionOutput {
             global: hidden.clone().narrow(1, 0, 1).reshape([batch, d]),
             patch_tokens: hidden.narrow(1, 1, gh * gw),
@@ -287,7 +289,7 @@ impl<B: Backend> Vit<B> {
 /// Feeds `images` to an encoder built for `expected` channels: equal counts pass, one gray
 /// channel is repeated for a three-channel encoder (the same as summing the pretrained weights
 /// over input channels), anything else (or an empty image) is an error.
-pub(crate) fn match_channels<B: Backend>(
+pub(crate) fn match_channels<B: TrrgOps>(
     images: Tensor<B, 4>,
     expected: usize,
 ) -> crate::Result<Tensor<B, 4>> {

@@ -3,8 +3,8 @@
 //! end), a log record per step, and a progress bar.
 
 use std::time::Instant;
+use trrg_kernels::TrrgAutodiff;
 
-use burn::tensor::backend::AutodiffBackend;
 use serde::Serialize;
 use trrg_model::Trrg;
 
@@ -156,7 +156,7 @@ fn check_finite(stage: u8, step: usize, value: f32) -> crate::Result<()> {
 /// (backward or data-parallel accumulation); `draws` is the batch's seed for the workers'
 /// random streams ([`crate::DataParallel::gradients`]), a function of the run seed, stage,
 /// epoch and batch. The driver steps, logs and reports progress.
-pub(super) fn run_epoch<B: AutodiffBackend>(
+pub(super) fn run_epoch<B: TrrgAutodiff>(
     ctx: &Context<'_, B>,
     streams: Streams,
     stage: &StageConfig,

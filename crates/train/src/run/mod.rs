@@ -13,11 +13,10 @@ mod stage2;
 mod test;
 
 use std::path::PathBuf;
+use trrg_kernels::{TrrgAutodiff, TrrgOps};
 
 use burn::data::dataset::Dataset;
 use burn::module::Module;
-use burn::prelude::*;
-use burn::tensor::backend::AutodiffBackend;
 use serde_json::Value;
 use trrg_clue::DiseaseSet;
 use trrg_data::{ReportBatcher, ReportDataset};
@@ -93,7 +92,7 @@ pub struct RunSummary {
 }
 
 /// Trains TRRG as `config` says on `options.data_dir`, writing everything to `options.out_dir`.
-pub fn train<B: AutodiffBackend>(
+pub fn train<B: TrrgAutodiff>(
     config: &TrainConfig,
     options: &RunOptions,
     device: &B::Device,
@@ -111,7 +110,7 @@ pub fn train<B: AutodiffBackend>(
 /// workers that share a device run their forward passes in shard order, so such a run repeats
 /// exactly, and workers on distinct devices draw their dropout masks from the backend's
 /// generator in thread order, so a multi-device run repeats only up to that order.
-pub fn train_parallel<B: AutodiffBackend>(
+pub fn train_parallel<B: TrrgAutodiff>(
     config: &TrainConfig,
     options: &RunOptions,
     devices: &[B::Device],
@@ -205,7 +204,7 @@ fn with_local_paths(config: &TrainConfig) -> crate::Result<std::borrow::Cow<'_, 
 }
 
 /// Marks the run finished in its state and returns its summary.
-fn finish<B: AutodiffBackend>(
+fn finish<B: TrrgAutodiff>(
     ctx: &Context<'_, B>,
     mut state: RunState,
     metrics: Value,
@@ -269,7 +268,7 @@ fn run_diseases(config: &TrainConfig, data: &RunData) -> crate::Result<DiseaseSe
 /// parts of `base`), the per-disease readout at each observation's training base rate, in
 /// the stage-2 layout (LoRA adapters, frozen parts) for a stage-2 state, with the state's
 /// checkpoint loaded.
-fn initial_model<B: AutodiffBackend>(
+fn initial_model<B: TrrgAutodiff>(
     config: &TrainConfig,
     data: &RunData,
     state: &RunState,
@@ -327,7 +326,7 @@ fn check_resume(run: &RunDir, config: &TrainConfig, resume: bool) -> crate::Resu
 
 /// The model of a run: `config` with random weights, or, for the `base` preset, with the
 /// pretrained parts loaded from `paths`.
-fn init_model<B: Backend>(
+fn init_model<B: TrrgOps>(
     config: &trrg_model::TrrgConfig,
     paths: Option<&PretrainedPaths>,
     device: &B::Device,
@@ -341,7 +340,7 @@ fn init_model<B: Backend>(
 /// Stage 2's trainable set: the text encoder frozen (the prompt embeddings are computed once),
 /// the visual encoder as `stage2_vision` says, the LLM as `stage2_llm` says, and what the clue
 /// ablation leaves unused.
-fn prepare_stage2<B: AutodiffBackend>(
+fn prepare_stage2<B: TrrgAutodiff>(
     model: Trrg<B>,
     config: &TrainConfig,
     device: &B::Device,
@@ -357,7 +356,7 @@ fn prepare_stage2<B: AutodiffBackend>(
 
 /// The model with its spatial readout at the perception probe's fit on the training split
 /// ([`crate::probe::fit_spatial`]).
-fn fit_spatial_readout<B: AutodiffBackend>(
+fn fit_spatial_readout<B: TrrgAutodiff>(
     ctx: &Context<'_, B>,
     mut model: Trrg<B>,
     diseases: &DiseaseSet,
@@ -385,7 +384,7 @@ fn fit_spatial_readout<B: AutodiffBackend>(
 
 /// The clue bank that validation and test generate with: with `clue.fit_thresholds`, hard clues
 /// whose thresholds are fitted on the validation split for `model`; else `bank` itself.
-fn decision_bank<B: AutodiffBackend>(
+fn decision_bank<B: TrrgAutodiff>(
     ctx: &Context<'_, B>,
     model: &Trrg<B::InnerBackend>,
     bank: Option<&ClueBank<B::InnerBackend>>,
@@ -404,7 +403,7 @@ fn decision_bank<B: AutodiffBackend>(
 }
 
 /// What both stages read.
-struct Context<'a, B: AutodiffBackend> {
+struct Context<'a, B: TrrgAutodiff> {
     config: &'a TrainConfig,
     data: &'a RunData,
     train_batcher: &'a ReportBatcher,
@@ -419,7 +418,7 @@ struct Context<'a, B: AutodiffBackend> {
     parallel1: Option<&'a DataParallel<B>>,
 }
 
-impl<B: AutodiffBackend> Context<'_, B> {
+impl<B: TrrgAutodiff> Context<'_, B> {
     /// The evaluation of `dataset`'s first `limit` studies (None: all) with the run's batcher,
     /// tokenizer and labels, the clue `bank` and the decoding settings `generation`.
     fn eval_context<'a>(
@@ -443,7 +442,7 @@ impl<B: AutodiffBackend> Context<'_, B> {
     }
 
     /// `diseases`' clue bank for `model` (on either backend), with the run's tokenizers.
-    fn bank<BB: Backend>(
+    fn bank<BB: TrrgOps>(
         &self,
         model: &Trrg<BB>,
         diseases: &DiseaseSet,
@@ -463,7 +462,7 @@ impl<B: AutodiffBackend> Context<'_, B> {
     }
 }
 
-fn save<B: AutodiffBackend>(
+fn save<B: TrrgAutodiff>(
     state: &mut RunState,
     model: &Trrg<B>,
     optim: &Optimizers<B>,

@@ -5,10 +5,10 @@
 //! the time of stage 1 alone.
 
 use burn::module::AutodiffModule;
-use burn::tensor::backend::AutodiffBackend;
 use serde::Serialize;
 use serde_json::{json, Value};
 use trrg_clue::DiseaseSet;
+use trrg_kernels::TrrgAutodiff;
 use trrg_model::{ClueBank, Trrg};
 
 use crate::evaluate::{known_mean, perception_aucs, PerceptionAucs};
@@ -43,7 +43,7 @@ struct ProbeMetrics {
 }
 
 /// The validation split's [`PerceptionAucs`] of `model`.
-pub(super) fn val_perception<B: AutodiffBackend>(
+pub(super) fn val_perception<B: TrrgAutodiff>(
     ctx: &Context<'_, B>,
     model: &Trrg<B::InnerBackend>,
     bank: &ClueBank<B::InnerBackend>,
@@ -59,7 +59,7 @@ pub(super) fn val_perception<B: AutodiffBackend>(
 }
 
 /// Measures the stage-1 model's perception and writes `metrics.json`; returns its content.
-pub(super) fn perception_probe<B: AutodiffBackend>(
+pub(super) fn perception_probe<B: TrrgAutodiff>(
     ctx: &Context<'_, B>,
     run: &RunDir,
     model: &Trrg<B>,

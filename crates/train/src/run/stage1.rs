@@ -4,12 +4,12 @@
 use burn::data::dataset::Dataset;
 use burn::module::AutodiffModule;
 use burn::prelude::*;
-use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::TensorData;
 use serde::Serialize;
 use serde_json::{json, Value};
 use trrg_clue::DiseaseSet;
 use trrg_data::{DiseaseLabels, ReportBatcher, ReportTokenizer, StudyItem};
+use trrg_kernels::{TrrgAutodiff, TrrgOps};
 use trrg_model::{sentence_batch, ClueBank, NegationContrast, Trrg};
 use trrg_text::SentenceBatch;
 
@@ -49,7 +49,7 @@ struct ValRecord<'a> {
 
 /// Runs the remaining stage-1 epochs; `zero_shot` receives the last validation's AUC per
 /// disease (for `metrics.json`).
-pub(super) fn stage1<B: AutodiffBackend>(
+pub(super) fn stage1<B: TrrgAutodiff>(
     ctx: &Context<'_, B>,
     state: &mut RunState,
     mut model: Trrg<B>,
@@ -138,7 +138,7 @@ type NegationPrompts<B> = Vec<(SentenceBatch<B>, ClueBank<B>)>;
 
 /// The negation contrast's prompts (encoded with gradient at each step) and its bank, one
 /// pair per worker's device; `None` without the contrast.
-fn negation_prompts<B: AutodiffBackend>(
+fn negation_prompts<B: TrrgAutodiff>(
     ctx: &Context<'_, B>,
     model: &Trrg<B>,
     diseases: &DiseaseSet,
@@ -166,7 +166,7 @@ fn negation_prompts<B: AutodiffBackend>(
 /// Stage 1's validation after epoch `state.epochs_done` (counted from 0): the contrastive
 /// loss, the zero-shot and full clue AUC per disease and the prompts' conditioning, reported
 /// and logged; `zero_shot` receives the zero-shot AUC per disease.
-fn validate<B: AutodiffBackend>(
+fn validate<B: TrrgAutodiff>(
     ctx: &Context<'_, B>,
     state: &RunState,
     inner: &Trrg<B::InnerBackend>,
@@ -234,7 +234,7 @@ fn validate<B: AutodiffBackend>(
 /// Stage 1's gradients of a batch with its studies and sentences split over `parallel`'s
 /// workers ([`DataParallel::contrastive_gradients`], with `draws`); as [`contrastive_loss`]
 /// otherwise.
-fn contrastive_gradients<'a, B: AutodiffBackend>(
+fn contrastive_gradients<'a, B: TrrgAutodiff>(
     parallel: &DataParallel<B>,
     model: &Trrg<B>,
     ctx: &Context<'_, B>,
@@ -292,7 +292,7 @@ fn batch_sentences(
 }
 
 /// `sentences` tokenized for the text encoder.
-fn encode_sentences<BB: Backend>(
+fn encode_sentences<BB: TrrgOps>(
     vocab: &dyn ReportTokenizer,
     sentences: &[String],
     max_len: usize,
@@ -303,7 +303,7 @@ fn encode_sentences<BB: Backend>(
 }
 
 /// The negation contrast of a batch with `labels`, when asked for and the batch has labels.
-fn negation_of<'a, B: Backend>(
+fn negation_of<'a, B: TrrgOps>(
     negation: Option<Negation<'a, B>>,
     labels: &'a Option<DiseaseLabels<B>>,
 ) -> Option<NegationContrast<'a, B>> {
@@ -331,7 +331,7 @@ struct SentenceEncoding<'a> {
 
 impl<'a> SentenceEncoding<'a> {
     /// The run's sentence tokenizer and length.
-    fn of<B: AutodiffBackend>(ctx: &Context<'a, B>) -> Self {
+    fn of<B: TrrgAutodiff>(ctx: &Context<'a, B>) -> Self {
         Self {
             vocab: &*ctx.data.sentences,
             max_len: ctx.config.max_sentence_length,
@@ -343,7 +343,7 @@ impl<'a> SentenceEncoding<'a> {
 /// `label_positives`, also against the sentences true of them by their labels), plus the
 /// negation contrast when `negation` is given and the batch has labels (validation reports
 /// the plain InfoNCE alone, comparable across settings).
-fn contrastive_loss<BB: Backend>(
+fn contrastive_loss<BB: TrrgOps>(
     model: &Trrg<BB>,
     batcher: &ReportBatcher,
     items: &[StudyItem],

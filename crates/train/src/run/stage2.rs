@@ -3,10 +3,10 @@
 
 use burn::module::{AutodiffModule, Module};
 use burn::prelude::*;
-use burn::tensor::backend::AutodiffBackend;
 use serde::Serialize;
 use serde_json::Value;
 use trrg_data::{ReportBatch, ReportDataset, StudyItem};
+use trrg_kernels::TrrgAutodiff;
 use trrg_llm::GenerationConfig;
 use trrg_model::{BatchLabels, ClueBank, Trrg};
 
@@ -34,7 +34,7 @@ struct ValRecord<'a> {
 }
 
 /// The losses of a batch on a model replica, and what is minimized.
-fn forward<B: AutodiffBackend>(
+fn forward<B: TrrgAutodiff>(
     model: &Trrg<B>,
     batch: ReportBatch<B>,
     bank: Option<&ClueBank<B>>,
@@ -59,7 +59,7 @@ fn forward<B: AutodiffBackend>(
 }
 
 /// The editor of `stage2_report_edits`, when it is on (its summary goes to the log).
-fn report_editor<B: AutodiffBackend>(ctx: &Context<'_, B>) -> Option<ReportEditor> {
+fn report_editor<B: TrrgAutodiff>(ctx: &Context<'_, B>) -> Option<ReportEditor> {
     let (config, data) = (ctx.config, ctx.data);
     if config.stage2_report_edits == 0.0 {
         return None;
@@ -93,7 +93,7 @@ fn train_items(
 /// Validates after epoch `state.epochs_done` by generating the validation reports, logs the
 /// scores, and saves the model as the best checkpoint when its score is the best so far.
 /// Returns the progress line's part.
-fn validate<B: AutodiffBackend>(
+fn validate<B: TrrgAutodiff>(
     ctx: &Context<'_, B>,
     state: &mut RunState,
     model: &Trrg<B>,
@@ -163,7 +163,7 @@ fn validate<B: AutodiffBackend>(
 }
 
 /// With `stage2_rare_repeats`, the epoch's size in one line.
-fn announce_rare_repeats<B: AutodiffBackend>(ctx: &Context<'_, B>) {
+fn announce_rare_repeats<B: TrrgAutodiff>(ctx: &Context<'_, B>) {
     let repeats = ctx.config.stage2_rare_repeats;
     if repeats > 0 {
         let rows = rare_positive_rows(&ctx.data.train, repeats).len();
@@ -177,7 +177,7 @@ fn announce_rare_repeats<B: AutodiffBackend>(ctx: &Context<'_, B>) {
 }
 
 /// Runs the remaining stage-2 epochs.
-pub(super) fn stage2<B: AutodiffBackend>(
+pub(super) fn stage2<B: TrrgAutodiff>(
     ctx: &Context<'_, B>,
     state: &mut RunState,
     mut model: Trrg<B>,

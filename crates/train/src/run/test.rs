@@ -2,9 +2,9 @@
 //! `clue_thresholds.json` and the plots.
 
 use std::path::Path;
+use trrg_kernels::TrrgAutodiff;
 
 use burn::module::AutodiffModule;
-use burn::tensor::backend::AutodiffBackend;
 use serde::Serialize;
 use serde_json::Value;
 use trrg_llm::GenerationConfig;
@@ -44,7 +44,7 @@ struct Metrics<'a> {
 
 /// Tests the best checkpoint (else `model`), writes the run's results and returns
 /// `metrics.json`'s content.
-pub(super) fn test<B: AutodiffBackend>(
+pub(super) fn test<B: TrrgAutodiff>(
     ctx: &Context<'_, B>,
     run: &RunDir,
     state: &RunState,
