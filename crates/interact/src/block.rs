@@ -203,11 +203,10 @@ mod tests {
         t.into_data().to_vec().unwrap()
     }
 
-    /// `attend` is burn's `MultiHeadAttention::forward`: to 1e-6 in training (with the dropout
-    /// at 0: the backend's generator is one per process, which tests on other threads draw
-    /// from; the fused softmax sums in another order than autodiff's composite one) and bit for
-    /// bit in inference, with and without padding; with a dropout, a stream's draws move the
-    /// output and repeat.
+    /// `attend` is burn's `MultiHeadAttention::forward` to 1e-6 (the fused attention sums in
+    /// another order), in training (with the dropout at 0: the backend's generator is one per
+    /// process, which tests on other threads draw from) and in inference, with and without
+    /// padding; with a dropout, a stream's draws move the output and repeat.
     #[test]
     fn attend_is_burns_multi_head_attention() {
         let device = Default::default();
@@ -245,7 +244,9 @@ mod tests {
                 kv.clone().inner(),
                 pad.map(|p| p.inner()),
             );
-            assert_eq!(ours.into_data(), inner.forward(input).context.into_data());
+            let burns = inner.forward(input).context;
+            let diff = (ours - burns).abs().max().into_scalar();
+            assert!(diff <= 1e-6, "inference: {diff} from burn's");
         }
         let plain = values(attend(&mha, q.clone(), kv.clone(), Some(padding.clone())));
         let mut dropped = mha;

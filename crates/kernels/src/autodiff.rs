@@ -7,7 +7,7 @@ use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{unary, Backward, Ops, OpsKind};
 use burn::backend::Autodiff;
-use burn::tensor::ops::FloatTensor;
+use burn::tensor::ops::{BoolTensor, FloatTensor};
 
 use crate::TrrgOps;
 
@@ -61,7 +61,64 @@ impl<B: TrrgOps, const N: usize> Backward<B, N> for LayerNormNode {
     }
 }
 
+/// Attention's node: parents `[q, k, v]`.
+#[derive(Debug)]
+struct AttentionNode {
+    heads: usize,
+    masked: f64,
+}
+
+type AttentionState<B> = (
+    FloatTensor<B>,
+    FloatTensor<B>,
+    FloatTensor<B>,
+    Option<BoolTensor<B>>,
+);
+
+impl<B: TrrgOps> Backward<B, 3> for AttentionNode {
+    type State = AttentionState<B>;
+
+    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let grad = grads.consume::<B>(&ops.node);
+        let (q, k, v, padding) = ops.state;
+        let dqkv = B::trrg_attention_backward(q, k, v, padding, grad, self.heads, self.masked);
+        for (parent, value) in ops.parents.into_iter().zip(dqkv) {
+            if let Some(parent) = parent {
+                grads.register::<B>(parent.id, value);
+            }
+        }
+    }
+}
+
 impl<B: TrrgOps, C: CheckpointStrategy> TrrgOps for Autodiff<B, C> {
+    fn trrg_attention(
+        q: FloatTensor<Self>,
+        k: FloatTensor<Self>,
+        v: FloatTensor<Self>,
+        padding: Option<BoolTensor<Self>>,
+        heads: usize,
+        masked: f64,
+    ) -> FloatTensor<Self> {
+        let out = B::trrg_attention(
+            q.primitive.clone(),
+            k.primitive.clone(),
+            v.primitive.clone(),
+            padding.clone(),
+            heads,
+            masked,
+        );
+        match (AttentionNode { heads, masked })
+            .prepare::<C>([q.node.clone(), k.node.clone(), v.node.clone()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                prep.finish((q.primitive, k.primitive, v.primitive, padding), out)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(out),
+        }
+    }
+
     fn trrg_gelu(x: FloatTensor<Self>) -> FloatTensor<Self> {
         match GeluNode
             .prepare::<C>([x.node.clone()])

@@ -4,7 +4,7 @@
 //! computes what it did before this crate existed.
 
 use burn::tensor::backend::Backend;
-use burn::tensor::ops::FloatTensor;
+use burn::tensor::ops::{BoolTensor, FloatTensor};
 use burn::tensor::{Shape, TensorMetadata};
 
 /// burn's GELU.
@@ -73,4 +73,93 @@ pub fn layer_norm_backward<B: Backend>(
         B::float_reshape(dgamma, Shape::new([d])),
         B::float_reshape(dbeta, Shape::new([d])),
     ]
+}
+
+/// `[batch, n, heads · d_head]` -> `[batch, heads, n, d_head]`.
+fn split_heads<B: Backend>(x: FloatTensor<B>, heads: usize) -> FloatTensor<B> {
+    let shape = x.shape();
+    let (batch, n, d) = (shape[0], shape[1], shape[2]);
+    B::float_swap_dims(
+        B::float_reshape(x, Shape::new([batch, n, heads, d / heads])),
+        1,
+        2,
+    )
+}
+
+/// `[batch, heads, n, d_head]` -> `[batch, n, heads · d_head]`.
+fn merge_heads<B: Backend>(x: FloatTensor<B>) -> FloatTensor<B> {
+    let shape = x.shape();
+    let (batch, heads, n, d_head) = (shape[0], shape[1], shape[2], shape[3]);
+    B::float_reshape(
+        B::float_swap_dims(x, 1, 2),
+        Shape::new([batch, n, heads * d_head]),
+    )
+}
+
+/// The attention weights `[batch, heads, n_q, n_kv]`, and the padding as
+/// `[batch, 1, 1, n_kv]`.
+fn attention_weights<B: Backend>(
+    q: FloatTensor<B>,
+    k: FloatTensor<B>,
+    padding: Option<BoolTensor<B>>,
+    heads: usize,
+    masked: f64,
+) -> (FloatTensor<B>, Option<BoolTensor<B>>) {
+    let d_head = q.shape()[2] / heads;
+    let (q, k) = (split_heads::<B>(q, heads), split_heads::<B>(k, heads));
+    let scores = B::float_div_scalar(
+        B::float_matmul(q, B::float_swap_dims(k, 2, 3)),
+        (d_head as f32).sqrt().into(),
+    );
+    let padding = padding.map(|padding| {
+        let shape = padding.shape();
+        B::bool_reshape(padding, Shape::new([shape[0], 1, 1, shape[1]]))
+    });
+    let scores = match &padding {
+        Some(padding) => B::float_mask_fill(scores, padding.clone(), masked.into()),
+        None => scores,
+    };
+    (softmax::<B>(scores), padding)
+}
+
+/// burn's `MultiHeadAttention` op sequence (head split, scaled scores, `mask_fill`, softmax,
+/// weighted sum, head merge), without its dropout.
+pub fn attention<B: Backend>(
+    q: FloatTensor<B>,
+    k: FloatTensor<B>,
+    v: FloatTensor<B>,
+    padding: Option<BoolTensor<B>>,
+    heads: usize,
+    masked: f64,
+) -> FloatTensor<B> {
+    let (weights, _) = attention_weights::<B>(q, k, padding, heads, masked);
+    merge_heads::<B>(B::float_matmul(weights, split_heads::<B>(v, heads)))
+}
+
+/// The gradients `[dq, dk, dv]` of [`attention`]: with the weights `p`,
+/// `dv = pᵀ g`, `ds = p ⊙ (g vᵀ − Σ (g vᵀ) ⊙ p) / √d_head` (0 at masked keys),
+/// `dq = ds k`, `dk = dsᵀ q`, per head.
+pub fn attention_backward<B: Backend>(
+    q: FloatTensor<B>,
+    k: FloatTensor<B>,
+    v: FloatTensor<B>,
+    padding: Option<BoolTensor<B>>,
+    grad: FloatTensor<B>,
+    heads: usize,
+    masked: f64,
+) -> [FloatTensor<B>; 3] {
+    let d_head = q.shape()[2] / heads;
+    let (p, padding) = attention_weights::<B>(q.clone(), k.clone(), padding, heads, masked);
+    let split = |x| split_heads::<B>(x, heads);
+    let (q, k, v, grad) = (split(q), split(k), split(v), split(grad));
+    let dv = B::float_matmul(B::float_swap_dims(p.clone(), 2, 3), grad.clone());
+    let dp = B::float_matmul(grad, B::float_swap_dims(v, 2, 3));
+    let ds = B::float_div_scalar(softmax_backward::<B>(p, dp), (d_head as f32).sqrt().into());
+    let ds = match padding {
+        Some(padding) => B::float_mask_fill(ds, padding, 0f32.into()),
+        None => ds,
+    };
+    let dq = B::float_matmul(ds.clone(), k);
+    let dk = B::float_matmul(B::float_swap_dims(ds, 2, 3), q);
+    [dq, dk, dv].map(merge_heads::<B>)
 }

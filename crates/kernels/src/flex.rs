@@ -5,7 +5,7 @@
 //! per-block partial sums of layer norm's gamma and beta gradients are added in block order.
 
 use burn::backend::Flex;
-use burn::tensor::ops::FloatTensor;
+use burn::tensor::ops::{BoolTensor, FloatTensor};
 use burn::tensor::{DType, Shape, TensorData, TensorMetadata};
 use burn_flex::FlexTensor;
 use rayon::prelude::*;
@@ -18,7 +18,7 @@ const CHUNK: usize = 32 * 1024;
 const ROWS: usize = 32;
 
 /// The tensor's elements in row-major order (a copy only when it is not contiguous).
-fn values(x: &FlexTensor) -> std::borrow::Cow<'_, [f32]> {
+pub(crate) fn values(x: &FlexTensor) -> std::borrow::Cow<'_, [f32]> {
     match x.as_slice::<f32>() {
         Some(values) => values.into(),
         None => x
@@ -30,7 +30,7 @@ fn values(x: &FlexTensor) -> std::borrow::Cow<'_, [f32]> {
     }
 }
 
-fn tensor(values: Vec<f32>, shape: Shape) -> FlexTensor {
+pub(crate) fn tensor(values: Vec<f32>, shape: Shape) -> FlexTensor {
     FlexTensor::from_data(TensorData::new(values, shape))
 }
 
@@ -54,6 +54,39 @@ fn elementwise(inputs: &[&[f32]], kernel: impl Fn(&[&[f32]], &mut [f32]) + Sync)
 }
 
 impl TrrgOps for Flex {
+    fn trrg_attention(
+        q: FloatTensor<Self>,
+        k: FloatTensor<Self>,
+        v: FloatTensor<Self>,
+        padding: Option<BoolTensor<Self>>,
+        heads: usize,
+        masked: f64,
+    ) -> FloatTensor<Self> {
+        crate::flex_attention::attention(&q, &k, &v, padding.as_ref(), heads, masked)
+            .unwrap_or_else(|| composite::attention::<Self>(q, k, v, padding, heads, masked))
+    }
+
+    fn trrg_attention_backward(
+        q: FloatTensor<Self>,
+        k: FloatTensor<Self>,
+        v: FloatTensor<Self>,
+        padding: Option<BoolTensor<Self>>,
+        grad: FloatTensor<Self>,
+        heads: usize,
+        masked: f64,
+    ) -> [FloatTensor<Self>; 3] {
+        let fused = crate::flex_attention::attention_backward(
+            [&q, &k, &v],
+            padding.as_ref(),
+            &grad,
+            heads,
+            masked,
+        );
+        fused.unwrap_or_else(|| {
+            composite::attention_backward::<Self>(q, k, v, padding, grad, heads, masked)
+        })
+    }
+
     fn trrg_gelu(x: FloatTensor<Self>) -> FloatTensor<Self> {
         if !all_f32(&[&x]) {
             return composite::gelu::<Self>(x);

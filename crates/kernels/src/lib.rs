@@ -7,7 +7,7 @@
 //!   erf and an exp that vectorize (dispatched at run time to AVX-512, AVX2 or the baseline);
 //!   the backward passes of softmax and layer norm row by row over rayon; the forward passes of
 //!   softmax and layer norm are Flex's own fused kernels.
-//! - **`Autodiff<B>`** for any `B: TrrgOps`: each op is one autodiff node whose backward pass
+//! - **`Autodiff<B>`** for any `B: TrrgOps` (feature `autodiff`): each op is one autodiff node whose backward pass
 //!   calls `B`'s backward op, instead of the 5–10 nodes each way of the composite version.
 //!
 //! Every other backend (NdArray, LibTorch, Wgpu, Cuda) implements the trait with its defaults
@@ -18,17 +18,20 @@
 //! backward pass); the kernels are this project's own code.
 #![warn(missing_docs)]
 
+#[cfg(feature = "autodiff")]
 mod autodiff;
 pub mod composite;
 #[cfg(feature = "flex")]
 mod flex;
+#[cfg(feature = "flex")]
+mod flex_attention;
 pub mod nn;
 #[cfg(feature = "flex")]
 pub mod simd;
 
 use burn::nn::LayerNorm;
 use burn::tensor::backend::{AutodiffBackend, Backend};
-use burn::tensor::ops::FloatTensor;
+use burn::tensor::ops::{BoolTensor, FloatTensor};
 use burn::tensor::{Tensor, TensorPrimitive};
 
 /// The ops trrg fuses, with burn's composite versions as default bodies.
@@ -76,6 +79,38 @@ pub trait TrrgOps: Backend {
         epsilon: f64,
     ) -> [FloatTensor<Self>; 3] {
         composite::layer_norm_backward::<Self>(x, gamma, grad, epsilon)
+    }
+
+    /// Multi-head attention on the projections' own layout, without a dropout:
+    /// `softmax(q kᵀ / √d_head) v` per head, where `q` is `[batch, n_q, heads · d_head]`, `k`
+    /// and `v` are `[batch, n_kv, heads · d_head]`, and the scores of keys where `padding`
+    /// (`[batch, n_kv]`) is true are set to `masked` before the softmax (burn's `mask_fill`).
+    /// Returns `[batch, n_q, heads · d_head]`, the heads merged as burn's
+    /// `MultiHeadAttention` merges them.
+    fn trrg_attention(
+        q: FloatTensor<Self>,
+        k: FloatTensor<Self>,
+        v: FloatTensor<Self>,
+        padding: Option<BoolTensor<Self>>,
+        heads: usize,
+        masked: f64,
+    ) -> FloatTensor<Self> {
+        composite::attention::<Self>(q, k, v, padding, heads, masked)
+    }
+
+    /// The gradients `[dq, dk, dv]` of [`TrrgOps::trrg_attention`] given its output's gradient
+    /// `grad` (masked keys get none).
+    #[allow(clippy::too_many_arguments)]
+    fn trrg_attention_backward(
+        q: FloatTensor<Self>,
+        k: FloatTensor<Self>,
+        v: FloatTensor<Self>,
+        padding: Option<BoolTensor<Self>>,
+        grad: FloatTensor<Self>,
+        heads: usize,
+        masked: f64,
+    ) -> [FloatTensor<Self>; 3] {
+        composite::attention_backward::<Self>(q, k, v, padding, grad, heads, masked)
     }
 }
 

@@ -9,11 +9,13 @@ use burn::nn::{LayerNorm, Linear};
 use burn::tensor::activation::quiet_softmax;
 use burn::tensor::{Bool, Tensor};
 
-use crate::TrrgOps;
+use crate::{float, tensor, TrrgOps};
 
 /// burn's `MultiHeadAttention::forward` on `(query, kv, kv)` with an optional padding mask
 /// (`true` = masked), with `dropout` applied to the scores where burn applies the module's
-/// dropout (before the mask).
+/// dropout (before the mask). Where that dropout does nothing (a rate of 0, or no autodiff)
+/// and the softmax is the plain one, the heads go through [`TrrgOps::trrg_attention`] in one
+/// op.
 ///
 /// # Shapes
 /// - query: `[batch, n_q, d_model]`, kv: `[batch, n_kv, d_model]`, padding: `[batch, n_kv]`
@@ -25,6 +27,23 @@ pub fn attention<B: TrrgOps>(
     padding: Option<Tensor<B, 2, Bool>>,
     dropout: impl FnOnce(Tensor<B, 4>) -> Tensor<B, 4>,
 ) -> Tensor<B, 3> {
+    let dropout_off = mha.dropout.prob == 0.0 || !B::ad_enabled(&query.device());
+    if dropout_off && !mha.quiet_softmax {
+        let (q, k, v) = (
+            mha.query.forward(query),
+            mha.key.forward(kv.clone()),
+            mha.value.forward(kv),
+        );
+        let context = B::trrg_attention(
+            float(q),
+            float(k),
+            float(v),
+            padding.map(Tensor::into_primitive),
+            mha.n_heads,
+            mha.min_float,
+        );
+        return mha.output.forward(tensor(context));
+    }
     let [batch, n_q, d_model] = query.dims();
     let heads = |x: Tensor<B, 3>, linear: &Linear<B>| {
         let [batch, n, _] = x.dims();

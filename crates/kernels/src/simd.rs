@@ -10,13 +10,7 @@
 /// erf is ±1 in f32).
 #[inline(always)]
 pub fn erf(x: f32) -> f32 {
-    let x = if x > 4.0 {
-        4.0
-    } else if x < -4.0 {
-        -4.0
-    } else {
-        x
-    };
+    let x = x.clamp(-4.0, 4.0);
     let x2 = x * x;
     let mut p = x2 * -2.726_142_3e-10 + 2.770_681_4e-8;
     p = x2 * p + -2.101_024e-6;
@@ -36,13 +30,7 @@ pub fn erf(x: f32) -> f32 {
 /// f32::MAX's neighbourhood above 88.3.
 #[inline(always)]
 pub fn exp(x: f32) -> f32 {
-    let x = if x > 88.376_26 {
-        88.376_26
-    } else if x < -87.336_55 {
-        -87.336_55
-    } else {
-        x
-    };
+    let x = x.clamp(-87.336_55, 88.376_26);
     // Round x · log2(e) to the nearest integer with the 1.5 · 2^23 trick (no rounding
     // instruction needed, so it vectorizes on the baseline too).
     const SHIFTER: f32 = 12_582_912.0;
@@ -52,7 +40,7 @@ pub fn exp(x: f32) -> f32 {
     y = y * r + 8.333_452e-3;
     y = y * r + 4.166_579_6e-2;
     y = y * r + 1.666_666_5e-1;
-    y = y * r + 5.000_000_1e-1;
+    y = y * r + 0.5;
     y = y * r * r + r + 1.0;
     y * f32::from_bits(((n as i32 + 127) << 23) as u32)
 }
@@ -208,6 +196,35 @@ dispatch! {
             for i in 0..d {
                 let x_hat = (x[i] - mean) * rstd;
                 dx[i] = rstd * (g[i] * gamma[i] - mean_gg - x_hat * mean_ggx);
+            }
+        }
+    }
+}
+
+dispatch! {
+    /// Softmax of each row of `d`, in place (the exp above, one division per row).
+    fn softmax_rows_in_place(x: &mut [f32], d: usize) {
+        for row in x.chunks_exact_mut(d) {
+            let max = row.iter().fold(f32::NEG_INFINITY, |m, &v| if v > m { v } else { m });
+            for v in row.iter_mut() {
+                *v = exp(*v - max);
+            }
+            let inv = 1.0 / sum(row);
+            for v in row.iter_mut() {
+                *v *= inv;
+            }
+        }
+    }
+}
+
+dispatch! {
+    /// Attention's score gradient on rows of `d`, in place of `dp`:
+    /// `ds = scale · p (dp − Σ dp p)`.
+    fn score_gradient_rows(p: &[f32], dp: &mut [f32], d: usize, scale: f32) {
+        for (p, dp) in p.chunks_exact(d).zip(dp.chunks_exact_mut(d)) {
+            let dot = dot(p, dp);
+            for (g, &p) in dp.iter_mut().zip(p) {
+                *g = scale * p * (*g - dot);
             }
         }
     }

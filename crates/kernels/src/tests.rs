@@ -210,3 +210,73 @@ fn transformer_encoder_matches_burns_forward() {
         );
     }
 }
+
+/// The fused attention against the composite version on `Autodiff<Flex>`, with padding (one
+/// batch row fully masked), cross-attention shapes, and the gradients of q, k and v.
+#[test]
+fn attention_matches_the_composite_version() {
+    let device = Default::default();
+    let (batch, n_q, n_kv, heads, d) = (3, 7, 10, 4, 32);
+    let mut pad = vec![false; batch * n_kv];
+    pad[n_kv + 6..2 * n_kv].iter_mut().for_each(|p| *p = true); // row 1: keys 6.. masked
+    pad[2 * n_kv..].iter_mut().for_each(|p| *p = true); // row 2: every key masked
+    let padding = Tensor::<A, 2, burn::tensor::Bool>::from_data(
+        burn::tensor::TensorData::new(pad, [batch, n_kv]),
+        &device,
+    );
+    for padding in [None, Some(padding)] {
+        let inputs = [
+            random([batch, n_q, d], 51),
+            random([batch, n_kv, d], 52),
+            random([batch, n_kv, d], 53),
+        ]
+        .map(|x| x.require_grad());
+        let pad = || padding.clone().map(Tensor::into_primitive);
+        let run = |fused: bool| {
+            let [q, k, v] = inputs.clone().map(float);
+            let out: Tensor<A, 3> = tensor(match fused {
+                true => A::trrg_attention(q, k, v, pad(), heads, -65504.0),
+                false => composite::attention::<A>(q, k, v, pad(), heads, -65504.0),
+            });
+            let grads = loss(out.clone(), 54).backward();
+            (out.inner(), inputs.clone().map(|x| x.grad(&grads).unwrap()))
+        };
+        let (fused, fused_grads) = run(true);
+        let (reference, reference_grads) = run(false);
+        close("attention forward", fused, reference);
+        for ((name, a), b) in ["dq", "dk", "dv"]
+            .iter()
+            .zip(fused_grads)
+            .zip(reference_grads)
+        {
+            close(&format!("attention {name}"), a, b);
+        }
+    }
+}
+
+/// The composite attention backward (what other backends run) against the Flex kernel.
+#[test]
+fn composite_attention_backward_matches_the_kernel() {
+    let [q, k, v] = [
+        random([2, 5, 24], 61),
+        random([2, 9, 24], 62),
+        random([2, 9, 24], 63),
+    ]
+    .map(|x| x.inner());
+    let g: Tensor<Flex, 3> = random([2, 5, 24], 64).inner();
+    let args = || {
+        (
+            float(q.clone()),
+            float(k.clone()),
+            float(v.clone()),
+            float(g.clone()),
+        )
+    };
+    let (q1, k1, v1, g1) = args();
+    let reference = composite::attention_backward::<Flex>(q1, k1, v1, None, g1, 3, -1e4);
+    let (q2, k2, v2, g2) = args();
+    let fused = Flex::trrg_attention_backward(q2, k2, v2, None, g2, 3, -1e4);
+    for ((name, a), b) in ["dq", "dk", "dv"].iter().zip(fused).zip(reference) {
+        close::<3>(&format!("attention {name}"), tensor(a), tensor(b));
+    }
+}
