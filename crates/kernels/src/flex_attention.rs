@@ -162,18 +162,23 @@ fn weights(
             scale,
         );
     }
+    mask_keys(p, padding, dims, bh, masked);
+    simd::softmax_rows_in_place(p, dims.n_kv);
+}
+
+/// Sets the columns of head `bh`'s `[n_q, n_kv]` scores whose key is padding to `value`.
+fn mask_keys(scores: &mut [f32], padding: Option<&[bool]>, dims: Dims, bh: usize, value: f32) {
     if let Some(padding) = padding {
         let b = bh / dims.heads;
         let keys = &padding[b * dims.n_kv..(b + 1) * dims.n_kv];
-        for row in p.chunks_exact_mut(dims.n_kv) {
+        for row in scores.chunks_exact_mut(dims.n_kv) {
             for (s, &pad) in row.iter_mut().zip(keys) {
                 if pad {
-                    *s = masked;
+                    *s = value;
                 }
             }
         }
     }
-    simd::softmax_rows_in_place(p, dims.n_kv);
 }
 
 /// The fused forward pass, or `None` where it does not apply.
@@ -277,17 +282,7 @@ pub(crate) fn attention_backward(
                 );
             }
             simd::score_gradient_rows(p, ds, n_kv, scale);
-            if let Some(padding) = padding.as_deref() {
-                let b = bh / dims.heads;
-                let keys = &padding[b * n_kv..(b + 1) * n_kv];
-                for row in ds.chunks_exact_mut(n_kv) {
-                    for (s, &pad) in row.iter_mut().zip(keys) {
-                        if pad {
-                            *s = 0.0;
-                        }
-                    }
-                }
-            }
+            mask_keys(ds, padding.as_deref(), dims, bh, 0.0);
             // SAFETY: as above.
             unsafe {
                 // dq = ds k
