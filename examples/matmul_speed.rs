@@ -141,6 +141,8 @@ fn cpu_name() -> Option<String> {
 
 /// The core clock in GHz: the slowest of `threads` threads each running a chain of dependent
 /// integer adds (one per cycle on every x86-64 core), at once, as a product keeps them busy.
+/// The added value is a register, not an immediate: recent Intel cores fold chains of
+/// immediate adds in the renamer (18 GHz "measured" on an Intel Xeon, family 6, model 167).
 #[cfg(target_arch = "x86_64")]
 fn clock_ghz(threads: usize) -> Option<f64> {
     fn one() -> f64 {
@@ -151,11 +153,12 @@ fn clock_ghz(threads: usize) -> Option<f64> {
         unsafe {
             std::arch::asm!(
                 "2:",
-                "add {x}, 1", "add {x}, 1", "add {x}, 1", "add {x}, 1",
-                "add {x}, 1", "add {x}, 1", "add {x}, 1", "add {x}, 1",
+                "add {x}, {one}", "add {x}, {one}", "add {x}, {one}", "add {x}, {one}",
+                "add {x}, {one}", "add {x}, {one}", "add {x}, {one}", "add {x}, {one}",
                 "dec {n}",
                 "jnz 2b",
                 x = inout(reg) x,
+                one = in(reg) std::hint::black_box(1u64),
                 n = inout(reg) ITERS => _,
                 options(nomem, nostack),
             );
