@@ -253,7 +253,6 @@ pub(crate) fn attention_backward(
         |(p, ds), bh| {
             weights(&q, &k, padding.as_deref(), dims, bh, masked as f32, p);
             let (oq, ok) = dims.offsets(bh);
-            let (dq_ptr, dk_ptr, dv_ptr) = (dq_ptr, dk_ptr, dv_ptr);
             let (n_q, n_kv, d_head) = (dims.n_q, dims.n_kv, dims.d_head);
             // SAFETY: each product reads inside the tensors and writes head bh's columns
             // of its batch's rows (or the task's own scratch) only.
