@@ -14,7 +14,6 @@
 //! `TRRG_BLESS=1 cargo test --test conformance` (and say why in the commit).
 
 use std::path::PathBuf;
-use trrg_kernels::TrrgOps;
 
 use burn::module::{AutodiffModule, Module, ModuleMapper, Param};
 use burn::optim::{AdamWConfig, GradientsParams, Optimizer};
@@ -26,6 +25,7 @@ use trrg_core::clue::DiseaseSet;
 use trrg_core::data::{DiseaseLabels, WordVocab};
 use trrg_core::llm::GenerationConfig;
 use trrg_core::model::{Trrg, TrrgConfig};
+use trrg_kernels::TrrgOps;
 
 const REPORTS: [&str; 2] = [
     "the heart is enlarged . there is a small right pleural effusion .",

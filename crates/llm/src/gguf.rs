@@ -4,7 +4,6 @@
 //! (header, tensor table, dequantization) is [`trrg_io::Gguf`].
 
 use std::path::Path;
-use trrg_kernels::TrrgOps;
 
 use burn::module::Param;
 use burn::nn::Linear;
@@ -26,6 +25,7 @@ pub use trrg_io::{Gguf, GgufValue};
 
 use crate::model::{RopeRows, PROJECTION_NAMES};
 use crate::{LlamaConfig, LlamaForCausalLM, Result};
+use trrg_kernels::TrrgOps;
 
 /// What a `llama` GGUF file's metadata says about the model: its config and its tokenizer.
 pub trait GgufLlama {

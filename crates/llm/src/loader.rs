@@ -3,13 +3,13 @@
 //! has no safetensors (f32, f16 or bf16, converted to f32).
 
 use std::path::Path;
-use trrg_kernels::TrrgOps;
 
 use burn::module::Param;
 use burn::nn::Linear;
 use burn::prelude::*;
 use serde::Deserialize;
 use trrg_io::WeightFile;
+use trrg_kernels::TrrgOps;
 
 use crate::{Error, LlamaConfig, LlamaForCausalLM, Result};
 

@@ -4,11 +4,11 @@
 //! (`adapter_config.json`, `adapter_model.safetensors`).
 
 use std::path::Path;
-use trrg_kernels::TrrgOps;
 
 use burn::module::Param;
 use burn::prelude::*;
 use trrg_io::WeightFile;
+use trrg_kernels::TrrgOps;
 
 use crate::{Error, LlamaForCausalLM, LoraConfig, Result};
 

@@ -3,10 +3,10 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
-use trrg_kernels::TrrgOps;
 
 use serde::{Deserialize, Serialize};
 use trrg_interact::InteractionConfig;
+use trrg_kernels::TrrgOps;
 use trrg_llm::{Gguf, GgufLlama, LlamaConfig, LlamaForCausalLM};
 use trrg_text::{Bert, BertConfig};
 use trrg_vision::{is_pytorch_checkpoint, EfficientNetConfig, VisionEncoder, VisionEncoderConfig};

@@ -2,12 +2,12 @@
 //! them, written last, so an interrupted run always resumes from a complete checkpoint.
 
 use std::path::{Path, PathBuf};
-use trrg_kernels::TrrgOps;
 
 use burn::module::Module;
 use burn::record::{FullPrecisionSettings, NamedMpkBytesRecorder, Record, Recorder};
 use serde::{Deserialize, Serialize};
 use trrg_io::write_atomic;
+use trrg_kernels::TrrgOps;
 
 use crate::Error;
 

@@ -22,7 +22,6 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use trrg_kernels::TrrgOps;
 
 use burn::module::{ModuleMapper, ModuleVisitor, Param};
 use burn::prelude::*;
@@ -30,6 +29,7 @@ use burn::tensor::TensorData;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use trrg_io::{write_atomic, NamedTensor, WeightFile};
+use trrg_kernels::TrrgOps;
 use trrg_llm::{HfTokenIds, LlamaForCausalLM};
 use trrg_model::Trrg;
 

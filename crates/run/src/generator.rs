@@ -2,10 +2,10 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use trrg_kernels::TrrgOps;
 
 use burn::prelude::*;
 use trrg_data::{load_gray, GrayImage};
+use trrg_kernels::TrrgOps;
 use trrg_llm::GenerationConfig;
 use trrg_model::{ClueBank, ClueMode, Trrg};
 use trrg_tokenize::ReportTokenizer;

@@ -3,10 +3,10 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use trrg_kernels::TrrgOps;
 
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::prelude::*;
+use trrg_kernels::TrrgOps;
 use trrg_model::{Trrg, VisionEncoderConfig};
 
 use crate::{Error, ExportInfo, LlmTraining, Result, RunDir, TrainConfig, EXPORT_FILE};

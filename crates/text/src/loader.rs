@@ -2,10 +2,10 @@
 //! with or without the `bert.` prefix) into [`Bert`].
 
 use std::path::Path;
-use trrg_kernels::TrrgOps;
 
 use serde::Deserialize;
 use trrg_io::{EncoderLayerKeys, WeightFile};
+use trrg_kernels::TrrgOps;
 
 use crate::{Bert, BertConfig, Error};
 

@@ -4,7 +4,6 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
-use trrg_kernels::TrrgOps;
 
 use burn::data::dataset::Dataset;
 use burn::prelude::*;
@@ -13,6 +12,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use trrg_data::{LabelRow, ReportBatcher, ReportDataset, ReportTokenizer};
+use trrg_kernels::TrrgOps;
 use trrg_labeler::{Labeler, ReportLabels, LABELER_NAME};
 use trrg_llm::GenerationConfig;
 use trrg_metrics::{clinical_efficacy, CeConvention, CeScores, Meteor, NlgEvaluator};

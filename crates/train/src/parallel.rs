@@ -19,13 +19,13 @@
 use std::ops::Range;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Barrier, Condvar, Mutex, PoisonError};
-use trrg_kernels::{TrrgAutodiff, TrrgOps};
 
 use burn::collective::{self, CollectiveConfig, PeerId, ReduceOperation};
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::GradientsParams;
 use burn::prelude::*;
 use burn::tensor::TensorData;
+use trrg_kernels::{TrrgAutodiff, TrrgOps};
 use trrg_model::{ContrastiveParts, Trrg};
 
 use crate::Error;

@@ -3,12 +3,12 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use trrg_kernels::TrrgOps;
 
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use trrg_data::{Annotation, DatasetKind, EmptyReportPolicy, LabelTable, Split};
+use trrg_kernels::TrrgOps;
 use trrg_labeler::{Labeler, ReportLabels, CHEXPERT_OBSERVATIONS};
 use trrg_metrics::Meteor;
 use trrg_run::{Report, ReportGenerator};

@@ -9,7 +9,6 @@
 //! their Gram matrix (`../shared/reference/truthful_diagnosis.md`, §2.2).
 
 use std::collections::BTreeMap;
-use trrg_kernels::TrrgOps;
 
 use burn::data::dataset::Dataset;
 use burn::prelude::*;
@@ -17,6 +16,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 use trrg_clue::pool_patch_grid;
 use trrg_data::{ReportBatcher, ReportDataset};
+use trrg_kernels::TrrgOps;
 use trrg_model::{ClueBank, Trrg};
 
 use crate::data::{epoch_batches, items, study_label};

@@ -8,7 +8,6 @@
 //! "frozen batch norm" of detection backbones), so small TRRG batches never see batch statistics.
 
 use std::path::Path;
-use trrg_kernels::TrrgOps;
 
 use burn::module::Param;
 use burn::nn::{Initializer, Linear, LinearConfig};
@@ -16,6 +15,7 @@ use burn::prelude::*;
 use burn::tensor::module::conv2d;
 use burn::tensor::ops::{ConvOptions, PadMode};
 use trrg_io::WeightFile;
+use trrg_kernels::TrrgOps;
 
 use crate::{Error, VisionOutput};
 

@@ -4,11 +4,11 @@
 //! tensor of the file must be used or deliberately skipped; errors name the tensor and file.
 
 use std::path::Path;
-use trrg_kernels::TrrgOps;
 
 use burn::module::Param;
 use serde::Deserialize;
 use trrg_io::{EncoderLayerKeys, WeightFile};
+use trrg_kernels::TrrgOps;
 
 use crate::{
     EfficientNet, EfficientNetConfig, Error, Swin, SwinConfig, VisionEncoder, VisionEncoderConfig,

@@ -3,9 +3,9 @@
 //! end), a log record per step, and a progress bar.
 
 use std::time::Instant;
-use trrg_kernels::TrrgAutodiff;
 
 use serde::Serialize;
+use trrg_kernels::TrrgAutodiff;
 use trrg_model::Trrg;
 
 use crate::data::{rare_positive_rows, rows_in_batches};

@@ -13,13 +13,13 @@ mod stage2;
 mod test;
 
 use std::path::PathBuf;
-use trrg_kernels::{TrrgAutodiff, TrrgOps};
 
 use burn::data::dataset::Dataset;
 use burn::module::Module;
 use serde_json::Value;
 use trrg_clue::DiseaseSet;
 use trrg_data::{ReportBatcher, ReportDataset};
+use trrg_kernels::{TrrgAutodiff, TrrgOps};
 use trrg_llm::GenerationConfig;
 use trrg_model::{ClueBank, ClueMode, PretrainedPaths, Trrg};
 

@@ -2,11 +2,11 @@
 //! `clue_thresholds.json` and the plots.
 
 use std::path::Path;
-use trrg_kernels::TrrgAutodiff;
 
 use burn::module::AutodiffModule;
 use serde::Serialize;
 use serde_json::Value;
+use trrg_kernels::TrrgAutodiff;
 use trrg_llm::GenerationConfig;
 use trrg_model::{ClueBank, Trrg};
 
