@@ -5,14 +5,18 @@
 //! exactly what it computed before). Two implementations override them:
 //! - **Flex** (feature `flex`): GELU forward and backward in one pass over the buffer, with an
 //!   erf and an exp that vectorize (dispatched at run time to AVX-512, AVX2 or the baseline);
-//!   the backward passes of softmax and layer norm row by row over rayon; the forward passes of
-//!   softmax and layer norm are Flex's own fused kernels.
-//! - **`Autodiff<B>`** for any `B: TrrgOps` (feature `autodiff`): each op is one autodiff node whose backward pass
-//!   calls `B`'s backward op, instead of the 5–10 nodes each way of the composite version.
+//!   the backward passes of softmax and layer norm row by row over rayon (their forward passes
+//!   are Flex's own fused kernels); multi-head attention with one task per (batch, head), the
+//!   heads read as strided views of the projections, forward and backward. The feature also
+//!   turns on the gemm crate's AVX-512 kernels, which burn-flex's products then use.
+//! - **`Autodiff<B>`** for any `B: TrrgOps` (feature `autodiff`): each op is one autodiff node
+//!   whose backward pass calls `B`'s backward op, instead of the 5–10 nodes each way of the
+//!   composite version.
 //!
 //! Every other backend (NdArray, LibTorch, Wgpu, Cuda) implements the trait with its defaults
 //! and keeps working unchanged. Model code takes `B: TrrgOps` (and [`TrrgAutodiff`] for
-//! training) and calls the tensor-level functions [`gelu`], [`softmax`] and [`layer_norm`].
+//! training) and calls the tensor-level functions [`gelu`], [`softmax`] and [`layer_norm`], or
+//! [`nn`]'s versions of burn-nn's attention and transformer encoder.
 //!
 //! The pattern is the Burn book's "Backend Extension" chapter (custom operations with their own
 //! backward pass); the kernels are this project's own code.
@@ -100,7 +104,6 @@ pub trait TrrgOps: Backend {
 
     /// The gradients `[dq, dk, dv]` of [`TrrgOps::trrg_attention`] given its output's gradient
     /// `grad` (masked keys get none).
-    #[allow(clippy::too_many_arguments)]
     fn trrg_attention_backward(
         q: FloatTensor<Self>,
         k: FloatTensor<Self>,
