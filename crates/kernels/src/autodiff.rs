@@ -6,6 +6,7 @@ use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{unary, Backward, Ops, OpsKind};
+use burn::backend::autodiff::NodeId;
 use burn::backend::Autodiff;
 use burn::tensor::ops::{BoolTensor, FloatTensor};
 
@@ -52,12 +53,8 @@ impl<B: TrrgOps, const N: usize> Backward<B, N> for LayerNormNode {
     fn backward(self, ops: Ops<Self::State, N>, grads: &mut Gradients, _: &mut Checkpointer) {
         let grad = grads.consume::<B>(&ops.node);
         let (x, gamma) = ops.state;
-        let [dx, dgamma, dbeta] = B::trrg_layer_norm_backward(x, gamma, grad, self.epsilon);
-        for (parent, value) in ops.parents.into_iter().zip([dx, dgamma, dbeta]) {
-            if let Some(parent) = parent {
-                grads.register::<B>(parent.id, value);
-            }
-        }
+        let gradients = B::trrg_layer_norm_backward(x, gamma, grad, self.epsilon);
+        register::<B, N>(ops.parents.map(|p| p.map(|p| p.id)), gradients, grads);
     }
 }
 
@@ -81,12 +78,44 @@ impl<B: TrrgOps> Backward<B, 3> for AttentionNode {
     fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
         let grad = grads.consume::<B>(&ops.node);
         let (q, k, v, padding) = ops.state;
-        let dqkv = B::trrg_attention_backward(q, k, v, padding, grad, self.heads, self.masked);
-        for (parent, value) in ops.parents.into_iter().zip(dqkv) {
-            if let Some(parent) = parent {
-                grads.register::<B>(parent.id, value);
-            }
+        let gradients = B::trrg_attention_backward(q, k, v, padding, grad, self.heads, self.masked);
+        register::<B, 3>(ops.parents.map(|p| p.map(|p| p.id)), gradients, grads);
+    }
+}
+
+/// Gives each parent that requires a gradient its own (the first `N` of `gradients`).
+fn register<B: TrrgOps, const N: usize>(
+    parents: [Option<NodeId>; N],
+    gradients: [FloatTensor<B>; 3],
+    grads: &mut Gradients,
+) {
+    for (parent, value) in parents.into_iter().zip(gradients) {
+        if let Some(parent) = parent {
+            grads.register::<B>(parent, value);
         }
+    }
+}
+
+/// Records `out` as the output of `node` with `parents`, keeping `state` for the backward
+/// pass when a gradient is required.
+fn record<B, C, BO, const N: usize>(
+    node: BO,
+    parents: [&FloatTensor<Autodiff<B, C>>; N],
+    state: BO::State,
+    out: FloatTensor<B>,
+) -> FloatTensor<Autodiff<B, C>>
+where
+    B: TrrgOps,
+    C: CheckpointStrategy,
+    BO: Backward<B, N>,
+{
+    match node
+        .prepare::<C>(parents.map(|p| p.node.clone()))
+        .compute_bound()
+        .stateful()
+    {
+        OpsKind::Tracked(prep) => prep.finish(state, out),
+        OpsKind::UnTracked(prep) => prep.finish(out),
     }
 }
 
@@ -107,44 +136,23 @@ impl<B: TrrgOps, C: CheckpointStrategy> TrrgOps for Autodiff<B, C> {
             heads,
             masked,
         );
-        match (AttentionNode { heads, masked })
-            .prepare::<C>([q.node.clone(), k.node.clone(), v.node.clone()])
-            .compute_bound()
-            .stateful()
-        {
-            OpsKind::Tracked(prep) => {
-                prep.finish((q.primitive, k.primitive, v.primitive, padding), out)
-            }
-            OpsKind::UnTracked(prep) => prep.finish(out),
-        }
+        let state = (
+            q.primitive.clone(),
+            k.primitive.clone(),
+            v.primitive.clone(),
+            padding,
+        );
+        record::<B, C, _, _>(AttentionNode { heads, masked }, [&q, &k, &v], state, out)
     }
 
     fn trrg_gelu(x: FloatTensor<Self>) -> FloatTensor<Self> {
-        match GeluNode
-            .prepare::<C>([x.node.clone()])
-            .compute_bound()
-            .stateful()
-        {
-            OpsKind::Tracked(prep) => {
-                let out = B::trrg_gelu(x.primitive.clone());
-                prep.finish(x.primitive, out)
-            }
-            OpsKind::UnTracked(prep) => prep.finish(B::trrg_gelu(x.primitive)),
-        }
+        let out = B::trrg_gelu(x.primitive.clone());
+        record::<B, C, _, _>(GeluNode, [&x], x.primitive.clone(), out)
     }
 
     fn trrg_softmax(x: FloatTensor<Self>) -> FloatTensor<Self> {
-        match SoftmaxNode
-            .prepare::<C>([x.node.clone()])
-            .compute_bound()
-            .stateful()
-        {
-            OpsKind::Tracked(prep) => {
-                let y = B::trrg_softmax(x.primitive);
-                prep.finish(y.clone(), y)
-            }
-            OpsKind::UnTracked(prep) => prep.finish(B::trrg_softmax(x.primitive)),
-        }
+        let y = B::trrg_softmax(x.primitive.clone());
+        record::<B, C, _, _>(SoftmaxNode, [&x], y.clone(), y)
     }
 
     fn trrg_layer_norm(
@@ -153,34 +161,17 @@ impl<B: TrrgOps, C: CheckpointStrategy> TrrgOps for Autodiff<B, C> {
         beta: Option<FloatTensor<Self>>,
         epsilon: f64,
     ) -> FloatTensor<Self> {
-        let node = LayerNormNode { epsilon };
-        let forward = |beta: Option<FloatTensor<B>>| {
-            B::trrg_layer_norm(x.primitive.clone(), gamma.primitive.clone(), beta, epsilon)
-        };
+        let out = B::trrg_layer_norm(
+            x.primitive.clone(),
+            gamma.primitive.clone(),
+            beta.as_ref().map(|beta| beta.primitive.clone()),
+            epsilon,
+        );
         let state = (x.primitive.clone(), gamma.primitive.clone());
-        match beta {
-            Some(beta) => {
-                let out = forward(Some(beta.primitive.clone()));
-                match node
-                    .prepare::<C>([x.node.clone(), gamma.node.clone(), beta.node.clone()])
-                    .compute_bound()
-                    .stateful()
-                {
-                    OpsKind::Tracked(prep) => prep.finish(state, out),
-                    OpsKind::UnTracked(prep) => prep.finish(out),
-                }
-            }
-            None => {
-                let out = forward(None);
-                match node
-                    .prepare::<C>([x.node.clone(), gamma.node.clone()])
-                    .compute_bound()
-                    .stateful()
-                {
-                    OpsKind::Tracked(prep) => prep.finish(state, out),
-                    OpsKind::UnTracked(prep) => prep.finish(out),
-                }
-            }
+        let node = LayerNormNode { epsilon };
+        match &beta {
+            Some(beta) => record::<B, C, _, _>(node, [&x, &gamma, beta], state, out),
+            None => record::<B, C, _, _>(node, [&x, &gamma], state, out),
         }
     }
 }

@@ -97,13 +97,16 @@ fn merge_heads<B: Backend>(x: FloatTensor<B>) -> FloatTensor<B> {
 }
 
 /// The attention weights `[batch, heads, n_q, n_kv]`, and the padding as
-/// `[batch, 1, 1, n_kv]`.
+/// `[batch, 1, 1, n_kv]`: the scaled scores, `dropout` on them, the padded keys' scores set to
+/// `masked`, then `softmax` over the keys (burn's `MultiHeadAttention` order).
 fn attention_weights<B: Backend>(
     q: FloatTensor<B>,
     k: FloatTensor<B>,
     padding: Option<BoolTensor<B>>,
     heads: usize,
     masked: f64,
+    dropout: impl FnOnce(FloatTensor<B>) -> FloatTensor<B>,
+    softmax: impl FnOnce(FloatTensor<B>) -> FloatTensor<B>,
 ) -> (FloatTensor<B>, Option<BoolTensor<B>>) {
     let d_head = q.shape()[2] / heads;
     let (q, k) = (split_heads::<B>(q, heads), split_heads::<B>(k, heads));
@@ -111,6 +114,7 @@ fn attention_weights<B: Backend>(
         B::float_matmul(q, B::float_swap_dims(k, 2, 3)),
         (d_head as f32).sqrt().into(),
     );
+    let scores = dropout(scores);
     let padding = padding.map(|padding| {
         let shape = padding.shape();
         B::bool_reshape(padding, Shape::new([shape[0], 1, 1, shape[1]]))
@@ -119,7 +123,7 @@ fn attention_weights<B: Backend>(
         Some(padding) => B::float_mask_fill(scores, padding.clone(), masked.into()),
         None => scores,
     };
-    (softmax::<B>(scores), padding)
+    (softmax(scores), padding)
 }
 
 /// burn's `MultiHeadAttention` op sequence (head split, scaled scores, `mask_fill`, softmax,
@@ -132,7 +136,23 @@ pub fn attention<B: Backend>(
     heads: usize,
     masked: f64,
 ) -> FloatTensor<B> {
-    let (weights, _) = attention_weights::<B>(q, k, padding, heads, masked);
+    attention_with::<B>(q, k, v, padding, heads, masked, |s| s, softmax::<B>)
+}
+
+/// [`attention`] with a `dropout` on the scores (before the mask, as burn has it) and the
+/// given `softmax`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn attention_with<B: Backend>(
+    q: FloatTensor<B>,
+    k: FloatTensor<B>,
+    v: FloatTensor<B>,
+    padding: Option<BoolTensor<B>>,
+    heads: usize,
+    masked: f64,
+    dropout: impl FnOnce(FloatTensor<B>) -> FloatTensor<B>,
+    softmax: impl FnOnce(FloatTensor<B>) -> FloatTensor<B>,
+) -> FloatTensor<B> {
+    let (weights, _) = attention_weights::<B>(q, k, padding, heads, masked, dropout, softmax);
     merge_heads::<B>(B::float_matmul(weights, split_heads::<B>(v, heads)))
 }
 
@@ -149,7 +169,15 @@ pub fn attention_backward<B: Backend>(
     masked: f64,
 ) -> [FloatTensor<B>; 3] {
     let d_head = q.shape()[2] / heads;
-    let (p, padding) = attention_weights::<B>(q.clone(), k.clone(), padding, heads, masked);
+    let (p, padding) = attention_weights::<B>(
+        q.clone(),
+        k.clone(),
+        padding,
+        heads,
+        masked,
+        |s| s,
+        softmax::<B>,
+    );
     let split = |x| split_heads::<B>(x, heads);
     let (q, k, v, grad) = (split(q), split(k), split(v), split(grad));
     let dv = B::float_matmul(B::float_swap_dims(p.clone(), 2, 3), grad.clone());

@@ -5,11 +5,11 @@
 use burn::nn::activation::Activation;
 use burn::nn::attention::MultiHeadAttention;
 use burn::nn::transformer::{PositionWiseFeedForward, TransformerEncoder, TransformerEncoderLayer};
-use burn::nn::{LayerNorm, Linear};
+use burn::nn::LayerNorm;
 use burn::tensor::activation::quiet_softmax;
 use burn::tensor::{Bool, Tensor};
 
-use crate::{float, tensor, TrrgOps};
+use crate::{composite, float, tensor, TrrgOps};
 
 /// burn's `MultiHeadAttention::forward` on `(query, kv, kv)` with an optional padding mask
 /// (`true` = masked), with `dropout` applied to the scores where burn applies the module's
@@ -27,51 +27,31 @@ pub fn attention<B: TrrgOps>(
     padding: Option<Tensor<B, 2, Bool>>,
     dropout: impl FnOnce(Tensor<B, 4>) -> Tensor<B, 4>,
 ) -> Tensor<B, 3> {
-    let dropout_off = mha.dropout.prob == 0.0 || !B::ad_enabled(&query.device());
-    if dropout_off && !mha.quiet_softmax {
-        let (q, k, v) = (
-            mha.query.forward(query),
-            mha.key.forward(kv.clone()),
-            mha.value.forward(kv),
-        );
-        let context = B::trrg_attention(
-            float(q),
-            float(k),
-            float(v),
-            padding.map(Tensor::into_primitive),
-            mha.n_heads,
-            mha.min_float,
-        );
-        return mha.output.forward(tensor(context));
-    }
-    let [batch, n_q, d_model] = query.dims();
-    let heads = |x: Tensor<B, 3>, linear: &Linear<B>| {
-        let [batch, n, _] = x.dims();
-        linear
-            .forward(x)
-            .reshape([batch, n, mha.n_heads, mha.d_k])
-            .swap_dims(1, 2)
-    };
     let (q, k, v) = (
-        heads(query, &mha.query),
-        heads(kv.clone(), &mha.key),
-        heads(kv, &mha.value),
+        float(mha.query.forward(query.clone())),
+        float(mha.key.forward(kv.clone())),
+        float(mha.value.forward(kv)),
     );
-    let scores = q.matmul(k.transpose()).div_scalar((mha.d_k as f32).sqrt());
-    let mut scores = dropout(scores);
-    if let Some(padding) = padding {
-        let n_kv = padding.dims()[1];
-        scores = scores.mask_fill(padding.reshape([batch, 1, 1, n_kv]), mha.min_float);
-    }
-    let weights = match mha.quiet_softmax {
-        true => quiet_softmax(scores, 3),
-        false => crate::softmax(scores),
+    let padding = padding.map(Tensor::into_primitive);
+    let (heads, masked) = (mha.n_heads, mha.min_float);
+    let dropout_off = mha.dropout.prob == 0.0 || !B::ad_enabled(&query.device());
+    let context = match dropout_off && !mha.quiet_softmax {
+        true => B::trrg_attention(q, k, v, padding, heads, masked),
+        false => composite::attention_with::<B>(
+            q,
+            k,
+            v,
+            padding,
+            heads,
+            masked,
+            |scores| float(dropout(tensor(scores))),
+            |scores| match mha.quiet_softmax {
+                true => float(quiet_softmax(tensor::<B, 4>(scores), 3)),
+                false => B::trrg_softmax(scores),
+            },
+        ),
     };
-    let context = weights
-        .matmul(v)
-        .swap_dims(1, 2)
-        .reshape([batch, n_q, d_model]);
-    mha.output.forward(context)
+    mha.output.forward(tensor(context))
 }
 
 /// burn's `PositionWiseFeedForward::forward`, its exact GELU through [`crate::gelu`].
